@@ -1,0 +1,4 @@
+// A model whose heads do not divide into KV groups.
+builtin.module {
+  llm.model @m hidden 4096 layers 32 heads 32 kv_heads 6 head_dim 128 ffn 14336 vocab 32000 mlp silu gated norm rms : bf16
+}

@@ -1,0 +1,164 @@
+"""`xcompass-opt`: xDSL's opt driver with xcompass's dialects and passes, one-line diagnostics,
+MLIR's `--pass-pipeline='builtin.module(...)'` spelling, and output files written only on success.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from io import StringIO
+from typing import IO
+
+from xcompass.dialects.diagnostics import OpVerifyError, op_location
+from xcompass.tools.universe import XCOMPASS_UNIVERSE
+from xdsl.dialects.builtin import FileLineColLoc, IntAttr, StringAttr, UnknownLoc
+from xdsl.ir import Operation
+from xdsl.parser import Parser
+from xdsl.utils.exceptions import DiagnosticException, ParseError
+from xdsl.xdsl_opt_main import xDSLOptMain
+
+from xcompass.errors import XcompassError
+
+
+class LocatingParser(Parser):
+    """Attaches `file:line:col` to every op it parses, so verifier errors can say where."""
+
+    def __init__(self, ctx, text, name: str, line_offset: int = 0):  # noqa: ANN001
+        super().__init__(ctx, text, name)
+        self._file = name
+        self._line_offset = line_offset
+
+    def parse_operation(self) -> Operation:
+        span = self._current_token.span
+        op = super().parse_operation()
+        if isinstance(op.location, UnknownLoc):
+            loc = span.get_location()
+            op.location = FileLineColLoc(
+                StringAttr(self._file), IntAttr(loc.line + self._line_offset), IntAttr(loc.col)
+            )
+        return op
+
+
+class _Buffer(StringIO):
+    """Output kept in memory until the whole run succeeded (the driver closes it early)."""
+
+    def close(self) -> None:  # the base driver closes the stream; keep the text
+        pass
+
+
+def _normalize_pipeline(argv: list[str]) -> list[str]:
+    """Turn `--pass-pipeline='builtin.module(a,b)'` into xDSL's `-p 'a,b'`."""
+    out: list[str] = []
+    it = iter(argv)
+    for arg in it:
+        value = None
+        if arg == "--pass-pipeline":
+            value = next(it, "")
+        elif arg.startswith("--pass-pipeline="):
+            value = arg.split("=", 1)[1]
+        if value is None:
+            out.append(arg)
+            continue
+        spec = value.strip()
+        if spec.startswith("builtin.module(") and spec.endswith(")"):
+            spec = spec[len("builtin.module(") : -1]
+        elif spec.startswith(("builtin.module", "func.func(", "any(")):
+            raise XcompassError(
+                f"--pass-pipeline '{value}': expected 'builtin.module(pass,pass{{opt=val}})'"
+            )
+        out += ["-p", spec]
+    return out
+
+
+class XcompassOptMain(xDSLOptMain):
+    def __init__(self, args: Sequence[str] | None = None):
+        self._chunk_offset = 0
+        super().__init__(description="xcompass modular optimizer driver", args=args)
+
+    def register_all_dialects(self) -> None:
+        super().register_all_dialects()  # includes ours when installed (xdsl.universe entry)
+        for name, factory in XCOMPASS_UNIVERSE.all_dialects.items():
+            if name not in self.ctx.registered_dialect_names:
+                self.ctx.register_dialect(name, factory)
+
+    def register_all_passes(self) -> None:
+        super().register_all_passes()
+        for name, factory in XCOMPASS_UNIVERSE.all_passes.items():
+            self.available_passes.setdefault(name, factory)
+
+    def register_all_frontends(self) -> None:
+        super().register_all_frontends()
+
+        def parse_mlir(io: IO[bytes]):  # noqa: ANN202
+            return LocatingParser(
+                self.ctx, io.read(), self.get_input_name(), self._chunk_offset
+            ).parse_module(not self.args.no_implicit_module)
+
+        self.available_frontends["mlir"] = parse_mlir
+
+    def parse_chunk(self, chunk: IO[bytes], file_extension: str, start_offset: int = 0):  # noqa: ANN201
+        self._chunk_offset = start_offset
+        return super().parse_chunk(chunk, file_extension, start_offset)
+
+    def prepare_output(self) -> IO[str]:
+        self._buffer = _Buffer()
+        return self._buffer
+
+    def run(self) -> None:
+        super().run()
+        text = self._buffer.getvalue()
+        if self.args.output_file is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            write_atomically(self.args.output_file, text)
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write via a temporary file and rename, so a failed run never truncates `path`."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".xcompass-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def one_line(exc: BaseException, input_name: str) -> str:
+    """A `where: error: what` line for any failure the driver can meet."""
+    if isinstance(exc, ParseError):
+        return f"{exc.span.get_location()}: error: {exc.msg}"
+    if isinstance(exc, OpVerifyError):
+        where = op_location(exc.op) or input_name
+        return f"{where}: error: {exc.args[0]}"
+    text = str(exc.args[0]) if exc.args else str(exc)
+    text = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    return f"{input_name}: error: {text}"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    input_name = next((a for a in argv if not a.startswith("-") and a.endswith(".mlir")), "<stdin>")
+    try:
+        XcompassOptMain(args=_normalize_pipeline(argv)).run()
+    except (XcompassError, DiagnosticException, ParseError, ValueError, KeyError) as exc:
+        print(one_line(exc, input_name), file=sys.stderr)
+        sys.exit(1)
+    except OSError as exc:
+        print(f"{exc.filename or input_name}: error: {exc.strerror}", file=sys.stderr)
+        sys.exit(1)
+    except BaseException as exc:
+        if type(exc).__name__ == "ArgSpecParseError":  # a BaseException in xDSL
+            print(f"xcompass-opt: error: {' '.join(str(exc).split())}", file=sys.stderr)
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,9 +1,19 @@
-"""Hardware targets: shipped presets (one data file each) or a user's own file."""
+"""Hardware targets: chiplets (or clusters, or GPUs), their DRAM channels and the network.
+
+Presets ship as TOML files in `xcompass/data/targets/`; users pass their own file with the same
+schema (see README "Target files"). Every field is validated and a bad one is named.
+"""
 
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from xcompass.errors import XcompassError
 
@@ -13,21 +23,256 @@ PRESET_NAMES = (
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class ChipletKind:
+    """One kind of compute die; `count` instances of it are placed in the package."""
+
+    kind: str
+    count: int
+    peak_tflops: float
+    compute_efficiency: float
+    attention_efficiency: float
+    units: int
+    tile_m: int
+    tile_n: int
+    sram_mb: float
+    dram_gbs: float
+    dram_efficiency: float
+    kernel_floor_us: float
+    eltwise_floor_us: float
+    attention_floor_us: float
+    pj_per_mac: float
+    sram_pj_per_bit: float
+    static_w: float
+    memory_gb: float
+    dram_channel: tuple[int, ...]
+
+    @property
+    def flops(self) -> float:
+        return self.peak_tflops * 1e12 * self.compute_efficiency
+
+    @property
+    def bandwidth(self) -> float:
+        """Sustained DRAM bytes/s one chiplet can stream."""
+        return self.dram_gbs * 1e9 * self.dram_efficiency
+
+
+@dataclass(frozen=True)
+class DramChannel:
+    bw_gbs: float
+    pj_per_bit: float
+    capacity_gb: float
+    attach: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Network:
+    topology: str  # "mesh" (XY routing over links) or "switch" (one egress + one ingress port)
+    link_gbs: float
+    pj_per_bit_hop: float
+    latency_us: float = 0.0
+    hop_ns: float = 0.0
+    dims: tuple[int, int] = (0, 0)
+    allreduce_gbs: float = 0.0
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    description: str
+    sources: tuple[str, ...]
+    kinds: tuple[ChipletKind, ...]
+    drams: tuple[DramChannel, ...]
+    network: Network
+    path: str = ""
+    arrays: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def chiplets(self) -> int:
+        return sum(k.count for k in self.kinds)
+
+    def kind_of(self) -> np.ndarray:
+        """Kind index of every chiplet, in chiplet order."""
+        return np.repeat(np.arange(len(self.kinds)), [k.count for k in self.kinds])
+
+    def channel_of(self) -> np.ndarray:
+        return np.concatenate([np.asarray(k.dram_channel, dtype=np.int64) for k in self.kinds])
+
+    def summary(self) -> str:
+        kinds = " + ".join(f"{k.count}x {k.kind} ({k.peak_tflops:g} TF)" for k in self.kinds)
+        net = self.network
+        topo = f"{net.dims[0]}x{net.dims[1]} mesh" if net.topology == "mesh" else "switch"
+        dram = sum(d.bw_gbs for d in self.drams)
+        return f"{kinds}; {topo} {net.link_gbs:g} GB/s links; DRAM {dram:g} GB/s"
+
+
+# --- loading and validation -----------------------------------------------------------------
+
+_KIND_FIELDS = {
+    "kind": str, "count": int, "peak_tflops": float, "compute_efficiency": float,
+    "attention_efficiency": float, "units": int, "tile_m": int, "tile_n": int, "sram_mb": float,
+    "dram_gbs": float, "dram_efficiency": float, "kernel_floor_us": float,
+    "eltwise_floor_us": float, "attention_floor_us": float, "pj_per_mac": float,
+    "sram_pj_per_bit": float, "static_w": float, "memory_gb": float,
+}  # fmt: skip
+_FRACTIONS = ("compute_efficiency", "attention_efficiency", "dram_efficiency")
+_NONNEG = ("kernel_floor_us", "eltwise_floor_us", "attention_floor_us", "pj_per_mac",
+           "sram_pj_per_bit", "static_w")  # fmt: skip
+
+
+class _Reader:
+    """Typed field access that names the offending field on any mistake."""
+
+    def __init__(self, where: str):
+        self.where = where
+
+    def fail(self, key: str, message: str) -> XcompassError:
+        return XcompassError(f"{self.where}: field '{key}' {message}")
+
+    def get(self, table: dict[str, Any], key: str, typ: type, prefix: str = "", default=None):  # noqa: ANN001, ANN201
+        name = f"{prefix}{key}"
+        if key not in table:
+            if default is not None:
+                return default
+            raise self.fail(name, "is missing")
+        value = table[key]
+        if typ is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, typ) or isinstance(value, bool):
+            raise self.fail(name, f"must be {typ.__name__}, got {value!r}")
+        return value
+
+
+def _parse_kind(r: _Reader, table: dict[str, Any], i: int, n_channels: int) -> ChipletKind:
+    prefix = f"chiplet[{i}]."
+    values = {key: r.get(table, key, typ, prefix) for key, typ in _KIND_FIELDS.items()}
+    for key, typ in _KIND_FIELDS.items():
+        if typ is not str and key not in _NONNEG and values[key] <= 0:
+            raise r.fail(prefix + key, f"must be positive, got {values[key]}")
+    for key in _NONNEG:
+        if values[key] < 0:
+            raise r.fail(prefix + key, f"must be >= 0, got {values[key]}")
+    for key in _FRACTIONS:
+        if values[key] > 1:
+            raise r.fail(prefix + key, f"is a fraction of peak, must be <= 1, got {values[key]}")
+    channel = table.get("dram_channel", 0)
+    if isinstance(channel, int) and not isinstance(channel, bool):
+        channel = [channel] * values["count"]
+    if not isinstance(channel, list) or len(channel) != values["count"]:
+        raise r.fail(prefix + "dram_channel", f"must be an int or a list of {values['count']} ints")
+    for c in channel:
+        if not isinstance(c, int) or not 0 <= c < n_channels:
+            raise r.fail(prefix + "dram_channel", f"names channel {c!r}; there are {n_channels}")
+    unknown = set(table) - set(_KIND_FIELDS) - {"dram_channel"}
+    if unknown:
+        raise r.fail(prefix + sorted(unknown)[0], "is not a chiplet field")
+    return ChipletKind(**values, dram_channel=tuple(channel))
+
+
+def _parse_drams(r: _Reader, tables: Any) -> list[DramChannel]:
+    if not isinstance(tables, list) or not tables:
+        raise r.fail("dram", "must be at least one [[dram]] table")
+    channels: list[DramChannel] = []
+    for i, t in enumerate(tables):
+        prefix = f"dram[{i}]."
+        count = r.get(t, "count", int, prefix, default=1)
+        bw = r.get(t, "bw_gbs", float, prefix)
+        pj = r.get(t, "pj_per_bit", float, prefix)
+        cap = r.get(t, "capacity_gb", float, prefix)
+        if bw <= 0 or cap <= 0 or pj < 0 or count <= 0:
+            raise r.fail(prefix + "bw_gbs", "bandwidth, capacity and count must be positive")
+        attach = t.get("attach")
+        if attach is not None and (not isinstance(attach, list) or len(attach) != count):
+            raise r.fail(prefix + "attach", f"must list {count} (column, row) pairs")
+        for j in range(count):
+            where = tuple(attach[j]) if attach is not None else None
+            channels.append(DramChannel(bw, pj, cap, where))
+    return channels
+
+
+def _parse_network(r: _Reader, t: Any, chiplets: int) -> Network:
+    if not isinstance(t, dict):
+        raise r.fail("network", "table is missing")
+    topology = r.get(t, "topology", str, "network.")
+    if topology not in ("mesh", "switch"):
+        raise r.fail("network.topology", f"must be 'mesh' or 'switch', got '{topology}'")
+    link = r.get(t, "link_gbs", float, "network.")
+    if link <= 0:
+        raise r.fail("network.link_gbs", f"must be positive, got {link}")
+    dims = (0, 0)
+    if topology == "mesh":
+        raw = t.get("dims")
+        if not isinstance(raw, list) or len(raw) != 2 or raw[0] * raw[1] != chiplets:
+            raise r.fail("network.dims", f"must be [columns, rows] covering {chiplets} chiplets")
+        dims = (int(raw[0]), int(raw[1]))
+    return Network(
+        topology=topology, link_gbs=link,
+        pj_per_bit_hop=r.get(t, "pj_per_bit_hop", float, "network."),
+        latency_us=r.get(t, "latency_us", float, "network.", default=0.0),
+        hop_ns=r.get(t, "hop_ns", float, "network.", default=0.0), dims=dims,
+        allreduce_gbs=r.get(t, "allreduce_gbs", float, "network.", default=0.0),
+    )  # fmt: skip
+
+
+def parse_target(data: dict[str, Any], where: str, path: str = "") -> Target:
+    r = _Reader(where)
+    meta = data.get("meta")
+    if not isinstance(meta, dict):
+        raise r.fail("meta", "table is missing (needs name, description, sources)")
+    name = r.get(meta, "name", str, "meta.")
+    description = r.get(meta, "description", str, "meta.", default="")
+    sources = meta.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+        raise r.fail("meta.sources", "must be a list of strings")
+    drams = _parse_drams(r, data.get("dram"))
+    kinds_raw = data.get("chiplet")
+    if not isinstance(kinds_raw, list) or not kinds_raw:
+        raise r.fail("chiplet", "must be at least one [[chiplet]] table")
+    kinds = [_parse_kind(r, t, i, len(drams)) for i, t in enumerate(kinds_raw)]
+    network = _parse_network(r, data.get("network"), sum(k.count for k in kinds))
+    unknown = set(data) - {"meta", "chiplet", "dram", "network"}
+    if unknown:
+        raise r.fail(sorted(unknown)[0], "is not a target section (meta, chiplet, dram, network)")
+    return Target(name, description, tuple(sources), tuple(kinds), tuple(drams), network, path)
+
+
+def load_target_file(path: str | Path) -> Target:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise XcompassError(f"target file '{path}': unreadable ({reason})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise XcompassError(f"target file '{path}': malformed TOML ({exc})") from None
+    return parse_target(data, f"target file '{path}'", str(path.resolve()))
+
+
+@cache
+def preset(name: str) -> Target:
+    text = resources.files("xcompass").joinpath(f"data/targets/{name}.toml").read_text()
+    return parse_target(tomllib.loads(text), f"preset '{name}'", name)
+
+
 def resolve_target_spec(spec: str) -> str:
     """Check a target name or file; return the preset name or the file's absolute path."""
     if spec in PRESET_NAMES:
         return spec
     path = Path(spec)
-    if path.suffix in (".toml", ".json") or path.exists():
+    if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise XcompassError(f"target file '{spec}': no such file")
-        try:
-            tomllib.loads(path.read_text())
-        except (OSError, UnicodeDecodeError) as exc:
-            raise XcompassError(f"target file '{spec}': unreadable ({exc})") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise XcompassError(f"target file '{spec}': malformed TOML ({exc})") from None
+        load_target_file(path)
         return str(path.resolve())
     raise XcompassError(
         f"unknown target '{spec}' (valid: {', '.join(PRESET_NAMES)}, or a .toml file)"
     )
+
+
+def load_target(spec: str) -> Target:
+    """A preset by name, or a target file by path (as stored in `xcompass.target`)."""
+    if spec in PRESET_NAMES:
+        return preset(spec)
+    return load_target_file(resolve_target_spec(spec))

@@ -1,0 +1,230 @@
+"""The mapping genome (Compass's encoding) and the standard partitioning strategies.
+
+A mapping is `boundaries[L-1]` (segment boundary after layer l) and `place[B, L]`: a placement
+group for every (micro-batch, layer). Group g < C is chiplet g alone; larger ids are
+tensor-parallel groups of `tp` chiplets of one kind. Execution order (Compass): for each
+segment, for each micro-batch, for each layer of the segment.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from xcompass.errors import XcompassError
+from xcompass.layercost import CostTable
+from xcompass.models import ModelConfig
+from xcompass.targets import Target
+from xcompass.workload import RequestKind, Workload
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Placement groups: `members[g]` chiplets (-1 padded), their TP degree and kind."""
+
+    members: np.ndarray  # [G, max_tp]
+    tp: np.ndarray  # [G]
+    tp_index: np.ndarray  # [G] index into CostTable.tp_options
+    kind: np.ndarray  # [G]
+
+    def find(self, chips: tuple[int, ...]) -> int:
+        for g in range(len(self.tp)):
+            row = tuple(int(c) for c in self.members[g] if c >= 0)
+            if row == tuple(chips):
+                return g
+        raise XcompassError(f"chiplets {list(chips)} are not a placement group of this target")
+
+    def chips(self, g: int) -> tuple[int, ...]:
+        return tuple(int(c) for c in self.members[g] if c >= 0)
+
+
+def make_groups(target: Target, tp_options: tuple[int, ...]) -> Groups:
+    """Singletons, then for each TP degree, consecutive same-kind chiplets (mesh neighbours)."""
+    kind_of = target.kind_of()
+    max_tp = max(tp_options)
+    rows, tps, tpi, kinds = [], [], [], []
+    for t_index, tp in enumerate(tp_options):
+        start = 0
+        for k, kind in enumerate(target.kinds):
+            for first in range(start, start + kind.count - tp + 1, tp):
+                rows.append(list(range(first, first + tp)) + [-1] * (max_tp - tp))
+                tps.append(tp)
+                tpi.append(t_index)
+                kinds.append(k)
+            start += kind.count
+    members = np.array(rows, dtype=np.int64)
+    assert (kind_of[members[:, 0]] == np.array(kinds)).all()
+    return Groups(members, np.array(tps), np.array(tpi), np.array(kinds))
+
+
+@dataclass
+class Mapping:
+    boundaries: np.ndarray  # bool [L-1]
+    place: np.ndarray  # int [B, L]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.place.shape
+
+    def segments(self) -> list[tuple[int, int]]:
+        cuts = [0] + [i + 1 for i in np.flatnonzero(self.boundaries)] + [self.place.shape[1]]
+        return list(zip(cuts[:-1], cuts[1:], strict=True))
+
+
+# --- memory feasibility ---------------------------------------------------------------------
+
+
+def memory_use(mapping: Mapping, groups: Groups, table: CostTable, chiplets: int) -> np.ndarray:
+    """Bytes each chiplet must hold: weight shards of the layers placed on it, their KV cache
+    shards, and the largest activation it produces."""
+    B, L = mapping.place.shape
+    use = np.zeros(chiplets)
+    act = np.zeros(chiplets)
+    for g in np.unique(mapping.place):
+        chips = list(groups.chips(int(g)))
+        t = groups.tp_index[g]
+        tp = groups.tp[g]
+        layers = np.flatnonzero((mapping.place == g).any(axis=0))
+        pos = np.where(layers == 0, 0, np.where(layers == L - 1, 2, 1))
+        use[chips] += table.weight_bytes[pos, t].sum() / tp
+        mb, _ = np.nonzero(mapping.place == g)
+        use[chips] += table.kv_bytes[mb].sum() / tp
+        act[chips] = np.maximum(act[chips], table.act_bytes[np.unique(mb)].max(initial=0))
+    return use + act
+
+
+def check_memory(mapping: Mapping, groups: Groups, table: CostTable, target: Target) -> None:
+    use = memory_use(mapping, groups, table, target.chiplets)
+    cap = np.array([target.kinds[k].memory_gb for k in target.kind_of()]) * 1e9
+    over = np.flatnonzero(use > cap)
+    if over.size:
+        c = int(over[np.argmax(use[over] / cap[over])])
+        raise XcompassError(
+            f"does not fit: chiplet {c} needs {use[c] / 1e9:.2f} GB (weights + KV + "
+            f"activations) but has {cap[c] / 1e9:.2f} GB"
+        )
+
+
+# --- strategies -----------------------------------------------------------------------------
+
+STRATEGIES = ("single", "pipeline", "tensor", "data", "hybrid", "pbd")
+
+
+def snake(target: Target) -> list[int]:
+    """Chiplets in boustrophedon order, so consecutive pipeline stages are mesh neighbours."""
+    if target.network.topology != "mesh":
+        return list(range(target.chiplets))
+    cols, rows = target.network.dims
+    order = []
+    for r in range(rows):
+        row = [r * cols + c for c in range(cols)]
+        order += row if r % 2 == 0 else row[::-1]
+    return order
+
+
+def _stages(layers: int, stages: int) -> np.ndarray:
+    """Stage of each layer for balanced contiguous stages."""
+    return (np.arange(layers) * stages) // layers
+
+
+def _check_tp(tp: int, model: ModelConfig, groups: Groups) -> None:
+    if tp < 1 or model.heads % tp:
+        raise XcompassError(f"tp={tp} does not divide the model's {model.heads} heads")
+    if tp not in set(groups.tp.tolist()):
+        raise XcompassError(f"tp={tp} has no placement group on this target")
+
+
+def _tp_group(groups: Groups, tp: int, index: int) -> int:
+    ids = np.flatnonzero(groups.tp == tp)
+    if index >= len(ids):
+        raise XcompassError(f"needs {index + 1} groups of {tp} chiplets, the target has {len(ids)}")
+    return int(ids[index])
+
+
+def partition(strategy: str, model: ModelConfig, workload: Workload, target: Target,
+              groups: Groups, layers: int, tp: int = 1, pp: int = 0, dp: int = 1,
+              prefill_share: float = 0.5) -> Mapping:  # fmt: skip
+    """A standard mapping; raises XcompassError naming the limit an infeasible request hits."""
+    B, L, C = len(workload.microbatches), layers, target.chiplets
+    place = np.zeros((B, L), dtype=np.int64)
+    none = np.zeros(max(L - 1, 0), dtype=bool)
+    if strategy == "single":
+        return Mapping(none, place)
+    if strategy == "pipeline":
+        stages = min(pp or C, L, C)
+        order = snake(target)
+        place[:] = np.array(order)[_stages(L, stages)][None, :]
+        return Mapping(none, place)
+    if strategy == "tensor":
+        _check_tp(tp, model, groups)
+        place[:] = _tp_group(groups, tp, 0)
+        return Mapping(none, place)
+    if strategy == "data":
+        replicas = min(dp if dp > 1 else C, C)
+        place[:] = (np.arange(B) % replicas)[:, None]
+        return Mapping(none, place)
+    if strategy == "hybrid":
+        pp = max(pp, 1)
+        _check_tp(tp, model, groups) if tp > 1 else None
+        if tp * pp * dp > C:
+            raise XcompassError(f"tp={tp} x pp={pp} x dp={dp} = {tp * pp * dp} chiplets, "
+                                f"the target has {C}")  # fmt: skip
+        stage = _stages(L, min(pp, L))
+        for b in range(B):
+            r = b % dp
+            for s in range(pp):
+                group = _tp_group(groups, tp, r * pp + s) if tp > 1 else snake(target)[r * pp + s]
+                place[b, stage == s] = group
+        return Mapping(none, place)
+    if strategy == "pbd":
+        return _pbd(model, workload, target, groups, L, prefill_share)
+    raise XcompassError(f"unknown strategy '{strategy}' (valid: {', '.join(STRATEGIES)})")
+
+
+def _pbd(model: ModelConfig, workload: Workload, target: Target, groups: Groups, L: int,
+         prefill_share: float) -> Mapping:  # fmt: skip
+    """THInfer's prefill / KV-buffer / decode pools: prefill micro-batches use minimum PP and
+    the rest DP; decode micro-batches use TP first (largest degree dividing the heads), then
+    micro-batch parallelism. One chiplet in eight (at least one) is the KV buffer."""
+    C = target.chiplets
+    if C < 3:
+        raise XcompassError(f"pbd needs at least 3 chiplets (prefill, buffer, decode); target has {C}")
+    buffer = max(1, C // 8)
+    n_prefill = max(1, round((C - buffer) * prefill_share))
+    n_decode = C - buffer - n_prefill
+    if n_decode < 1:
+        n_prefill, n_decode = C - buffer - 1, 1
+    order = snake(target)
+    prefill_chips, decode_chips = order[:n_prefill], order[n_prefill + buffer:]
+    B = len(workload.microbatches)
+    place = np.zeros((B, L), dtype=np.int64)
+    weight_per_layer = model.layer_weights() * model.dtype_bytes
+    mem = min(target.kinds[k].memory_gb for k in target.kind_of()) * 1e9
+    min_pp = min(max(1, math.ceil(L * weight_per_layer / (0.8 * mem))), L)
+    if min_pp > n_prefill:
+        raise XcompassError(f"pbd: prefill needs {min_pp} pipeline stages to hold the weights, "
+                            f"its pool has {n_prefill} chiplets")  # fmt: skip
+    decode_tp = 1
+    for t in sorted(set(groups.tp.tolist()), reverse=True):
+        if model.heads % t == 0 and t <= n_decode:
+            decode_tp = t
+            break
+    p_rep = d_rep = 0
+    for b, mb in enumerate(workload.microbatches):
+        kinds = {r.kind for r in workload.microbatch_requests(mb)}
+        if RequestKind.PREFILL in kinds:
+            replicas = max(1, n_prefill // min_pp)
+            r = p_rep % replicas
+            p_rep += 1
+            chips = prefill_chips[r * min_pp:(r + 1) * min_pp]
+            place[b] = np.array(chips)[_stages(L, min_pp)]
+        else:
+            ids = [g for g in np.flatnonzero(groups.tp == decode_tp)
+                   if set(groups.chips(int(g))) <= set(decode_chips)]  # fmt: skip
+            if not ids:
+                ids = decode_chips
+            place[b] = ids[d_rep % len(ids)]
+            d_rep += 1
+    return Mapping(np.zeros(max(L - 1, 0), dtype=bool), place)

@@ -39,7 +39,9 @@ def predict(chip, row: dict[str, str]) -> float:  # noqa: ANN001
     kind = row["kind"]
     i = lambda key: int(row[key])  # noqa: E731
     if kind == "gemm":
-        return op_cost(chip, OpSpec("gemm", n=i("n"), k=i("k")), [RequestGroup(i("m"), 0)], 2).time_s
+        return op_cost(
+            chip, OpSpec("gemm", n=i("n"), k=i("k")), [RequestGroup(i("m"), 0)], 2
+        ).time_s
     if kind == "attention":
         q, kv = i("q_len"), i("kv_len")
         op = OpSpec("attention", heads=i("heads"), kv_heads=i("kv_heads"), head_dim=i("head_dim"),
@@ -52,7 +54,9 @@ def predict(chip, row: dict[str, str]) -> float:  # noqa: ANN001
 
 
 def mape(chip, rows) -> float:  # noqa: ANN001
-    errs = [abs(predict(chip, r) * 1e6 - float(r["median_us"])) / float(r["median_us"]) for r in rows]
+    errs = [
+        abs(predict(chip, r) * 1e6 - float(r["median_us"])) / float(r["median_us"]) for r in rows
+    ]
     return 100.0 * float(np.mean(errs)) if errs else float("nan")
 
 

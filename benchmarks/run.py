@@ -17,7 +17,9 @@ def main(names: list[str]) -> None:
     print(f"# machine: {platform.node()} {cpu}, Python {platform.python_version()}")
     for name in names or BENCHMARKS:
         if name not in BENCHMARKS:
-            sys.exit(f"benchmarks/run.py: error: unknown benchmark '{name}' ({', '.join(BENCHMARKS)})")
+            sys.exit(
+                f"benchmarks/run.py: error: unknown benchmark '{name}' ({', '.join(BENCHMARKS)})"
+            )
         importlib.import_module(name).main()
         print()
 

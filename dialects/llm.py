@@ -64,6 +64,10 @@ from xdsl.traits import (
 )
 from xdsl.utils.exceptions import VerifyException
 
+from xcompass import workload as core_workload
+from xcompass.models import ModelConfig
+from xcompass.workload import Workload
+
 # --- enums --------------------------------------------------------------------------------
 
 
@@ -575,3 +579,66 @@ LLM = Dialect(
 )  # fmt: skip
 
 __all__ = ["LLM", "VerifyException"]
+
+
+# --- IR -> core data ------------------------------------------------------------------------
+
+
+def model_config(op: ModelOp) -> ModelConfig:
+    """The core's view of an `llm.model` op."""
+    opt = lambda a: a.value.data if a is not None else 0  # noqa: E731
+    eps = op.attributes.get("norm_eps")
+    return ModelConfig(
+        name=op.sym_name.data, hidden=op.hidden.value.data, layers=op.layers.value.data,
+        heads=op.heads.value.data, kv_heads=op.kv_heads.value.data,
+        head_dim=op.head_dim.value.data, ffn=op.ffn.value.data, vocab=op.vocab.value.data,
+        mlp=op.mlp.data.value, gated=op.gated is not None, norm=op.norm.data.value,
+        norm_eps=eps.value.data if isinstance(eps, FloatAttr) else 1e-5,
+        window=opt(op.window), experts=opt(op.experts) or 1, top_k=opt(op.top_k) or 1,
+        dtype=_DTYPE_NAMES.get(type(op.dtype).__name__, "bf16"),
+    )  # fmt: skip
+
+
+_DTYPE_NAMES = {"BFloat16Type": "bf16", "Float16Type": "f16", "Float32Type": "f32"}
+
+
+def workload_data(op: WorkloadOp) -> Workload:
+    """The core's view of an `llm.workload` op."""
+    requests = []
+    for r in op.requests:
+        kind = core_workload.RequestKind(r.kind.data.value)
+        length, n = r.length.value.data, r.multiplicity
+        if kind is core_workload.RequestKind.PREFILL:
+            requests.append(core_workload.Request(r.sym_name.data, kind, 0, length, n))
+        elif kind is core_workload.RequestKind.DECODE:
+            requests.append(core_workload.Request(r.sym_name.data, kind, length, 1, n))
+        else:
+            draft = r.draft.value.data
+            requests.append(core_workload.Request(r.sym_name.data, kind, length, draft, n))
+    mbs = tuple(
+        core_workload.MicroBatch(mb.sym_name.data,
+                                 tuple(ref.root_reference.data for ref in mb.requests.data))
+        for mb in op.microbatches
+    )  # fmt: skip
+    return Workload(tuple(requests), mbs, op.sym_name.data)
+
+
+def find_model_and_workload(module: Operation) -> tuple[ModelOp | None, WorkloadOp | None]:
+    model = next((o for o in module.walk() if isinstance(o, ModelOp)), None)
+    workload = next((o for o in module.walk() if isinstance(o, WorkloadOp)), None)
+    return model, workload
+
+
+def build_workload_op(workload: Workload) -> WorkloadOp:
+    """The IR of a core workload (requests, then micro-batches)."""
+    ops: list[Operation] = []
+    for req in workload.requests:
+        kind = RequestKind(req.kind.value)
+        if kind is RequestKind.PREFILL:
+            ops.append(RequestOp(req.name, kind, req.new_tokens, count=req.count))
+        elif kind is RequestKind.DECODE:
+            ops.append(RequestOp(req.name, kind, req.context, count=req.count))
+        else:
+            ops.append(RequestOp(req.name, kind, req.context, req.new_tokens, req.count))
+    ops.extend(MicroBatchOp(mb.name, mb.requests) for mb in workload.microbatches)
+    return WorkloadOp(workload.name, ops)

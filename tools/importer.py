@@ -61,20 +61,6 @@ def model_op(model: ModelConfig) -> llm.ModelOp:
     return llm.ModelOp.create(properties=props, attributes=attrs)
 
 
-def workload_op(workload: Workload) -> llm.WorkloadOp:
-    ops: list[Operation] = []
-    for req in workload.requests:
-        kind = llm.RequestKind(req.kind.value)
-        if kind is llm.RequestKind.PREFILL:
-            ops.append(llm.RequestOp(req.name, kind, req.new_tokens, count=req.count))
-        elif kind is llm.RequestKind.DECODE:
-            ops.append(llm.RequestOp(req.name, kind, req.context, count=req.count))
-        else:
-            ops.append(llm.RequestOp(req.name, kind, req.context, req.new_tokens, req.count))
-    ops.extend(llm.MicroBatchOp(mb.name, mb.requests) for mb in workload.microbatches)
-    return llm.WorkloadOp(workload.name, ops)
-
-
 class _GraphBuilder:
     """Emits one model's ops at an insertion point, naming values after what they hold."""
 
@@ -209,7 +195,7 @@ def graph_func(model: ModelConfig, layers: int | None = None) -> func.FuncOp:
 
 def build_module(model: ModelConfig, workload: Workload, layers: int | None = None,
                  target: str | None = None) -> ModuleOp:  # fmt: skip
-    module = ModuleOp([model_op(model), workload_op(workload), graph_func(model, layers)])
+    module = ModuleOp([model_op(model), llm.build_workload_op(workload), graph_func(model, layers)])
     if target is not None:
         module.attributes[TARGET_ATTR] = StringAttr(target)
     return module

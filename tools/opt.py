@@ -5,6 +5,7 @@ MLIR's `--pass-pipeline='builtin.module(...)'` spelling, and output files writte
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -48,6 +49,21 @@ class _Buffer(StringIO):
         pass
 
 
+_BARE_VALUE = re.compile(r"=([^,{}\"\s]+)")
+
+
+def _quote_paths(spec: str) -> str:
+    """Quote option values xDSL's spec lexer would reject (paths: `report=out/r.json`)."""
+
+    def quote(m: re.Match[str]) -> str:
+        value = m.group(1)
+        if re.fullmatch(r"[A-Za-z0-9_\-]+|-?\d+(\.\d+)?", value):
+            return m.group(0)
+        return f'="{value}"'
+
+    return _BARE_VALUE.sub(quote, spec)
+
+
 def _normalize_pipeline(argv: list[str]) -> list[str]:
     """Turn `--pass-pipeline='builtin.module(a,b)'` into xDSL's `-p 'a,b'`."""
     out: list[str] = []
@@ -59,6 +75,13 @@ def _normalize_pipeline(argv: list[str]) -> list[str]:
         elif arg.startswith("--pass-pipeline="):
             value = arg.split("=", 1)[1]
         if value is None:
+            if arg in ("-p", "--passes"):
+                out += [arg, _quote_paths(next(it, ""))]
+                continue
+            if arg.startswith(("-p=", "--passes=")):
+                key, spec = arg.split("=", 1)
+                out.append(f"{key}={_quote_paths(spec)}")
+                continue
             out.append(arg)
             continue
         spec = value.strip()
@@ -68,7 +91,7 @@ def _normalize_pipeline(argv: list[str]) -> list[str]:
             raise XcompassError(
                 f"--pass-pipeline '{value}': expected 'builtin.module(pass,pass{{opt=val}})'"
             )
-        out += ["-p", spec]
+        out += ["-p", _quote_paths(spec)]
     return out
 
 

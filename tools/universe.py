@@ -20,7 +20,29 @@ def _set_target() -> type[ModulePass]:
     return SetTargetPass
 
 
-DIALECTS: dict[str, Callable[[], Dialect]] = {"llm": _llm}
-PASSES: dict[str, Callable[[], type[ModulePass]]] = {"set-target": _set_target}
+def _map() -> Dialect:
+    from xcompass.dialects.map import MAP
+
+    return MAP
+
+
+def _partition() -> type[ModulePass]:
+    from xcompass.passes.partition import PartitionPass
+
+    return PartitionPass
+
+
+def _map_cost() -> type[ModulePass]:
+    from xcompass.passes.map_cost import MapCostPass
+
+    return MapCostPass
+
+
+DIALECTS: dict[str, Callable[[], Dialect]] = {"llm": _llm, "map": _map}
+PASSES: dict[str, Callable[[], type[ModulePass]]] = {
+    "set-target": _set_target,
+    "llm-partition": _partition,
+    "map-cost": _map_cost,
+}
 
 XCOMPASS_UNIVERSE = Universe(all_dialects=DIALECTS, all_passes=PASSES)

@@ -69,6 +69,30 @@ def request_groups(workload: Workload) -> list[list[RequestGroup]]:
     ]
 
 
+@dataclass(frozen=True)
+class MemoryTable:
+    """What a placement must hold: weights per layer position and TP option, KV and
+    activations per micro-batch (all bytes)."""
+
+    weight_bytes: np.ndarray  # [3 positions, T]
+    kv_bytes: np.ndarray  # [B]
+    act_bytes: np.ndarray  # [B]
+
+
+def memory_table(model: ModelConfig, workload: Workload, tp_options: tuple[int, ...] = (1,),
+                 ops: list[OpSpec] | None = None, whole_model: bool = False) -> MemoryTable:  # fmt: skip
+    ops = layer_ops(model) if ops is None else ops
+    first, last = head_ops(model) if whole_model else ([], [])
+    db = model.dtype_bytes
+    per_pos = [sum(op.weights() for op in pos) * db for pos in (first + ops, ops, ops + last)]
+    weight = np.repeat(np.array(per_pos, dtype=float)[:, None], len(tp_options), axis=1)
+    mbs = request_groups(workload)
+    tokens = np.array([sum(g.q * g.count for g in groups) for groups in mbs], dtype=float)
+    kv = np.array([sum(2.0 * model.kv_features * (g.ctx + g.q) * g.count for g in groups)
+                   for groups in mbs]) * db  # fmt: skip
+    return MemoryTable(weight, kv, tokens * model.hidden * db)
+
+
 @dataclass
 class CostTable:
     """Arrays indexed [micro-batch, layer position, chiplet kind, TP option].

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xcompass.errors import XcompassError
-from xcompass.layercost import CostTable
+from xcompass.layercost import MemoryTable
 from xcompass.models import ModelConfig
 from xcompass.targets import Target
 from xcompass.workload import RequestKind, Workload
@@ -28,6 +28,10 @@ class Groups:
     tp: np.ndarray  # [G]
     tp_index: np.ndarray  # [G] index into CostTable.tp_options
     kind: np.ndarray  # [G]
+
+    @property
+    def tp_options(self) -> tuple[int, ...]:
+        return tuple(int(t) for t in sorted(set(self.tp.tolist())))
 
     def find(self, chips: tuple[int, ...]) -> int:
         for g in range(len(self.tp)):
@@ -76,7 +80,7 @@ class Mapping:
 # --- memory feasibility ---------------------------------------------------------------------
 
 
-def memory_use(mapping: Mapping, groups: Groups, table: CostTable, chiplets: int) -> np.ndarray:
+def memory_use(mapping: Mapping, groups: Groups, table: MemoryTable, chiplets: int) -> np.ndarray:
     """Bytes each chiplet must hold: weight shards of the layers placed on it, their KV cache
     shards, and the largest activation it produces."""
     B, L = mapping.place.shape
@@ -95,7 +99,7 @@ def memory_use(mapping: Mapping, groups: Groups, table: CostTable, chiplets: int
     return use + act
 
 
-def check_memory(mapping: Mapping, groups: Groups, table: CostTable, target: Target) -> None:
+def check_memory(mapping: Mapping, groups: Groups, table: MemoryTable, target: Target) -> None:
     use = memory_use(mapping, groups, table, target.chiplets)
     cap = np.array([target.kinds[k].memory_gb for k in target.kind_of()]) * 1e9
     over = np.flatnonzero(use > cap)
@@ -190,14 +194,16 @@ def _pbd(model: ModelConfig, workload: Workload, target: Target, groups: Groups,
     micro-batch parallelism. One chiplet in eight (at least one) is the KV buffer."""
     C = target.chiplets
     if C < 3:
-        raise XcompassError(f"pbd needs at least 3 chiplets (prefill, buffer, decode); target has {C}")
+        raise XcompassError(
+            f"pbd needs at least 3 chiplets (prefill, buffer, decode); target has {C}"
+        )
     buffer = max(1, C // 8)
     n_prefill = max(1, round((C - buffer) * prefill_share))
     n_decode = C - buffer - n_prefill
     if n_decode < 1:
         n_prefill, n_decode = C - buffer - 1, 1
     order = snake(target)
-    prefill_chips, decode_chips = order[:n_prefill], order[n_prefill + buffer:]
+    prefill_chips, decode_chips = order[:n_prefill], order[n_prefill + buffer :]
     B = len(workload.microbatches)
     place = np.zeros((B, L), dtype=np.int64)
     weight_per_layer = model.layer_weights() * model.dtype_bytes
@@ -218,7 +224,7 @@ def _pbd(model: ModelConfig, workload: Workload, target: Target, groups: Groups,
             replicas = max(1, n_prefill // min_pp)
             r = p_rep % replicas
             p_rep += 1
-            chips = prefill_chips[r * min_pp:(r + 1) * min_pp]
+            chips = prefill_chips[r * min_pp : (r + 1) * min_pp]
             place[b] = np.array(chips)[_stages(L, min_pp)]
         else:
             ids = [g for g in np.flatnonzero(groups.tp == decode_tp)

@@ -95,7 +95,8 @@ class EvalContext:
         tp = np.array(tb.tp_options, dtype=float)
         self.ar_time = np.where(
             tp[None, :] > 1,
-            tb.allreduces * (self.link_latency + 2 * (tp - 1) / tp * tb.allreduce_bytes[:, None] / ar_bw),
+            tb.allreduces
+            * (self.link_latency + 2 * (tp - 1) / tp * tb.allreduce_bytes[:, None] / ar_bw),
             0.0,
         )  # [B, T]
         self.ar_bits = np.where(tp[None, :] > 1, tb.allreduces * 2 * (tp - 1) *
@@ -122,8 +123,9 @@ class Result:
 def order_nodes(boundaries: np.ndarray, B: int, L: int) -> np.ndarray:
     """Per individual, flat node ids (b * L + l) in Compass order: segment, micro-batch, layer."""
     P = boundaries.shape[0]
-    seg = np.concatenate([np.zeros((P, 1), dtype=np.int64),
-                          np.cumsum(boundaries, axis=1, dtype=np.int64)], axis=1)  # [P, L]
+    seg = np.concatenate(
+        [np.zeros((P, 1), dtype=np.int64), np.cumsum(boundaries, axis=1, dtype=np.int64)], axis=1
+    )  # [P, L]
     key = seg[:, None, :] * (B * L) + np.arange(B)[None, :, None] * L + np.arange(L)[None, None, :]
     return np.argsort(key.reshape(P, B * L), axis=1, kind="stable")
 

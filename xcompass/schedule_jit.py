@@ -13,10 +13,46 @@ from xcompass.schedule import EvalContext, Result, order_nodes
 
 
 @njit(cache=True, nogil=True)
-def _kernel(order, flat, B, L, members, valid, g_kind, g_tpi, g_tp, lead, routes, hops, n_links,
-            act_bytes, link_latency, link_bw, hop_s, pj_hop, fits, t_res, t_str, d_res, d_str,
-            ar_time, ar_bits, channel, n_channels, channel_bw, dram_pj, macs, sram, pj_mac,
-            sram_pj, C, static_w, out_lat, out_e, out_parts):  # noqa: ANN001
+def _kernel(
+    order,
+    flat,
+    B,
+    L,
+    members,
+    valid,
+    g_kind,
+    g_tpi,
+    g_tp,
+    lead,
+    routes,
+    hops,
+    n_links,
+    act_bytes,
+    link_latency,
+    link_bw,
+    hop_s,
+    pj_hop,
+    fits,
+    t_res,
+    t_str,
+    d_res,
+    d_str,
+    ar_time,
+    ar_bits,
+    channel,
+    n_channels,
+    channel_bw,
+    dram_pj,
+    macs,
+    sram,
+    pj_mac,
+    sram_pj,
+    C,
+    static_w,
+    out_lat,
+    out_e,
+    out_parts,
+):  # noqa: ANN001
     P = flat.shape[0]
     N = B * L
     max_tp = members.shape[1]

@@ -1,0 +1,276 @@
+"""The `map` dialect: a mapping as Compass's computation execution graph.
+
+A task runs a contiguous range of layers of one micro-batch on one chiplet, or on a
+tensor-parallel group; `after` names the task that produced its input (a NoP transfer when the
+chiplets differ). `segments` are the layers where a new execution segment starts: all
+micro-batches finish a segment before the next begins. This is the canonical, verifiable form of
+the search genome and converts losslessly to and from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from xcompass.dialects.diagnostics import OpVerifyError
+from xdsl.dialects.builtin import (
+    I64,
+    DenseArrayBase,
+    IntegerAttr,
+    ModuleOp,
+    StringAttr,
+    SymbolNameConstraint,
+    SymbolRefAttr,
+    i64,
+)
+from xdsl.ir import Block, Dialect, ParametrizedAttribute, Region, SSAValue, TypeAttribute
+from xdsl.irdl import (
+    IRDLOperation,
+    irdl_attr_definition,
+    irdl_op_definition,
+    prop_def,
+    region_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+)
+from xdsl.traits import HasParent, NoTerminator, SymbolOpInterface
+
+from xcompass.errors import XcompassError
+from xcompass.layercost import memory_table
+from xcompass.mapping import Groups, Mapping, check_memory, make_groups
+from xcompass.models import ModelConfig
+from xcompass.targets import Target, load_target
+from xcompass.workload import Workload
+
+
+@irdl_attr_definition
+class TokenType(ParametrizedAttribute, TypeAttribute):
+    """Completion of a task: what a dependent task waits for."""
+
+    name = "map.token"
+
+
+@irdl_op_definition
+class MappingOp(IRDLOperation):
+    name = "map.mapping"
+    sym_name = prop_def(SymbolNameConstraint())
+    layers = prop_def(IntegerAttr[I64])
+    segments = prop_def(DenseArrayBase.constr(i64))
+    body = region_def("single_block")
+    traits = traits_def(SymbolOpInterface(), NoTerminator())
+    assembly_format = "$sym_name `layers` $layers `segments` $segments $body attr-dict"
+
+    def __init__(
+        self, sym_name: str, layers: int, segments: Sequence[int], tasks: Sequence[TaskOp]
+    ):
+        super().__init__(
+            properties={
+                "sym_name": StringAttr(sym_name),
+                "layers": IntegerAttr(layers, i64),
+                "segments": DenseArrayBase.from_list(i64, list(segments)),
+            },
+            regions=[Region(Block(tasks))],
+        )
+
+    @property
+    def tasks(self) -> list[TaskOp]:
+        return [op for op in self.body.ops if isinstance(op, TaskOp)]
+
+    @property
+    def segment_starts(self) -> list[int]:
+        return list(self.segments.get_values())
+
+    def verify_(self) -> None:
+        layers = self.layers.value.data
+        if layers <= 0:
+            raise OpVerifyError(self, f"layers must be positive, got {layers}")
+        starts = self.segment_starts
+        if starts != sorted(set(starts)) or any(not 0 < s < layers for s in starts):
+            raise OpVerifyError(
+                self, f"segments must be increasing layer indices in (0, {layers}), got {starts}"
+            )
+        covered: dict[str, list[int]] = {}
+        for task in self.tasks:
+            lo, hi = task.lo.value.data, task.hi.value.data
+            mb = task.microbatch.root_reference.data
+            if not 0 <= lo < hi <= layers:
+                raise OpVerifyError(task, f"layer range [{lo}, {hi}) not within [0, {layers})")
+            for s in starts:
+                if lo < s < hi:
+                    raise OpVerifyError(
+                        task, f"@{mb} layers [{lo}, {hi}) cross the segment boundary at layer {s}"
+                    )
+            owner = covered.setdefault(mb, [0] * layers)
+            for layer in range(lo, hi):
+                if owner[layer]:
+                    raise OpVerifyError(task, f"(@{mb}, layer {layer}) is placed twice")
+                owner[layer] = 1
+            if lo > 0:
+                producer = [d.owner for d in task.deps if isinstance(d.owner, TaskOp)]
+                if not any(p.microbatch == task.microbatch and p.hi.value.data == lo
+                           for p in producer):  # fmt: skip
+                    raise OpVerifyError(
+                        task,
+                        f"@{mb} layers [{lo}, {hi}) must run after the task that computes "
+                        f"layer {lo - 1} of @{mb}",
+                    )
+        for mb, owner in covered.items():
+            if not all(owner):
+                raise OpVerifyError(self, f"(@{mb}, layer {owner.index(0)}) is never placed")
+        module = self.parent_op()
+        if isinstance(module, ModuleOp):
+            from xcompass.dialects.llm import WorkloadOp
+
+            for op in module.ops:
+                if isinstance(op, WorkloadOp):
+                    for mb in op.microbatches:
+                        if mb.sym_name.data not in covered:
+                            raise OpVerifyError(
+                                self, f"micro-batch @{mb.sym_name.data} is never placed"
+                            )
+                    known = {mb.sym_name.data for mb in op.microbatches}
+                    for name in covered:
+                        if name not in known:
+                            raise OpVerifyError(
+                                self, f"@{name} is not a micro-batch of @{op.sym_name.data}"
+                            )
+        verify_in_module(self)
+
+
+@irdl_op_definition
+class TaskOp(IRDLOperation):
+    name = "map.task"
+    microbatch = prop_def(SymbolRefAttr)
+    lo = prop_def(IntegerAttr[I64])
+    hi = prop_def(IntegerAttr[I64])
+    chips = prop_def(DenseArrayBase.constr(i64))
+    deps = var_operand_def(TokenType)
+    done = result_def(TokenType)
+    traits = traits_def(HasParent(MappingOp))
+    assembly_format = "$microbatch `layers` $lo `to` $hi `on` $chips (`after` $deps^)? attr-dict"
+
+    def __init__(self, microbatch: str, lo: int, hi: int, chips: Sequence[int],
+                 deps: Sequence[SSAValue] = ()):  # fmt: skip
+        super().__init__(
+            operands=[list(deps)],
+            result_types=[TokenType()],
+            properties={
+                "microbatch": SymbolRefAttr(microbatch),
+                "lo": IntegerAttr(lo, i64),
+                "hi": IntegerAttr(hi, i64),
+                "chips": DenseArrayBase.from_list(i64, list(chips)),
+            },
+        )
+
+    @property
+    def chiplets(self) -> tuple[int, ...]:
+        return tuple(int(c) for c in self.chips.get_values())
+
+    def verify_(self) -> None:
+        chips = self.chiplets
+        if not chips:
+            raise OpVerifyError(self, "runs on no chiplet")
+        if len(set(chips)) != len(chips) or min(chips) < 0:
+            raise OpVerifyError(self, f"chiplets {list(chips)} must be distinct and non-negative")
+
+
+MAP = Dialect("map", [MappingOp, TaskOp], [TokenType])
+
+
+# --- genome <-> IR --------------------------------------------------------------------------
+
+TARGET_ATTR = "xcompass.target"
+
+
+def to_genome(op: MappingOp, microbatches: Sequence[str], groups: Groups) -> Mapping:
+    """The mapping's arrays: boundaries[L-1] and place[B, L] (placement group ids)."""
+    layers = op.layers.value.data
+    index = {name: i for i, name in enumerate(microbatches)}
+    place = np.zeros((len(microbatches), layers), dtype=np.int64)
+    for task in op.tasks:
+        b = index[task.microbatch.root_reference.data]
+        place[b, task.lo.value.data : task.hi.value.data] = groups.find(task.chiplets)
+    boundaries = np.zeros(max(layers - 1, 0), dtype=bool)
+    for s in op.segment_starts:
+        boundaries[s - 1] = True
+    return Mapping(boundaries, place)
+
+
+def from_genome(
+    name: str, mapping: Mapping, microbatches: Sequence[str], groups: Groups
+) -> MappingOp:
+    """Tasks = maximal runs of one micro-batch's layers on one group inside one segment, in
+    execution order (segment, micro-batch, layer); each waits for its micro-batch's previous task."""
+    B, L = mapping.place.shape
+    tasks: list[TaskOp] = []
+    last: dict[int, SSAValue] = {}
+    for lo_seg, hi_seg in mapping.segments():
+        for b in range(B):
+            lo = lo_seg
+            while lo < hi_seg:
+                g = mapping.place[b, lo]
+                hi = lo + 1
+                while hi < hi_seg and mapping.place[b, hi] == g:
+                    hi += 1
+                deps = [last[b]] if b in last else []
+                task = TaskOp(microbatches[b], lo, hi, groups.chips(int(g)), deps)
+                task.done.name_hint = f"{microbatches[b]}_l{lo}"
+                last[b] = task.done
+                tasks.append(task)
+                lo = hi
+    starts = [i + 1 for i in np.flatnonzero(mapping.boundaries)]
+    return MappingOp(name, L, starts, tasks)
+
+
+def check_placement(op: MappingOp, target: Target, model: ModelConfig | None,
+                    workload: Workload | None) -> None:  # fmt: skip
+    """Target-aware checks: chiplets exist, TP groups are real and divide the heads, memory fits."""
+    tp_options = sorted({len(t.chiplets) for t in op.tasks} | {1})
+    groups = make_groups(target, tuple(tp_options))
+    for task in op.tasks:
+        chips = task.chiplets
+        if max(chips) >= target.chiplets:
+            raise OpVerifyError(
+                task, f"chiplet {max(chips)} does not exist ({target.name} has {target.chiplets})"
+            )
+        tp = len(chips)
+        if model is not None and model.heads % tp:
+            raise OpVerifyError(
+                task, f"tensor-parallel degree {tp} does not divide the model's {model.heads} heads"
+            )
+        try:
+            groups.find(chips)
+        except XcompassError:
+            raise OpVerifyError(
+                task,
+                f"chiplets {list(chips)} are not a tensor-parallel group of {target.name} "
+                f"({tp} consecutive chiplets of one kind, aligned to {tp})",
+            ) from None
+    if model is None or workload is None:
+        return
+    names = [mb.name for mb in workload.microbatches]
+    if op.layers.value.data > model.layers:
+        raise OpVerifyError(op, f"maps {op.layers.value.data} layers, the model has {model.layers}")
+    table = memory_table(model, workload, groups.tp_options)
+    try:
+        check_memory(to_genome(op, names, groups), groups, table, target)
+    except XcompassError as exc:
+        raise OpVerifyError(op, str(exc)) from None
+
+
+def verify_in_module(op: MappingOp) -> None:
+    module = op.parent_op()
+    if not isinstance(module, ModuleOp) or TARGET_ATTR not in module.attributes:
+        return
+    from xcompass.dialects.llm import find_model_and_workload, model_config, workload_data
+
+    spec = module.attributes[TARGET_ATTR]
+    try:
+        target = load_target(spec.data if isinstance(spec, StringAttr) else str(spec))
+    except XcompassError as exc:
+        raise OpVerifyError(op, f"target: {exc}") from None
+    model_op, workload_op = find_model_and_workload(module)
+    model = model_config(model_op) if model_op is not None else None
+    workload = workload_data(workload_op) if workload_op is not None else None
+    check_placement(op, target, model, workload)

@@ -1,0 +1,63 @@
+"""`map-cost{report=FILE.json}`: cost the module's mapping; annotate tasks, write the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xcompass.dialects.map import to_genome
+from xcompass.passes.errors import PassFailure
+from xcompass.passes.ir_bridge import find_mapping, read_problem
+from xdsl.context import Context
+from xdsl.dialects.builtin import FloatAttr, ModuleOp, f64
+from xdsl.passes import ModulePass
+
+from xcompass.layercost import build_cost_table
+from xcompass.mapping import make_groups
+from xcompass.report import build_report, dumps
+from xcompass.schedule import EvalContext, evaluate_mapping
+
+
+def write_report(path: str, text: str) -> None:
+    import os
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".xcompass-", suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise PassFailure(f"map-cost: cannot write report '{path}' ({exc.strerror})") from None
+
+
+@dataclass(frozen=True)
+class MapCostPass(ModulePass):
+    """Evaluate the mapping with the cost model: start/end/energy on every task, totals on the
+    mapping, and the JSON report when `report` names a file."""
+
+    name = "map-cost"
+
+    report: str = ""
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        mapping_op = find_mapping(op)
+        if mapping_op is None:
+            raise PassFailure("map-cost: the module has no map.mapping (run llm-partition first)")
+        problem = read_problem(op, "map-cost")
+        tps = sorted({len(t.chiplets) for t in mapping_op.tasks} | {1})
+        groups = make_groups(problem.target, tuple(tps))
+        mapping = to_genome(mapping_op, problem.microbatch_names, groups)
+        table = build_cost_table(problem.model, problem.workload, problem.target,
+                                 groups.tp_options, problem.ops, problem.whole_model)  # fmt: skip
+        ectx = EvalContext(table, groups, problem.target, problem.layers)
+        result = evaluate_mapping(ectx, mapping)
+        report = build_report(result, mapping, groups, table, problem.target, problem.workload,
+                              problem.model.name)  # fmt: skip
+        for task, entry in zip(mapping_op.tasks, report["per_task"], strict=True):
+            for key in ("start_s", "end_s", "energy_j"):
+                task.attributes[key] = FloatAttr(entry[key], f64)
+        for key in ("latency_s", "energy_j", "edp_js", "throughput_tok_s"):
+            mapping_op.attributes[key] = FloatAttr(report[key], f64)
+        if self.report:
+            write_report(self.report, dumps(report))

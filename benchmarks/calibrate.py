@@ -44,8 +44,13 @@ def predict(chip, row: dict[str, str]) -> float:  # noqa: ANN001
         ).time_s
     if kind == "attention":
         q, kv = i("q_len"), i("kv_len")
-        op = OpSpec("attention", heads=i("heads"), kv_heads=i("kv_heads"), head_dim=i("head_dim"),
-                    causal=q > 1)  # fmt: skip
+        op = OpSpec(
+            "attention",
+            heads=i("heads"),
+            kv_heads=i("kv_heads"),
+            head_dim=i("head_dim"),
+            causal=q > 1,
+        )
         group = RequestGroup(q, kv - q, i("batch"))
         return op_cost(chip, op, [group], 2).time_s
     tensors, kernels = ELTWISE[row["name"].split("_")[0]]
@@ -91,34 +96,63 @@ def main() -> None:
     # Memory-bound GEMMs (m <= 64: weight streaming) fix the floor and sustained bandwidth;
     # then all GEMMs fix the tile shape and compute efficiency.
     streaming = [r for r in by_kind(fit, "gemm") if int(r["m"]) <= 64]
-    chip = search(chip, streaming, {
-        # >= 3 us: no eager kernel on this GPU runs faster (a 1x4096 add takes 3.8 us)
-        "kernel_floor_us": list(np.round(np.arange(3.0, 12.01, 0.1), 1)),
-        "dram_efficiency": list(np.round(np.arange(0.75, 0.96, 0.01), 2)),
-    })  # fmt: skip
-    chip = search(chip, by_kind(fit, "gemm"), {
-        "tile_m": [64, 128, 256], "tile_n": [128, 256],
-        "compute_efficiency": list(np.round(np.arange(0.70, 0.86, 0.01), 2)),
-    })  # fmt: skip
-    chip = search(chip, by_kind(fit, "attention"), {
-        "attention_floor_us": list(np.round(np.arange(3.0, 12.01, 0.5), 1)),
-        "attention_efficiency": list(np.round(np.arange(0.35, 0.75, 0.01), 2)),
-    })  # fmt: skip
-    chip = search(chip, by_kind(fit, "eltwise"), {
-        "eltwise_floor_us": list(np.round(np.arange(1.0, 10.01, 0.1), 1)),
-    })  # fmt: skip
+    chip = search(
+        chip,
+        streaming,
+        {
+            # >= 3 us: no eager kernel on this GPU runs faster (a 1x4096 add takes 3.8 us)
+            "kernel_floor_us": list(np.round(np.arange(3.0, 12.01, 0.1), 1)),
+            "dram_efficiency": list(np.round(np.arange(0.75, 0.96, 0.01), 2)),
+        },
+    )
+    chip = search(
+        chip,
+        by_kind(fit, "gemm"),
+        {
+            "tile_m": [64, 128, 256],
+            "tile_n": [128, 256],
+            "compute_efficiency": list(np.round(np.arange(0.70, 0.86, 0.01), 2)),
+        },
+    )
+    chip = search(
+        chip,
+        by_kind(fit, "attention"),
+        {
+            "attention_floor_us": list(np.round(np.arange(3.0, 12.01, 0.5), 1)),
+            "attention_efficiency": list(np.round(np.arange(0.35, 0.75, 0.01), 2)),
+        },
+    )
+    chip = search(
+        chip,
+        by_kind(fit, "eltwise"),
+        {
+            "eltwise_floor_us": list(np.round(np.arange(1.0, 10.01, 0.1), 1)),
+        },
+    )
     print("== h100 calibration (../shared/data/h100_calibration.csv) ==")
-    for key in ("tile_m", "tile_n", "compute_efficiency", "dram_efficiency", "kernel_floor_us",
-                "attention_floor_us", "attention_efficiency", "eltwise_floor_us"):  # fmt: skip
+    for key in (
+        "tile_m",
+        "tile_n",
+        "compute_efficiency",
+        "dram_efficiency",
+        "kernel_floor_us",
+        "attention_floor_us",
+        "attention_efficiency",
+        "eltwise_floor_us",
+    ):
         shipped = getattr(preset("h100").kinds[0], key)
         print(f"  {key:<22} fitted {getattr(chip, key):<8} shipped {shipped}")
-    print(f"  {'kind':<10}{'rows fit':>9}{'MAPE fit':>10}{'rows check':>11}{'MAPE check':>11}"
-          f"{'MAPE shipped (all)':>20}")  # fmt: skip
+    print(
+        f"  {'kind':<10}{'rows fit':>9}{'MAPE fit':>10}{'rows check':>11}{'MAPE check':>11}"
+        f"{'MAPE shipped (all)':>20}"
+    )
     for kind in ("gemm", "attention", "eltwise"):
         f, c = by_kind(fit, kind), by_kind(check, kind)
         shipped = mape(preset("h100").kinds[0], by_kind(rows, kind))
-        print(f"  {kind:<10}{len(f):>9}{mape(chip, f):>9.1f}%{len(c):>11}{mape(chip, c):>10.1f}%"
-              f"{shipped:>19.1f}%")  # fmt: skip
+        print(
+            f"  {kind:<10}{len(f):>9}{mape(chip, f):>9.1f}%{len(c):>11}{mape(chip, c):>10.1f}%"
+            f"{shipped:>19.1f}%"
+        )
 
 
 if __name__ == "__main__":

@@ -168,10 +168,18 @@ class ModelOp(IRDLOperation):
 
     def verify_(self) -> None:
         _positive(
-            self, hidden=self.hidden, layers=self.layers, heads=self.heads,
-            kv_heads=self.kv_heads, head_dim=self.head_dim, ffn=self.ffn, vocab=self.vocab,
-            experts=self.experts, top_k=self.top_k, window=self.window,
-        )  # fmt: skip
+            self,
+            hidden=self.hidden,
+            layers=self.layers,
+            heads=self.heads,
+            kv_heads=self.kv_heads,
+            head_dim=self.head_dim,
+            ffn=self.ffn,
+            vocab=self.vocab,
+            experts=self.experts,
+            top_k=self.top_k,
+            window=self.window,
+        )
         heads, kv = self.heads.value.data, self.kv_heads.value.data
         if heads % kv:
             raise OpVerifyError(self, f"heads ({heads}) not divisible by kv_heads ({kv})")
@@ -242,11 +250,19 @@ class RequestOp(IRDLOperation):
     traits = traits_def(SymbolOpInterface(), HasParent(WorkloadOp))
     assembly_format = "$sym_name $kind $length (`+` $draft^)? (`x` $count^)? attr-dict"
 
-    def __init__(self, sym_name: str, kind: RequestKind, length: int, draft: int | None = None,
-                 count: int = 1):  # fmt: skip
+    def __init__(
+        self,
+        sym_name: str,
+        kind: RequestKind,
+        length: int,
+        draft: int | None = None,
+        count: int = 1,
+    ):
         props: dict[str, Attribute] = {
-            "sym_name": StringAttr(sym_name), "kind": RequestKindAttr(kind), "length": _i64(length)
-        }  # fmt: skip
+            "sym_name": StringAttr(sym_name),
+            "kind": RequestKindAttr(kind),
+            "length": _i64(length),
+        }
         if draft is not None:
             props["draft"] = _i64(draft)
         if count != 1:
@@ -476,13 +492,22 @@ class AttentionOp(IRDLOperation):
     )
 
     def verify_(self) -> None:
-        _positive(self, heads=self.heads, kv_heads=self.kv_heads, head_dim=self.head_dim,
-                  window=self.window)  # fmt: skip
+        _positive(
+            self,
+            heads=self.heads,
+            kv_heads=self.kv_heads,
+            head_dim=self.head_dim,
+            window=self.window,
+        )
         heads, kv, hd = (a.value.data for a in (self.heads, self.kv_heads, self.head_dim))
         if heads % kv:
             raise OpVerifyError(self, f"heads ({heads}) not divisible by kv_heads ({kv})")
-        for value, n, what in ((self.q, heads, "q"), (self.output, heads, "result"),
-                               (self.k, kv, "k"), (self.v, kv, "v")):  # fmt: skip
+        for value, n, what in (
+            (self.q, heads, "q"),
+            (self.output, heads, "result"),
+            (self.k, kv, "k"),
+            (self.v, kv, "v"),
+        ):
             got = _features(self, value, what)
             if got != n * hd:
                 raise OpVerifyError(
@@ -571,12 +596,28 @@ class YieldOp(IRDLOperation):
 LLM = Dialect(
     "llm",
     [
-        ModelOp, WorkloadOp, RequestOp, MicroBatchOp, EmbeddingOp, LinearOp, LMHeadOp,
-        RMSNormOp, LayerNormOp, RoPEOp, SiLUOp, GeLUOp, ReLUOp, AddOp, MulOp, AttentionOp,
-        MoEOp, LayerOp, YieldOp,
+        ModelOp,
+        WorkloadOp,
+        RequestOp,
+        MicroBatchOp,
+        EmbeddingOp,
+        LinearOp,
+        LMHeadOp,
+        RMSNormOp,
+        LayerNormOp,
+        RoPEOp,
+        SiLUOp,
+        GeLUOp,
+        ReLUOp,
+        AddOp,
+        MulOp,
+        AttentionOp,
+        MoEOp,
+        LayerOp,
+        YieldOp,
     ],
     [RequestKindAttr, ActivationAttr, NormKindAttr],
-)  # fmt: skip
+)
 
 __all__ = ["LLM", "VerifyException"]
 
@@ -589,14 +630,23 @@ def model_config(op: ModelOp) -> ModelConfig:
     opt = lambda a: a.value.data if a is not None else 0  # noqa: E731
     eps = op.attributes.get("norm_eps")
     return ModelConfig(
-        name=op.sym_name.data, hidden=op.hidden.value.data, layers=op.layers.value.data,
-        heads=op.heads.value.data, kv_heads=op.kv_heads.value.data,
-        head_dim=op.head_dim.value.data, ffn=op.ffn.value.data, vocab=op.vocab.value.data,
-        mlp=op.mlp.data.value, gated=op.gated is not None, norm=op.norm.data.value,
+        name=op.sym_name.data,
+        hidden=op.hidden.value.data,
+        layers=op.layers.value.data,
+        heads=op.heads.value.data,
+        kv_heads=op.kv_heads.value.data,
+        head_dim=op.head_dim.value.data,
+        ffn=op.ffn.value.data,
+        vocab=op.vocab.value.data,
+        mlp=op.mlp.data.value,
+        gated=op.gated is not None,
+        norm=op.norm.data.value,
         norm_eps=eps.value.data if isinstance(eps, FloatAttr) else 1e-5,
-        window=opt(op.window), experts=opt(op.experts) or 1, top_k=opt(op.top_k) or 1,
+        window=opt(op.window),
+        experts=opt(op.experts) or 1,
+        top_k=opt(op.top_k) or 1,
         dtype=_DTYPE_NAMES.get(type(op.dtype).__name__, "bf16"),
-    )  # fmt: skip
+    )
 
 
 _DTYPE_NAMES = {"BFloat16Type": "bf16", "Float16Type": "f16", "Float32Type": "f32"}
@@ -616,10 +666,11 @@ def workload_data(op: WorkloadOp) -> Workload:
             draft = r.draft.value.data
             requests.append(core_workload.Request(r.sym_name.data, kind, length, draft, n))
     mbs = tuple(
-        core_workload.MicroBatch(mb.sym_name.data,
-                                 tuple(ref.root_reference.data for ref in mb.requests.data))
+        core_workload.MicroBatch(
+            mb.sym_name.data, tuple(ref.root_reference.data for ref in mb.requests.data)
+        )
         for mb in op.microbatches
-    )  # fmt: skip
+    )
     return Workload(tuple(requests), mbs, op.sym_name.data)
 
 

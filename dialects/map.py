@@ -90,6 +90,17 @@ class MappingOp(IRDLOperation):
             raise OpVerifyError(
                 self, f"segments must be increasing layer indices in (0, {layers}), got {starts}"
             )
+        position = {task: i for i, task in enumerate(self.tasks)}
+        for task in self.tasks:
+            for dep in task.deps:
+                if not isinstance(dep.owner, TaskOp) or dep.owner.parent is not task.parent:
+                    raise OpVerifyError(task, "may only wait for tasks of the same mapping")
+                if position[dep.owner] >= position[task]:
+                    raise OpVerifyError(
+                        task,
+                        "waits for a task that comes after it (a dependency cycle); "
+                        "tasks must be listed in a topological order",
+                    )
         covered: dict[str, list[int]] = {}
         for task in self.tasks:
             lo, hi = task.lo.value.data, task.hi.value.data
@@ -108,8 +119,9 @@ class MappingOp(IRDLOperation):
                 owner[layer] = 1
             if lo > 0:
                 producer = [d.owner for d in task.deps if isinstance(d.owner, TaskOp)]
-                if not any(p.microbatch == task.microbatch and p.hi.value.data == lo
-                           for p in producer):  # fmt: skip
+                if not any(
+                    p.microbatch == task.microbatch and p.hi.value.data == lo for p in producer
+                ):
                     raise OpVerifyError(
                         task,
                         f"@{mb} layers [{lo}, {hi}) must run after the task that computes "
@@ -150,8 +162,9 @@ class TaskOp(IRDLOperation):
     traits = traits_def(HasParent(MappingOp))
     assembly_format = "$microbatch `layers` $lo `to` $hi `on` $chips (`after` $deps^)? attr-dict"
 
-    def __init__(self, microbatch: str, lo: int, hi: int, chips: Sequence[int],
-                 deps: Sequence[SSAValue] = ()):  # fmt: skip
+    def __init__(
+        self, microbatch: str, lo: int, hi: int, chips: Sequence[int], deps: Sequence[SSAValue] = ()
+    ):
         super().__init__(
             operands=[list(deps)],
             result_types=[TokenType()],
@@ -201,7 +214,7 @@ def from_genome(
     name: str, mapping: Mapping, microbatches: Sequence[str], groups: Groups
 ) -> MappingOp:
     """Tasks = maximal runs of one micro-batch's layers on one group inside one segment, in
-    execution order (segment, micro-batch, layer); each waits for its micro-batch's previous task."""
+    execution order (segment, micro-batch, layer); each waits for its micro-batch's last task."""
     B, L = mapping.place.shape
     tasks: list[TaskOp] = []
     last: dict[int, SSAValue] = {}
@@ -223,8 +236,9 @@ def from_genome(
     return MappingOp(name, L, starts, tasks)
 
 
-def check_placement(op: MappingOp, target: Target, model: ModelConfig | None,
-                    workload: Workload | None) -> None:  # fmt: skip
+def check_placement(
+    op: MappingOp, target: Target, model: ModelConfig | None, workload: Workload | None
+) -> None:
     """Target-aware checks: chiplets exist, TP groups are real and divide the heads, memory fits."""
     tp_options = sorted({len(t.chiplets) for t in op.tasks} | {1})
     groups = make_groups(target, tuple(tp_options))

@@ -33,26 +33,46 @@ def layer_ops(layer: llm.LayerOp) -> list[OpSpec]:
         if op in fused:
             continue
         if isinstance(op, llm.LinearOp):
-            siblings = [u.operation for u in op.input.uses
-                        if isinstance(u.operation, llm.LinearOp) and u.operation.parent is op.parent]  # fmt: skip
+            siblings = [
+                u.operation
+                for u in op.input.uses
+                if isinstance(u.operation, llm.LinearOp) and u.operation.parent is op.parent
+            ]
             fused.update(siblings)
             n = sum(s.out_features for s in siblings)
-            routes = any(isinstance(u.operation, llm.MoEOp) and u.index == 1
-                         for u in op.output.uses)  # fmt: skip
-            if routes:
-                split = ""  # the MoE router is tiny: every TP shard computes it
-            else:
-                split = "k" if isinstance(op.input.owner, _ROW_INPUTS) else "n"
+            routes = any(
+                isinstance(u.operation, llm.MoEOp) and u.index == 1 for u in op.output.uses
+            )
+            # the MoE router is tiny: every TP shard computes it whole
+            row = isinstance(op.input.owner, _ROW_INPUTS)
+            split = "" if routes else ("k" if row else "n")
             ops.append(OpSpec("gemm", f"linear{len(ops)}", n=n, k=op.in_features, split=split))
         elif isinstance(op, llm.AttentionOp):
-            ops.append(OpSpec("attention", "attention", heads=op.heads.value.data,
-                              kv_heads=op.kv_heads.value.data, head_dim=op.head_dim.value.data,
-                              window=op.window.value.data if op.window else 0,
-                              causal=op.causal is not None, split="heads"))  # fmt: skip
+            ops.append(
+                OpSpec(
+                    "attention",
+                    "attention",
+                    heads=op.heads.value.data,
+                    kv_heads=op.kv_heads.value.data,
+                    head_dim=op.head_dim.value.data,
+                    window=op.window.value.data if op.window else 0,
+                    causal=op.causal is not None,
+                    split="heads",
+                )
+            )
         elif isinstance(op, llm.MoEOp):
-            ops.append(OpSpec("moe", "moe", k=_features(op.input), ffn=op.ffn.value.data,
-                              experts=op.experts.value.data, top_k=op.top_k.value.data,
-                              gated=op.gated is not None, split="k"))  # fmt: skip
+            ops.append(
+                OpSpec(
+                    "moe",
+                    "moe",
+                    k=_features(op.input),
+                    ffn=op.ffn.value.data,
+                    experts=op.experts.value.data,
+                    top_k=op.top_k.value.data,
+                    gated=op.gated is not None,
+                    split="k",
+                )
+            )
         elif isinstance(op, _UNARY):
             split = "heads" if isinstance(op, llm.RoPEOp) else ""
             ops.append(
@@ -96,8 +116,15 @@ def read_problem(module: ModuleOp, pass_name: str) -> Problem:
     if not layers:
         raise PassFailure(f"{pass_name}: the module has no llm.layer to map")
     whole = any(isinstance(op, llm.EmbeddingOp) for op in module.walk())
-    return Problem(module, target, llm.model_config(model_op), llm.workload_data(workload_op),
-                   layer_ops(layers[0]), len(layers), whole)  # fmt: skip
+    return Problem(
+        module,
+        target,
+        llm.model_config(model_op),
+        llm.workload_data(workload_op),
+        layer_ops(layers[0]),
+        len(layers),
+        whole,
+    )
 
 
 def find_mapping(module: ModuleOp) -> MappingOp | None:
@@ -112,3 +139,8 @@ def resplit_workload(module: ModuleOp, microbatches: int) -> None:
     workload = llm.workload_data(workload_op)
     new = llm.build_workload_op(split_microbatches(list(workload.requests), microbatches))
     Rewriter.replace_op(workload_op, new)
+
+
+def problem_chiplets(module: ModuleOp) -> int:
+    spec = module.attributes.get(TARGET_ATTR)
+    return load_target(spec.data).chiplets if isinstance(spec, StringAttr) else 1

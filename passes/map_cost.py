@@ -48,12 +48,19 @@ class MapCostPass(ModulePass):
         tps = sorted({len(t.chiplets) for t in mapping_op.tasks} | {1})
         groups = make_groups(problem.target, tuple(tps))
         mapping = to_genome(mapping_op, problem.microbatch_names, groups)
-        table = build_cost_table(problem.model, problem.workload, problem.target,
-                                 groups.tp_options, problem.ops, problem.whole_model)  # fmt: skip
+        table = build_cost_table(
+            problem.model,
+            problem.workload,
+            problem.target,
+            groups.tp_options,
+            problem.ops,
+            problem.whole_model,
+        )
         ectx = EvalContext(table, groups, problem.target, problem.layers)
         result = evaluate_mapping(ectx, mapping)
-        report = build_report(result, mapping, groups, table, problem.target, problem.workload,
-                              problem.model.name)  # fmt: skip
+        report = build_report(
+            result, mapping, groups, table, problem.target, problem.workload, problem.model.name
+        )
         for task, entry in zip(mapping_op.tasks, report["per_task"], strict=True):
             for key in ("start_s", "end_s", "energy_j"):
                 task.attributes[key] = FloatAttr(entry[key], f64)

@@ -6,7 +6,12 @@ from dataclasses import dataclass
 
 from xcompass.dialects.map import from_genome
 from xcompass.passes.errors import PassFailure
-from xcompass.passes.ir_bridge import find_mapping, read_problem, resplit_workload
+from xcompass.passes.ir_bridge import (
+    find_mapping,
+    problem_chiplets,
+    read_problem,
+    resplit_workload,
+)
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.passes import ModulePass
@@ -35,7 +40,8 @@ class PartitionPass(ModulePass):
         where = f"llm-partition{{strategy={self.strategy}}}"
         if self.strategy not in STRATEGIES:
             raise PassFailure(
-                f"llm-partition: unknown strategy '{self.strategy}' (valid: {', '.join(STRATEGIES)})"
+                f"llm-partition: unknown strategy '{self.strategy}' "
+                f"(valid: {', '.join(STRATEGIES)})"
             )
         if self.microbatches:
             try:
@@ -44,12 +50,24 @@ class PartitionPass(ModulePass):
                 raise PassFailure(f"{where}: microbatches={self.microbatches}: {exc}") from None
         problem = read_problem(op, "llm-partition")
         tps = sorted({1, self.tp})
+        if self.strategy == "pbd":  # decode picks its own TP degree
+            tps = [t for t in (1, 2, 4, 8) if t <= problem_chiplets(op)]
         groups = make_groups(problem.target, tuple(tps))
         try:
-            mapping = partition(self.strategy, problem.model, problem.workload, problem.target,
-                                groups, problem.layers, tp=self.tp, pp=self.pp, dp=self.dp)  # fmt: skip
-            table = memory_table(problem.model, problem.workload, groups.tp_options,
-                                 problem.ops, problem.whole_model)  # fmt: skip
+            mapping = partition(
+                self.strategy,
+                problem.model,
+                problem.workload,
+                problem.target,
+                groups,
+                problem.layers,
+                tp=self.tp,
+                pp=self.pp,
+                dp=self.dp,
+            )
+            table = memory_table(
+                problem.model, problem.workload, groups.tp_options, problem.ops, problem.whole_model
+            )
             check_memory(mapping, groups, table, problem.target)
         except XcompassError as exc:
             raise PassFailure(f"{where} on {problem.target.name}: {exc}") from None

@@ -76,9 +76,18 @@ def cli() -> None:
 @click.option("--target", default=None, metavar="NAME|FILE", help="Attach xcompass.target.")
 @click.option("--generic", is_flag=True, help="Print ops in MLIR's generic form.")
 @click.option("-o", "--output", default=None, metavar="OUT.mlir", help="Write here, not stdout.")
-def import_cmd(model_spec: str, layers: int | None, spec: str | None, trace_path: str | None,
-               sample: int, seed: int, microbatches: int | None, target: str | None,
-               generic: bool, output: str | None) -> None:  # fmt: skip
+def import_cmd(
+    model_spec: str,
+    layers: int | None,
+    spec: str | None,
+    trace_path: str | None,
+    sample: int,
+    seed: int,
+    microbatches: int | None,
+    target: str | None,
+    generic: bool,
+    output: str | None,
+) -> None:
     """Build an llm-dialect module for a model and a serving workload."""
     from xcompass.tools.importer import build_module
 
@@ -104,8 +113,10 @@ def import_cmd(model_spec: str, layers: int | None, spec: str | None, trace_path
 @cli.command("models")
 def models_cmd() -> None:
     """List the model presets."""
-    click.echo(f"{'name':<15}{'layers':>7}{'hidden':>8}{'heads':>7}{'kv':>5}{'ffn':>7}"
-               f"{'vocab':>8}{'params':>9}  notes")  # fmt: skip
+    click.echo(
+        f"{'name':<15}{'layers':>7}{'hidden':>8}{'heads':>7}{'kv':>5}{'ffn':>7}"
+        f"{'vocab':>8}{'params':>9}  notes"
+    )
     for name in model_lib.preset_names():
         m = model_lib.preset(name)
         notes = [m.mlp + (" gated" if m.gated else ""), f"{m.norm}norm"]
@@ -113,8 +124,10 @@ def models_cmd() -> None:
             notes.append(f"MoE {m.experts}x top-{m.top_k}")
         if m.window:
             notes.append(f"window {m.window}")
-        click.echo(f"{name:<15}{m.layers:>7}{m.hidden:>8}{m.heads:>7}{m.kv_heads:>5}{m.ffn:>7}"
-                   f"{m.vocab:>8}{m.total_weights() / 1e9:>8.1f}B  {', '.join(notes)}")  # fmt: skip
+        click.echo(
+            f"{name:<15}{m.layers:>7}{m.hidden:>8}{m.heads:>7}{m.kv_heads:>5}{m.ffn:>7}"
+            f"{m.vocab:>8}{m.total_weights() / 1e9:>8.1f}B  {', '.join(notes)}"
+        )
 
 
 @cli.command("targets")

@@ -41,13 +41,17 @@ def _int(value: int) -> IntegerAttr:
 def model_op(model: ModelConfig) -> llm.ModelOp:
     props: dict[str, Attribute] = {
         "sym_name": StringAttr(model.symbol),
-        "hidden": _int(model.hidden), "layers": _int(model.layers), "heads": _int(model.heads),
-        "kv_heads": _int(model.kv_heads), "head_dim": _int(model.head_dim),
-        "ffn": _int(model.ffn), "vocab": _int(model.vocab),
+        "hidden": _int(model.hidden),
+        "layers": _int(model.layers),
+        "heads": _int(model.heads),
+        "kv_heads": _int(model.kv_heads),
+        "head_dim": _int(model.head_dim),
+        "ffn": _int(model.ffn),
+        "vocab": _int(model.vocab),
         "mlp": llm.ActivationAttr(llm.Activation(model.mlp)),
         "norm": llm.NormKindAttr(llm.NormKind(model.norm)),
         "dtype": _ELEMENT[model.dtype],
-    }  # fmt: skip
+    }
     if model.gated:
         props["gated"] = UnitAttr()
     if model.experts > 1:
@@ -81,9 +85,13 @@ class _GraphBuilder:
     def norm(self, x: SSAValue, hint: str) -> SSAValue:
         cls = llm.RMSNormOp if self.m.norm == "rms" else llm.LayerNormOp
         return self.emit(
-            cls.create(operands=[x], result_types=[x.type],
-                       properties={"eps": FloatAttr(self.m.norm_eps, f64)}), hint
-        )  # fmt: skip
+            cls.create(
+                operands=[x],
+                result_types=[x.type],
+                properties={"eps": FloatAttr(self.m.norm_eps, f64)},
+            ),
+            hint,
+        )
 
     def linear(self, x: SSAValue, out: int, hint: str) -> SSAValue:
         props = {"bias": UnitAttr()} if self.m.bias else {}
@@ -111,15 +119,19 @@ class _GraphBuilder:
             q = self.unary(llm.RoPEOp, q, "q_rope", heads=_int(m.heads), theta=theta)
             k = self.unary(llm.RoPEOp, k, "k_rope", heads=_int(m.kv_heads), theta=theta)
         props: dict[str, Attribute] = {
-            "heads": _int(m.heads), "kv_heads": _int(m.kv_heads), "head_dim": _int(m.head_dim),
+            "heads": _int(m.heads),
+            "kv_heads": _int(m.kv_heads),
+            "head_dim": _int(m.head_dim),
             "causal": UnitAttr(),
-        }  # fmt: skip
+        }
         if m.window:
             props["window"] = _int(m.window)
         attn = self.emit(
-            llm.AttentionOp.create(operands=[q, k, v], result_types=[self.act(m.q_features)],
-                                   properties=props), "attn"
-        )  # fmt: skip
+            llm.AttentionOp.create(
+                operands=[q, k, v], result_types=[self.act(m.q_features)], properties=props
+            ),
+            "attn",
+        )
         o = self.linear(attn, m.hidden, "o")
         return self.binary(llm.AddOp, h, o, "h_attn")
 
@@ -129,9 +141,11 @@ class _GraphBuilder:
         if m.experts > 1:
             router = self.linear(n, m.experts, "router")
             props: dict[str, Attribute] = {
-                "experts": _int(m.experts), "top_k": _int(m.top_k), "ffn": _int(m.ffn),
+                "experts": _int(m.experts),
+                "top_k": _int(m.top_k),
+                "ffn": _int(m.ffn),
                 "act": llm.ActivationAttr(llm.Activation(m.mlp)),
-            }  # fmt: skip
+            }
             if m.gated:
                 props["gated"] = UnitAttr()
             out = self.emit(
@@ -193,8 +207,9 @@ def graph_func(model: ModelConfig, layers: int | None = None) -> func.FuncOp:
     return func.FuncOp("decoder", ((body.args[0].type,), (out_t,)), Region(body))
 
 
-def build_module(model: ModelConfig, workload: Workload, layers: int | None = None,
-                 target: str | None = None) -> ModuleOp:  # fmt: skip
+def build_module(
+    model: ModelConfig, workload: Workload, layers: int | None = None, target: str | None = None
+) -> ModuleOp:
     module = ModuleOp([model_op(model), llm.build_workload_op(workload), graph_func(model, layers)])
     if target is not None:
         module.attributes[TARGET_ATTR] = StringAttr(target)

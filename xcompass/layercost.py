@@ -25,18 +25,34 @@ def layer_ops(model: ModelConfig) -> list[OpSpec]:
     if m.rope:
         ops.append(OpSpec("eltwise", "rope", width=m.q_features + m.kv_features, split="heads"))
     ops += [
-        OpSpec("attention", "attention", heads=m.heads, kv_heads=m.kv_heads, head_dim=m.head_dim,
-               window=m.window, causal=True, split="heads"),
+        OpSpec(
+            "attention",
+            "attention",
+            heads=m.heads,
+            kv_heads=m.kv_heads,
+            head_dim=m.head_dim,
+            window=m.window,
+            causal=True,
+            split="heads",
+        ),
         OpSpec("gemm", "o", n=m.hidden, k=m.q_features, split="k"),
         OpSpec("eltwise", "residual", width=m.hidden, tensors=3),
         norm,
-    ]  # fmt: skip
+    ]
     if m.experts > 1:
         ops += [
             OpSpec("gemm", "router", n=m.experts, k=m.hidden),
-            OpSpec("moe", "experts", k=m.hidden, ffn=m.ffn, experts=m.experts, top_k=m.top_k,
-                   gated=m.gated, split="k"),
-        ]  # fmt: skip
+            OpSpec(
+                "moe",
+                "experts",
+                k=m.hidden,
+                ffn=m.ffn,
+                experts=m.experts,
+                top_k=m.top_k,
+                gated=m.gated,
+                split="k",
+            ),
+        ]
     elif m.gated:
         ops += [
             OpSpec("gemm", "gate_up", n=2 * m.ffn, k=m.hidden, split="n"),
@@ -56,8 +72,10 @@ def layer_ops(model: ModelConfig) -> list[OpSpec]:
 def head_ops(model: ModelConfig) -> tuple[list[OpSpec], list[OpSpec]]:
     """Ops before the first layer (embedding) and after the last (final norm, LM head)."""
     first = [OpSpec("embedding", "embedding", n=model.vocab, k=model.hidden)]
-    last = [OpSpec("eltwise", "final_norm", width=model.hidden, tensors=2),
-            OpSpec("lm_head", "lm_head", n=model.vocab, k=model.hidden, split="n")]  # fmt: skip
+    last = [
+        OpSpec("eltwise", "final_norm", width=model.hidden, tensors=2),
+        OpSpec("lm_head", "lm_head", n=model.vocab, k=model.hidden, split="n"),
+    ]
     return first, last
 
 
@@ -79,8 +97,13 @@ class MemoryTable:
     act_bytes: np.ndarray  # [B]
 
 
-def memory_table(model: ModelConfig, workload: Workload, tp_options: tuple[int, ...] = (1,),
-                 ops: list[OpSpec] | None = None, whole_model: bool = False) -> MemoryTable:  # fmt: skip
+def memory_table(
+    model: ModelConfig,
+    workload: Workload,
+    tp_options: tuple[int, ...] = (1,),
+    ops: list[OpSpec] | None = None,
+    whole_model: bool = False,
+) -> MemoryTable:
     ops = layer_ops(model) if ops is None else ops
     first, last = head_ops(model) if whole_model else ([], [])
     db = model.dtype_bytes
@@ -88,8 +111,15 @@ def memory_table(model: ModelConfig, workload: Workload, tp_options: tuple[int, 
     weight = np.repeat(np.array(per_pos, dtype=float)[:, None], len(tp_options), axis=1)
     mbs = request_groups(workload)
     tokens = np.array([sum(g.q * g.count for g in groups) for groups in mbs], dtype=float)
-    kv = np.array([sum(2.0 * model.kv_features * (g.ctx + g.q) * g.count for g in groups)
-                   for groups in mbs]) * db  # fmt: skip
+    kv = (
+        np.array(
+            [
+                sum(2.0 * model.kv_features * (g.ctx + g.q) * g.count for g in groups)
+                for groups in mbs
+            ]
+        )
+        * db
+    )
     return MemoryTable(weight, kv, tokens * model.hidden * db)
 
 
@@ -125,17 +155,24 @@ def _sum_costs(chip, ops, groups, dtype_bytes, tp, resident) -> OpCost:  # noqa:
     return total
 
 
-def build_cost_table(model: ModelConfig, workload: Workload, target: Target,
-                     tp_options: tuple[int, ...] = (1,), ops: list[OpSpec] | None = None,
-                     whole_model: bool = False) -> CostTable:  # fmt: skip
+def build_cost_table(
+    model: ModelConfig,
+    workload: Workload,
+    target: Target,
+    tp_options: tuple[int, ...] = (1,),
+    ops: list[OpSpec] | None = None,
+    whole_model: bool = False,
+) -> CostTable:
     ops = layer_ops(model) if ops is None else ops
     first, last = head_ops(model) if whole_model else ([], [])
     positions = [first + ops, ops, ops + last]
     mbs = request_groups(workload)
     B, K, T = len(mbs), len(target.kinds), len(tp_options)
     shape = (B, 3, K, T)
-    arrays = {k: np.zeros(shape) for k in
-              ("time_stream", "time_resident", "dram_stream", "dram_resident", "macs", "sram")}  # fmt: skip
+    arrays = {
+        k: np.zeros(shape)
+        for k in ("time_stream", "time_resident", "dram_stream", "dram_resident", "macs", "sram")
+    }
     weight = np.zeros((3, T))
     fits = np.zeros((K, 3, T), dtype=bool)
     db = model.dtype_bytes
@@ -156,13 +193,29 @@ def build_cost_table(model: ModelConfig, workload: Workload, target: Target,
                     arrays["macs"][b, p, k, t] = s.macs
                     arrays["sram"][b, p, k, t] = s.sram_bytes
     tokens = np.array([sum(g.q * g.count for g in groups) for groups in mbs], dtype=float)
-    kv = np.array([sum(2.0 * model.kv_features * (g.ctx + g.q) * g.count for g in groups)
-                   for groups in mbs]) * db  # fmt: skip
+    kv = (
+        np.array(
+            [
+                sum(2.0 * model.kv_features * (g.ctx + g.q) * g.count for g in groups)
+                for groups in mbs
+            ]
+        )
+        * db
+    )
     act = tokens * model.hidden * db
     return CostTable(
-        tp_options=tuple(tp_options), time_stream=arrays["time_stream"],
-        time_resident=arrays["time_resident"], dram_stream=arrays["dram_stream"],
-        dram_resident=arrays["dram_resident"], macs=arrays["macs"], sram_bytes=arrays["sram"],
-        weight_bytes=weight, fits_sram=fits, act_bytes=act, kv_bytes=kv,
-        allreduce_bytes=act.copy(), allreduces=sum(op.split == "k" for op in ops), tokens=tokens,
-    )  # fmt: skip
+        tp_options=tuple(tp_options),
+        time_stream=arrays["time_stream"],
+        time_resident=arrays["time_resident"],
+        dram_stream=arrays["dram_stream"],
+        dram_resident=arrays["dram_resident"],
+        macs=arrays["macs"],
+        sram_bytes=arrays["sram"],
+        weight_bytes=weight,
+        fits_sram=fits,
+        act_bytes=act,
+        kv_bytes=kv,
+        allreduce_bytes=act.copy(),
+        allreduces=sum(op.split == "k" for op in ops),
+        tokens=tokens,
+    )

@@ -147,9 +147,18 @@ def _tp_group(groups: Groups, tp: int, index: int) -> int:
     return int(ids[index])
 
 
-def partition(strategy: str, model: ModelConfig, workload: Workload, target: Target,
-              groups: Groups, layers: int, tp: int = 1, pp: int = 0, dp: int = 1,
-              prefill_share: float = 0.5) -> Mapping:  # fmt: skip
+def partition(
+    strategy: str,
+    model: ModelConfig,
+    workload: Workload,
+    target: Target,
+    groups: Groups,
+    layers: int,
+    tp: int = 1,
+    pp: int = 0,
+    dp: int = 1,
+    prefill_share: float = 0.5,
+) -> Mapping:
     """A standard mapping; raises XcompassError naming the limit an infeasible request hits."""
     B, L, C = len(workload.microbatches), layers, target.chiplets
     place = np.zeros((B, L), dtype=np.int64)
@@ -173,8 +182,9 @@ def partition(strategy: str, model: ModelConfig, workload: Workload, target: Tar
         pp = max(pp, 1)
         _check_tp(tp, model, groups) if tp > 1 else None
         if tp * pp * dp > C:
-            raise XcompassError(f"tp={tp} x pp={pp} x dp={dp} = {tp * pp * dp} chiplets, "
-                                f"the target has {C}")  # fmt: skip
+            raise XcompassError(
+                f"tp={tp} x pp={pp} x dp={dp} = {tp * pp * dp} chiplets, the target has {C}"
+            )
         stage = _stages(L, min(pp, L))
         for b in range(B):
             r = b % dp
@@ -187,8 +197,14 @@ def partition(strategy: str, model: ModelConfig, workload: Workload, target: Tar
     raise XcompassError(f"unknown strategy '{strategy}' (valid: {', '.join(STRATEGIES)})")
 
 
-def _pbd(model: ModelConfig, workload: Workload, target: Target, groups: Groups, L: int,
-         prefill_share: float) -> Mapping:  # fmt: skip
+def _pbd(
+    model: ModelConfig,
+    workload: Workload,
+    target: Target,
+    groups: Groups,
+    L: int,
+    prefill_share: float,
+) -> Mapping:
     """THInfer's prefill / KV-buffer / decode pools: prefill micro-batches use minimum PP and
     the rest DP; decode micro-batches use TP first (largest degree dividing the heads), then
     micro-batch parallelism. One chiplet in eight (at least one) is the KV buffer."""
@@ -210,8 +226,10 @@ def _pbd(model: ModelConfig, workload: Workload, target: Target, groups: Groups,
     mem = min(target.kinds[k].memory_gb for k in target.kind_of()) * 1e9
     min_pp = min(max(1, math.ceil(L * weight_per_layer / (0.8 * mem))), L)
     if min_pp > n_prefill:
-        raise XcompassError(f"pbd: prefill needs {min_pp} pipeline stages to hold the weights, "
-                            f"its pool has {n_prefill} chiplets")  # fmt: skip
+        raise XcompassError(
+            f"pbd: prefill needs {min_pp} pipeline stages to hold the weights, "
+            f"its pool has {n_prefill} chiplets"
+        )
     decode_tp = 1
     for t in sorted(set(groups.tp.tolist()), reverse=True):
         if model.heads % t == 0 and t <= n_decode:
@@ -227,8 +245,11 @@ def _pbd(model: ModelConfig, workload: Workload, target: Target, groups: Groups,
             chips = prefill_chips[r * min_pp : (r + 1) * min_pp]
             place[b] = np.array(chips)[_stages(L, min_pp)]
         else:
-            ids = [g for g in np.flatnonzero(groups.tp == decode_tp)
-                   if set(groups.chips(int(g))) <= set(decode_chips)]  # fmt: skip
+            ids = [
+                g
+                for g in np.flatnonzero(groups.tp == decode_tp)
+                if set(groups.chips(int(g))) <= set(decode_chips)
+            ]
             if not ids:
                 ids = decode_chips
             place[b] = ids[d_rep % len(ids)]

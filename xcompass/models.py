@@ -117,10 +117,15 @@ def preset(name: str) -> ModelConfig:
 # --- Hugging Face config.json -------------------------------------------------------------
 
 _ACT_ALIASES = {
-    "silu": "silu", "swish": "silu", "swiglu": "silu",
-    "gelu": "gelu", "gelu_new": "gelu", "gelu_fast": "gelu", "gelu_pytorch_tanh": "gelu",
+    "silu": "silu",
+    "swish": "silu",
+    "swiglu": "silu",
+    "gelu": "gelu",
+    "gelu_new": "gelu",
+    "gelu_fast": "gelu",
+    "gelu_pytorch_tanh": "gelu",
     "relu": "relu",
-}  # fmt: skip
+}
 
 
 def _need(cfg: dict[str, Any], where: str, *keys: str) -> Any:
@@ -185,12 +190,25 @@ def from_hf_config(cfg: dict[str, Any], name: str, where: str) -> ModelConfig:
             f"{where}: hidden_size {hidden} != num_attention_heads {heads} x head_dim {head_dim}"
         )
     return ModelConfig(
-        name=name, hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
-        head_dim=head_dim, ffn=ffn, vocab=vocab, mlp=_ACT_ALIASES[act], gated=gated, norm=norm,
-        norm_eps=float(eps), max_pos=int(max_pos), rope=not (gpt_style or opt_style),
+        name=name,
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        kv_heads=kv_heads,
+        head_dim=head_dim,
+        ffn=ffn,
+        vocab=vocab,
+        mlp=_ACT_ALIASES[act],
+        gated=gated,
+        norm=norm,
+        norm_eps=float(eps),
+        max_pos=int(max_pos),
+        rope=not (gpt_style or opt_style),
         bias=bool(cfg.get("enable_bias", True)) if opt_style else gpt_style,
-        window=_int(window, where, "sliding_window"), experts=experts, top_k=top_k,
-    )  # fmt: skip
+        window=_int(window, where, "sliding_window"),
+        experts=experts,
+        top_k=top_k,
+    )
 
 
 def load_config_file(path: str | Path) -> ModelConfig:

@@ -72,15 +72,21 @@ class OpCost:
     sram_bytes: float  # activations moved through on-chip memory
 
     def __add__(self, o: OpCost) -> OpCost:
-        return OpCost(self.time_s + o.time_s, self.macs + o.macs, self.dram_bytes + o.dram_bytes,
-                      self.weight_bytes + o.weight_bytes, self.sram_bytes + o.sram_bytes)  # fmt: skip
+        return OpCost(
+            self.time_s + o.time_s,
+            self.macs + o.macs,
+            self.dram_bytes + o.dram_bytes,
+            self.weight_bytes + o.weight_bytes,
+            self.sram_bytes + o.sram_bytes,
+        )
 
 
 ZERO = OpCost(0.0, 0.0, 0.0, 0.0, 0.0)
 
 
-def gemm_time(chip: ChipletKind, m: int, n: int, k: int, dtype_bytes: int,
-              weights_resident: bool = False) -> tuple[float, float, float]:  # fmt: skip
+def gemm_time(
+    chip: ChipletKind, m: int, n: int, k: int, dtype_bytes: int, weights_resident: bool = False
+) -> tuple[float, float, float]:
     """(seconds, DRAM bytes, weight bytes) of `[m,k] x [k,n]` with tile and wave quantization."""
     if m <= 0 or n <= 0 or k <= 0:
         return 0.0, 0.0, 0.0
@@ -109,8 +115,9 @@ def visible_pairs(group: RequestGroup, causal: bool, window: int) -> float:
     return (first + first + below - 1) * below / 2.0 + (q - below) * float(window)
 
 
-def attention_cost(chip: ChipletKind, op: OpSpec, groups: list[RequestGroup],
-                   dtype_bytes: int, tp: int = 1) -> OpCost:  # fmt: skip
+def attention_cost(
+    chip: ChipletKind, op: OpSpec, groups: list[RequestGroup], dtype_bytes: int, tp: int = 1
+) -> OpCost:
     """One varlen attention kernel over every request of the micro-batch."""
     heads = op.heads // tp
     kv_heads = max(1, op.kv_heads // tp)
@@ -121,24 +128,33 @@ def attention_cost(chip: ChipletKind, op: OpSpec, groups: list[RequestGroup],
     waves = math.ceil(tiles / chip.units)
     quantization = waves * chip.units / tiles if tiles else 1.0
     compute = flops * quantization / (chip.peak_tflops * 1e12 * chip.attention_efficiency)
-    kv_bytes = sum(2.0 * kv_heads * hd * min(g.ctx + g.q, op.window or 10**12) * g.count
-                   for g in groups) * dtype_bytes  # fmt: skip
+    kv_bytes = (
+        sum(2.0 * kv_heads * hd * min(g.ctx + g.q, op.window or 10**12) * g.count for g in groups)
+        * dtype_bytes
+    )
     qo_bytes = sum(2.0 * heads * hd * g.q * g.count for g in groups) * dtype_bytes
     memory = (kv_bytes + qo_bytes) / chip.bandwidth
     time = chip.attention_floor_us * 1e-6 + max(compute, memory)
     return OpCost(time, flops / 2.0, kv_bytes + qo_bytes, 0.0, qo_bytes)
 
 
-def eltwise_cost(chip: ChipletKind, op: OpSpec, tokens: int, dtype_bytes: int,
-                 tp: int = 1) -> OpCost:  # fmt: skip
+def eltwise_cost(
+    chip: ChipletKind, op: OpSpec, tokens: int, dtype_bytes: int, tp: int = 1
+) -> OpCost:
     width = op.width // tp if op.split else op.width
     moved = float(op.tensors * tokens * width * dtype_bytes)
     time = op.kernels * chip.eltwise_floor_us * 1e-6 + moved / chip.bandwidth
     return OpCost(time, 0.0, moved, 0.0, moved)
 
 
-def op_cost(chip: ChipletKind, op: OpSpec, groups: list[RequestGroup], dtype_bytes: int,
-            tp: int = 1, weights_resident: bool = False) -> OpCost:  # fmt: skip
+def op_cost(
+    chip: ChipletKind,
+    op: OpSpec,
+    groups: list[RequestGroup],
+    dtype_bytes: int,
+    tp: int = 1,
+    weights_resident: bool = False,
+) -> OpCost:
     """Latency and traffic of one op for one micro-batch on one chiplet (a 1/tp shard)."""
     tokens = sum(g.q * g.count for g in groups)
     if op.kind == "attention":
@@ -163,15 +179,27 @@ def op_cost(chip: ChipletKind, op: OpSpec, groups: list[RequestGroup], dtype_byt
         per_expert = math.ceil(routed / op.experts) if routed else 0
         ffn = op.ffn // tp if op.split else op.ffn
         # one grouped GEMM per projection: one floor each, active experts' tiles summed
-        t1, d1, w1 = gemm_time(chip, per_expert, (mats - 1) * ffn, op.k, dtype_bytes,
-                               weights_resident)  # fmt: skip
+        t1, d1, w1 = gemm_time(
+            chip, per_expert, (mats - 1) * ffn, op.k, dtype_bytes, weights_resident
+        )
         t2, d2, w2 = gemm_time(chip, per_expert, op.k, ffn, dtype_bytes, weights_resident)
         floor = chip.kernel_floor_us * 1e-6
         time = 2 * floor + active * (t1 - floor + t2 - floor)
         macs = float(routed) * op.k * ffn * mats
-        cost = OpCost(time, macs, active * (d1 + d2), op.experts * (w1 + w2),
-                      float(routed * (op.k + ffn) * 2 * dtype_bytes))  # fmt: skip
-        act = eltwise_cost(chip, OpSpec("eltwise", width=ffn, tensors=5 if op.gated else 2,
-                                        kernels=2 if op.gated else 1), routed, dtype_bytes)  # fmt: skip
+        cost = OpCost(
+            time,
+            macs,
+            active * (d1 + d2),
+            op.experts * (w1 + w2),
+            float(routed * (op.k + ffn) * 2 * dtype_bytes),
+        )
+        act = eltwise_cost(
+            chip,
+            OpSpec(
+                "eltwise", width=ffn, tensors=5 if op.gated else 2, kernels=2 if op.gated else 1
+            ),
+            routed,
+            dtype_bytes,
+        )
         return cost + act
     raise ValueError(f"unknown op kind '{op.kind}'")

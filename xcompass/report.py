@@ -30,8 +30,15 @@ def task_runs(mapping: Mapping) -> list[tuple[int, int, int, int]]:
     return runs
 
 
-def build_report(result: Result, mapping: Mapping, groups: Groups, table: CostTable,
-                 target: Target, workload: Workload, model_name: str) -> dict[str, Any]:  # fmt: skip
+def build_report(
+    result: Result,
+    mapping: Mapping,
+    groups: Groups,
+    table: CostTable,
+    target: Target,
+    workload: Workload,
+    model_name: str,
+) -> dict[str, Any]:
     """`result` must come from a detailed evaluation of this one mapping."""
     latency = float(result.latency_s[0])
     energy = float(result.energy_j[0])
@@ -40,11 +47,16 @@ def build_report(result: Result, mapping: Mapping, groups: Groups, table: CostTa
     node_e = result.node_energy[0]
     tasks = []
     for b, lo, hi, g in task_runs(mapping):
-        tasks.append({
-            "microbatch": workload.microbatches[b].name, "layers": [lo, hi],
-            "chiplets": list(groups.chips(g)), "start_s": float(start[b, lo]),
-            "end_s": float(end[b, hi - 1]), "energy_j": float(node_e[b, lo:hi].sum()),
-        })  # fmt: skip
+        tasks.append(
+            {
+                "microbatch": workload.microbatches[b].name,
+                "layers": [lo, hi],
+                "chiplets": list(groups.chips(g)),
+                "start_s": float(start[b, lo]),
+                "end_s": float(end[b, hi - 1]),
+                "energy_j": float(node_e[b, lo:hi].sum()),
+            }
+        )
     C = target.chiplets
     busy = np.zeros(C)
     chip_e = np.zeros(C)
@@ -56,25 +68,36 @@ def build_report(result: Result, mapping: Mapping, groups: Groups, table: CostTa
     static = np.array([target.kinds[k].static_w for k in kinds]) * latency
     chip_e += static
     per_chiplet = [
-        {"chiplet": c, "kind": target.kinds[kinds[c]].kind, "busy_s": float(busy[c]),
-         "utilization": float(busy[c] / latency) if latency else 0.0, "energy_j": float(chip_e[c])}
+        {
+            "chiplet": c,
+            "kind": target.kinds[kinds[c]].kind,
+            "busy_s": float(busy[c]),
+            "utilization": float(busy[c] / latency) if latency else 0.0,
+            "energy_j": float(chip_e[c]),
+        }
         for c in range(C)
-    ]  # fmt: skip
+    ]
     tokens = int(table.tokens.sum())
     parts = {k: float(v[0]) for k, v in (result.parts or {}).items()}
     return {
-        "model": model_name, "target": target.name,
-        "latency_s": latency, "energy_j": energy, "edp_js": latency * energy,
-        "tokens": tokens, "throughput_tok_s": tokens / latency if latency else 0.0,
-        "microbatches": len(workload.microbatches), "layers": int(mapping.place.shape[1]),
+        "model": model_name,
+        "target": target.name,
+        "latency_s": latency,
+        "energy_j": energy,
+        "edp_js": latency * energy,
+        "tokens": tokens,
+        "throughput_tok_s": tokens / latency if latency else 0.0,
+        "microbatches": len(workload.microbatches),
+        "layers": int(mapping.place.shape[1]),
         "time_breakdown_s": {
-            "compute": float(exec_t.sum()), "dram_contention": float(stall.sum()),
+            "compute": float(exec_t.sum()),
+            "dram_contention": float(stall.sum()),
             "nop": float(xfer.sum()),
         },
         "energy_breakdown_j": parts,
         "per_chiplet": per_chiplet,
         "per_task": tasks,
-    }  # fmt: skip
+    }
 
 
 def dumps(report: dict[str, Any]) -> str:

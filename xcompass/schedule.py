@@ -99,8 +99,9 @@ class EvalContext:
             * (self.link_latency + 2 * (tp - 1) / tp * tb.allreduce_bytes[:, None] / ar_bw),
             0.0,
         )  # [B, T]
-        self.ar_bits = np.where(tp[None, :] > 1, tb.allreduces * 2 * (tp - 1) *
-                                tb.allreduce_bytes[:, None] * 8, 0.0)  # fmt: skip
+        self.ar_bits = np.where(
+            tp[None, :] > 1, tb.allreduces * 2 * (tp - 1) * tb.allreduce_bytes[:, None] * 8, 0.0
+        )
 
 
 @dataclass
@@ -130,8 +131,9 @@ def order_nodes(boundaries: np.ndarray, B: int, L: int) -> np.ndarray:
     return np.argsort(key.reshape(P, B * L), axis=1, kind="stable")
 
 
-def evaluate(ctx: EvalContext, boundaries: np.ndarray, place: np.ndarray,
-             detail: bool = False) -> Result:  # fmt: skip
+def evaluate(
+    ctx: EvalContext, boundaries: np.ndarray, place: np.ndarray, detail: bool = False
+) -> Result:
     """Latency and energy of P mappings: boundaries [P, L-1] bool, place [P, B, L] group ids."""
     place = np.asarray(place, dtype=np.int64)
     if place.ndim == 2:
@@ -178,20 +180,29 @@ def evaluate(ctx: EvalContext, boundaries: np.ndarray, place: np.ndarray,
         nop_j = np.where(moves, nbytes * 8 * hops * ctx.pj_hop * 1e-12, 0.0)
         # the group's chiplets, weight residency, DRAM channel contention
         free = np.where(valid, chip_free[rows[:, None], members], 0.0).max(axis=1)
-        resident = (np.where(valid, last_layer[rows[:, None], members] == lyr[:, None], True).all(axis=1)
-                    & tb.fits_sram[kind, pos, t_idx])  # fmt: skip
-        exec_t = np.where(resident, tb.time_resident[b, pos, kind, t_idx],
-                          tb.time_stream[b, pos, kind, t_idx]) + ctx.ar_time[b, t_idx]  # fmt: skip
-        dbytes = np.where(resident, tb.dram_resident[b, pos, kind, t_idx],
-                          tb.dram_stream[b, pos, kind, t_idx])  # fmt: skip
+        resident = (
+            np.where(valid, last_layer[rows[:, None], members] == lyr[:, None], True).all(axis=1)
+            & tb.fits_sram[kind, pos, t_idx]
+        )
+        exec_t = (
+            np.where(
+                resident, tb.time_resident[b, pos, kind, t_idx], tb.time_stream[b, pos, kind, t_idx]
+            )
+            + ctx.ar_time[b, t_idx]
+        )
+        dbytes = np.where(
+            resident, tb.dram_resident[b, pos, kind, t_idx], tb.dram_stream[b, pos, kind, t_idx]
+        )
         chans = ctx.channel[members]
         chans = np.where(valid, chans, ctx.n_channels)
         start = np.maximum(ready, free)
         chan_free = np.where(valid, dram_free[rows[:, None], chans], 0.0).max(axis=1)
-        dstart = np.maximum(start, chan_free)
+        dstart = np.where(dbytes > 0, np.maximum(start, chan_free), start)
         ddur = dbytes / ctx.channel_bw[chans[:, 0]]
         end = np.maximum(start + exec_t, dstart + ddur)
-        dram_free[rows[:, None], chans] = (dstart + ddur)[:, None]
+        dram_free[rows[:, None], chans] = np.where(
+            (dbytes > 0)[:, None], (dstart + ddur)[:, None], dram_free[rows[:, None], chans]
+        )
         chip_free[rows[:, None], members] = end[:, None]
         last_layer[rows[:, None], members] = lyr[:, None]
         done[rows, node] = end

@@ -115,7 +115,7 @@ def _kernel(
                 db = d_str[b, pos, kind, ti]
             ex += ar_time[b, ti]
             start = ready if ready > free else free
-            dstart = start if start > chan_free else chan_free
+            dstart = start if (db <= 0.0 or start > chan_free) else chan_free
             ch0 = channel[members[grp, 0]]
             dend = dstart + db / channel_bw[ch0]
             end = start + ex
@@ -126,7 +126,8 @@ def _kernel(
                     c = members[grp, j]
                     chip_free[c] = end
                     last_layer[c] = lyr
-                    dram_free[channel[c]] = dend
+                    if db > 0.0:
+                        dram_free[channel[c]] = dend
             done[node] = end
             if end > latency:
                 latency = end
@@ -152,11 +153,45 @@ def evaluate_fast(ctx: EvalContext, boundaries: np.ndarray, place: np.ndarray) -
     order = order_nodes(np.asarray(boundaries, dtype=bool), B, L)
     tb, g = ctx.table, ctx.groups
     lat, energy, parts = np.zeros(P), np.zeros(P), np.zeros((P, 5))
-    _kernel(order, place.reshape(P, B * L), B, L, ctx.members, ctx.valid, g.kind, g.tp_index,
-            g.tp.astype(np.float64), ctx.lead, ctx.routes, ctx.hops, ctx.n_links, tb.act_bytes,
-            ctx.link_latency, ctx.link_bw, ctx.hop_s, ctx.pj_hop, tb.fits_sram,
-            tb.time_resident, tb.time_stream, tb.dram_resident, tb.dram_stream, ctx.ar_time,
-            ctx.ar_bits, ctx.channel, ctx.n_channels, ctx.channel_bw, ctx.dram_pj, tb.macs,
-            tb.sram_bytes, ctx.pj_mac, ctx.sram_pj, ctx.C, ctx.static_w, lat, energy, parts)  # fmt: skip
+    _kernel(
+        order,
+        place.reshape(P, B * L),
+        B,
+        L,
+        ctx.members,
+        ctx.valid,
+        g.kind,
+        g.tp_index,
+        g.tp.astype(np.float64),
+        ctx.lead,
+        ctx.routes,
+        ctx.hops,
+        ctx.n_links,
+        tb.act_bytes,
+        ctx.link_latency,
+        ctx.link_bw,
+        ctx.hop_s,
+        ctx.pj_hop,
+        tb.fits_sram,
+        tb.time_resident,
+        tb.time_stream,
+        tb.dram_resident,
+        tb.dram_stream,
+        ctx.ar_time,
+        ctx.ar_bits,
+        ctx.channel,
+        ctx.n_channels,
+        ctx.channel_bw,
+        ctx.dram_pj,
+        tb.macs,
+        tb.sram_bytes,
+        ctx.pj_mac,
+        ctx.sram_pj,
+        ctx.C,
+        ctx.static_w,
+        lat,
+        energy,
+        parts,
+    )
     names = ("compute", "sram", "dram", "nop", "static")
     return Result(lat, energy, parts={n: parts[:, i] for i, n in enumerate(names)})

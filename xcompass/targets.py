@@ -18,9 +18,15 @@ import numpy as np
 from xcompass.errors import XcompassError
 
 PRESET_NAMES = (
-    "h100", "h200", "hgx-h200x2", "dgx-h100x8", "ascend-910b", "mt3000", "simba-36",
+    "h100",
+    "h200",
+    "hgx-h200x2",
+    "dgx-h100x8",
+    "ascend-910b",
+    "mt3000",
+    "simba-36",
     "compass-het-36",
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -109,15 +115,34 @@ class Target:
 # --- loading and validation -----------------------------------------------------------------
 
 _KIND_FIELDS = {
-    "kind": str, "count": int, "peak_tflops": float, "compute_efficiency": float,
-    "attention_efficiency": float, "units": int, "tile_m": int, "tile_n": int, "sram_mb": float,
-    "dram_gbs": float, "dram_efficiency": float, "kernel_floor_us": float,
-    "eltwise_floor_us": float, "attention_floor_us": float, "pj_per_mac": float,
-    "sram_pj_per_bit": float, "static_w": float, "memory_gb": float,
-}  # fmt: skip
+    "kind": str,
+    "count": int,
+    "peak_tflops": float,
+    "compute_efficiency": float,
+    "attention_efficiency": float,
+    "units": int,
+    "tile_m": int,
+    "tile_n": int,
+    "sram_mb": float,
+    "dram_gbs": float,
+    "dram_efficiency": float,
+    "kernel_floor_us": float,
+    "eltwise_floor_us": float,
+    "attention_floor_us": float,
+    "pj_per_mac": float,
+    "sram_pj_per_bit": float,
+    "static_w": float,
+    "memory_gb": float,
+}
 _FRACTIONS = ("compute_efficiency", "attention_efficiency", "dram_efficiency")
-_NONNEG = ("kernel_floor_us", "eltwise_floor_us", "attention_floor_us", "pj_per_mac",
-           "sram_pj_per_bit", "static_w")  # fmt: skip
+_NONNEG = (
+    "kernel_floor_us",
+    "eltwise_floor_us",
+    "attention_floor_us",
+    "pj_per_mac",
+    "sram_pj_per_bit",
+    "static_w",
+)
 
 
 class _Reader:
@@ -206,12 +231,14 @@ def _parse_network(r: _Reader, t: Any, chiplets: int) -> Network:
             raise r.fail("network.dims", f"must be [columns, rows] covering {chiplets} chiplets")
         dims = (int(raw[0]), int(raw[1]))
     return Network(
-        topology=topology, link_gbs=link,
+        topology=topology,
+        link_gbs=link,
         pj_per_bit_hop=r.get(t, "pj_per_bit_hop", float, "network."),
         latency_us=r.get(t, "latency_us", float, "network.", default=0.0),
-        hop_ns=r.get(t, "hop_ns", float, "network.", default=0.0), dims=dims,
+        hop_ns=r.get(t, "hop_ns", float, "network.", default=0.0),
+        dims=dims,
         allreduce_gbs=r.get(t, "allreduce_gbs", float, "network.", default=0.0),
-    )  # fmt: skip
+    )
 
 
 def parse_target(data: dict[str, Any], where: str, path: str = "") -> Target:

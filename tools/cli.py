@@ -132,9 +132,9 @@ def models_cmd() -> None:
 
 @cli.command("targets")
 def targets_cmd() -> None:
-    """List the target presets."""
+    """List the target presets (a user's own TOML file works wherever a name does)."""
     for name in target_lib.PRESET_NAMES:
-        click.echo(name)
+        click.echo(f"{name:<16}{target_lib.preset(name).summary()}")
 
 
 def main(argv: list[str] | None = None) -> None:

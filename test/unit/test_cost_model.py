@@ -110,7 +110,7 @@ def uniform_table(B: int, L: int, node_s: float, act_bytes: float) -> CostTable:
 def test_two_chiplet_pipeline_bubble():
     target = line_target(2)
     groups = make_groups(target, (1,))
-    # 2 micro-batches x 2 layers, 1 s per node; 10 GB activations over a 10 GB/s link = 1 s + 100 ns hop
+    # 2 micro-batches x 2 layers, 1 s per node; 10 GB over a 10 GB/s link = 1 s, + 100 ns per hop
     ctx = EvalContext(uniform_table(2, 2, 1.0, 10e9), groups, target, 2)
     mapping = Mapping(np.zeros(1, dtype=bool), np.array([[0, 1], [0, 1]]))
     r = evaluate_mapping(ctx, mapping)

@@ -45,13 +45,22 @@ def main() -> None:
     print(f"== mapping evaluation speed (population {POP}, one core, best of 5) ==")
     r = rate("llama3-70b", 80, 8, "simba-36")
     r_np = rate("llama3-70b", 80, 8, "simba-36", fast=False)
-    print(f"llama3-70b, 80 layers x 8 micro-batches, simba-36: {r:,.0f} evals/s "
-          f"(numpy reference path: {r_np:,.0f} evals/s)")
+    print(
+        f"llama3-70b, 80 layers x 8 micro-batches, simba-36: {r:,.0f} evals/s "
+        f"(numpy reference path: {r_np:,.0f} evals/s)"
+    )
     print("scaling (llama3-70b on simba-36 unless noted):")
     print(f"  {'layers':>6} {'mbs':>4} {'chiplets':>8} {'nodes':>6} {'evals/s':>9} {'us/node':>8}")
-    cases = [(20, 8, "simba-36"), (40, 8, "simba-36"), (80, 8, "simba-36"),
-             (80, 2, "simba-36"), (80, 4, "simba-36"), (80, 16, "simba-36"),
-             (80, 8, "dgx-h100x8"), (80, 8, "compass-het-36")]
+    cases = [
+        (20, 8, "simba-36"),
+        (40, 8, "simba-36"),
+        (80, 8, "simba-36"),
+        (80, 2, "simba-36"),
+        (80, 4, "simba-36"),
+        (80, 16, "simba-36"),
+        (80, 8, "dgx-h100x8"),
+        (80, 8, "compass-het-36"),
+    ]
     for layers, mbs, target in cases:
         ev = rate("llama3-70b", layers, mbs, target)
         nodes = layers * mbs

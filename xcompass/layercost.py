@@ -173,12 +173,12 @@ def build_cost_table(
         k: np.zeros(shape)
         for k in ("time_stream", "time_resident", "dram_stream", "dram_resident", "macs", "sram")
     }
-    weight = np.zeros((3, T))
+    memory = memory_table(model, workload, tuple(tp_options), ops, whole_model)
+    weight = memory.weight_bytes
     fits = np.zeros((K, 3, T), dtype=bool)
     db = model.dtype_bytes
     for t, tp in enumerate(tp_options):
-        for p, pos_ops in enumerate(positions):
-            weight[p, t] = sum(op.weights() for op in pos_ops) * db
+        for p in range(3):
             for k, chip in enumerate(target.kinds):
                 fits[k, p, t] = weight[p, t] / tp <= chip.sram_mb * 2**20 * 0.5
         for b, groups in enumerate(mbs):
@@ -192,17 +192,8 @@ def build_cost_table(
                     arrays["dram_resident"][b, p, k, t] = r.dram_bytes
                     arrays["macs"][b, p, k, t] = s.macs
                     arrays["sram"][b, p, k, t] = s.sram_bytes
-    tokens = np.array([sum(g.q * g.count for g in groups) for groups in mbs], dtype=float)
-    kv = (
-        np.array(
-            [
-                sum(2.0 * model.kv_features * (g.ctx + g.q) * g.count for g in groups)
-                for groups in mbs
-            ]
-        )
-        * db
-    )
-    act = tokens * model.hidden * db
+    act, kv = memory.act_bytes, memory.kv_bytes
+    tokens = act / (model.hidden * db)
     return CostTable(
         tp_options=tuple(tp_options),
         time_stream=arrays["time_stream"],

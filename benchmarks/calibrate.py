@@ -133,11 +133,26 @@ def main() -> None:
             "attention_efficiency": list(np.round(np.arange(0.35, 0.75, 0.01), 2)),
         },
     )
+    # KV streaming may reach a different bandwidth than GEMM weight streaming
+    chip = search(
+        chip,
+        by_kind(fit, "attention"),
+        {"attention_dram_efficiency": list(np.round(np.arange(0.70, 0.96, 0.01), 2))},
+    )
+    chip = search(
+        chip,
+        by_kind(fit, "attention"),
+        {
+            "attention_floor_us": list(np.round(np.arange(3.0, 12.01, 0.5), 1)),
+            "attention_efficiency": list(np.round(np.arange(0.35, 0.75, 0.01), 2)),
+        },
+    )
     chip = search(
         chip,
         by_kind(fit, "eltwise"),
         {
             "eltwise_floor_us": list(np.round(np.arange(1.0, 10.01, 0.1), 1)),
+            "eltwise_dram_efficiency": list(np.round(np.arange(0.6, 0.96, 0.01), 2)),
         },
     )
     print("== h100 calibration (../shared/data/h100_calibration.csv) ==")
@@ -149,7 +164,9 @@ def main() -> None:
         "kernel_floor_us",
         "attention_floor_us",
         "attention_efficiency",
+        "attention_dram_efficiency",
         "eltwise_floor_us",
+        "eltwise_dram_efficiency",
     ):
         shipped = getattr(preset("h100").kinds[0], key)
         print(f"  {key:<22} fitted {getattr(chip, key):<8} shipped {shipped}")

@@ -133,7 +133,7 @@ def attention_cost(
         * dtype_bytes
     )
     qo_bytes = sum(2.0 * heads * hd * g.q * g.count for g in groups) * dtype_bytes
-    memory = (kv_bytes + qo_bytes) / chip.bandwidth
+    memory = (kv_bytes + qo_bytes) / chip.attention_bandwidth
     time = chip.attention_floor_us * 1e-6 + max(compute, memory)
     return OpCost(time, flops / 2.0, kv_bytes + qo_bytes, 0.0, qo_bytes)
 
@@ -143,7 +143,7 @@ def eltwise_cost(
 ) -> OpCost:
     width = op.width // tp if op.split else op.width
     moved = float(op.tensors * tokens * width * dtype_bytes)
-    time = op.kernels * chip.eltwise_floor_us * 1e-6 + moved / chip.bandwidth
+    time = op.kernels * chip.eltwise_floor_us * 1e-6 + moved / chip.eltwise_bandwidth
     return OpCost(time, 0.0, moved, 0.0, moved)
 
 

@@ -52,6 +52,8 @@ class ChipletKind:
     static_w: float
     memory_gb: float
     dram_channel: tuple[int, ...]
+    attention_dram_efficiency: float = 0.0  # 0: same as dram_efficiency
+    eltwise_dram_efficiency: float = 0.0
 
     @property
     def flops(self) -> float:
@@ -59,8 +61,17 @@ class ChipletKind:
 
     @property
     def bandwidth(self) -> float:
-        """Sustained DRAM bytes/s one chiplet can stream."""
+        """Sustained DRAM bytes/s one chiplet streams in GEMMs (weights, activations)."""
         return self.dram_gbs * 1e9 * self.dram_efficiency
+
+    @property
+    def attention_bandwidth(self) -> float:
+        """KV-cache streaming in attention kernels (long contiguous reads reach more)."""
+        return self.dram_gbs * 1e9 * (self.attention_dram_efficiency or self.dram_efficiency)
+
+    @property
+    def eltwise_bandwidth(self) -> float:
+        return self.dram_gbs * 1e9 * (self.eltwise_dram_efficiency or self.dram_efficiency)
 
 
 @dataclass(frozen=True)
@@ -135,6 +146,7 @@ _KIND_FIELDS = {
     "memory_gb": float,
 }
 _FRACTIONS = ("compute_efficiency", "attention_efficiency", "dram_efficiency")
+_OPTIONAL_FRACTIONS = ("attention_dram_efficiency", "eltwise_dram_efficiency")
 _NONNEG = (
     "kernel_floor_us",
     "eltwise_floor_us",
@@ -188,7 +200,13 @@ def _parse_kind(r: _Reader, table: dict[str, Any], i: int, n_channels: int) -> C
     for c in channel:
         if not isinstance(c, int) or not 0 <= c < n_channels:
             raise r.fail(prefix + "dram_channel", f"names channel {c!r}; there are {n_channels}")
-    unknown = set(table) - set(_KIND_FIELDS) - {"dram_channel"}
+    for key in _OPTIONAL_FRACTIONS:
+        values[key] = r.get(table, key, float, prefix, default=0.0)
+        if not 0 <= values[key] <= 1:
+            raise r.fail(
+                prefix + key, f"is a fraction of peak, must be in (0, 1], got {values[key]}"
+            )
+    unknown = set(table) - set(_KIND_FIELDS) - {"dram_channel", *_OPTIONAL_FRACTIONS}
     if unknown:
         raise r.fail(prefix + sorted(unknown)[0], "is not a chiplet field")
     return ChipletKind(**values, dram_channel=tuple(channel))

@@ -80,7 +80,7 @@ with torch.no_grad():
     layer = Layer(4096, 32, 8, 14336).to(dev, dt)
     for t in (512, 1024, 2048, 4096):
         x = torch.randn(1, t, 4096, device=dev, dtype=dt)
-        fn = lambda: layer(x)  # noqa: E731
+        fn = lambda x=x: layer(x)  # noqa: E731
         for mode, f in (("eager", fn), ("cudagraph", graphed(fn))):
             print(f"llama3-8b,prefill,1,{t},0,{mode},{timed(f):.2f},{name}")
     for bsz in (1, 8, 32, 64):
@@ -88,7 +88,7 @@ with torch.no_grad():
             x = torch.randn(bsz, 1, 4096, device=dev, dtype=dt)
             kc = torch.randn(bsz, 8, ctx + 1, 128, device=dev, dtype=dt)
             vc = torch.randn(bsz, 8, ctx + 1, 128, device=dev, dtype=dt)
-            fn = lambda: layer(x, kc, vc, ctx)  # noqa: E731
+            fn = lambda x=x, kc=kc, vc=vc, ctx=ctx: layer(x, kc, vc, ctx)  # noqa: E731
             for mode, f in (("eager", fn), ("cudagraph", graphed(fn))):
                 print(f"llama3-8b,decode,{bsz},{bsz},{ctx},{mode},{timed(f):.2f},{name}")
     sys.stdout.flush()

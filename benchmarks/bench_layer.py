@@ -1,0 +1,65 @@
+"""Whole-layer fidelity: the model's prediction for one Llama-3-8B layer on `h100` (through the
+real pipeline: import -> llm-partition{single} -> map-cost) against layers this project
+measured on an H100 (benchmarks/data/h100_layers.csv, from benchmarks/gpu/measure_layer.py).
+The cost model was not fitted to these rows."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _tool(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def predict(spec: str) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "r.json"
+        imp = subprocess.run([_tool("xcompass"), "import", "--model", "llama3-8b", "--layers", "1",
+                              "--workload", spec, "--target", "h100"], check=True,
+                             capture_output=True, text=True)  # fmt: skip
+        subprocess.run([_tool("xcompass-opt"), "-p",
+                        f"llm-partition{{strategy=single}},map-cost{{report={report}}}"],
+                       input=imp.stdout, check=True, capture_output=True, text=True)  # fmt: skip
+        return json.loads(report.read_text())["latency_s"] * 1e6
+
+
+def main() -> None:
+    rows = [
+        r
+        for r in csv.DictReader(
+            line for line in (HERE / "data" / "h100_layers.csv").open() if not line.startswith("#")
+        )
+    ]
+    measured: dict[tuple[str, str, str], dict[str, float]] = {}
+    for r in rows:
+        key = (r["phase"], r["batch"], r["tokens"], r["ctx"])
+        measured.setdefault(key, {})[r["mode"]] = float(r["median_us"])
+    print("== whole llama3-8b layer on h100: prediction vs measurement ==")
+    head = f"  {'workload':<16}{'predicted_us':>13}{'graph_us':>10}{'err':>8}"
+    print(head + f"{'eager_us':>10}{'err':>8}")
+    errs_graph, errs_eager = [], []
+    for (phase, batch, tokens, ctx), m in measured.items():
+        spec = f"prefill:{tokens}" if phase == "prefill" else f"decode:{ctx}x{batch}"
+        p = predict(spec)
+        eg, ee = (p - m["cudagraph"]) / m["cudagraph"], (p - m["eager"]) / m["eager"]
+        errs_graph.append(abs(eg))
+        errs_eager.append(abs(ee))
+        line = f"  {spec:<16}{p:>13.1f}{m['cudagraph']:>10.1f}{eg:>+8.1%}"
+        print(line + f"{m['eager']:>10.1f}{ee:>+8.1%}")
+    n = len(errs_graph)
+    print(
+        f"  mean |error| vs CUDA-graph: {sum(errs_graph) / n:.1%}, max {max(errs_graph):.1%}; "
+        f"vs eager: {sum(errs_eager) / n:.1%}, max {max(errs_eager):.1%}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from xcompass.dialects.diagnostics import OpVerifyError
+from xcompass.dialects.hw import TARGET_ATTR, module_target
 from xdsl.dialects.builtin import (
     I64,
     DenseArrayBase,
@@ -40,7 +41,7 @@ from xcompass.errors import XcompassError
 from xcompass.layercost import memory_table
 from xcompass.mapping import Groups, Mapping, check_memory, make_groups
 from xcompass.models import ModelConfig
-from xcompass.targets import Target, load_target
+from xcompass.targets import Target
 from xcompass.workload import Workload
 
 
@@ -193,7 +194,6 @@ MAP = Dialect("map", [MappingOp, TaskOp], [TokenType])
 
 # --- genome <-> IR --------------------------------------------------------------------------
 
-TARGET_ATTR = "xcompass.target"
 
 
 def to_genome(op: MappingOp, microbatches: Sequence[str], groups: Groups) -> Mapping:
@@ -279,9 +279,8 @@ def verify_in_module(op: MappingOp) -> None:
         return
     from xcompass.dialects.llm import find_model_and_workload, model_config, workload_data
 
-    spec = module.attributes[TARGET_ATTR]
     try:
-        target = load_target(spec.data if isinstance(spec, StringAttr) else str(spec))
+        target = module_target(module)
     except XcompassError as exc:
         raise OpVerifyError(op, f"target: {exc}") from None
     model_op, workload_op = find_model_and_workload(module)

@@ -5,16 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xcompass.dialects import llm
-from xcompass.dialects.map import TARGET_ATTR, MappingOp
+from xcompass.dialects.hw import module_target
+from xcompass.dialects.map import MappingOp
 from xcompass.passes.errors import PassFailure
-from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, SSAValue
 from xdsl.rewriter import Rewriter
 
 from xcompass.errors import XcompassError
 from xcompass.models import ModelConfig
 from xcompass.opcost import OpSpec
-from xcompass.targets import Target, load_target
+from xcompass.targets import Target
 from xcompass.workload import Workload, split_microbatches
 
 _UNARY = (llm.RMSNormOp, llm.LayerNormOp, llm.RoPEOp, llm.SiLUOp, llm.GeLUOp, llm.ReLUOp)
@@ -101,13 +102,12 @@ class Problem:
 
 
 def read_problem(module: ModuleOp, pass_name: str) -> Problem:
-    spec = module.attributes.get(TARGET_ATTR)
-    if not isinstance(spec, StringAttr):
-        raise PassFailure(f"{pass_name}: the module has no xcompass.target (run set-target first)")
     try:
-        target = load_target(spec.data)
+        target = module_target(module)
     except XcompassError as exc:
         raise PassFailure(f"{pass_name}: {exc}") from None
+    if target is None:
+        raise PassFailure(f"{pass_name}: the module has no xcompass.target (run set-target first)")
     model_op, workload_op = llm.find_model_and_workload(module)
     if model_op is None or workload_op is None:
         missing = "llm.model" if model_op is None else "llm.workload"
@@ -142,5 +142,8 @@ def resplit_workload(module: ModuleOp, microbatches: int) -> None:
 
 
 def problem_chiplets(module: ModuleOp) -> int:
-    spec = module.attributes.get(TARGET_ATTR)
-    return load_target(spec.data).chiplets if isinstance(spec, StringAttr) else 1
+    try:
+        target = module_target(module)
+    except XcompassError:
+        return 1  # read_problem reports the bad target
+    return target.chiplets if target is not None else 1

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xcompass.dialects.hw import TargetAttr
 from xcompass.passes.errors import PassFailure
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.passes import ModulePass
 
 from xcompass.errors import XcompassError
-from xcompass.targets import resolve_target_spec
+from xcompass.targets import resolve_target_spec, target_data
 
 TARGET_ATTR = "xcompass.target"
 
@@ -22,12 +23,19 @@ class SetTargetPass(ModulePass):
     name = "set-target"
 
     target: str = ""
+    embed: bool = False
+    """Embed the whole description as `#xhw.target<...>` instead of naming it."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if not self.target:
             raise PassFailure("set-target: missing option 'target' (set-target{target=NAME|FILE})")
         try:
             resolved = resolve_target_spec(self.target)
+            if self.embed:
+                data = target_data(resolved)
+                name = data.get("meta", {}).get("name", self.target)
+                op.attributes[TARGET_ATTR] = TargetAttr.from_data(name, data)
+                return
         except XcompassError as exc:
             raise PassFailure(f"set-target: {exc}") from None
         op.attributes[TARGET_ATTR] = StringAttr(resolved)

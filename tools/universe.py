@@ -20,6 +20,12 @@ def _set_target() -> type[ModulePass]:
     return SetTargetPass
 
 
+def _hw() -> Dialect:
+    from xcompass.dialects.hw import HW
+
+    return HW
+
+
 def _map() -> Dialect:
     from xcompass.dialects.map import MAP
 
@@ -38,7 +44,7 @@ def _map_cost() -> type[ModulePass]:
     return MapCostPass
 
 
-DIALECTS: dict[str, Callable[[], Dialect]] = {"llm": _llm, "map": _map}
+DIALECTS: dict[str, Callable[[], Dialect]] = {"llm": _llm, "map": _map, "xhw": _hw}
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "set-target": _set_target,
     "llm-partition": _partition,

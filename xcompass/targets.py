@@ -295,10 +295,19 @@ def load_target_file(path: str | Path) -> Target:
     return parse_target(data, f"target file '{path}'", str(path.resolve()))
 
 
+def target_data(spec: str) -> dict[str, Any]:
+    """The raw TOML data of a preset or a (validated) target file, e.g. to embed it in IR."""
+    if spec in PRESET_NAMES:
+        return tomllib.loads(
+            resources.files("xcompass").joinpath(f"data/targets/{spec}.toml").read_text()
+        )
+    path = resolve_target_spec(spec)
+    return tomllib.loads(Path(path).read_text())
+
+
 @cache
 def preset(name: str) -> Target:
-    text = resources.files("xcompass").joinpath(f"data/targets/{name}.toml").read_text()
-    return parse_target(tomllib.loads(text), f"preset '{name}'", name)
+    return parse_target(target_data(name), f"preset '{name}'", name)
 
 
 def resolve_target_spec(spec: str) -> str:

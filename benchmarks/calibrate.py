@@ -104,6 +104,7 @@ def main() -> None:
         attention_efficiency=0.5,
         eltwise_floor_us=5.0,
     )
+
     def grid(lo: float, hi: float, step: float, digits: int = 2) -> list:
         return list(np.round(np.arange(lo, hi + step / 2, step), digits))
 

@@ -195,7 +195,6 @@ MAP = Dialect("map", [MappingOp, TaskOp], [TokenType])
 # --- genome <-> IR --------------------------------------------------------------------------
 
 
-
 def to_genome(op: MappingOp, microbatches: Sequence[str], groups: Groups) -> Mapping:
     """The mapping's arrays: boundaries[L-1] and place[B, L] (placement group ids)."""
     layers = op.layers.value.data

@@ -11,6 +11,7 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import FloatAttr, ModuleOp, f64
 from xdsl.passes import ModulePass
 
+from xcompass.fileio import write_atomically
 from xcompass.layercost import build_cost_table
 from xcompass.mapping import make_groups
 from xcompass.report import build_report, dumps
@@ -18,15 +19,8 @@ from xcompass.schedule import EvalContext, evaluate_mapping
 
 
 def write_report(path: str, text: str) -> None:
-    import os
-    import tempfile
-
-    folder = os.path.dirname(os.path.abspath(path))
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".xcompass-", suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
+        write_atomically(path, text)
     except OSError as exc:
         raise PassFailure(f"map-cost: cannot write report '{path}' ({exc.strerror})") from None
 

@@ -11,6 +11,7 @@ from xdsl.printer import Printer
 from xcompass import models as model_lib
 from xcompass import targets as target_lib
 from xcompass.errors import XcompassError
+from xcompass.fileio import write_atomically
 from xcompass.trace import read_trace, sample_step
 from xcompass.workload import DEFAULT_SPEC, build_workload, parse_spec
 
@@ -20,8 +21,6 @@ def emit(text: str, output: str | None) -> None:
     if output is None or output == "-":
         sys.stdout.write(text)
         return
-    from xcompass.tools.opt import write_atomically
-
     try:
         write_atomically(output, text)
     except OSError as exc:

@@ -4,10 +4,8 @@ MLIR's `--pass-pipeline='builtin.module(...)'` spelling, and output files writte
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Sequence
 from io import StringIO
 from typing import IO
@@ -21,6 +19,7 @@ from xdsl.utils.exceptions import DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from xcompass.errors import XcompassError
+from xcompass.fileio import write_atomically
 
 
 class LocatingParser(Parser):
@@ -137,20 +136,6 @@ class XcompassOptMain(xDSLOptMain):
             sys.stdout.flush()
         else:
             write_atomically(self.args.output_file, text)
-
-
-def write_atomically(path: str, text: str) -> None:
-    """Write via a temporary file and rename, so a failed run never truncates `path`."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".xcompass-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def one_line(exc: BaseException, input_name: str) -> str:

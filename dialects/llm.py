@@ -62,7 +62,6 @@ from xdsl.traits import (
     SymbolOpInterface,
     SymbolTable,
 )
-from xdsl.utils.exceptions import VerifyException
 
 from xcompass import workload as core_workload
 from xcompass.models import ModelConfig
@@ -128,6 +127,12 @@ def _features(op: Operation, value: SSAValue | Attribute, what: str) -> int:
     return features
 
 
+def _check_gqa(op: Operation, heads: int, kv_heads: int) -> None:
+    """Grouped-query attention needs every KV head to serve the same number of query heads."""
+    if heads % kv_heads:
+        raise OpVerifyError(op, f"heads ({heads}) not divisible by kv_heads ({kv_heads})")
+
+
 def _positive(op: Operation, **values: IntegerAttr | None) -> None:
     for key, attr in values.items():
         if attr is not None and attr.value.data <= 0:
@@ -181,8 +186,7 @@ class ModelOp(IRDLOperation):
             window=self.window,
         )
         heads, kv = self.heads.value.data, self.kv_heads.value.data
-        if heads % kv:
-            raise OpVerifyError(self, f"heads ({heads}) not divisible by kv_heads ({kv})")
+        _check_gqa(self, heads, kv)
         hidden, head_dim = self.hidden.value.data, self.head_dim.value.data
         if hidden != heads * head_dim:
             raise OpVerifyError(
@@ -500,8 +504,7 @@ class AttentionOp(IRDLOperation):
             window=self.window,
         )
         heads, kv, hd = (a.value.data for a in (self.heads, self.kv_heads, self.head_dim))
-        if heads % kv:
-            raise OpVerifyError(self, f"heads ({heads}) not divisible by kv_heads ({kv})")
+        _check_gqa(self, heads, kv)
         for value, n, what in (
             (self.q, heads, "q"),
             (self.output, heads, "result"),
@@ -618,8 +621,6 @@ LLM = Dialect(
     ],
     [RequestKindAttr, ActivationAttr, NormKindAttr],
 )
-
-__all__ = ["LLM", "VerifyException"]
 
 
 # --- IR -> core data ------------------------------------------------------------------------

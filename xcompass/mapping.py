@@ -180,7 +180,8 @@ def partition(
         return Mapping(none, place)
     if strategy == "hybrid":
         pp = max(pp, 1)
-        _check_tp(tp, model, groups) if tp > 1 else None
+        if tp > 1:
+            _check_tp(tp, model, groups)
         if tp * pp * dp > C:
             raise XcompassError(
                 f"tp={tp} x pp={pp} x dp={dp} = {tp * pp * dp} chiplets, the target has {C}"

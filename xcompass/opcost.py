@@ -167,7 +167,6 @@ def op_cost(
     if op.kind in ("gemm", "lm_head"):
         # logits are needed for the last token of each request (all of them when verifying)
         m = sum((g.q if g.ctx else 1) * g.count for g in groups) if op.kind == "lm_head" else tokens
-        m = tokens if op.kind == "lm_head" and m > tokens else m
         n = op.n // tp if op.split == "n" else op.n
         k = op.k // tp if op.split == "k" else op.k
         t, dram, w = gemm_time(chip, m, n, k, dtype_bytes, weights_resident)

@@ -80,34 +80,52 @@ class Mapping:
 # --- memory feasibility ---------------------------------------------------------------------
 
 
-def memory_use(mapping: Mapping, groups: Groups, table: MemoryTable, chiplets: int) -> np.ndarray:
-    """Bytes each chiplet must hold: weight shards of the layers placed on it, their KV cache
-    shards, and the largest activation it produces."""
+def memory_use(mapping: Mapping, groups: Groups, table: MemoryTable, target: Target) -> np.ndarray:
+    """Bytes each memory domain must hold.
+
+    Weights are stored once per domain: a layer placed on several groups of one domain (data-
+    parallel replicas) counts once, a tensor-parallel shard counts the fraction of the layer its
+    chiplets in the domain hold. KV caches count per (micro-batch, layer), split like their
+    group; each chiplet adds the largest activation it produces."""
     B, L = mapping.place.shape
-    use = np.zeros(chiplets)
-    act = np.zeros(chiplets)
+    domain_of = target.domain_of()
+    n_domains = int(domain_of.max()) + 1
+    share = np.zeros((n_domains, L))  # fraction of each layer's weights a domain holds
+    use = np.zeros(n_domains)
+    act = np.zeros(target.chiplets)
+    pos = np.where(np.arange(L) == 0, 0, np.where(np.arange(L) == L - 1, 2, 1))
     for g in np.unique(mapping.place):
-        chips = list(groups.chips(int(g)))
-        t = groups.tp_index[g]
-        tp = groups.tp[g]
-        layers = np.flatnonzero((mapping.place == g).any(axis=0))
-        pos = np.where(layers == 0, 0, np.where(layers == L - 1, 2, 1))
-        use[chips] += table.weight_bytes[pos, t].sum() / tp
-        mb, _ = np.nonzero(mapping.place == g)
-        use[chips] += table.kv_bytes[mb].sum() / tp
+        chips = np.array(groups.chips(int(g)))
+        t, tp = groups.tp_index[g], groups.tp[g]
+        in_domain = np.bincount(domain_of[chips], minlength=n_domains) / tp  # [D]
+        placed = mapping.place == g
+        layers = np.flatnonzero(placed.any(axis=0))
+        share[:, layers] = np.maximum(share[:, layers], in_domain[:, None])
+        mb, _ = np.nonzero(placed)
+        use += in_domain * table.kv_bytes[mb].sum()
         act[chips] = np.maximum(act[chips], table.act_bytes[np.unique(mb)].max(initial=0))
-    return use + act
+    weights = table.weight_bytes[pos, 0]  # whole-layer bytes (the same for every TP option)
+    use += np.minimum(share, 1.0) @ weights
+    use += np.bincount(domain_of, weights=act, minlength=n_domains)
+    return use
 
 
 def check_memory(mapping: Mapping, groups: Groups, table: MemoryTable, target: Target) -> None:
-    use = memory_use(mapping, groups, table, target.chiplets)
-    cap = np.array([target.kinds[k].memory_gb for k in target.kind_of()]) * 1e9
+    use = memory_use(mapping, groups, table, target)
+    domains = target.memory_domains()
+    cap = np.array([d.capacity_gb for d in domains]) * 1e9
     over = np.flatnonzero(use > cap)
     if over.size:
-        c = int(over[np.argmax(use[over] / cap[over])])
+        d = int(over[np.argmax(use[over] / cap[over])])
+        dom = domains[d]
+        where = (
+            f"chiplet {dom.chiplets[0]}"
+            if not target.domains
+            else f"memory domain '{dom.name}' ({len(dom.chiplets)} chiplets)"
+        )
         raise XcompassError(
-            f"does not fit: chiplet {c} needs {use[c] / 1e9:.2f} GB (weights + KV + "
-            f"activations) but has {cap[c] / 1e9:.2f} GB"
+            f"does not fit: {where} needs {use[d] / 1e9:.2f} GB (weights + KV + "
+            f"activations) but has {cap[d] / 1e9:.2f} GB"
         )
 
 
@@ -224,7 +242,9 @@ def _pbd(
     B = len(workload.microbatches)
     place = np.zeros((B, L), dtype=np.int64)
     weight_per_layer = model.layer_weights() * model.dtype_bytes
-    mem = min(target.kinds[k].memory_gb for k in target.kind_of()) * 1e9
+    # a prefill replica's stages sit in distinct domains when domains are private (GPUs); a
+    # shared package domain stores the weights once, so one stage may hold them all
+    mem = min(d.capacity_gb for d in target.memory_domains()) * 1e9
     min_pp = min(max(1, math.ceil(L * weight_per_layer / (0.8 * mem))), L)
     if min_pp > n_prefill:
         raise XcompassError(

@@ -7,7 +7,7 @@ schema (see README "Target files"). Every field is validated and a bad one is na
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -49,11 +49,13 @@ class ChipletKind:
     attention_floor_us: float
     pj_per_mac: float
     sram_pj_per_bit: float
-    static_w: float
-    memory_gb: float
+    static_w: float  # drawn for the whole run by a chiplet that runs any task
+    idle_w: float  # drawn for the whole run by a chiplet with no task (power-gated)
+    memory_gb: float  # private capacity; 0 when a [[memory]] domain holds the chiplet
     dram_channel: tuple[int, ...]
     attention_dram_efficiency: float = 0.0  # 0: same as dram_efficiency
     eltwise_dram_efficiency: float = 0.0
+    launch_us: float = 0.0  # host time to launch one kernel in eager mode
 
     @property
     def flops(self) -> float:
@@ -83,6 +85,15 @@ class DramChannel:
 
 
 @dataclass(frozen=True)
+class MemoryDomain:
+    """DRAM capacity shared by a set of chiplets: weights placed in it are stored once."""
+
+    name: str
+    capacity_gb: float
+    chiplets: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Network:
     topology: str  # "mesh" (XY routing over links) or "switch" (one egress + one ingress port)
     link_gbs: float
@@ -102,6 +113,7 @@ class Target:
     drams: tuple[DramChannel, ...]
     network: Network
     path: str = ""
+    domains: tuple[MemoryDomain, ...] = ()
     arrays: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -115,6 +127,22 @@ class Target:
     def channel_of(self) -> np.ndarray:
         return np.concatenate([np.asarray(k.dram_channel, dtype=np.int64) for k in self.kinds])
 
+    def memory_domains(self) -> tuple[MemoryDomain, ...]:
+        """The [[memory]] domains, or one private domain per chiplet (its `memory_gb`)."""
+        if self.domains:
+            return self.domains
+        kinds = self.kind_of()
+        return tuple(
+            MemoryDomain(f"chiplet{c}", self.kinds[k].memory_gb, (c,)) for c, k in enumerate(kinds)
+        )
+
+    def domain_of(self) -> np.ndarray:
+        """Memory-domain index of every chiplet."""
+        out = np.zeros(self.chiplets, dtype=np.int64)
+        for d, dom in enumerate(self.memory_domains()):
+            out[list(dom.chiplets)] = d
+        return out
+
     def summary(self) -> str:
         kinds = " + ".join(f"{k.count}x {k.kind} ({k.peak_tflops:g} TF)" for k in self.kinds)
         net = self.network
@@ -124,6 +152,11 @@ class Target:
 
 
 # --- loading and validation -----------------------------------------------------------------
+
+# Sane limits (documented in the README): what a target file may ask for before any allocation.
+MAX_CHIPLETS = 256  # routes are chiplets^2 x hops; 256 chiplets is a 16x16 mesh
+MAX_COUNT = 1_000_000  # units, tile sizes, DRAM channels
+MAX_FLOAT = 1e15  # any physical figure (TFLOP/s, GB/s, W, pJ, us, GB)
 
 _KIND_FIELDS = {
     "kind": str,
@@ -143,7 +176,6 @@ _KIND_FIELDS = {
     "pj_per_mac": float,
     "sram_pj_per_bit": float,
     "static_w": float,
-    "memory_gb": float,
 }
 _FRACTIONS = ("compute_efficiency", "attention_efficiency", "dram_efficiency")
 _OPTIONAL_FRACTIONS = ("attention_dram_efficiency", "eltwise_dram_efficiency")
@@ -155,6 +187,7 @@ _NONNEG = (
     "sram_pj_per_bit",
     "static_w",
 )
+_OPTIONAL_NONNEG = ("idle_w", "launch_us", "memory_gb")
 
 
 class _Reader:
@@ -176,8 +209,17 @@ class _Reader:
         if typ is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, typ) or isinstance(value, bool):
-            raise self.fail(name, f"must be {typ.__name__}, got {value!r}")
+            raise self.fail(name, f"must be {typ.__name__}, got {_short(value)}")
+        if typ is float and not (-MAX_FLOAT <= value <= MAX_FLOAT):
+            raise self.fail(name, f"must be a finite number within +-{MAX_FLOAT:g}, got {value!r}")
+        if typ is int and not (-MAX_COUNT <= value <= MAX_COUNT):
+            raise self.fail(name, f"must be within +-{MAX_COUNT:,}, got {_short(value)}")
         return value
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _parse_kind(r: _Reader, table: dict[str, Any], i: int, n_channels: int) -> ChipletKind:
@@ -192,6 +234,13 @@ def _parse_kind(r: _Reader, table: dict[str, Any], i: int, n_channels: int) -> C
     for key in _FRACTIONS:
         if values[key] > 1:
             raise r.fail(prefix + key, f"is a fraction of peak, must be <= 1, got {values[key]}")
+    for key in _OPTIONAL_NONNEG:
+        values[key] = r.get(table, key, float, prefix, default=-1.0)
+        if values[key] != -1.0 and values[key] < 0:
+            raise r.fail(prefix + key, f"must be >= 0, got {values[key]}")
+    if values["idle_w"] == -1.0:
+        values["idle_w"] = values["static_w"]  # default: no power gating
+    values["launch_us"] = max(values["launch_us"], 0.0)
     channel = table.get("dram_channel", 0)
     if isinstance(channel, int) and not isinstance(channel, bool):
         channel = [channel] * values["count"]
@@ -206,7 +255,9 @@ def _parse_kind(r: _Reader, table: dict[str, Any], i: int, n_channels: int) -> C
             raise r.fail(
                 prefix + key, f"is a fraction of peak, must be in (0, 1], got {values[key]}"
             )
-    unknown = set(table) - set(_KIND_FIELDS) - {"dram_channel", *_OPTIONAL_FRACTIONS}
+    unknown = (
+        set(table) - set(_KIND_FIELDS) - {"dram_channel", *_OPTIONAL_FRACTIONS, *_OPTIONAL_NONNEG}
+    )
     if unknown:
         raise r.fail(prefix + sorted(unknown)[0], "is not a chiplet field")
     return ChipletKind(**values, dram_channel=tuple(channel))
@@ -274,11 +325,76 @@ def parse_target(data: dict[str, Any], where: str, path: str = "") -> Target:
     if not isinstance(kinds_raw, list) or not kinds_raw:
         raise r.fail("chiplet", "must be at least one [[chiplet]] table")
     kinds = [_parse_kind(r, t, i, len(drams)) for i, t in enumerate(kinds_raw)]
-    network = _parse_network(r, data.get("network"), sum(k.count for k in kinds))
-    unknown = set(data) - {"meta", "chiplet", "dram", "network"}
+    total = sum(k.count for k in kinds)
+    if total > MAX_CHIPLETS:
+        raise r.fail("chiplet", f"counts add up to {total:,} chiplets; at most {MAX_CHIPLETS}")
+    network = _parse_network(r, data.get("network"), total)
+    domains = _parse_memory(r, data.get("memory"), kinds)
+    if domains:
+        kinds = [replace(k, memory_gb=0.0) for k in kinds]
+    unknown = set(data) - set(_SECTIONS)
     if unknown:
-        raise r.fail(sorted(unknown)[0], "is not a target section (meta, chiplet, dram, network)")
-    return Target(name, description, tuple(sources), tuple(kinds), tuple(drams), network, path)
+        raise r.fail(sorted(unknown)[0], f"is not a target section ({', '.join(_SECTIONS)})")
+    return Target(
+        name, description, tuple(sources), tuple(kinds), tuple(drams), network, path, domains
+    )
+
+
+_SECTIONS = ("meta", "chiplet", "dram", "network", "memory")
+
+
+def _parse_memory(r: _Reader, tables: Any, kinds: list[ChipletKind]) -> tuple[MemoryDomain, ...]:
+    """`[[memory]]` domains (name, capacity_gb, chiplets = ids, default all): every chiplet in
+    exactly one. Without them each chiplet is its own domain of `memory_gb`."""
+    total = sum(k.count for k in kinds)
+    if tables is None:
+        for i, k in enumerate(kinds):
+            if k.memory_gb == -1.0:
+                raise r.fail(
+                    f"chiplet[{i}].memory_gb",
+                    "is missing (give each chiplet kind memory_gb, or add [[memory]] domains)",
+                )
+            if k.memory_gb <= 0:
+                raise r.fail(f"chiplet[{i}].memory_gb", f"must be positive, got {k.memory_gb}")
+        return ()
+    if not isinstance(tables, list) or not tables:
+        raise r.fail("memory", "must be a list of [[memory]] tables")
+    for i, k in enumerate(kinds):
+        if k.memory_gb != -1.0:
+            raise r.fail(
+                f"chiplet[{i}].memory_gb",
+                "conflicts with [[memory]] domains (give one or the other)",
+            )
+    owner = [-1] * total
+    domains = []
+    for d, t in enumerate(tables):
+        prefix = f"memory[{d}]."
+        if not isinstance(t, dict):
+            raise r.fail(f"memory[{d}]", "must be a table")
+        unknown = set(t) - {"name", "capacity_gb", "chiplets"}
+        if unknown:
+            raise r.fail(
+                prefix + sorted(unknown)[0], "is not a memory field (name, capacity_gb, chiplets)"
+            )
+        name = r.get(t, "name", str, prefix, default=f"memory{d}")
+        cap = r.get(t, "capacity_gb", float, prefix)
+        if cap <= 0:
+            raise r.fail(prefix + "capacity_gb", f"must be positive, got {cap}")
+        chips = t.get("chiplets", list(range(total)))
+        if not isinstance(chips, list) or not chips:
+            raise r.fail(prefix + "chiplets", "must be a non-empty list of chiplet ids")
+        for c in chips:
+            if not isinstance(c, int) or isinstance(c, bool) or not 0 <= c < total:
+                raise r.fail(
+                    prefix + "chiplets", f"names chiplet {_short(c)}; ids are 0..{total - 1}"
+                )
+            if owner[c] >= 0:
+                raise r.fail(prefix + "chiplets", f"chiplet {c} is already in memory[{owner[c]}]")
+            owner[c] = d
+        domains.append(MemoryDomain(name, cap, tuple(chips)))
+    if -1 in owner:
+        raise r.fail("memory", f"chiplet {owner.index(-1)} is in no [[memory]] domain")
+    return tuple(domains)
 
 
 def load_target_file(path: str | Path) -> Target:

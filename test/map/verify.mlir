@@ -105,14 +105,29 @@ builtin.module attributes {xcompass.target = "simba-36"} {
 builtin.module attributes {xcompass.target = "simba-36"} {
   llm.model @m hidden 4096 layers 32 heads 32 kv_heads 8 head_dim 128 ffn 14336 vocab 128256 mlp silu gated norm rms : bf16
   llm.workload @w {
-    llm.request @r0 decode 1024 x 8
+    llm.request @r0 decode 100000 x 64
     llm.microbatch @mb0 [@r0]
   }
   map.mapping @m2 layers 8 segments [] {
     %a = map.task @mb0 layers 0 to 8 on [0]
   }
 }
-// CHECK: 'map.mapping' does not fit: chiplet 0 needs 3.76 GB (weights + KV + activations) but has 1.78 GB
+// CHECK: 'map.mapping' does not fit: memory domain 'package-dram' (36 chiplets) needs 213.21 GB (weights + KV + activations) but has 64.00 GB
+
+// -----
+
+builtin.module attributes {xcompass.target = "dgx-h100x8"} {
+  llm.model @m hidden 4096 layers 32 heads 32 kv_heads 8 head_dim 128 ffn 14336 vocab 128256 mlp silu gated norm rms : bf16
+  llm.workload @w {
+    llm.request @r0 decode 100000 x 64
+    llm.microbatch @mb0 [@r0]
+  }
+  map.mapping @m2 layers 8 segments [] {
+    %a = map.task @mb0 layers 0 to 4 on [0]
+    %b = map.task @mb0 layers 4 to 8 on [1] after %a
+  }
+}
+// CHECK: 'map.mapping' does not fit: chiplet 0 needs 106.60 GB (weights + KV + activations) but has 80.00 GB
 
 // -----
 

@@ -5,14 +5,9 @@ import dataclasses
 import tomllib
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from xcompass.layercost import CostTable
-from xcompass.mapping import Mapping, make_groups
 from xcompass.opcost import OpSpec, RequestGroup, op_cost
-from xcompass.schedule import EvalContext, evaluate, evaluate_mapping
-from xcompass.schedule_jit import evaluate_fast
 from xcompass.targets import load_target_file, parse_target
 
 INPUTS = Path(__file__).resolve().parents[1] / "inputs"
@@ -84,93 +79,3 @@ def test_decode_attention_reads_each_requests_kv(mesh2x2):
         2,
     )
     assert windowed.dram_bytes == 2 * 16 * 256 * 4 * 2 + qo
-
-
-def uniform_table(B: int, L: int, node_s: float, act_bytes: float) -> CostTable:
-    shape = (B, 3, 1, 1)
-    zeros = np.zeros(shape)
-    return CostTable(
-        tp_options=(1,),
-        time_stream=np.full(shape, node_s),
-        time_resident=np.full(shape, node_s),
-        dram_stream=zeros,
-        dram_resident=zeros,
-        macs=zeros,
-        sram_bytes=zeros,
-        weight_bytes=np.zeros((3, 1)),
-        fits_sram=np.zeros((1, 3, 1), dtype=bool),
-        act_bytes=np.full(B, act_bytes),
-        kv_bytes=np.zeros(B),
-        allreduce_bytes=np.zeros(B),
-        allreduces=0,
-        tokens=np.ones(B),
-    )
-
-
-def test_two_chiplet_pipeline_bubble():
-    target = line_target(2)
-    groups = make_groups(target, (1,))
-    # 2 micro-batches x 2 layers, 1 s per node; 10 GB over a 10 GB/s link = 1 s, + 100 ns per hop
-    ctx = EvalContext(uniform_table(2, 2, 1.0, 10e9), groups, target, 2)
-    mapping = Mapping(np.zeros(1, dtype=bool), np.array([[0, 1], [0, 1]]))
-    r = evaluate_mapping(ctx, mapping)
-    hop = 100e-9
-    # mb0: l0 on chip 0 [0, 1], transfer [1, 2+hop], l1 on chip 1 [2+hop, 3+hop]
-    # mb1: l0 on chip 0 [1, 2], transfer waits for the link [2+hop, 3+2hop], l1 [3+2hop, 4+2hop]
-    np.testing.assert_allclose(r.start[0], [[0, 2 + hop], [1, 3 + 2 * hop]], rtol=1e-12)
-    np.testing.assert_allclose(r.end[0], [[1, 3 + hop], [2, 4 + 2 * hop]], rtol=1e-12)
-    assert r.latency_s[0] == pytest.approx(4 + 2 * hop, rel=1e-12)
-    # chip 1 idles 2+hop s before its first node: the pipeline fill bubble
-    assert r.start[0, 0, 1] - 0.0 == pytest.approx(2 + hop, rel=1e-12)
-    # energy: two 10 GB transfers, 1 hop each, 1 pJ/bit/hop
-    assert r.energy_j[0] == pytest.approx(2 * 10e9 * 8 * 1e-12, rel=1e-12)
-
-
-def test_contended_link_serializes_transfers():
-    target = line_target(4)
-    groups = make_groups(target, (1,))
-    ctx = EvalContext(uniform_table(2, 2, 1.0, 10e9), groups, target, 2)
-    hop = 100e-9
-    # mb0: chip 0 -> chip 2 (links 0E, 1E); mb1: chip 1 -> chip 3 (links 1E, 2E): both want 1E
-    contended = Mapping(np.zeros(1, dtype=bool), np.array([[0, 2], [1, 3]]))
-    r = evaluate_mapping(ctx, contended)
-    # mb0's transfer holds 1E during [1, 2+2hop]; mb1's waits, then runs [2+2hop, 3+4hop]
-    assert r.end[0, 0, 1] == pytest.approx(3 + 2 * hop, rel=1e-12)
-    assert r.start[0, 1, 1] == pytest.approx(3 + 4 * hop, rel=1e-12)
-    assert r.latency_s[0] == pytest.approx(4 + 4 * hop, rel=1e-12)
-    # disjoint routes (chip 2 -> 3 shares nothing with 0 -> 1) finish a full second earlier
-    disjoint = Mapping(np.zeros(1, dtype=bool), np.array([[0, 1], [2, 3]]))
-    assert evaluate_mapping(ctx, disjoint).latency_s[0] == pytest.approx(3 + hop, rel=1e-12)
-
-
-def test_segments_change_the_execution_order():
-    target = line_target(2)
-    groups = make_groups(target, (1,))
-    ctx = EvalContext(uniform_table(2, 2, 1.0, 0.0), groups, target, 2)
-    # everything on chip 0: one segment runs mb0 l0, mb0 l1, mb1 l0, mb1 l1
-    one = evaluate_mapping(ctx, Mapping(np.array([False]), np.zeros((2, 2), dtype=int)))
-    np.testing.assert_allclose(one.start[0], [[0, 1], [2, 3]])
-    # a boundary after layer 0: mb0 l0, mb1 l0, then mb0 l1, mb1 l1
-    two = evaluate_mapping(ctx, Mapping(np.array([True]), np.zeros((2, 2), dtype=int)))
-    np.testing.assert_allclose(two.start[0], [[0, 2], [1, 3]])
-
-
-def test_compiled_kernel_matches_the_numpy_reference():
-    from xcompass.layercost import build_cost_table
-    from xcompass.models import preset
-    from xcompass.targets import preset as target_preset
-    from xcompass.workload import build_workload, parse_spec
-
-    model, target = preset("llama3-8b"), target_preset("compass-het-36")
-    workload = build_workload(parse_spec("prefill:512x2,decode:1024x16"), 4)
-    table = build_cost_table(model, workload, target, (1, 2))
-    groups = make_groups(target, (1, 2))
-    ctx = EvalContext(table, groups, target, 6)
-    rng = np.random.default_rng(1)
-    boundaries = rng.random((32, 5)) < 0.3
-    place = rng.integers(0, len(groups.tp), (32, 4, 6))
-    ref, fast = evaluate(ctx, boundaries, place), evaluate_fast(ctx, boundaries, place)
-    np.testing.assert_allclose(fast.latency_s, ref.latency_s, rtol=1e-12)
-    np.testing.assert_allclose(fast.energy_j, ref.energy_j, rtol=1e-12)
-    for key in ref.parts:
-        np.testing.assert_allclose(fast.parts[key], ref.parts[key], rtol=1e-12, atol=1e-15)

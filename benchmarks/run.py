@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-BENCHMARKS = ["bench_import", "bench_eval", "calibrate", "bench_layer"]
+BENCHMARKS = ["bench_import", "bench_eval", "calibrate", "calibrate_energy", "bench_layer"]
 
 
 def main(names: list[str]) -> None:

@@ -9,7 +9,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-BENCHMARKS = ["bench_import", "bench_eval", "calibrate", "calibrate_energy", "bench_layer"]
+BENCHMARKS = [
+    "bench_import",
+    "bench_eval",
+    "calibrate",
+    "calibrate_energy",
+    "calibrate_comm",
+    "bench_layer",
+]
 
 
 def main(names: list[str]) -> None:

@@ -21,6 +21,8 @@ PRESET_NAMES = (
     "h100",
     "h200",
     "hgx-h200x2",
+    "hgx-h200x4",
+    "hgx-h200x8",
     "dgx-h100x8",
     "ascend-910b",
     "mt3000",
@@ -95,13 +97,32 @@ class MemoryDomain:
 
 @dataclass(frozen=True)
 class Network:
+    """The links between chiplets / GPUs and the collectives over them (see xcompass/comm.py).
+
+    Point-to-point: latency (per execution mode) + bytes / link_gbs + hops x hop_ns.
+    All-reduce over n members, NCCL's ring (2(n-1) steps; each member moves f = 2(n-1)/n of
+    the bytes) at bus bandwidth B(n) = peak - (peak - allreduce_gbs) x 2/n: the faster of
+      small = A + 2(n-2) x allreduce_step_us + f x bytes / (allreduce_small_fraction x B(n))
+      bulk  = A + allreduce_bulk_extra_us + 2(n-2) x allreduce_bulk_step_us + f x bytes / B(n)
+    (NCCL's LL and Simple protocols), A = allreduce_latency_us (graph mode) or
+    eager_allreduce_latency_us (eager), the 2-member latency. The reader's defaults make it one
+    protocol, one latency in both modes and a bandwidth independent of n."""
+
     topology: str  # "mesh" (XY routing over links) or "switch" (one egress + one ingress port)
     link_gbs: float
     pj_per_bit_hop: float
-    latency_us: float = 0.0
+    latency_us: float = 0.0  # point-to-point fixed latency, graph mode (CUDA graphs)
     hop_ns: float = 0.0
     dims: tuple[int, int] = (0, 0)
-    allreduce_gbs: float = 0.0
+    allreduce_gbs: float = 0.0  # all-reduce bus bandwidth with 2 members; 0: link_gbs
+    eager_latency_us: float = 0.0  # point-to-point fixed latency, eager mode (host sync)
+    allreduce_latency_us: float = 0.0  # 2-member all-reduce latency, graph mode
+    eager_allreduce_latency_us: float = 0.0  # the same in eager mode
+    allreduce_step_us: float = 0.0  # latency per extra ring step, small-message protocol
+    allreduce_small_fraction: float = 1.0  # small-message protocol's share of the bus bandwidth
+    allreduce_bulk_extra_us: float = 0.0  # bulk protocol's extra latency (2 members)
+    allreduce_bulk_step_us: float = 0.0  # latency per extra ring step, bulk protocol
+    allreduce_peak_gbs: float = 0.0  # bus bandwidth approached by large groups; 0: allreduce_gbs
 
 
 @dataclass(frozen=True)
@@ -284,29 +305,96 @@ def _parse_drams(r: _Reader, tables: Any) -> list[DramChannel]:
     return channels
 
 
+_NETWORK_KEYS = (
+    "topology",
+    "dims",
+    "link_gbs",
+    "hop_ns",
+    "latency_us",
+    "eager_latency_us",
+    "pj_per_bit_hop",
+    "allreduce_gbs",
+    "allreduce_latency_us",
+    "eager_allreduce_latency_us",
+    "allreduce_step_us",
+    "allreduce_small_fraction",
+    "allreduce_bulk_extra_us",
+    "allreduce_bulk_step_us",
+    "allreduce_peak_gbs",
+)
+
+
 def _parse_network(r: _Reader, t: Any, chiplets: int) -> Network:
+    """`[network]`; optional fields default so that a file naming only link_gbs and latency_us
+    gets one latency in both modes and a one-protocol ring all-reduce over the links."""
     if not isinstance(t, dict):
         raise r.fail("network", "table is missing")
+    unknown = set(t) - set(_NETWORK_KEYS)
+    if unknown:
+        raise r.fail(f"network.{sorted(unknown)[0]}", "is not a network field")
     topology = r.get(t, "topology", str, "network.")
     if topology not in ("mesh", "switch"):
         raise r.fail("network.topology", f"must be 'mesh' or 'switch', got '{topology}'")
-    link = r.get(t, "link_gbs", float, "network.")
-    if link <= 0:
-        raise r.fail("network.link_gbs", f"must be positive, got {link}")
     dims = (0, 0)
     if topology == "mesh":
         raw = t.get("dims")
-        if not isinstance(raw, list) or len(raw) != 2 or raw[0] * raw[1] != chiplets:
+        if (
+            not isinstance(raw, list)
+            or len(raw) != 2
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in raw)
+            or raw[0] * raw[1] != chiplets
+        ):
             raise r.fail("network.dims", f"must be [columns, rows] covering {chiplets} chiplets")
         dims = (int(raw[0]), int(raw[1]))
+
+    def positive(key: str, default: float) -> float:
+        value = r.get(t, key, float, "network.", default=default)
+        if value <= 0:
+            raise r.fail(f"network.{key}", f"is a bandwidth in GB/s, must be positive, got {value}")
+        return value
+
+    def nonneg(key: str, default: float) -> float:
+        value = r.get(t, key, float, "network.", default=default)
+        if value < 0:
+            raise r.fail(f"network.{key}", f"must be >= 0, got {value}")
+        return value
+
+    link = positive("link_gbs", None)
+    latency = nonneg("latency_us", 0.0)
+    eager = nonneg("eager_latency_us", latency)
+    ar_latency = nonneg("allreduce_latency_us", latency)
+    ar_gbs = positive("allreduce_gbs", link)
+    step = nonneg("allreduce_step_us", 0.0)
+    fraction = r.get(t, "allreduce_small_fraction", float, "network.", default=1.0)
+    if not 0 < fraction <= 1:
+        raise r.fail(
+            "network.allreduce_small_fraction",
+            f"is a share of the bus bandwidth, must be in (0, 1], got {fraction}",
+        )
+    peak = positive("allreduce_peak_gbs", ar_gbs)
+    if peak < ar_gbs:
+        raise r.fail(
+            "network.allreduce_peak_gbs",
+            f"must be >= allreduce_gbs ({ar_gbs:g}): the bus bandwidth of large groups, got {peak}",
+        )
     return Network(
         topology=topology,
         link_gbs=link,
-        pj_per_bit_hop=r.get(t, "pj_per_bit_hop", float, "network."),
-        latency_us=r.get(t, "latency_us", float, "network.", default=0.0),
-        hop_ns=r.get(t, "hop_ns", float, "network.", default=0.0),
+        pj_per_bit_hop=nonneg("pj_per_bit_hop", None),
+        latency_us=latency,
+        hop_ns=nonneg("hop_ns", 0.0),
         dims=dims,
-        allreduce_gbs=r.get(t, "allreduce_gbs", float, "network.", default=0.0),
+        allreduce_gbs=ar_gbs,
+        eager_latency_us=eager,
+        allreduce_latency_us=ar_latency,
+        eager_allreduce_latency_us=nonneg(
+            "eager_allreduce_latency_us", max(ar_latency + eager - latency, 0.0)
+        ),
+        allreduce_step_us=step,
+        allreduce_small_fraction=fraction,
+        allreduce_bulk_extra_us=nonneg("allreduce_bulk_extra_us", 0.0),
+        allreduce_bulk_step_us=nonneg("allreduce_bulk_step_us", step),
+        allreduce_peak_gbs=peak,
     )
 
 

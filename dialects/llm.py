@@ -8,6 +8,7 @@ not erase them even when a result is unused.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import ClassVar
@@ -64,8 +65,11 @@ from xdsl.traits import (
 )
 
 from xcompass import workload as core_workload
-from xcompass.models import ModelConfig
-from xcompass.workload import Workload
+from xcompass.models import LIMITS, MAX_DIM, MAX_EXPERTS, MAX_LAYERS, MAX_VOCAB, ModelConfig
+from xcompass.workload import MAX_MICROBATCHES, MAX_REQUESTS, MAX_TOKENS, Workload
+
+MAX_FEATURES = MAX_VOCAB
+"""Largest feature size of an activation type (the LM head's logits are the widest)."""
 
 # --- enums --------------------------------------------------------------------------------
 
@@ -124,6 +128,10 @@ def _features(op: Operation, value: SSAValue | Attribute, what: str) -> int:
         raise OpVerifyError(op, f"{what} must have a dynamic token dimension, got {typ}")
     if features <= 0:
         raise OpVerifyError(op, f"{what} must have a static feature size, got {typ}")
+    if features > MAX_FEATURES:
+        raise OpVerifyError(
+            op, f"{what} has {features:,} features; at most {MAX_FEATURES:,}, got {typ}"
+        )
     return features
 
 
@@ -137,6 +145,21 @@ def _positive(op: Operation, **values: IntegerAttr | None) -> None:
     for key, attr in values.items():
         if attr is not None and attr.value.data <= 0:
             raise OpVerifyError(op, f"{key} must be positive, got {attr.value.data}")
+
+
+def _at_most(op: Operation, limit: int, **values: IntegerAttr | None) -> None:
+    """The documented size limits (values of 2^63 or more wrap negative in i64 and are caught
+    by `_positive`)."""
+    for key, attr in values.items():
+        if attr is not None and attr.value.data > limit:
+            raise OpVerifyError(
+                op, f"{key} must be between 1 and {limit:,}, got {attr.value.data:,}"
+            )
+
+
+def _finite_positive(op: Operation, key: str, attr: Attribute | None) -> None:
+    if isinstance(attr, FloatAttr) and not (math.isfinite(attr.value.data) and attr.value.data > 0):
+        raise OpVerifyError(op, f"{key} must be a finite positive number, got {attr.value.data}")
 
 
 # --- model and workload -------------------------------------------------------------------
@@ -185,6 +208,20 @@ class ModelOp(IRDLOperation):
             top_k=self.top_k,
             window=self.window,
         )
+        for key in ("hidden", "layers", "heads", "kv_heads", "head_dim", "ffn", "vocab"):
+            _at_most(self, LIMITS[key][1], **{key: getattr(self, key)})
+        _at_most(self, MAX_EXPERTS, experts=self.experts, top_k=self.top_k)
+        _at_most(self, MAX_TOKENS, window=self.window)
+        eps = self.attributes.get("norm_eps")
+        _finite_positive(self, "norm_eps", eps)
+        if isinstance(eps, FloatAttr) and eps.value.data >= 1:
+            raise OpVerifyError(self, f"norm_eps must be in (0, 1), got {eps.value.data}")
+        max_pos = self.attributes.get("max_pos")
+        if isinstance(max_pos, IntegerAttr) and not 1 <= max_pos.value.data <= LIMITS["max_pos"][1]:
+            raise OpVerifyError(
+                self,
+                f"max_pos must be between 1 and {LIMITS['max_pos'][1]:,}, got {max_pos.value.data}",
+            )
         heads, kv = self.heads.value.data, self.kv_heads.value.data
         _check_gqa(self, heads, kv)
         hidden, head_dim = self.hidden.value.data, self.head_dim.value.data
@@ -218,6 +255,16 @@ class WorkloadOp(IRDLOperation):
 
     def verify_(self) -> None:
         seen: dict[str, str] = {}
+        total = sum(r.multiplicity for r in self.requests if r.multiplicity > 0)
+        if total > MAX_REQUESTS:
+            raise OpVerifyError(
+                self, f"holds {total:,} requests (counts included); at most {MAX_REQUESTS:,}"
+            )
+        if len(self.microbatches) > MAX_MICROBATCHES:
+            raise OpVerifyError(
+                self,
+                f"holds {len(self.microbatches):,} micro-batches; at most {MAX_MICROBATCHES:,}",
+            )
         for op in self.body.ops:
             if not isinstance(op, RequestOp | MicroBatchOp):
                 raise OpVerifyError(
@@ -275,6 +322,14 @@ class RequestOp(IRDLOperation):
 
     def verify_(self) -> None:
         _positive(self, length=self.length, draft=self.draft, count=self.count)
+        _at_most(self, MAX_TOKENS, length=self.length, draft=self.draft)
+        _at_most(self, MAX_REQUESTS, count=self.count)
+        if self.draft is not None and self.length.value.data + self.draft.value.data > MAX_TOKENS:
+            raise OpVerifyError(
+                self,
+                f"length + draft = {self.length.value.data + self.draft.value.data:,} tokens; "
+                f"at most {MAX_TOKENS:,} per request",
+            )
         is_verify = self.kind.data is RequestKind.VERIFY
         if is_verify and self.draft is None:
             raise OpVerifyError(self, "verify needs a draft length: verify CTX + DRAFT")
@@ -346,6 +401,7 @@ class EmbeddingOp(IRDLOperation):
 
     def verify_(self) -> None:
         _positive(self, vocab=self.vocab)
+        _at_most(self, MAX_VOCAB, vocab=self.vocab)
         ids = self.ids.type
         if not isinstance(ids, TensorType) or ids.get_shape() != (DYNAMIC_INDEX,):
             raise OpVerifyError(self, f"ids must be tensor<?xi32>, got {ids}")
@@ -397,12 +453,20 @@ class RMSNormOp(_UnaryOp):
     eps = prop_def(FloatAttr[Float64Type])
     assembly_format = "$input `eps` $eps attr-dict `:` type($input)"
 
+    def verify_(self) -> None:
+        super().verify_()
+        _finite_positive(self, "eps", self.eps)
+
 
 @irdl_op_definition
 class LayerNormOp(_UnaryOp):
     name = "llm.layernorm"
     eps = prop_def(FloatAttr[Float64Type])
     assembly_format = "$input `eps` $eps attr-dict `:` type($input)"
+
+    def verify_(self) -> None:
+        super().verify_()
+        _finite_positive(self, "eps", self.eps)
 
 
 @irdl_op_definition
@@ -417,6 +481,8 @@ class RoPEOp(_UnaryOp):
     def verify_(self) -> None:
         features = _features(self, self.input, "operand")
         _positive(self, heads=self.heads)
+        _at_most(self, MAX_DIM, heads=self.heads)
+        _finite_positive(self, "theta", self.theta)
         if features % self.heads.value.data:
             raise OpVerifyError(
                 self, f"features ({features}) not divisible by heads ({self.heads.value.data})"
@@ -503,6 +569,8 @@ class AttentionOp(IRDLOperation):
             head_dim=self.head_dim,
             window=self.window,
         )
+        _at_most(self, MAX_DIM, heads=self.heads, kv_heads=self.kv_heads, head_dim=self.head_dim)
+        _at_most(self, MAX_TOKENS, window=self.window)
         heads, kv, hd = (a.value.data for a in (self.heads, self.kv_heads, self.head_dim))
         _check_gqa(self, heads, kv)
         for value, n, what in (
@@ -539,6 +607,8 @@ class MoEOp(IRDLOperation):
 
     def verify_(self) -> None:
         _positive(self, experts=self.experts, top_k=self.top_k, ffn=self.ffn)
+        _at_most(self, MAX_EXPERTS, experts=self.experts, top_k=self.top_k)
+        _at_most(self, MAX_DIM, ffn=self.ffn)
         _features(self, self.input, "operand")
         experts, top_k = self.experts.value.data, self.top_k.value.data
         if top_k > experts:
@@ -562,9 +632,10 @@ class LayerOp(IRDLOperation):
     )
 
     def verify_(self) -> None:
-        if self.index.value.data < 0:
+        if not 0 <= self.index.value.data < MAX_LAYERS:
             raise OpVerifyError(
-                self, f"layer index must be non-negative, got {self.index.value.data}"
+                self,
+                f"layer index must be between 0 and {MAX_LAYERS - 1}, got {self.index.value.data}",
             )
         block = self.body.block
         arg_types = [a.type for a in block.args]

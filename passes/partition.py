@@ -1,14 +1,22 @@
-"""`llm-partition{strategy=...}`: write a standard mapping of the graph as `map.mapping`."""
+"""`llm-partition{strategy=...}`: write a standard mapping of the graph as `map.mapping`.
+
+Options are checked before the pass reads anything: an unknown strategy, an option the strategy
+does not take (`tp=2` with `strategy=pipeline`) or a non-positive degree is refused at once;
+ranges that depend on the machine (`pp` <= chiplets and layers, `dp` <= chiplets, `tp` dividing
+the heads and forming a group of the target) are checked once the target is read, before any
+mapping is built. Each diagnostic names the option and its valid range.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xcompass.dialects import llm
 from xcompass.dialects.map import from_genome
 from xcompass.passes.errors import PassFailure
 from xcompass.passes.ir_bridge import (
+    Problem,
     find_mapping,
-    problem_chiplets,
     read_problem,
     resplit_workload,
 )
@@ -20,38 +28,129 @@ from xdsl.rewriter import Rewriter
 from xcompass.errors import XcompassError
 from xcompass.layercost import memory_table
 from xcompass.mapping import STRATEGIES, check_memory, make_groups, partition
+from xcompass.targets import MAX_CHIPLETS
+from xcompass.workload import MAX_MICROBATCHES
+
+TAKES: dict[str, tuple[str, ...]] = {
+    "tp": ("tensor", "hybrid"),
+    "pp": ("pipeline", "hybrid"),
+    "dp": ("data", "hybrid"),
+}
+"""The strategies that read each degree option (`microbatches` applies to every strategy)."""
+
+MEANING = {
+    "tp": "tensor-parallel degree",
+    "pp": "pipeline stages",
+    "dp": "data-parallel replicas",
+}
+
+
+def _fail(message: str) -> PassFailure:
+    return PassFailure(message)
+
+
+def valid_tp(problem: Problem) -> list[int]:
+    """TP degrees a mapping can use: dividing the heads, and a group of same-kind chiplets."""
+    largest = max(k.count for k in problem.target.kinds)
+    return [t for t in range(1, largest + 1) if problem.model.heads % t == 0]
 
 
 @dataclass(frozen=True)
 class PartitionPass(ModulePass):
     """single | pipeline (balanced stages, pp = stage count, default: all chiplets) |
     tensor (tp) | data (dp replicas, default: all chiplets) | hybrid (tp x pp x dp) |
-    pbd (THInfer prefill / KV-buffer / decode pools). `microbatches` re-splits the workload."""
+    pbd (THInfer prefill / KV-buffer / decode pools). `microbatches` re-splits the workload.
+
+    An option left out takes the strategy's default; one given to a strategy that does not
+    read it is an error."""
 
     name = "llm-partition"
 
     strategy: str = "single"
-    tp: int = 1
-    pp: int = 0
-    dp: int = 1
-    microbatches: int = 0
+    tp: int | None = None
+    pp: int | None = None
+    dp: int | None = None
+    microbatches: int | None = None
 
-    def apply(self, ctx: Context, op: ModuleOp) -> None:
-        where = f"llm-partition{{strategy={self.strategy}}}"
-        if self.strategy not in STRATEGIES:
-            raise PassFailure(
-                f"llm-partition: unknown strategy '{self.strategy}' "
+    def check_options(self) -> None:
+        """Everything that can be said without the IR: strategy, applicability, signs."""
+        if not isinstance(self.strategy, str) or self.strategy not in STRATEGIES:
+            raise _fail(
+                f"llm-partition: unknown strategy '{str(self.strategy)[:40]}' "
                 f"(valid: {', '.join(STRATEGIES)})"
             )
-        if self.microbatches:
+        where = f"llm-partition{{strategy={self.strategy}}}"
+        for key in (*TAKES, "microbatches"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise _fail(f"{where}: option '{key}' expects an integer, got {str(value)[:40]}")
+        for key, strategies in TAKES.items():
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if self.strategy not in strategies:
+                raise _fail(
+                    f"{where}: option '{key}' does not apply to strategy={self.strategy} "
+                    f"({key}, the {MEANING[key]}, is taken by strategy={' or '.join(strategies)})"
+                )
+            low = 2 if (key == "dp" and self.strategy == "data") else 1
+            if not low <= value <= MAX_CHIPLETS:
+                hint = " (dp=1 is one replica: use strategy=single)" if value == 1 else ""
+                raise _fail(
+                    f"{where}: {key}={value} is out of range: the {MEANING[key]} must be "
+                    f"{low} to the target's chiplet count (at most {MAX_CHIPLETS}){hint}"
+                )
+        mbs = self.microbatches
+        if mbs is not None and not 1 <= mbs <= MAX_MICROBATCHES:
+            raise _fail(
+                f"{where}: microbatches={mbs} is out of range: must be 1 to {MAX_MICROBATCHES} "
+                "(and at most the workload's requests)"
+            )
+
+    def check_ranges(self, problem: Problem) -> None:
+        """The ranges that depend on the target and the model, before any mapping is built."""
+        target, chiplets = problem.target, problem.target.chiplets
+        where = f"llm-partition{{strategy={self.strategy}}} on {target.name}"
+        if self.tp is not None:
+            valid = valid_tp(problem)
+            if self.tp not in valid:
+                largest = max(k.count for k in target.kinds)
+                why = (
+                    f"does not divide the model's {problem.model.heads} heads"
+                    if problem.model.heads % self.tp
+                    else f"needs a group of {self.tp} same-kind chiplets; the largest has {largest}"
+                )
+                raise _fail(f"{where}: tp={self.tp} {why} (valid tp: {', '.join(map(str, valid))})")
+        if self.pp is not None:
+            top = min(chiplets, problem.layers)
+            if self.pp > top:
+                raise _fail(
+                    f"{where}: pp={self.pp} is out of range: 1 to {top} stages "
+                    f"({target.name} has {chiplets} chiplets, the graph {problem.layers} layers)"
+                )
+        if self.dp is not None and self.dp > chiplets:
+            low = 2 if self.strategy == "data" else 1
+            raise _fail(
+                f"{where}: dp={self.dp} is out of range: {low} to {chiplets} replicas "
+                f"({target.name} has {chiplets} chiplets)"
+            )
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        self.check_options()
+        where = f"llm-partition{{strategy={self.strategy}}}"
+        problem = read_problem(op, "llm-partition")
+        self.check_ranges(problem)
+        if self.microbatches is not None:
             try:
                 resplit_workload(op, self.microbatches)
             except XcompassError as exc:
-                raise PassFailure(f"{where}: microbatches={self.microbatches}: {exc}") from None
-        problem = read_problem(op, "llm-partition")
-        tps = sorted({1, self.tp})
+                raise _fail(f"{where}: microbatches={self.microbatches}: {exc}") from None
+            _, workload_op = llm.find_model_and_workload(op)
+            problem.workload = llm.workload_data(workload_op)
+        tp, pp, dp = self.tp or 1, self.pp or 0, self.dp or 1
+        tps = sorted({1, tp})
         if self.strategy == "pbd":  # decode picks its own TP degree
-            tps = [t for t in (1, 2, 4, 8) if t <= problem_chiplets(op)]
+            tps = [t for t in (1, 2, 4, 8) if t <= problem.target.chiplets]
         groups = make_groups(problem.target, tuple(tps))
         try:
             mapping = partition(
@@ -61,16 +160,16 @@ class PartitionPass(ModulePass):
                 problem.target,
                 groups,
                 problem.layers,
-                tp=self.tp,
-                pp=self.pp,
-                dp=self.dp,
+                tp=tp,
+                pp=pp,
+                dp=dp,
             )
             table = memory_table(
                 problem.model, problem.workload, groups.tp_options, problem.ops, problem.whole_model
             )
             check_memory(mapping, groups, table, problem.target)
         except XcompassError as exc:
-            raise PassFailure(f"{where} on {problem.target.name}: {exc}") from None
+            raise _fail(f"{where} on {problem.target.name}: {exc}") from None
         new = from_genome("mapping", mapping, problem.microbatch_names, groups)
         new.attributes["strategy"] = StringAttr(self.strategy)
         old = find_mapping(op)

@@ -2,18 +2,54 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from io import StringIO
 
 import click
 from xdsl.printer import Printer
 
+from xcompass import fileio
 from xcompass import models as model_lib
 from xcompass import targets as target_lib
 from xcompass.errors import XcompassError
-from xcompass.fileio import write_atomically
-from xcompass.trace import read_trace, sample_step
-from xcompass.workload import DEFAULT_SPEC, build_workload, parse_spec
+from xcompass.trace import MAX_SAMPLE, read_trace, sample_step
+from xcompass.workload import (
+    DEFAULT_SPEC,
+    MAX_MICROBATCHES,
+    MAX_SEED,
+    build_workload,
+    parse_spec,
+)
+
+DEFAULT_SAMPLE = 32
+
+
+def _short(text: str, limit: int = 100) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_output(output: str | None, inputs: dict[str, str | None]) -> None:
+    """Refuse an `-o` that cannot be written or that is one of the command's input files,
+    before any work."""
+    if output is None or output == "-":
+        return
+    try:
+        fileio.check_writable(output)
+    except OSError as exc:
+        raise XcompassError(f"-o {_short(output)}: cannot write ({exc.strerror})") from None
+    for flag, path in inputs.items():
+        if path is not None and _is_file(path) and fileio._same_file(output, path):
+            raise XcompassError(
+                f"-o {_short(output)}: is the {flag} input file; refusing to overwrite it"
+            )
+
+
+def _is_file(path: str) -> bool:
+    try:
+        return os.path.isfile(path)
+    except (OSError, ValueError):
+        return False
 
 
 def emit(text: str, output: str | None) -> None:
@@ -22,9 +58,9 @@ def emit(text: str, output: str | None) -> None:
         sys.stdout.write(text)
         return
     try:
-        write_atomically(output, text)
+        fileio.write_atomically(output, text)
     except OSError as exc:
-        raise XcompassError(f"-o {output}: cannot write ({exc.strerror})") from None
+        raise XcompassError(f"-o {_short(output)}: cannot write ({exc.strerror})") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,7 +79,7 @@ def cli() -> None:
 )
 @click.option(
     "--layers",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1),  # at most the model's layers (<= MAX_LAYERS)
     default=None,
     help="Emit only the first N decoder layers (no embedding, no LM head).",
 )
@@ -62,12 +98,20 @@ def cli() -> None:
     help="Azure-format trace (TIMESTAMP,ContextTokens,GeneratedTokens) to sample from.",
 )
 @click.option(
-    "--sample", type=int, default=32, show_default=True, help="Requests drawn from --trace."
+    "--sample",
+    type=click.IntRange(1, MAX_SAMPLE),
+    default=None,
+    help=f"Requests drawn from --trace  [default: {DEFAULT_SAMPLE}; at most {MAX_SAMPLE:,}]",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --trace sampling.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, MAX_SEED),
+    default=None,
+    help="Seed for --trace sampling  [default: 0]",
+)
 @click.option(
     "--microbatches",
-    type=int,
+    type=click.IntRange(1, MAX_MICROBATCHES),
     default=None,
     help="Split the requests into N balanced micro-batches "
     "[default: one per SPEC item; one for a trace].",
@@ -80,8 +124,8 @@ def import_cmd(
     layers: int | None,
     spec: str | None,
     trace_path: str | None,
-    sample: int,
-    seed: int,
+    sample: int | None,
+    seed: int | None,
     microbatches: int | None,
     target: str | None,
     generic: bool,
@@ -90,17 +134,33 @@ def import_cmd(
     """Build an llm-dialect module for a model and a serving workload."""
     from xcompass.tools.importer import build_module
 
+    # options first (click checked each one's range), then files
+    if spec is not None and trace_path is not None:
+        raise XcompassError("--workload and --trace: give one or the other")
+    for flag, value in (("--sample", sample), ("--seed", seed)):
+        if value is not None and trace_path is None:
+            raise XcompassError(f"{flag} {value}: samples a trace; give --trace CSV too")
+    check_output(
+        output,
+        {"--model": model_spec, "--trace": trace_path, "--target": target},
+    )
     model = model_lib.resolve_model(model_spec)
     if layers is not None and layers > model.layers:
         raise XcompassError(f"--layers {layers}: {model.name} has only {model.layers} layers")
-    if spec is not None and trace_path is not None:
-        raise XcompassError("--workload and --trace: give one or the other")
     if trace_path is not None:
-        requests = sample_step(read_trace(trace_path), sample, seed)
+        sample = DEFAULT_SAMPLE if sample is None else sample
+        requests = sample_step(read_trace(trace_path), sample, 0 if seed is None else seed)
         microbatches = 1 if microbatches is None else microbatches
     else:
         requests = parse_spec(spec if spec is not None else DEFAULT_SPEC)
-    workload = build_workload(requests, microbatches)
+    try:
+        workload = build_workload(requests, microbatches)
+    except XcompassError as exc:
+        if microbatches is not None:
+            raise XcompassError(f"--microbatches {microbatches}: {exc}") from None
+        raise XcompassError(
+            f"{exc} (one per --workload item; --microbatches N groups them)"
+        ) from None
     resolved = target_lib.resolve_target_spec(target) if target is not None else None
     module = build_module(model, workload, layers, resolved)
     text = StringIO()
@@ -156,6 +216,28 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as exc:  # e.g. a file name too long for the OS, met while probing a path
+        name = f"{_short(str(exc.filename))}: " if exc.filename else ""
+        click.echo(f"xcompass: error: {name}{exc.strerror or exc}", err=True)
+        sys.exit(1)
+    except RecursionError:
+        click.echo("xcompass: error: input nested too deeply", err=True)
+        sys.exit(1)
+    except MemoryError:
+        click.echo("xcompass: error: out of memory", err=True)
+        sys.exit(1)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        if os.environ.get("XCOMPASS_DEBUG"):
+            raise
+        detail = " ".join(str(exc).split())[:200]
+        click.echo(
+            f"xcompass: internal error: {type(exc).__name__}: {detail} "
+            "(please report; XCOMPASS_DEBUG=1 shows the traceback)",
+            err=True,
+        )
+        sys.exit(70)
 
 
 if __name__ == "__main__":

@@ -1,25 +1,48 @@
 """`xcompass-opt`: xDSL's opt driver with xcompass's dialects and passes, one-line diagnostics,
 MLIR's `--pass-pipeline='builtin.module(...)'` spelling, and output files written only on success.
+
+Hardening (every entry point finishes or fails within seconds with one `where: error: what`
+line, never a traceback):
+- flags, pass names and pass options are checked before the input is read: a bad flag or
+  option value is named (`llm-partition: option 'tp' expects an integer, got 'two'`); passes
+  with a `check_options()` method check their own ranges then;
+- `-o` must be writable (not a folder, its folder must exist) before any work; the output and
+  every side file a pass writes (`map-cost{report=...}`) are written only after the whole run
+  succeeded, and a side file that is the input or the `-o` file is refused;
+- `-t` accepts only `mlir`: xDSL's other printers (`x86-asm`, `llvm`, `mps`, ...) cannot
+  print xcompass's ops;
+- the input must be UTF-8; nesting too deep for the parser is refused; xDSL's string-literal
+  lexer is made linear (see `xcompass.tools.universe.harden_xdsl`).
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import os
 import re
 import sys
 from collections.abc import Sequence
 from io import StringIO
-from typing import IO
+from typing import IO, Any, NoReturn, get_args, get_type_hints
 
 from xcompass.dialects.diagnostics import OpVerifyError, op_location
-from xcompass.tools.universe import XCOMPASS_UNIVERSE
+from xcompass.tools.universe import XCOMPASS_UNIVERSE, harden_xdsl
 from xdsl.dialects.builtin import FileLineColLoc, IntAttr, StringAttr, UnknownLoc
 from xdsl.ir import Operation
 from xdsl.parser import Parser
+from xdsl.utils.arg_spec import _convert_arg_to_type, parse_pipeline
 from xdsl.utils.exceptions import DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
+from xcompass import fileio
 from xcompass.errors import XcompassError
-from xcompass.fileio import write_atomically
+
+harden_xdsl()
+
+
+class UsageError(XcompassError):
+    """A bad flag, pass name or pass option: reported as `xcompass-opt: error: ...`."""
 
 
 class LocatingParser(Parser):
@@ -94,10 +117,62 @@ def _normalize_pipeline(argv: list[str]) -> list[str]:
     return out
 
 
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _raise_usage(message: str) -> NoReturn:
+    """argparse's `error` prints the usage and a second line; ours is one line."""
+    raise UsageError(message)
+
+
+def _describe(typ: Any) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    kinds = [names.get(t, getattr(t, "__name__", str(t))) for t in get_args(typ) or (typ,)]
+    return " or ".join(k for k in kinds if k != "NoneType")
+
+
+def _check_option_types(spec_text: str, available: dict[str, Any]) -> None:
+    """Name the option whose value has the wrong type (xDSL's message names only the type)."""
+    try:
+        specs = list(parse_pipeline(spec_text))
+    except BaseException:  # xDSL reports malformed pipelines itself (ArgSpecParseError)
+        return
+    for spec in specs:
+        if spec.name not in available:
+            continue
+        cls = available[spec.name]()
+        hints = get_type_hints(cls)
+        fields = {f.name for f in dataclasses.fields(cls) if f.init and f.name != "name"}
+        for key, value in spec.normalize_parameter_names().parameters.items():
+            if key not in fields:
+                continue
+            typ = hints[key]
+            shown = _short(" ".join(map(repr, value)) or "nothing", 60)
+            is_int = int in (get_args(typ) or (typ,)) and bool not in (get_args(typ) or (typ,))
+            if is_int and any(isinstance(v, bool) for v in value):
+                raise UsageError(
+                    f"{spec.name}: option '{key}' expects {_describe(typ)}, got {shown}"
+                )
+            try:
+                _convert_arg_to_type(value, typ)
+            except ValueError:
+                raise UsageError(
+                    f"{spec.name}: option '{key}' expects {_describe(typ)}, got {shown}"
+                ) from None
+
+
 class XcompassOptMain(xDSLOptMain):
     def __init__(self, args: Sequence[str] | None = None):
         self._chunk_offset = 0
         super().__init__(description="xcompass modular optimizer driver", args=args)
+        if self.args.output_file is not None:
+            try:
+                fileio.check_writable(self.args.output_file)
+            except OSError as exc:
+                raise UsageError(
+                    f"-o '{_short(self.args.output_file, 100)}': cannot write ({exc.strerror})"
+                ) from None
 
     def register_all_dialects(self) -> None:
         super().register_all_dialects()  # includes ours when installed (xdsl.universe entry)
@@ -110,15 +185,66 @@ class XcompassOptMain(xDSLOptMain):
         for name, factory in XCOMPASS_UNIVERSE.all_passes.items():
             self.available_passes.setdefault(name, factory)
 
+    def register_all_targets(self) -> None:
+        # xDSL's other printers (x86-asm, llvm, mps, riscv-asm, ...) cannot print our ops
+        super().register_all_targets()
+        self.available_targets = {"mlir": self.available_targets["mlir"]}
+
+    def register_all_arguments(self, arg_parser: argparse.ArgumentParser) -> None:
+        super().register_all_arguments(arg_parser)
+        arg_parser.error = _raise_usage  # type: ignore[method-assign]
+
     def register_all_frontends(self) -> None:
         super().register_all_frontends()
 
         def parse_mlir(io: IO[bytes]):  # noqa: ANN202
+            raw = io.read()
+            try:
+                text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+            except UnicodeDecodeError as exc:
+                raise XcompassError(
+                    f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+                ) from None
             return LocatingParser(
-                self.ctx, io.read(), self.get_input_name(), self._chunk_offset
+                self.ctx, text, self.get_input_name(), self._chunk_offset
             ).parse_module(not self.args.no_implicit_module)
 
         self.available_frontends["mlir"] = parse_mlir
+
+    def setup_pipeline(self) -> None:
+        _check_option_types(self.args.passes, self.available_passes)
+        super().setup_pipeline()
+        for p in self.pipeline.passes:  # ranges a pass can check without the IR
+            check = getattr(p, "check_options", None)
+            if check is not None:
+                try:
+                    check()
+                except DiagnosticException as exc:
+                    raise UsageError(str(exc)) from None
+            report = getattr(p, "report", None)
+            if isinstance(report, str) and report:
+                self._check_side_file(p.name, report)
+
+    def protected_files(self) -> dict[str, str]:
+        """Files no side file may overwrite."""
+        out = {}
+        if self.args.input_file:
+            out[self.args.input_file] = "the input IR file"
+        if self.args.output_file:
+            out[self.args.output_file] = "the -o output file"
+        return out
+
+    def _check_side_file(self, pass_name: str, path: str) -> None:
+        """A pass's `report=` file, before any work: writable, and not the input or output."""
+        try:
+            fileio.refuse_protected(path, self.protected_files())
+            fileio.check_writable(path)
+        except XcompassError as exc:
+            raise UsageError(f"{pass_name}: {exc}") from None
+        except OSError as exc:
+            raise UsageError(
+                f"{pass_name}: cannot write report '{_short(path, 100)}' ({exc.strerror})"
+            ) from None
 
     def parse_chunk(self, chunk: IO[bytes], file_extension: str, start_offset: int = 0):  # noqa: ANN201
         self._chunk_offset = start_offset
@@ -129,13 +255,15 @@ class XcompassOptMain(xDSLOptMain):
         return self._buffer
 
     def run(self) -> None:
-        super().run()
+        with fileio.deferred_writes(self.protected_files()) as side_files:
+            super().run()
         text = self._buffer.getvalue()
         if self.args.output_file is None:
             sys.stdout.write(text)
             sys.stdout.flush()
         else:
-            write_atomically(self.args.output_file, text)
+            fileio.write_atomically(self.args.output_file, text)
+        fileio.flush(side_files)
 
 
 def one_line(exc: BaseException, input_name: str) -> str:
@@ -150,22 +278,63 @@ def one_line(exc: BaseException, input_name: str) -> str:
     return f"{input_name}: error: {text}"
 
 
+_VALUE_FLAGS = {"-o", "--output-file", "-p", "--passes", "-t", "--target", "-f", "--frontend"}
+
+
+def _input_name(argv: Sequence[str]) -> str:
+    """The input file named on the command line (for diagnostics before argparse ran)."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in _VALUE_FLAGS or arg == "--pass-pipeline":
+            skip = True
+            continue
+        if not arg.startswith("-") or arg == "-":
+            return _short(arg)
+    return "<stdin>"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: every failure is one line on stderr and exit status 1, never a traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    input_name = next((a for a in argv if not a.startswith("-") and a.endswith(".mlir")), "<stdin>")
+    input_name = _input_name(argv)
     try:
         XcompassOptMain(args=_normalize_pipeline(argv)).run()
+    except UsageError as exc:
+        print(f"xcompass-opt: error: {exc}", file=sys.stderr)
+        sys.exit(1)
     except (XcompassError, DiagnosticException, ParseError, ValueError, KeyError) as exc:
         print(one_line(exc, input_name), file=sys.stderr)
         sys.exit(1)
-    except OSError as exc:
-        print(f"{exc.filename or input_name}: error: {exc.strerror}", file=sys.stderr)
+    except BrokenPipeError:
         sys.exit(1)
+    except OSError as exc:
+        name = _short(str(exc.filename)) if exc.filename else input_name
+        print(f"{name}: error: {exc.strerror or exc}", file=sys.stderr)
+        sys.exit(1)
+    except RecursionError:
+        print(f"{input_name}: error: input nested too deeply to parse", file=sys.stderr)
+        sys.exit(1)
+    except MemoryError:
+        print(f"{input_name}: error: out of memory", file=sys.stderr)
+        sys.exit(1)
+    except (SystemExit, KeyboardInterrupt):
+        raise
     except BaseException as exc:
         if type(exc).__name__ == "ArgSpecParseError":  # a BaseException in xDSL
             print(f"xcompass-opt: error: {' '.join(str(exc).split())}", file=sys.stderr)
             sys.exit(1)
-        raise
+        if os.environ.get("XCOMPASS_DEBUG"):
+            raise
+        detail = " ".join(str(exc).split())[:200]
+        print(
+            f"{input_name}: internal error: {type(exc).__name__}: {detail} "
+            "(please report; XCOMPASS_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        sys.exit(70)
 
 
 if __name__ == "__main__":

@@ -9,15 +9,26 @@ prefill/decode mix with real prompt and output lengths.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from xcompass.errors import XcompassError
-from xcompass.workload import Request, RequestKind
+from xcompass.workload import MAX_SEED, MAX_TOKENS, Request, RequestKind
 
 TRACE_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
+MAX_TRACE_ROWS = 2**24
+"""Requests one trace file may hold (16,777,216)."""
+MAX_SAMPLE = 2**16
+"""Largest `--sample` (65,536 requests in flight in one step; sampling is per request)."""
+_COUNT = re.compile(r"[+-]?[0-9]{1,18}", re.ASCII)
+
+
+def _shown(path: str, limit: int = 120) -> str:
+    """A path cut to a readable length for a one-line diagnostic."""
+    return path if len(path) <= limit else path[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -32,11 +43,13 @@ class Trace:
 
 def read_trace(path: str | Path) -> Trace:
     """Read `TIMESTAMP,ContextTokens,GeneratedTokens`; any bad row is named by line number."""
-    path = Path(path)
+    raw_path = Path(path)
+    path = _shown(str(path))  # as diagnostics name it
     try:
-        handle = path.open(newline="")
-    except OSError as exc:
-        raise XcompassError(f"{path}: cannot read trace ({exc.strerror})") from None
+        handle = raw_path.open(newline="", encoding="utf-8")
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise XcompassError(f"{path}: cannot read trace ({reason})") from None
     ctx, gen = [], []
     with handle:
         reader = csv.reader(handle)
@@ -61,28 +74,46 @@ def read_trace(path: str | Path) -> Trace:
                 if not row:
                     continue
                 line = reader.line_num
-                try:
-                    c, g = int(row[ci]), int(row[gi])
-                except (ValueError, IndexError):
+                cells = [row[i].strip() if i < len(row) else "" for i in (ci, gi)]
+                if not all(_COUNT.fullmatch(cell) for cell in cells):
+                    shown = ",".join(row)
+                    shown = shown if len(shown) <= 60 else shown[:57] + "..."
                     raise XcompassError(
                         f"{path}:{line}: expected integer ContextTokens and GeneratedTokens, "
-                        f"got {','.join(row)!r}"
-                    ) from None
+                        f"got {shown!r}"
+                    )
+                c, g = int(cells[0]), int(cells[1])
                 if c <= 0 or g < 0:
                     raise XcompassError(f"{path}:{line}: token counts must be positive")
+                if c + g > MAX_TOKENS:
+                    raise XcompassError(
+                        f"{path}:{line}: ContextTokens + GeneratedTokens = {c + g:,} exceeds "
+                        f"the limit of {MAX_TOKENS:,} tokens per request"
+                    )
+                if len(ctx) >= MAX_TRACE_ROWS:
+                    raise XcompassError(
+                        f"{path}:{line}: more than {MAX_TRACE_ROWS:,} requests in one trace"
+                    )
                 ctx.append(c)
                 gen.append(g)
         except (csv.Error, UnicodeDecodeError) as exc:
             raise XcompassError(f"{path}:{reader.line_num}: unreadable CSV ({exc})") from None
     if not ctx:
         raise XcompassError(f"{path}: trace has no requests")
-    return Trace(np.asarray(ctx, dtype=np.int64), np.asarray(gen, dtype=np.int64), str(path))
+    return Trace(np.asarray(ctx, dtype=np.int64), np.asarray(gen, dtype=np.int64), str(raw_path))
+
+
+def check_sample(k: int, seed: int) -> None:
+    """The documented ranges of `--sample` (1..MAX_SAMPLE) and `--seed` (0..MAX_SEED)."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_SAMPLE:
+        raise XcompassError(f"--sample {k}: must be positive and at most {MAX_SAMPLE:,}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise XcompassError(f"--seed {seed}: must be between 0 and {MAX_SEED:,}")
 
 
 def sample_step(trace: Trace, k: int, seed: int) -> list[Request]:
     """K requests drawn without replacement (with, past the trace size), each at a random step."""
-    if k <= 0:
-        raise XcompassError(f"--sample {k}: must be positive")
+    check_sample(k, seed)
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(trace), size=k, replace=k > len(trace))
     requests: list[Request] = []

@@ -6,11 +6,31 @@ and processes `new_tokens` tokens this step. Micro-batches are what the mapping 
 
 from __future__ import annotations
 
+import heapq
 import re
 from dataclasses import dataclass
 from enum import StrEnum
 
 from xcompass.errors import XcompassError
+
+# Sane limits (documented in the README), checked where a number is read, before any allocation.
+MAX_TOKENS = 2**24
+"""Tokens of one request: prompt, history (context) and history + draft (16,777,216)."""
+MAX_REQUESTS = 2**20
+"""Requests in one workload, counting each group's `count` (1,048,576)."""
+MAX_MICROBATCHES = 1024
+"""Micro-batches in one workload."""
+MAX_SEED = 2**32 - 1
+"""Largest trace-sampling seed."""
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """A user string cut to a readable length for a one-line diagnostic."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class RequestKind(StrEnum):
@@ -35,8 +55,23 @@ class Request:
     count: int = 1
 
     def __post_init__(self) -> None:
+        where = f"request '{self.name}'"
+        for key in ("context", "new_tokens", "count"):
+            if not _is_int(getattr(self, key)):
+                raise XcompassError(
+                    f"{where}: {key} must be an integer, got {getattr(self, key)!r}"
+                )
         if self.new_tokens <= 0 or self.count <= 0 or self.context < 0:
-            raise XcompassError(f"request '{self.name}': lengths and counts must be positive")
+            raise XcompassError(f"{where}: lengths and counts must be positive")
+        if self.context + self.new_tokens > MAX_TOKENS:
+            raise XcompassError(
+                f"{where}: {self.context + self.new_tokens:,} tokens (history + new) exceed the "
+                f"limit of {MAX_TOKENS:,} per request"
+            )
+        if self.count > MAX_REQUESTS:
+            raise XcompassError(
+                f"{where}: count {self.count:,} exceeds the limit of {MAX_REQUESTS:,} requests"
+            )
         if self.kind is RequestKind.PREFILL and self.context:
             raise XcompassError(f"request '{self.name}': a prefill request has no history")
         if self.kind is RequestKind.DECODE and self.new_tokens != 1:
@@ -88,21 +123,37 @@ class Workload:
 DEFAULT_SPEC = "prefill:1024x2,decode:1024x32,verify:1024+4x4"
 """A mixed serving step: two prompts prefill while 32 requests decode and 4 verify drafts."""
 
-_ITEM = re.compile(r"^(?P<kind>[a-z]+):(?P<a>\d+)(?:\+(?P<b>\d+))?(?:x(?P<count>\d+))?$")
+_ITEM = re.compile(
+    r"(?P<kind>[a-z]+):(?P<a>[0-9]+)(?:\+(?P<b>[0-9]+))?(?:x(?P<count>[0-9]+))?", re.ASCII
+)
 _FORMS = "prefill:LEN[xCOUNT], decode:CTX[xCOUNT] or verify:CTX+DRAFT[xCOUNT]"
+_MAX_DIGITS = 12  # longer numbers are refused before int() converts them
 
 
 def parse_spec(spec: str) -> list[Request]:
-    """Parse `prefill:512x2,decode:1024x64,verify:1024+4` into request groups r0, r1, ..."""
+    """Parse `prefill:512x2,decode:1024x64,verify:1024+4` into request groups r0, r1, ...
+
+    Lengths are at most MAX_TOKENS, a workload at most MAX_REQUESTS requests."""
     items = [s.strip() for s in spec.split(",")]
+    shown = _short(spec)
     if not spec.strip() or any(not s for s in items):
-        raise XcompassError(f"workload SPEC '{spec}': empty item (expected {_FORMS})")
+        raise XcompassError(f"workload SPEC '{shown}': empty item (expected {_FORMS})")
+    if len(items) > MAX_REQUESTS:
+        raise XcompassError(
+            f"workload SPEC '{shown}': {len(items):,} items; at most {MAX_REQUESTS:,}"
+        )
     requests = []
+    total = 0
     for pos, item in enumerate(items, start=1):
-        where = f"workload SPEC '{spec}', item {pos} '{item}'"
-        m = _ITEM.match(item)
+        where = f"workload SPEC '{shown}', item {pos} '{_short(item, 40)}'"
+        m = _ITEM.fullmatch(item)
         if not m:
             raise XcompassError(f"{where}: malformed (expected {_FORMS})")
+        if any(g is not None and len(g) > _MAX_DIGITS for g in (m["a"], m["b"], m["count"])):
+            raise XcompassError(
+                f"{where}: number too large (lengths <= {MAX_TOKENS:,} tokens, "
+                f"counts <= {MAX_REQUESTS:,})"
+            )
         kind, a, b = m["kind"], int(m["a"]), m["b"]
         count = int(m["count"]) if m["count"] is not None else 1
         if kind not in RequestKind.__members__.values():
@@ -114,6 +165,16 @@ def parse_spec(spec: str) -> list[Request]:
             raise XcompassError(f"{where}: {kind} is written {form[kind]}[xCOUNT]")
         if a <= 0 or count <= 0 or (b is not None and int(b) <= 0):
             raise XcompassError(f"{where}: lengths and counts must be positive")
+        if a + (int(b) if b is not None else 0) > MAX_TOKENS:
+            raise XcompassError(
+                f"{where}: {a + (int(b) if b is not None else 0):,} tokens per request; "
+                f"at most {MAX_TOKENS:,}"
+            )
+        total += count
+        if total > MAX_REQUESTS:
+            raise XcompassError(
+                f"{where}: the workload reaches {total:,} requests; at most {MAX_REQUESTS:,}"
+            )
         name = f"r{pos - 1}"
         if kind == RequestKind.PREFILL:
             requests.append(Request(name, RequestKind.PREFILL, 0, a, count))
@@ -124,7 +185,19 @@ def parse_spec(spec: str) -> list[Request]:
     return requests
 
 
+def check_size(requests: list[Request] | tuple[Request, ...], microbatches: int) -> None:
+    """Refuse a workload above the documented limits (MAX_REQUESTS, MAX_MICROBATCHES)."""
+    total = sum(r.count for r in requests)
+    if total > MAX_REQUESTS:
+        raise XcompassError(f"the workload has {total:,} requests; at most {MAX_REQUESTS:,}")
+    if microbatches > MAX_MICROBATCHES:
+        raise XcompassError(
+            f"the workload has {microbatches:,} micro-batches; at most {MAX_MICROBATCHES:,}"
+        )
+
+
 def one_microbatch_per_group(requests: list[Request]) -> Workload:
+    check_size(requests, len(requests))
     mbs = tuple(MicroBatch(f"mb{i}", (r.name,)) for i, r in enumerate(requests))
     return Workload(tuple(requests), mbs)
 
@@ -134,21 +207,22 @@ def split_microbatches(requests: list[Request], n: int) -> Workload:
 
     Longest-first greedy (LPT) on tokens processed, ties broken by history length, then the
     identical requests that land in one micro-batch are merged back into one group. Deterministic.
+    The caller names the option (`--microbatches N: ...`, `microbatches=N: ...`).
     """
-    singles = [(r, i) for r in requests for i in range(r.count)]
-    if n <= 0:
-        raise XcompassError(f"--microbatches {n}: must be positive")
-    if n > len(singles):
-        raise XcompassError(
-            f"--microbatches {n}: more than the {len(singles)} requests in the workload"
-        )
-    singles.sort(key=lambda ri: (-ri[0].new_tokens, -ri[0].context))
-    load = [0] * n
+    if not _is_int(n) or not 1 <= n <= MAX_MICROBATCHES:
+        raise XcompassError(f"must be positive and at most {MAX_MICROBATCHES:,}")
+    check_size(requests, 1)
+    total = sum(r.count for r in requests)
+    if n > total:
+        raise XcompassError(f"more than the {total} requests in the workload")
+    groups_sorted = sorted(requests, key=lambda r: (-r.new_tokens, -r.context))
     members: list[list[Request]] = [[] for _ in range(n)]
-    for req, _ in singles:
-        mb = min(range(n), key=lambda j: (load[j], len(members[j]), j))
-        load[mb] += req.new_tokens
-        members[mb].append(req)
+    heap = [(0, 0, j) for j in range(n)]  # (load, members, index): the least loaded first
+    for req in groups_sorted:
+        for _ in range(req.count):
+            load, size, mb = heapq.heappop(heap)
+            members[mb].append(req)
+            heapq.heappush(heap, (load + req.new_tokens, size + 1, mb))
     out_requests: list[Request] = []
     out_mbs: list[MicroBatch] = []
     for j, reqs in enumerate(members):

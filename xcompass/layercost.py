@@ -6,10 +6,11 @@ scheduling and data movement (what makes tens of thousands of evaluations per se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from xcompass.comm import check_mode
 from xcompass.models import ModelConfig
 from xcompass.opcost import ZERO, OpCost, OpSpec, RequestGroup, op_cost
 from xcompass.targets import Target
@@ -146,12 +147,27 @@ class CostTable:
     allreduce_bytes: np.ndarray  # [micro-batch] bytes all-reduced per layer under TP
     allreduces: int  # all-reduces per layer under TP
     tokens: np.ndarray  # [micro-batch]
+    mode: str = "graph"  # execution mode the times are for (xcompass.comm.MODES)
 
 
-def _sum_costs(chip, ops, groups, dtype_bytes, tp, resident) -> OpCost:  # noqa: ANN001
+def kernels_of(op: OpSpec) -> int:
+    """Kernel launches one op takes (a MoE layer: two grouped GEMMs and its activation)."""
+    if op.kind == "moe":
+        return 2 + (2 if op.gated else 1)
+    return op.kernels
+
+
+def _sum_costs(chip, ops, groups, dtype_bytes, tp, resident, mode) -> OpCost:  # noqa: ANN001
+    """A layer's kernels back to back. In eager mode the host launches each kernel; a kernel
+    shorter than its launch time leaves the device waiting, so it costs the launch time."""
     total = ZERO
     for op in ops:
-        total = total + op_cost(chip, op, groups, dtype_bytes, tp, resident)
+        cost = op_cost(chip, op, groups, dtype_bytes, tp, resident)
+        if mode == "eager":
+            launch = kernels_of(op) * chip.launch_us * 1e-6
+            if launch > cost.time_s:
+                cost = replace(cost, time_s=launch)
+        total = total + cost
     return total
 
 
@@ -162,7 +178,9 @@ def build_cost_table(
     tp_options: tuple[int, ...] = (1,),
     ops: list[OpSpec] | None = None,
     whole_model: bool = False,
+    mode: str = "graph",
 ) -> CostTable:
+    check_mode(mode)
     ops = layer_ops(model) if ops is None else ops
     first, last = head_ops(model) if whole_model else ([], [])
     positions = [first + ops, ops, ops + last]
@@ -184,8 +202,8 @@ def build_cost_table(
         for b, groups in enumerate(mbs):
             for p, pos_ops in enumerate(positions):
                 for k, chip in enumerate(target.kinds):
-                    s = _sum_costs(chip, pos_ops, groups, db, tp, False)
-                    r = _sum_costs(chip, pos_ops, groups, db, tp, True)
+                    s = _sum_costs(chip, pos_ops, groups, db, tp, False, mode)
+                    r = _sum_costs(chip, pos_ops, groups, db, tp, True, mode)
                     arrays["time_stream"][b, p, k, t] = s.time_s
                     arrays["time_resident"][b, p, k, t] = r.time_s
                     arrays["dram_stream"][b, p, k, t] = s.dram_bytes
@@ -209,4 +227,5 @@ def build_cost_table(
         allreduce_bytes=act.copy(),
         allreduces=sum(op.split == "k" for op in ops),
         tokens=tokens,
+        mode=mode,
     )

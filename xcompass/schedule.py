@@ -1,17 +1,25 @@
-"""Evaluate a whole population of mappings at once: Compass's list schedule, plus link-level
-NoP contention (XY routes on a mesh, ports on a switch), FCFS-shared DRAM channels, weight
-residency, TP all-reduce, and energy with static power.
+"""Evaluate mappings: Compass's list schedule, plus what Compass leaves out — link-level NoP
+contention (XY routes on a mesh, ports on a switch), DRAM channels shared in time, weight
+residency, tensor-parallel all-reduces, and energy with power-gated idle chiplets.
 
-All state is `[population, ...]` numpy arrays; one Python step per (micro-batch, layer) node
-advances every individual together.
+This module is the reference: one individual at a time, in plain Python over numpy arrays, with
+every per-node detail the report needs. `schedule_jit.evaluate_fast` is its compiled twin for
+whole populations; the two must agree to rounding (tested).
+
+Shared resources are booked *in time*, not in list order: every DRAM channel and every link
+keeps its busy intervals, and a request takes the earliest gap at or after the moment it could
+start that is long enough for it (gap filling). A node listed later that can run earlier is
+therefore never queued behind a reservation that lies in its future.
 """
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from xcompass.comm import allreduce_bits, allreduce_time, transfer_params
 from xcompass.layercost import CostTable
 from xcompass.mapping import Groups, Mapping
 from xcompass.targets import Target
@@ -55,7 +63,10 @@ def switch_routes(n: int) -> tuple[np.ndarray, np.ndarray, int]:
 
 @dataclass
 class EvalContext:
-    """Everything per-mapping evaluation needs, as arrays (built once per problem)."""
+    """Everything per-mapping evaluation needs, as arrays (built once per problem).
+
+    The execution mode (`graph` or `eager`) is the cost table's: kernel times, transfer and
+    collective latencies all follow it."""
 
     table: CostTable
     groups: Groups
@@ -71,13 +82,15 @@ class EvalContext:
             self.routes, self.hops, self.n_links = mesh_routes(*net.dims)
         else:
             self.routes, self.hops, self.n_links = switch_routes(t.chiplets)
+        self.mode = self.table.mode
         self.C = t.chiplets
         self.channel = np.append(t.channel_of(), len(t.drams))  # pad chip -> pad channel
         self.n_channels = len(t.drams)
         self.channel_bw = np.append([d.bw_gbs * 1e9 for d in t.drams], np.inf)
         self.dram_pj = np.array([d.pj_per_bit for d in t.drams] + [0.0])
         kinds = t.kind_of()
-        self.static_w = float(sum(t.kinds[k].static_w for k in kinds))
+        self.static_w = np.array([t.kinds[k].static_w for k in kinds] + [0.0])
+        self.idle_w = np.array([t.kinds[k].idle_w for k in kinds] + [0.0])
         g = self.groups
         self.members = np.where(g.members >= 0, g.members, self.C)  # pad -> dummy chip C
         self.valid = g.members >= 0
@@ -85,36 +98,34 @@ class EvalContext:
         k = g.kind
         self.pj_mac = np.array([c.pj_per_mac for c in t.kinds])[k]
         self.sram_pj = np.array([c.sram_pj_per_bit for c in t.kinds])[k]
-        self.link_bw = net.link_gbs * 1e9
-        self.link_latency = net.latency_us * 1e-6
-        self.hop_s = net.hop_ns * 1e-9
+        self.link_latency, self.link_bw, self.hop_s = transfer_params(net, self.mode)
         self.pj_hop = net.pj_per_bit_hop
-        # TP all-reduce per layer (ring): 2(t-1)/t of the activation per member, per reduction
-        ar_bw = (net.allreduce_gbs or net.link_gbs) * 1e9
         tb = self.table
-        tp = np.array(tb.tp_options, dtype=float)
-        self.ar_time = np.where(
-            tp[None, :] > 1,
-            tb.allreduces
-            * (self.link_latency + 2 * (tp - 1) / tp * tb.allreduce_bytes[:, None] / ar_bw),
-            0.0,
-        )  # [B, T]
-        self.ar_bits = np.where(
-            tp[None, :] > 1, tb.allreduces * 2 * (tp - 1) * tb.allreduce_bytes[:, None] * 8, 0.0
-        )
+        tp = np.array(tb.tp_options, dtype=float)[None, :]
+        nbytes = tb.allreduce_bytes[:, None]
+        self.ar_time = tb.allreduces * allreduce_time(net, self.mode, tp, nbytes)  # [B, T]
+        self.ar_bits = tb.allreduces * allreduce_bits(tp, nbytes)
 
 
 @dataclass
 class Result:
+    """Per individual totals; with `detail`, per node [P, B, L] and per chiplet [P, C] arrays."""
+
     latency_s: np.ndarray  # [P]
     energy_j: np.ndarray  # [P]
-    start: np.ndarray | None = None  # [P, B, L] (with detail)
-    end: np.ndarray | None = None
-    node_energy: np.ndarray | None = None
-    exec_time: np.ndarray | None = None
-    transfer_time: np.ndarray | None = None
-    stall_time: np.ndarray | None = None
     parts: dict[str, np.ndarray] | None = None  # energy by source [P]
+    start: np.ndarray | None = None  # node start (chiplets free and input arrived)
+    end: np.ndarray | None = None
+    node_energy: np.ndarray | None = None  # dynamic energy of the node (no static)
+    exec_time: np.ndarray | None = None  # kernels incl. TP all-reduce
+    allreduce_time: np.ndarray | None = None  # the all-reduce part of exec_time
+    transfer_time: np.ndarray | None = None  # its input's NoP transfer (0: none)
+    link_wait: np.ndarray | None = None  # the transfer waited this long for busy links
+    stall_time: np.ndarray | None = None  # end - (start + exec): waiting on shared DRAM
+    blame: np.ndarray | None = None  # what set the start: -1 nothing, 0 input, 1 + c chiplet c
+    prev_on_chip: np.ndarray | None = None  # flat node id that last freed the blamed chiplet
+    static_j: np.ndarray | None = None  # [P, C] static energy per chiplet
+    powered: np.ndarray | None = None  # [P, C] chiplet ran at least one node
 
     @property
     def edp(self) -> np.ndarray:
@@ -131,6 +142,205 @@ def order_nodes(boundaries: np.ndarray, B: int, L: int) -> np.ndarray:
     return np.argsort(key.reshape(P, B * L), axis=1, kind="stable")
 
 
+SHARE_EPS = 1e-9  # rounding slack when shares of a resource add up to exactly 1
+
+
+class Timeline:
+    """The share of one resource's bandwidth (a link or a DRAM channel) in use over time: a step
+    function, `used[i]` on [times[i], times[i+1]); zero before the first and after the last
+    breakpoint. Two ways to take it: `earliest` + `book` reserve a share for a fixed duration
+    in the first gap where it fits (a message on a link), `fill` streams an amount of data out
+    of whatever bandwidth earlier bookings left, up to a rate cap (a kernel's DRAM traffic)."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.used: list[float] = []
+
+    def earliest(self, t: float, duration: float, share: float = 1.0) -> float:
+        """The first s >= t at which `share` is free during [s, s + duration)."""
+        times, used = self.times, self.used
+        n = len(times)
+        if n == 0 or t >= times[-1]:
+            return t
+        limit = 1.0 - share + SHARE_EPS
+        s = t
+        j = max(bisect.bisect_right(times, t) - 1, 0)
+        while j < n and times[j] < s + duration:
+            if used[j] > limit:
+                s = times[j + 1]  # the last segment is always free: j + 1 exists
+            j += 1
+        return s
+
+    def book(self, start: float, duration: float, share: float = 1.0) -> None:
+        if duration > 0.0 and share > 0.0:
+            i = self._split(start)
+            k = self._split(start + duration)
+            for j in range(i, k):
+                self.used[j] += share
+
+    def fill(self, t: float, need: float, cap: float) -> float:
+        """Stream `need` seconds' worth of the full bandwidth from t on, taking at most `cap`
+        of it at any moment and only what is left free; book it; return when it is done."""
+        if need <= 0.0:
+            return t
+        j = self._split(t)
+        times, used = self.times, self.used
+        left = need
+        while True:
+            free = min(cap, 1.0 - used[j])
+            if j + 1 == len(times):  # open-ended free tail
+                finish = times[j] + left / free
+                self._split(finish)
+                used[j] += free
+                return finish
+            if free > SHARE_EPS:
+                span = times[j + 1] - times[j]
+                if free * span >= left:
+                    finish = times[j] + left / free
+                    self._split(finish)
+                    used[j] += free
+                    return finish
+                used[j] += free
+                left -= free * span
+            j += 1
+
+    def _split(self, x: float) -> int:
+        i = bisect.bisect_left(self.times, x)
+        if i == len(self.times) or self.times[i] != x:
+            self.times.insert(i, x)
+            self.used.insert(i, self.used[i - 1] if i > 0 else 0.0)
+        return i
+
+
+def common_slot(requests: list[tuple[Timeline, float, float]], t: float) -> float:
+    """The first s >= t at which every (timeline, duration, share) request fits (the links of
+    a route, which a message holds together)."""
+    s = t
+    moved = True
+    while moved:
+        moved = False
+        for tl, duration, share in requests:
+            e = tl.earliest(s, duration, share)
+            if e > s:
+                s, moved = e, True
+    return s
+
+
+_DETAIL = (
+    "start",
+    "end",
+    "node_energy",
+    "exec_time",
+    "allreduce_time",
+    "transfer_time",
+    "link_wait",
+    "stall_time",
+)
+
+
+def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dict:  # noqa: C901
+    """One mapping: returns totals and per-node detail (flat node ids b * L + l)."""
+    tb, g = ctx.table, ctx.groups
+    B, L = place.shape
+    N = B * L
+    flat = place.reshape(N)
+    chip_free = np.zeros(ctx.C + 1)
+    chip_last = np.full(ctx.C + 1, -1)  # node that last ran on the chiplet
+    last_layer = np.full(ctx.C + 1, -1)
+    powered = np.zeros(ctx.C + 1, dtype=bool)
+    links = [Timeline() for _ in range(ctx.n_links)]
+    channels = [Timeline() for _ in range(ctx.n_channels)]
+    d = {k: np.zeros(N) for k in _DETAIL}
+    blame = np.full(N, -1)
+    prev = np.full(N, -1)
+    e = dict.fromkeys(("compute", "sram", "dram", "nop"), 0.0)
+    for node in order:
+        b, lyr = divmod(int(node), L)
+        grp = int(flat[node])
+        pos = 0 if lyr == 0 else (2 if lyr == L - 1 else 1)
+        kind, ti = int(g.kind[grp]), int(g.tp_index[grp])
+        chips = [int(c) for c in ctx.members[grp][ctx.valid[grp]]]
+        # input activation: on chip if the previous layer ran on the same group, else the NoP
+        ready = 0.0
+        if lyr > 0:
+            ready = d["end"][node - 1]
+            pg = int(flat[node - 1])
+            if pg != grp:
+                src, dst = int(ctx.lead[pg]), int(ctx.lead[grp])
+                nh = int(ctx.hops[src, dst])
+                occupy = tb.act_bytes[b] / ctx.link_bw
+                route = [
+                    (links[int(k)], occupy, 1.0) for k in ctx.routes[src, dst] if k < ctx.n_links
+                ]
+                setup = ready + ctx.link_latency
+                slot = common_slot(route, setup)
+                for tl, _, _ in route:
+                    tl.book(slot, occupy)
+                arrive = slot + occupy + nh * ctx.hop_s
+                d["transfer_time"][node] = arrive - ready
+                d["link_wait"][node] = slot - setup
+                e["nop"] += tb.act_bytes[b] * 8.0 * nh * ctx.pj_hop * 1e-12
+                ready = arrive
+        free, blamed = 0.0, -1
+        resident = bool(tb.fits_sram[kind, pos, ti])
+        for c in chips:
+            if chip_free[c] > free:
+                free, blamed = chip_free[c], c
+            resident &= last_layer[c] == lyr
+        if resident:
+            ex, db = tb.time_resident[b, pos, kind, ti], tb.dram_resident[b, pos, kind, ti]
+        else:
+            ex, db = tb.time_stream[b, pos, kind, ti], tb.dram_stream[b, pos, kind, ti]
+        ar = ctx.ar_time[b, ti]
+        ex += ar
+        if ready >= free:
+            start = ready
+            blame[node] = 0 if lyr > 0 else -1
+        else:
+            start = free
+            blame[node], prev[node] = 1 + blamed, chip_last[blamed]
+        # each member streams `db` bytes from its own channel, spread evenly over the node's
+        # run: a channel serves it at up to that rate out of the bandwidth that streams booked
+        # before it leave free, so a node waits on DRAM only while its channel is really busy
+        end = start + ex
+        e_dram = 0.0
+        if db > 0.0:
+            load: dict[int, int] = {}
+            for c in chips:
+                ch = int(ctx.channel[c])
+                load[ch] = load.get(ch, 0) + 1
+                e_dram += db * 8.0 * ctx.dram_pj[ch] * 1e-12
+            for ch, n in sorted(load.items()):
+                need = n * db / ctx.channel_bw[ch]  # seconds of the whole channel
+                cap = min(1.0, need / ex) if ex > 0.0 else 1.0
+                end = max(end, channels[ch].fill(start, need, cap))
+        for c in chips:
+            chip_free[c], chip_last[c], last_layer[c], powered[c] = end, node, lyr, True
+        tp = float(g.tp[grp])
+        e_comp = tp * tb.macs[b, pos, kind, ti] * ctx.pj_mac[grp] * 1e-12
+        e_sram = tp * tb.sram_bytes[b, pos, kind, ti] * 8.0 * ctx.sram_pj[grp] * 1e-12
+        e_ar = ctx.ar_bits[b, ti] * ctx.pj_hop * 1e-12
+        e["compute"] += e_comp
+        e["sram"] += e_sram
+        e["dram"] += e_dram
+        e["nop"] += e_ar
+        d["start"][node], d["end"][node] = start, end
+        d["exec_time"][node], d["allreduce_time"][node] = ex, ar
+        d["stall_time"][node] = end - (start + ex)
+        d["node_energy"][node] = e_comp + e_sram + e_dram + e_ar
+    latency = float(d["end"].max()) if N else 0.0
+    static = np.where(powered, ctx.static_w, ctx.idle_w)[: ctx.C] * latency
+    return {
+        "latency": latency,
+        "parts": {**e, "static": float(static.sum())},
+        "detail": d,
+        "blame": blame,
+        "prev": prev,
+        "static": static,
+        "powered": powered[: ctx.C],
+    }
+
+
 def evaluate(
     ctx: EvalContext, boundaries: np.ndarray, place: np.ndarray, detail: bool = False
 ) -> Result:
@@ -139,99 +349,18 @@ def evaluate(
     if place.ndim == 2:
         place, boundaries = place[None], np.asarray(boundaries)[None]
     P, B, L = place.shape
-    tb, g = ctx.table, ctx.groups
     order = order_nodes(np.asarray(boundaries, dtype=bool), B, L)
-    flat = place.reshape(P, B * L)
-    rows = np.arange(P)
-    chip_free = np.zeros((P, ctx.C + 1))
-    last_layer = np.full((P, ctx.C + 1), -1, dtype=np.int64)
-    link_free = np.zeros((P, ctx.n_links + 1))
-    dram_free = np.zeros((P, ctx.n_channels + 1))
-    done = np.zeros((P, B * L))
-    energy = np.zeros(P)
-    e_parts = {k: np.zeros(P) for k in ("compute", "sram", "dram", "nop")}
+    runs = [_schedule_one(ctx, order[p], place[p]) for p in range(P)]
+    latency = np.array([r["latency"] for r in runs])
+    parts = {k: np.array([r["parts"][k] for r in runs]) for k in runs[0]["parts"]}
+    result = Result(latency, sum(parts.values()), parts=parts)
     if detail:
-        start_out, exec_out, xfer_out, stall_out, e_out = (np.zeros((P, B * L)) for _ in range(5))
-    members_all, valid_all = ctx.members, ctx.valid
-    for step in range(B * L):
-        node = order[:, step]
-        b, lyr = node // L, node % L
-        grp = flat[rows, node]
-        pos = np.where(lyr == 0, 0, np.where(lyr == L - 1, 2, 1))
-        kind, t_idx = g.kind[grp], g.tp_index[grp]
-        members, valid = members_all[grp], valid_all[grp]
-        # input activation: on chip if the previous layer ran on the same group, else over the NoP
-        has_pred = lyr > 0
-        pred = np.where(has_pred, node - 1, node)
-        pred_grp = flat[rows, pred]
-        ready = np.where(has_pred, done[rows, pred], 0.0)
-        moves = has_pred & (pred_grp != grp)
-        src, dst = ctx.lead[pred_grp], ctx.lead[grp]
-        route = ctx.routes[src, dst]  # [P, H]
-        hops = ctx.hops[src, dst]
-        nbytes = tb.act_bytes[b]
-        link_ready = np.where(route < ctx.n_links, link_free[rows[:, None], route], 0.0).max(axis=1)
-        xfer_start = np.maximum(ready, link_ready)
-        xfer = ctx.link_latency + nbytes / ctx.link_bw + hops * ctx.hop_s
-        xfer_end = xfer_start + xfer
-        upd = np.where(moves[:, None], xfer_end[:, None], link_free[rows[:, None], route])
-        link_free[rows[:, None], route] = upd
-        ready = np.where(moves, xfer_end, ready)
-        nop_j = np.where(moves, nbytes * 8 * hops * ctx.pj_hop * 1e-12, 0.0)
-        # the group's chiplets, weight residency, DRAM channel contention
-        free = np.where(valid, chip_free[rows[:, None], members], 0.0).max(axis=1)
-        resident = (
-            np.where(valid, last_layer[rows[:, None], members] == lyr[:, None], True).all(axis=1)
-            & tb.fits_sram[kind, pos, t_idx]
-        )
-        exec_t = (
-            np.where(
-                resident, tb.time_resident[b, pos, kind, t_idx], tb.time_stream[b, pos, kind, t_idx]
-            )
-            + ctx.ar_time[b, t_idx]
-        )
-        dbytes = np.where(
-            resident, tb.dram_resident[b, pos, kind, t_idx], tb.dram_stream[b, pos, kind, t_idx]
-        )
-        chans = ctx.channel[members]
-        chans = np.where(valid, chans, ctx.n_channels)
-        start = np.maximum(ready, free)
-        chan_free = np.where(valid, dram_free[rows[:, None], chans], 0.0).max(axis=1)
-        dstart = np.where(dbytes > 0, np.maximum(start, chan_free), start)
-        ddur = dbytes / ctx.channel_bw[chans[:, 0]]
-        end = np.maximum(start + exec_t, dstart + ddur)
-        dram_free[rows[:, None], chans] = np.where(
-            (dbytes > 0)[:, None], (dstart + ddur)[:, None], dram_free[rows[:, None], chans]
-        )
-        chip_free[rows[:, None], members] = end[:, None]
-        last_layer[rows[:, None], members] = lyr[:, None]
-        done[rows, node] = end
-        tp = g.tp[grp]
-        e_comp = tp * tb.macs[b, pos, kind, t_idx] * ctx.pj_mac[grp] * 1e-12
-        e_sram = tp * tb.sram_bytes[b, pos, kind, t_idx] * 8 * ctx.sram_pj[grp] * 1e-12
-        e_dram = tp * dbytes * 8 * ctx.dram_pj[chans[:, 0]] * 1e-12
-        e_nop = nop_j + ctx.ar_bits[b, t_idx] * ctx.pj_hop * 1e-12
-        node_e = e_comp + e_sram + e_dram + e_nop
-        energy += node_e
-        e_parts["compute"] += e_comp
-        e_parts["sram"] += e_sram
-        e_parts["dram"] += e_dram
-        e_parts["nop"] += e_nop
-        if detail:
-            start_out[rows, node] = start
-            exec_out[rows, node] = exec_t
-            xfer_out[rows, node] = np.where(moves, xfer, 0.0)
-            stall_out[rows, node] = end - (start + exec_t)
-            e_out[rows, node] = node_e
-    latency = done.max(axis=1)
-    static = ctx.static_w * latency
-    e_parts["static"] = static
-    result = Result(latency, energy + static, parts=e_parts)
-    if detail:
-        shape = (P, B, L)
-        result.start, result.end = start_out.reshape(shape), done.reshape(shape)
-        result.exec_time, result.transfer_time = exec_out.reshape(shape), xfer_out.reshape(shape)
-        result.stall_time, result.node_energy = stall_out.reshape(shape), e_out.reshape(shape)
+        for k in _DETAIL:
+            setattr(result, k, np.stack([r["detail"][k] for r in runs]).reshape(P, B, L))
+        result.blame = np.stack([r["blame"] for r in runs]).reshape(P, B, L)
+        result.prev_on_chip = np.stack([r["prev"] for r in runs]).reshape(P, B, L)
+        result.static_j = np.stack([r["static"] for r in runs])
+        result.powered = np.stack([r["powered"] for r in runs])
     return result
 
 

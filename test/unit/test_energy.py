@@ -86,6 +86,23 @@ def test_one_gemm_dynamic_energy():
     assert r.energy_j[0] == pytest.approx(dynamic + 3.0 * GEMM_S, rel=1e-12)
 
 
+def test_two_of_four_chiplets_run_the_others_are_gated():
+    # two layers of the GEMM pipelined over chiplets 0 and 1 of 4; chiplets 2 and 3 get no task
+    target = energy_target(4, static_w=2.0, idle_w=0.5)
+    r = both(gemm_context(target, 2), Mapping(np.zeros(1, dtype=bool), np.array([[0, 1]])))
+    # layer 0 on chip 0 [0, t]; its 32 x 64 bf16 output (4,096 B) crosses one link:
+    # 4,096 B / 10 GB/s = 409.6 ns + 1 hop x 100 ns; layer 1 on chip 1 [t + 509.6 ns, 2t + 509.6 ns]
+    latency = 2 * GEMM_S + 409.6e-9 + 100e-9
+    assert r.latency_s[0] == pytest.approx(latency, rel=1e-12)
+    # dynamic: two GEMMs (909,312 pJ each) + the transfer 4,096 x 8 bits x 1 hop x 1 pJ
+    dynamic = (2 * 909_312 + 32_768) * PJ
+    # static: 2 powered chiplets x 2 W + 2 gated chiplets x 0.5 W, for the whole run
+    static = (2 * 2.0 + 2 * 0.5) * latency
+    assert r.parts["static"][0] == pytest.approx(static, rel=1e-12)
+    assert r.energy_j[0] == pytest.approx(dynamic + static, rel=1e-12)
+    np.testing.assert_allclose(r.static_j[0], np.array([2.0, 2.0, 0.5, 0.5]) * latency, rtol=1e-12)
+
+
 def test_idle_power_never_exceeds_static_power():
     for name in PRESET_NAMES:
         for kind in preset(name).kinds:

@@ -144,7 +144,10 @@ def _check_gqa(op: Operation, heads: int, kv_heads: int) -> None:
 def _positive(op: Operation, **values: IntegerAttr | None) -> None:
     for key, attr in values.items():
         if attr is not None and attr.value.data <= 0:
-            raise OpVerifyError(op, f"{key} must be positive, got {attr.value.data}")
+            hint = (
+                " (i64 wraps values of 2^63 or more negative)" if attr.value.data < -(2**31) else ""
+            )
+            raise OpVerifyError(op, f"{key} must be positive, got {attr.value.data}{hint}")
 
 
 def _at_most(op: Operation, limit: int, **values: IntegerAttr | None) -> None:

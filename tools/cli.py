@@ -12,7 +12,7 @@ from xdsl.printer import Printer
 from xcompass import fileio
 from xcompass import models as model_lib
 from xcompass import targets as target_lib
-from xcompass.errors import XcompassError
+from xcompass.errors import XcompassError, shown
 from xcompass.trace import MAX_SAMPLE, read_trace, sample_step
 from xcompass.workload import (
     DEFAULT_SPEC,
@@ -26,7 +26,7 @@ DEFAULT_SAMPLE = 32
 
 
 def _short(text: str, limit: int = 100) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return shown(text, limit)
 
 
 def check_output(output: str | None, inputs: dict[str, str | None]) -> None:
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="xcompass", standalone_mode=False)
     except XcompassError as exc:
-        click.echo(f"xcompass: error: {exc}", err=True)
+        click.echo(f"xcompass: error: {shown(exc, 2000)}", err=True)
         sys.exit(1)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         where = f"xcompass {exc.ctx.info_name}" if getattr(exc, "ctx", None) else "xcompass"
         if where == "xcompass xcompass":
             where = "xcompass"
-        click.echo(f"{where}: error: {exc.format_message()}", err=True)
+        click.echo(f"{where}: error: {shown(exc.format_message(), 2000)}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("xcompass: aborted", err=True)

@@ -36,7 +36,7 @@ from xdsl.utils.exceptions import DiagnosticException, ParseError
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from xcompass import fileio
-from xcompass.errors import XcompassError
+from xcompass.errors import XcompassError, shown
 
 harden_xdsl()
 
@@ -118,7 +118,7 @@ def _normalize_pipeline(argv: list[str]) -> list[str]:
 
 
 def _short(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return shown(text, limit)
 
 
 def _raise_usage(message: str) -> NoReturn:

@@ -3,3 +3,12 @@
 
 class XcompassError(Exception):
     """Bad user input: the message is a complete one-line diagnostic (what and where)."""
+
+
+def shown(text: object, limit: int = 120) -> str:
+    """User text (a path, a SPEC, a name) as a diagnostic quotes it: control characters
+    escaped so the message stays one line, and cut to `limit` characters."""
+    text = str(text)
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from xcompass.errors import XcompassError
+from xcompass.errors import XcompassError, shown
 from xcompass.workload import MAX_TOKENS
 
 ACTIVATIONS = ("silu", "gelu", "relu")
@@ -144,9 +144,9 @@ def preset_names() -> list[str]:
 
 def preset(name: str) -> ModelConfig:
     if name not in PRESETS:
-        shown = name if len(name) <= 60 else name[:57] + "..."
         raise XcompassError(
-            f"unknown model '{shown}' (valid: {', '.join(preset_names())}, or a config.json path)"
+            f"unknown model '{shown(name, 60)}' "
+            f"(valid: {', '.join(preset_names())}, or a config.json path)"
         )
     return ModelConfig(name=name, head_dim=128, **PRESETS[name])
 
@@ -270,7 +270,8 @@ def from_hf_config(cfg: dict[str, Any], name: str, where: str) -> ModelConfig:
     act = act_default if act is None else _str(act, where, act_key)
     if act not in _ACT_ALIASES:
         raise XcompassError(
-            f"{where}: unsupported activation '{act[:40]}' (supported: {', '.join(_ACT_ALIASES)})"
+            f"{where}: unsupported activation '{shown(act, 40)}' "
+            f"(supported: {', '.join(_ACT_ALIASES)})"
         )
     eps = cfg.get(eps_key)
     eps = eps_default if eps is None else _number(eps, where, eps_key)
@@ -328,7 +329,7 @@ def _json_int(text: str) -> int:
 def load_config_file(path: str | Path) -> ModelConfig:
     """Read a Hugging Face config.json: UTF-8 JSON, at most MAX_JSON_BYTES, no NaN / Infinity."""
     raw_path = Path(path)
-    path = str(path) if len(str(path)) <= 120 else str(path)[:117] + "..."  # as diagnostics say
+    path = shown(path)  # as diagnostics name it
     try:
         with raw_path.open("rb") as handle:
             raw = handle.read(MAX_JSON_BYTES + 1)
@@ -357,7 +358,7 @@ def load_config_file(path: str | Path) -> ModelConfig:
         raise XcompassError(f"{path}: malformed JSON ({exc})") from None
     folder = raw_path.parent.name
     name = folder if raw_path.name == "config.json" and folder else raw_path.stem
-    return from_hf_config(cfg, name[:60] or "model", path)
+    return from_hf_config(cfg, shown(name, 60) or "model", path)
 
 
 def resolve_model(spec: str) -> ModelConfig:

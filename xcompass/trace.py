@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xcompass.errors import XcompassError
+from xcompass.errors import XcompassError, shown
 from xcompass.workload import MAX_SEED, MAX_TOKENS, Request, RequestKind
 
 TRACE_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
@@ -24,11 +24,6 @@ MAX_TRACE_ROWS = 2**24
 MAX_SAMPLE = 2**16
 """Largest `--sample` (65,536 requests in flight in one step; sampling is per request)."""
 _COUNT = re.compile(r"[+-]?[0-9]{1,18}", re.ASCII)
-
-
-def _shown(path: str, limit: int = 120) -> str:
-    """A path cut to a readable length for a one-line diagnostic."""
-    return path if len(path) <= limit else path[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -44,7 +39,7 @@ class Trace:
 def read_trace(path: str | Path) -> Trace:
     """Read `TIMESTAMP,ContextTokens,GeneratedTokens`; any bad row is named by line number."""
     raw_path = Path(path)
-    path = _shown(str(path))  # as diagnostics name it
+    path = shown(path)  # as diagnostics name it
     try:
         handle = raw_path.open(newline="", encoding="utf-8")
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
@@ -76,11 +71,9 @@ def read_trace(path: str | Path) -> Trace:
                 line = reader.line_num
                 cells = [row[i].strip() if i < len(row) else "" for i in (ci, gi)]
                 if not all(_COUNT.fullmatch(cell) for cell in cells):
-                    shown = ",".join(row)
-                    shown = shown if len(shown) <= 60 else shown[:57] + "..."
                     raise XcompassError(
                         f"{path}:{line}: expected integer ContextTokens and GeneratedTokens, "
-                        f"got {shown!r}"
+                        f"got '{shown(','.join(row), 60)}'"
                     )
                 c, g = int(cells[0]), int(cells[1])
                 if c <= 0 or g < 0:

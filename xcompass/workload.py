@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from xcompass.errors import XcompassError
+from xcompass.errors import XcompassError, shown
 
 # Sane limits (documented in the README), checked where a number is read, before any allocation.
 MAX_TOKENS = 2**24
@@ -29,8 +29,8 @@ def _is_int(value: object) -> bool:
 
 
 def _short(text: str, limit: int = 60) -> str:
-    """A user string cut to a readable length for a one-line diagnostic."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """A user string as a one-line diagnostic quotes it."""
+    return shown(text, limit)
 
 
 class RequestKind(StrEnum):
@@ -135,17 +135,17 @@ def parse_spec(spec: str) -> list[Request]:
 
     Lengths are at most MAX_TOKENS, a workload at most MAX_REQUESTS requests."""
     items = [s.strip() for s in spec.split(",")]
-    shown = _short(spec)
+    spec_shown = _short(spec)
     if not spec.strip() or any(not s for s in items):
-        raise XcompassError(f"workload SPEC '{shown}': empty item (expected {_FORMS})")
+        raise XcompassError(f"workload SPEC '{spec_shown}': empty item (expected {_FORMS})")
     if len(items) > MAX_REQUESTS:
         raise XcompassError(
-            f"workload SPEC '{shown}': {len(items):,} items; at most {MAX_REQUESTS:,}"
+            f"workload SPEC '{spec_shown}': {len(items):,} items; at most {MAX_REQUESTS:,}"
         )
     requests = []
     total = 0
     for pos, item in enumerate(items, start=1):
-        where = f"workload SPEC '{shown}', item {pos} '{_short(item, 40)}'"
+        where = f"workload SPEC '{spec_shown}', item {pos} '{_short(item, 40)}'"
         m = _ITEM.fullmatch(item)
         if not m:
             raise XcompassError(f"{where}: malformed (expected {_FORMS})")

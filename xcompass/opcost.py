@@ -1,19 +1,37 @@
 """Per-op latency and energy on one chiplet kind: roofline plus what real kernels show.
 
-Every op costs `floor + max(compute, memory)`: a per-kernel floor (launch and tail), compute
-quantized to whole tiles dealt to `units` in waves (a 33-row GEMM on 32-row tiles costs two
-tiles), and bytes streamed at the sustained DRAM bandwidth. Attention works per request:
-each request's (new tokens, history) pair sets its visible key count.
+Every op costs `floor + max(compute, memory)`: a per-kernel floor (what a kernel costs back to
+back in a stream or CUDA graph beyond its work), compute quantized to whole tiles (a 33-row
+GEMM on 32-row tiles costs two row tiles), and bytes streamed at the sustained DRAM bandwidth.
+Three mechanisms refine it, each with a chiplet field that defaults to "off" (README, "The
+cost model"):
+
+- GEMM: the k steps of all output tiles are dealt evenly to the units (cuBLAS picks tile
+  shapes and split-K factors so that no wave runs mostly idle; too few tiles are split along k),
+  and a memory-bound GEMM streams at a share of the DRAM bandwidth set by how many units have
+  work (`dram_saturation_units`).
+- Attention: each (request, head, 128-row query block) is a tile whose work is the key blocks
+  it visits (a causal diagonal block costs a whole block) plus a fixed per-tile overhead
+  (`attention_tile_overhead`); tiles are dealt heaviest-first round-robin to the units, and
+  the busiest unit sets the time.
+- Row reductions (norms): one row's critical path walks its width
+  (`reduction_ns_per_element`) before the kernel can finish.
+- Power cap: GEMM compute sustained past `throttle_after_us` runs at `throttled_clock` (dense
+  tensor work hits the board's power limit; attention, with its softmax between the matrix
+  products, did not in the calibration data).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
 from xcompass.targets import ChipletKind
 
-ATTN_BLOCK = 128  # query rows per attention tile (FlashAttention-style)
+ATTN_BLOCK = 128  # query rows per attention tile and keys per K/V block (FlashAttention-style)
+MMA_ROWS = 16  # smallest query tile a short request (decode, verify) runs on
+K_STEP = 64  # k depth of one GEMM main-loop step (the k tile of cuBLAS/CUTLASS Hopper kernels)
 
 
 @dataclass(frozen=True)
@@ -21,7 +39,8 @@ class OpSpec:
     """One kernel-level op of a layer, in plain numbers (what a pass extracts from `llm` IR).
 
     kind: gemm (weights k x n), attention, eltwise (`tensors` tensors of `width` moved per
-    token, in `kernels` kernels), moe (experts of width ffn), embedding (a row gather),
+    token, in `kernels` kernels; `reduction`: each row is reduced, as in a norm), moe
+    (experts of width ffn), embedding (a row gather),
     lm_head (logits only for tokens that need them).
     split: how tensor parallelism shards it: "n" (column), "k" (row, then all-reduce),
     "heads" (attention), or "" (replicated).
@@ -44,6 +63,7 @@ class OpSpec:
     ffn: int = 0
     gated: bool = True
     split: str = ""
+    reduction: bool = False  # eltwise reducing each row (a norm; also implied by a `...norm` name)
 
     def weights(self) -> int:
         """Weight elements this op reads."""
@@ -87,18 +107,51 @@ ZERO = OpCost(0.0, 0.0, 0.0, 0.0, 0.0)
 def gemm_time(
     chip: ChipletKind, m: int, n: int, k: int, dtype_bytes: int, weights_resident: bool = False
 ) -> tuple[float, float, float]:
-    """(seconds, DRAM bytes, weight bytes) of `[m,k] x [k,n]` with tile and wave quantization."""
+    """(seconds, DRAM bytes, weight bytes) of `[m,k] x [k,n]` with tile quantization.
+
+    Compute: whole `tile_m x tile_n` tiles (a 33-row GEMM on 32-row tiles costs two row tiles),
+    whose `K_STEP`-deep k steps are dealt evenly to the units. cuBLAS gets close to that by
+    choosing a tile shape and split-K factor per shape; with fewer tiles than units it splits k
+    so more units work (the fp32 partial sums stay in L2; their reduction kernel is inside the
+    floor). Memory: the units with work, `tiles x (units // tiles)` (whole split factors), draw
+    `dram_share` of the sustained bandwidth.
+    """
     if m <= 0 or n <= 0 or k <= 0:
         return 0.0, 0.0, 0.0
     tiles = math.ceil(m / chip.tile_m) * math.ceil(n / chip.tile_n)
-    waves = math.ceil(tiles / chip.units)
+    steps = tiles * math.ceil(k / K_STEP)
     per_unit = chip.flops / chip.units
-    compute = waves * 2.0 * chip.tile_m * chip.tile_n * k / per_unit
+    compute = sustained(
+        chip, math.ceil(steps / chip.units) * 2.0 * chip.tile_m * chip.tile_n * K_STEP / per_unit
+    )
     weight_bytes = float(n * k * dtype_bytes)
     act_bytes = float((m * k + m * n) * dtype_bytes)
     dram = act_bytes + (0.0 if weights_resident else weight_bytes)
-    memory = dram / chip.bandwidth
+    active = tiles * max(1, chip.units // tiles)
+    memory = dram / (chip.bandwidth * dram_share(chip, active))
     return chip.kernel_floor_us * 1e-6 + max(compute, memory), dram, weight_bytes
+
+
+def sustained(chip: ChipletKind, compute_s: float) -> float:
+    """GEMM compute time under the power cap: dense tensor work sustained beyond
+    `throttle_after_us` runs at `throttled_clock` of the boost clock (an H100/H200 SXM at its
+    700 W limit lowers its clock within a millisecond of dense bf16 math; large GEMMs run at
+    ~700 TFLOP/s where sub-millisecond ones reach ~780). `throttled_clock` 0: never."""
+    clock = chip.throttled_clock
+    onset = chip.throttle_after_us * 1e-6
+    if clock <= 0 or compute_s <= onset:
+        return compute_s
+    return onset + (compute_s - onset) / clock
+
+
+def dram_share(chip: ChipletKind, active_units: int) -> float:
+    """Fraction of the sustained DRAM bandwidth that `active_units` busy units draw: each unit
+    keeps a bounded number of loads in flight (Little's law), so streaming saturates only once
+    `dram_saturation_units` units stream at once (0: any number does)."""
+    saturation = chip.dram_saturation_units
+    if saturation <= 0:
+        return 1.0
+    return min(1.0, min(active_units, chip.units) / saturation)
 
 
 def visible_pairs(group: RequestGroup, causal: bool, window: int) -> float:
@@ -115,6 +168,59 @@ def visible_pairs(group: RequestGroup, causal: bool, window: int) -> float:
     return (first + first + below - 1) * below / 2.0 + (q - below) * float(window)
 
 
+def attention_tiles(
+    op: OpSpec, groups: list[RequestGroup], heads: int, overhead: float
+) -> list[tuple[float, int]]:
+    """(work, count) of each kind of query tile, work in `ATTN_BLOCK x ATTN_BLOCK` block steps.
+
+    A request's new tokens form 128-row query tiles per head (a request of fewer rows gets one
+    tile of its rows rounded up to `MMA_ROWS`, as decode kernels pick short tiles). A tile
+    visits every key block that any of its rows sees: a causal diagonal block costs a whole
+    block. `overhead` block steps per tile: loading Q, the first K/V blocks before the pipeline
+    overlaps, the softmax rescale and the O store.
+    """
+    B = ATTN_BLOCK
+    tiles: list[tuple[float, int]] = []
+    for g in groups:
+        if g.q <= 0 or g.count <= 0:
+            continue
+        rows = B if g.q >= B else min(B, -(-g.q // MMA_ROWS) * MMA_ROWS)
+        scale = rows / B
+        for i in range(-(-g.q // B)):
+            first = g.ctx + i * B  # positions of the tile's first and last rows (0-based)
+            last = g.ctx + min(g.q, (i + 1) * B) - 1
+            hi = last + 1 if op.causal else g.ctx + g.q
+            lo = 0
+            if op.window:
+                lo = max(0, first - op.window + 1) if op.causal else max(0, hi - op.window)
+            blocks = -(-(hi - lo) // B)
+            tiles.append((scale * (blocks + overhead), g.count * heads))
+    return tiles
+
+
+def busiest_unit(tiles: list[tuple[float, int]], units: int) -> float:
+    """Work of the busiest unit when tiles are dealt round-robin, heaviest first (the static
+    tile order of persistent attention kernels): unit `j` gets tiles `j, j + units, ...`."""
+    if not tiles:
+        return 0.0
+    base = 0.0
+    diff = [0.0] * (units + 1)  # a run of `rest` tiles adds `work` to a cyclic range of units
+    pos = 0
+    for work, count in sorted(tiles, key=lambda t: -t[0]):
+        full, rest = divmod(count, units)
+        base += work * full
+        end = pos + rest
+        diff[pos] += work
+        if end <= units:
+            diff[end] -= work
+        else:
+            diff[units] -= work
+            diff[0] += work
+            diff[end - units] -= work
+        pos = end % units
+    return base + max(itertools.accumulate(diff[:-1]))
+
+
 def attention_cost(
     chip: ChipletKind, op: OpSpec, groups: list[RequestGroup], dtype_bytes: int, tp: int = 1
 ) -> OpCost:
@@ -124,10 +230,10 @@ def attention_cost(
     hd = op.head_dim
     pairs = sum(visible_pairs(g, op.causal, op.window) * g.count for g in groups)
     flops = 4.0 * heads * hd * pairs
-    tiles = sum(math.ceil(g.q / ATTN_BLOCK) * g.count for g in groups) * heads
-    waves = math.ceil(tiles / chip.units)
-    quantization = waves * chip.units / tiles if tiles else 1.0
-    compute = flops * quantization / (chip.peak_tflops * 1e12 * chip.attention_efficiency)
+    tiles = attention_tiles(op, groups, heads, chip.attention_tile_overhead)
+    block = 4.0 * ATTN_BLOCK * ATTN_BLOCK * hd  # flops of one block step (QK^T and PV)
+    per_unit = chip.peak_tflops * 1e12 * chip.attention_efficiency / chip.units
+    compute = busiest_unit(tiles, chip.units) * block / per_unit
     kv_bytes = (
         sum(2.0 * kv_heads * hd * min(g.ctx + g.q, op.window or 10**12) * g.count for g in groups)
         * dtype_bytes
@@ -138,12 +244,23 @@ def attention_cost(
     return OpCost(time, flops / 2.0, kv_bytes + qo_bytes, 0.0, qo_bytes)
 
 
+def is_row_reduction(op: OpSpec) -> bool:
+    """Norms reduce each row: `reduction=True`, or an element-wise op named `...norm`
+    (layercost's `norm`/`final_norm`, the IR's `llm.rmsnorm`/`llm.layernorm`)."""
+    return op.kind == "eltwise" and (op.reduction or op.name.endswith("norm"))
+
+
 def eltwise_cost(
     chip: ChipletKind, op: OpSpec, tokens: int, dtype_bytes: int, tp: int = 1
 ) -> OpCost:
+    """Streams `tensors x width` per token. A row reduction (norm) also waits for one row's
+    critical path: one block walks the row's width (statistics, then normalize), which no
+    other row's traffic hides at the end of the kernel."""
     width = op.width // tp if op.split else op.width
     moved = float(op.tensors * tokens * width * dtype_bytes)
     time = op.kernels * chip.eltwise_floor_us * 1e-6 + moved / chip.eltwise_bandwidth
+    if tokens > 0 and is_row_reduction(op):
+        time += width * chip.reduction_ns_per_element * 1e-9
     return OpCost(time, 0.0, moved, 0.0, moved)
 
 

@@ -58,6 +58,12 @@ class ChipletKind:
     attention_dram_efficiency: float = 0.0  # 0: same as dram_efficiency
     eltwise_dram_efficiency: float = 0.0
     launch_us: float = 0.0  # host time to launch one kernel in eager mode
+    # op-level calibration (xcompass/opcost.py; 0 = mechanism off)
+    reduction_ns_per_element: float = 0.0  # norm: one row's critical path per element of width
+    attention_tile_overhead: float = 0.0  # fixed block steps per attention query tile
+    dram_saturation_units: float = 0.0  # units whose loads in flight saturate DRAM
+    throttle_after_us: float = 0.0  # compute sustained this long runs at throttled_clock
+    throttled_clock: float = 0.0  # fraction of the boost clock under the power cap (0: never)
 
     @property
     def flops(self) -> float:
@@ -199,7 +205,7 @@ _KIND_FIELDS = {
     "static_w": float,
 }
 _FRACTIONS = ("compute_efficiency", "attention_efficiency", "dram_efficiency")
-_OPTIONAL_FRACTIONS = ("attention_dram_efficiency", "eltwise_dram_efficiency")
+_OPTIONAL_FRACTIONS = ("attention_dram_efficiency", "eltwise_dram_efficiency", "throttled_clock")
 _NONNEG = (
     "kernel_floor_us",
     "eltwise_floor_us",
@@ -208,7 +214,13 @@ _NONNEG = (
     "sram_pj_per_bit",
     "static_w",
 )
-_OPTIONAL_NONNEG = ("idle_w", "launch_us", "memory_gb")
+_OP_CALIBRATION = (
+    "reduction_ns_per_element",
+    "attention_tile_overhead",
+    "dram_saturation_units",
+    "throttle_after_us",
+)
+_OPTIONAL_NONNEG = ("idle_w", "launch_us", "memory_gb", *_OP_CALIBRATION)
 
 
 class _Reader:
@@ -262,6 +274,8 @@ def _parse_kind(r: _Reader, table: dict[str, Any], i: int, n_channels: int) -> C
     if values["idle_w"] == -1.0:
         values["idle_w"] = values["static_w"]  # default: no power gating
     values["launch_us"] = max(values["launch_us"], 0.0)
+    for key in _OP_CALIBRATION:
+        values[key] = max(values[key], 0.0)  # absent: 0, the mechanism is off
     channel = table.get("dram_channel", 0)
     if isinstance(channel, int) and not isinstance(channel, bool):
         channel = [channel] * values["count"]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from xcompass.opcost import OpSpec, RequestGroup, op_cost
+from xcompass.errors import XcompassError
+from xcompass.opcost import OpSpec, RequestGroup, attention_tiles, busiest_unit, op_cost
 from xcompass.targets import load_target_file, parse_target
 
 INPUTS = Path(__file__).resolve().parents[1] / "inputs"
@@ -57,13 +58,59 @@ def test_one_gemm_memory_bound(mesh2x2):
 def test_prefill_attention_is_causal(mesh2x2):
     chip = mesh2x2.kinds[0]
     op = OpSpec("attention", heads=2, kv_heads=1, head_dim=16, causal=True)
-    # 64 tokens: (1 + 64) * 64 / 2 = 2080 visible pairs; flops = 4 * 2 heads * 16 * 2080
+    # 64 tokens: (1 + 64) * 64 / 2 = 2080 visible pairs -> MACs = 2 * 2 heads * 16 * 2080
+    # tiles: 64 rows < 128 -> one tile of 64 rows (a multiple of 16) per head, scale 64/128 = 0.5;
+    # its last row sees keys 0..63 -> ceil(64/128) = 1 key block (the diagonal one, whole):
+    # work 0.5 * 1 = 0.5 block step, 2 heads on 1 unit -> 1.0 step of 4*128*128*16 = 1048576 flop
+    # compute = 1.048576 us at 1 TFLOP/s; memory = (K,V 2*16*64 + Q,O 2*2*16*64) * 2 B / 100 GB/s
+    # = 0.12288 us -> compute-bound
     cost = op_cost(chip, op, [RequestGroup(64, 0)], 2)
-    assert cost.time_s == pytest.approx(1e-6 + 4 * 2 * 16 * 2080 / 1e12, rel=1e-12)
+    assert cost.macs == 2 * 2 * 16 * 2080
+    assert cost.time_s == pytest.approx(1e-6 + 1.048576e-6, rel=1e-12)
+
+
+def test_causal_attention_tiles_dealt_heaviest_first_round_robin(mesh2x2):
+    chip = dataclasses.replace(mesh2x2.kinds[0], units=2)
+    op = OpSpec("attention", heads=1, kv_heads=1, head_dim=16, causal=True)
+    # 384 new tokens, one head: three 128-row tiles whose last rows see 128, 256, 384 keys ->
+    # 1, 2, 3 key blocks. Heaviest first, round-robin on 2 units: unit 0 gets 3 + 1 = 4 steps,
+    # unit 1 gets 2 (a longest-first greedy would balance 3 / 3; the static order does not).
+    tiles = attention_tiles(op, [RequestGroup(384, 0)], heads=1, overhead=0.0)
+    assert tiles == [(1.0, 1), (2.0, 1), (3.0, 1)]
+    assert busiest_unit(tiles, 2) == 4.0
+    # per unit 1e12 / 2 flop/s: compute = 4 * 1048576 / 5e11 = 8.388608 us; memory = (K,V + Q,O)
+    # = (2*16*384 + 2*16*384) * 2 B / 100 GB/s = 0.49152 us
+    cost = op_cost(chip, op, [RequestGroup(384, 0)], 2)
+    assert cost.time_s == pytest.approx(1e-6 + 8.388608e-6, rel=1e-12)
+    # 0.5 block steps of overhead per tile: 3.5 + 1.5 = 5.0 steps on unit 0 -> 10.48576 us
+    slow = dataclasses.replace(chip, attention_tile_overhead=0.5)
+    cost = op_cost(slow, op, [RequestGroup(384, 0)], 2)
+    assert cost.time_s == pytest.approx(1e-6 + 10.48576e-6, rel=1e-12)
+
+
+def test_busiest_unit_wraps_around_the_units():
+    # 5 tiles of 3 then 4 of 1 on 3 units, dealt 3,3,3 | 3,3,1 | 1,1,1: unit 0 gets 3+3+1 = 7,
+    # unit 1 gets 3+3+1 = 7, unit 2 gets 3+1+1 = 5
+    assert busiest_unit([(1.0, 4), (3.0, 5)], 3) == 7.0
+    assert busiest_unit([], 3) == 0.0
+
+
+def test_short_requests_run_short_tiles():
+    op = OpSpec("attention", heads=2, kv_heads=1, head_dim=16, causal=True)
+    # decode (1 new token over 1023): one 16-row tile per head, scale 16/128; its row sees 1024
+    # keys = 8 blocks -> 8/8 = 1 step (+ overhead 1.0 * 16/128 = 0.125); a window of 256 keys
+    # leaves 2 blocks
+    assert attention_tiles(op, [RequestGroup(1, 1023, 4)], 2, 1.0) == [(1.125, 8)]
+    windowed = dataclasses.replace(op, window=256)
+    assert attention_tiles(windowed, [RequestGroup(1, 1023, 4)], 2, 0.0) == [(0.25, 8)]
+    # 130 new tokens: two full 128-row tiles (the second padded), seeing 1 and 2 key blocks
+    assert attention_tiles(op, [RequestGroup(130, 0)], 1, 0.0) == [(1.0, 1), (2.0, 1)]
 
 
 def test_decode_attention_reads_each_requests_kv(mesh2x2):
-    chip = mesh2x2.kinds[0]
+    # 100 TFLOP/s, so that decode is memory-bound: 8 tiles (4 requests x 2 heads) of 1 block
+    # step each (test_short_requests_run_short_tiles) = 8 * 1048576 flop / 1e14 = 83.9 ns
+    chip = dataclasses.replace(mesh2x2.kinds[0], peak_tflops=100.0)
     op = OpSpec("attention", heads=2, kv_heads=1, head_dim=16, causal=True)
     # 4 requests, 1023 tokens of history + 1 new: K and V of 1024 tokens, 1 KV head of 16, bf16
     kv = 2 * 1 * 16 * 1024 * 4 * 2
@@ -79,3 +126,67 @@ def test_decode_attention_reads_each_requests_kv(mesh2x2):
         2,
     )
     assert windowed.dram_bytes == 2 * 16 * 256 * 4 * 2 + qo
+
+
+def test_few_gemm_tiles_split_k_over_the_units(mesh2x2):
+    chip = dataclasses.replace(mesh2x2.kinds[0], units=8)
+    # [16 x 256] x [256 x 32]: 1 x 2 = 2 tiles of 16x16, each 256/64 = 4 k steps: 8 steps dealt
+    # to 8 units -> 1 step each = 2*16*16*64 flop / (1e12/8 per unit) = 262.144 ns (one tile per
+    # unit would take 4 steps). memory = (32*256 + 16*256 + 16*32) * 2 B / 100 GB/s = 256 ns
+    cost = op_cost(chip, OpSpec("gemm", n=32, k=256), [RequestGroup(16, 0)], 2)
+    assert cost.time_s == pytest.approx(1e-6 + 262.144e-9, rel=1e-12)
+
+
+def test_few_busy_units_stream_a_share_of_dram(mesh2x2):
+    chip = dataclasses.replace(mesh2x2.kinds[0], units=8, dram_gbs=10.0, dram_saturation_units=8.0)
+    # [1 x 1024] x [1024 x 48]: 3 tiles, split k 8 // 3 = 2 ways -> 6 busy units of the 8 that
+    # saturate DRAM: share 0.75. memory = (48*1024 + 1024 + 48) * 2 B / (10 GB/s * 0.75)
+    # = 13.393067 us; compute = ceil(3 * 16 steps / 8) = 6 steps * 262.144 ns = 1.572864 us
+    cost = op_cost(chip, OpSpec("gemm", n=48, k=1024), [RequestGroup(1, 0)], 2)
+    assert cost.time_s == pytest.approx(1e-6 + 100448 / (1e10 * 0.75), rel=1e-12)
+    # with the saturation unset (0) every busy unit count streams at full rate
+    full = dataclasses.replace(chip, dram_saturation_units=0.0)
+    cost = op_cost(full, OpSpec("gemm", n=48, k=1024), [RequestGroup(1, 0)], 2)
+    assert cost.time_s == pytest.approx(1e-6 + 100448 / 1e10, rel=1e-12)
+
+
+def test_gemm_compute_past_the_power_cap_runs_slower(mesh2x2):
+    chip = dataclasses.replace(mesh2x2.kinds[0], throttle_after_us=1.0, throttled_clock=0.5)
+    # [256 x 64] x [64 x 256]: 16 * 16 = 256 tiles of one k step: 256 * 32768 flop / 1e12
+    # = 8.388608 us at the boost clock; past 1 us at half the clock: 1 + 7.388608 / 0.5
+    # = 15.777216 us; memory = (256*64*2 + 256*256) * 2 B / 100 GB/s = 1.96608 us
+    cost = op_cost(chip, OpSpec("gemm", n=256, k=64), [RequestGroup(256, 0)], 2)
+    assert cost.time_s == pytest.approx(1e-6 + 15.777216e-6, rel=1e-12)
+    # attention is not throttled (its softmax keeps it under the cap in the calibration data)
+    op = OpSpec("attention", heads=2, kv_heads=1, head_dim=16, causal=True)
+    assert op_cost(chip, op, [RequestGroup(64, 0)], 2).time_s == pytest.approx(2.048576e-6)
+
+
+def test_norm_waits_for_one_rows_critical_path(mesh2x2):
+    chip = dataclasses.replace(mesh2x2.kinds[0], reduction_ns_per_element=2.0)
+    # 4 rows of 1024: moved = 2 tensors * 4 * 1024 * 2 B = 16384 B / 100 GB/s = 163.84 ns;
+    # a norm also walks one row: 1024 * 2 ns = 2.048 us
+    norm = op_cost(chip, OpSpec("eltwise", "norm", width=1024), [RequestGroup(4, 0)], 2)
+    assert norm.time_s == pytest.approx(1e-6 + 163.84e-9 + 2.048e-6, rel=1e-12)
+    for named in ("final_norm", "llm.rmsnorm", "llm.layernorm"):
+        op = OpSpec("eltwise", named, width=1024)
+        assert op_cost(chip, op, [RequestGroup(4, 0)], 2).time_s == norm.time_s
+    flagged = OpSpec("eltwise", "softmax", width=1024, reduction=True)
+    assert op_cost(chip, flagged, [RequestGroup(4, 0)], 2).time_s == norm.time_s
+    # an element-wise op that does not reduce rows streams only
+    add = op_cost(chip, OpSpec("eltwise", "llm.add", width=1024), [RequestGroup(4, 0)], 2)
+    assert add.time_s == pytest.approx(1e-6 + 163.84e-9, rel=1e-12)
+
+
+def test_op_calibration_fields_default_off_and_are_validated():
+    data = tomllib.loads((INPUTS / "my-target.toml").read_text())
+    chip = parse_target(data, "t").kinds[0]
+    assert (chip.reduction_ns_per_element, chip.attention_tile_overhead) == (0.0, 0.0)
+    assert (chip.dram_saturation_units, chip.throttle_after_us, chip.throttled_clock) == (0, 0, 0)
+    data["chiplet"][0]["attention_tile_overhead"] = -0.5
+    with pytest.raises(XcompassError, match="attention_tile_overhead.*>= 0"):
+        parse_target(data, "t")
+    data["chiplet"][0]["attention_tile_overhead"] = 1.5
+    data["chiplet"][0]["throttled_clock"] = 1.2
+    with pytest.raises(XcompassError, match="throttled_clock"):
+        parse_target(data, "t")

@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import os
 import re
+import struct
 import sys
 from collections.abc import Sequence
 from io import StringIO
@@ -205,9 +206,16 @@ class XcompassOptMain(xDSLOptMain):
                 raise XcompassError(
                     f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
                 ) from None
-            return LocatingParser(
-                self.ctx, text, self.get_input_name(), self._chunk_offset
-            ).parse_module(not self.args.no_implicit_module)
+            parser = LocatingParser(self.ctx, text, self.get_input_name(), self._chunk_offset)
+            try:
+                return parser.parse_module(not self.args.no_implicit_module)
+            except (ParseError, DiagnosticException, XcompassError, RecursionError, MemoryError):
+                raise
+            except (struct.error, OverflowError):  # xDSL packs dense arrays unchecked
+                parser.raise_error("a number before this point does not fit its integer type")
+            except Exception as exc:  # xDSL's parser crashing on other bad input
+                detail = " ".join(str(exc).split())[:120]
+                parser.raise_error(f"cannot parse this input ({type(exc).__name__}: {detail})")
 
         self.available_frontends["mlir"] = parse_mlir
 

@@ -3,7 +3,8 @@
 Property: any input either succeeds or fails with an XcompassError (a one-line diagnostic from
 the drivers, exit status 1); never another exception type, never a hang, never a changed file
 the user had. Bounded for CI: a fixed number of examples per property, no deadline, the whole
-file well under a minute. `benchmarks/fuzz_inputs.py` is the long, out-of-CI version.
+file well under a minute (XCOMPASS_FUZZ_EXAMPLES=N for more). `benchmarks/fuzz_inputs.py`
+is the long, out-of-CI version over the installed commands.
 """
 
 from __future__ import annotations
@@ -30,13 +31,17 @@ from xcompass.models import ModelConfig, from_hf_config, load_config_file
 from xcompass.trace import read_trace, sample_step
 from xcompass.workload import MAX_REQUESTS, MAX_TOKENS, parse_spec
 
+EXAMPLES = int(os.environ.get("XCOMPASS_FUZZ_EXAMPLES", "300"))
+"""Examples per property; CI uses the default, `XCOMPASS_FUZZ_EXAMPLES=5000` digs deeper
+(with a random seed instead of CI's fixed one)."""
 FUZZ = settings(
-    max_examples=300,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    derandomize=True,
+    derandomize="XCOMPASS_FUZZ_EXAMPLES" not in os.environ,
+    database=None,
 )
-SLOW_FUZZ = settings(FUZZ, max_examples=200)
+SLOW_FUZZ = settings(FUZZ, max_examples=max(1, EXAMPLES * 2 // 3))
 WATCHDOG_S = 10
 
 

@@ -6,10 +6,13 @@ This module is the reference: one individual at a time, in plain Python over num
 every per-node detail the report needs. `schedule_jit.evaluate_fast` is its compiled twin for
 whole populations; the two must agree to rounding (tested).
 
-Shared resources are booked *in time*, not in list order: every DRAM channel and every link
-keeps its busy intervals, and a request takes the earliest gap at or after the moment it could
-start that is long enough for it (gap filling). A node listed later that can run earlier is
-therefore never queued behind a reservation that lies in its future.
+A mapping fixes each chiplet's order of work (Compass's: segment, micro-batch, layer). Shared
+resources are served *in time*: the schedule is a discrete-event simulation that takes node
+starts and activation transfers in time order, so DRAM channels and links serve requests first
+come, first served, and a node that can run earlier is never queued behind a reservation that
+lies in its future. A link carries one message at a time (a message waits for a gap on every
+link of its route); a DRAM channel's bandwidth is shared: a kernel streams its bytes at up to
+its own rate out of what the streams already running leave free.
 """
 
 from __future__ import annotations
@@ -105,6 +108,18 @@ class EvalContext:
         nbytes = tb.allreduce_bytes[:, None]
         self.ar_time = tb.allreduces * allreduce_time(net, self.mode, tp, nbytes)  # [B, T]
         self.ar_bits = tb.allreduces * allreduce_bits(tp, nbytes)
+        # per-node constants the schedule would otherwise divide for on every node
+        self.inv_channel_bw = 1.0 / self.channel_bw
+        self.occupy = tb.act_bytes / self.link_bw  # seconds a layer's output holds a link
+        self.hop_j = tb.act_bytes * 8.0 * self.pj_hop * 1e-12  # its NoP energy per hop
+        ar = self.ar_time[:, None, None, :]
+        self.rate_stream = _rate(tb.dram_stream, tb.time_stream + ar)  # DRAM bytes/s of a node
+        self.rate_resident = _rate(tb.dram_resident, tb.time_resident + ar)
+
+
+def _rate(nbytes: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(seconds > 0.0, nbytes / np.where(seconds > 0.0, seconds, 1.0), np.inf)
 
 
 @dataclass
@@ -178,13 +193,23 @@ class Timeline:
             for j in range(i, k):
                 self.used[j] += share
 
-    def fill(self, t: float, need: float, cap: float) -> float:
+    def fill(self, t: float, need: float, cap: float, run: float) -> float:
         """Stream `need` seconds' worth of the full bandwidth from t on, taking at most `cap`
-        of it at any moment and only what is left free; book it; return when it is done."""
+        of it at any moment and only what is left free; book it; return when it is done.
+        `run` = need / cap, the time it takes on a free channel."""
         if need <= 0.0:
             return t
-        j = self._split(t)
         times, used = self.times, self.used
+        if not times or t >= times[-1]:  # nothing booked from t on
+            if times and times[-1] == t:
+                used[-1] = cap
+            else:
+                times.append(t)
+                used.append(cap)
+            times.append(t + run)
+            used.append(0.0)
+            return t + run
+        j = self._split(t)
         left = need
         while True:
             free = min(cap, 1.0 - used[j])
@@ -239,11 +264,24 @@ _DETAIL = (
 
 
 def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dict:  # noqa: C901
-    """One mapping: returns totals and per-node detail (flat node ids b * L + l)."""
+    """One mapping, as a discrete-event simulation; returns totals and per-node detail (flat
+    node ids b * L + l).
+
+    Each chiplet runs its nodes in Compass order (`order`). Events — a node starting, or an
+    activation leaving for another chiplet — are taken in time order (ties: Compass order),
+    so links and DRAM channels serve requests first come, first served in time."""
     tb, g = ctx.table, ctx.groups
     B, L = place.shape
     N = B * L
     flat = place.reshape(N)
+    rank = np.empty(N, dtype=np.int64)
+    rank[order] = np.arange(N)
+    chips_of = [[int(c) for c in ctx.members[grp][ctx.valid[grp]]] for grp in range(len(g.tp))]
+    queue: list[list[int]] = [[] for _ in range(ctx.C)]  # each chiplet's nodes, in order
+    for node in order:
+        for c in chips_of[flat[node]]:
+            queue[c].append(int(node))
+    head = [0] * ctx.C
     chip_free = np.zeros(ctx.C + 1)
     chip_last = np.full(ctx.C + 1, -1)  # node that last ran on the chiplet
     last_layer = np.full(ctx.C + 1, -1)
@@ -254,54 +292,79 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
     blame = np.full(N, -1)
     prev = np.full(N, -1)
     e = dict.fromkeys(("compute", "sram", "dram", "nop"), 0.0)
-    for node in order:
-        b, lyr = divmod(int(node), L)
-        grp = int(flat[node])
-        pos = 0 if lyr == 0 else (2 if lyr == L - 1 else 1)
-        kind, ti = int(g.kind[grp]), int(g.tp_index[grp])
-        chips = [int(c) for c in ctx.members[grp][ctx.valid[grp]]]
-        # input activation: on chip if the previous layer ran on the same group, else the NoP
-        ready = 0.0
-        if lyr > 0:
-            ready = d["end"][node - 1]
-            pg = int(flat[node - 1])
-            if pg != grp:
-                src, dst = int(ctx.lead[pg]), int(ctx.lead[grp])
-                nh = int(ctx.hops[src, dst])
-                occupy = tb.act_bytes[b] / ctx.link_bw
-                route = [
-                    (links[int(k)], occupy, 1.0) for k in ctx.routes[src, dst] if k < ctx.n_links
-                ]
-                setup = ready + ctx.link_latency
-                slot = common_slot(route, setup)
-                for tl, _, _ in route:
-                    tl.book(slot, occupy)
-                arrive = slot + occupy + nh * ctx.hop_s
-                d["transfer_time"][node] = arrive - ready
-                d["link_wait"][node] = slot - setup
-                e["nop"] += tb.act_bytes[b] * 8.0 * nh * ctx.pj_hop * 1e-12
-                ready = arrive
+    nxt = [0] * B  # each micro-batch's next layer
+    arrival = [0.0] * B  # when that layer's input is on its chiplets
+    pending = [False] * B  # its input must first cross the NoP
+    request = [0.0] * B  # ... asking for the links at this time (producer end + latency)
+
+    def chip_ready(node: int) -> bool:
+        return all(queue[c][head[c]] == node for c in chips_of[flat[node]])
+
+    def free_at(node: int) -> tuple[float, int]:
         free, blamed = 0.0, -1
-        resident = bool(tb.fits_sram[kind, pos, ti])
-        for c in chips:
+        for c in chips_of[flat[node]]:
             if chip_free[c] > free:
                 free, blamed = chip_free[c], c
+        return free, blamed
+
+    while True:
+        best, pick = (np.inf, N), -1
+        for b in range(B):
+            if nxt[b] == L:
+                continue
+            node = b * L + nxt[b]
+            if pending[b]:
+                key = (request[b], rank[node])
+            elif chip_ready(node):
+                key = (max(arrival[b], free_at(node)[0]), rank[node])
+            else:
+                continue
+            if key < best:
+                best, pick = key, b
+        if pick < 0:
+            break
+        b = pick
+        lyr = nxt[b]
+        node = b * L + lyr
+        grp = int(flat[node])
+        if pending[b]:  # the activation crosses the NoP: all links of its route at once
+            src, dst = int(ctx.lead[flat[node - 1]]), int(ctx.lead[grp])
+            nh = int(ctx.hops[src, dst])
+            occupy = ctx.occupy[b]
+            route = [(links[int(k)], occupy, 1.0) for k in ctx.routes[src, dst, :nh]]
+            slot = common_slot(route, request[b])
+            for tl, _, _ in route:
+                tl.book(slot, occupy)
+            arrival[b] = slot + occupy + nh * ctx.hop_s
+            ready = d["end"][node - 1]
+            d["transfer_time"][node] = arrival[b] - ready
+            d["link_wait"][node] = slot - request[b]
+            e["nop"] += ctx.hop_j[b] * nh
+            pending[b] = False
+            continue
+        pos = 0 if lyr == 0 else (2 if lyr == L - 1 else 1)
+        kind, ti = int(g.kind[grp]), int(g.tp_index[grp])
+        chips = chips_of[grp]
+        free, blamed = free_at(node)
+        resident = bool(tb.fits_sram[kind, pos, ti])
+        for c in chips:
             resident &= last_layer[c] == lyr
+        at = (b, pos, kind, ti)
         if resident:
-            ex, db = tb.time_resident[b, pos, kind, ti], tb.dram_resident[b, pos, kind, ti]
+            ex, db, rate = tb.time_resident[at], tb.dram_resident[at], ctx.rate_resident[at]
         else:
-            ex, db = tb.time_stream[b, pos, kind, ti], tb.dram_stream[b, pos, kind, ti]
+            ex, db, rate = tb.time_stream[at], tb.dram_stream[at], ctx.rate_stream[at]
         ar = ctx.ar_time[b, ti]
         ex += ar
-        if ready >= free:
-            start = ready
+        if arrival[b] >= free:
+            start = arrival[b]
             blame[node] = 0 if lyr > 0 else -1
         else:
             start = free
             blame[node], prev[node] = 1 + blamed, chip_last[blamed]
         # each member streams `db` bytes from its own channel, spread evenly over the node's
-        # run: a channel serves it at up to that rate out of the bandwidth that streams booked
-        # before it leave free, so a node waits on DRAM only while its channel is really busy
+        # run: a channel serves it at up to that rate out of the bandwidth that streams
+        # already running leave free, so a node waits on DRAM only while its channel is busy
         end = start + ex
         e_dram = 0.0
         if db > 0.0:
@@ -311,11 +374,12 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
                 load[ch] = load.get(ch, 0) + 1
                 e_dram += db * 8.0 * ctx.dram_pj[ch] * 1e-12
             for ch, n in sorted(load.items()):
-                need = n * db / ctx.channel_bw[ch]  # seconds of the whole channel
-                cap = min(1.0, need / ex) if ex > 0.0 else 1.0
-                end = max(end, channels[ch].fill(start, need, cap))
+                need = n * db * ctx.inv_channel_bw[ch]  # seconds of the whole channel
+                cap = min(1.0, n * rate * ctx.inv_channel_bw[ch])  # its share at its own rate
+                end = max(end, channels[ch].fill(start, need, cap, max(ex, need)))
         for c in chips:
             chip_free[c], chip_last[c], last_layer[c], powered[c] = end, node, lyr, True
+            head[c] += 1
         tp = float(g.tp[grp])
         e_comp = tp * tb.macs[b, pos, kind, ti] * ctx.pj_mac[grp] * 1e-12
         e_sram = tp * tb.sram_bytes[b, pos, kind, ti] * 8.0 * ctx.sram_pj[grp] * 1e-12
@@ -328,6 +392,12 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
         d["exec_time"][node], d["allreduce_time"][node] = ex, ar
         d["stall_time"][node] = end - (start + ex)
         d["node_energy"][node] = e_comp + e_sram + e_dram + e_ar
+        nxt[b] += 1
+        if nxt[b] < L:
+            if flat[node + 1] != grp:
+                pending[b], request[b] = True, end + ctx.link_latency
+            else:
+                arrival[b] = end
     latency = float(d["end"].max()) if N else 0.0
     static = np.where(powered, ctx.static_w, ctx.idle_w)[: ctx.C] * latency
     return {

@@ -76,13 +76,13 @@ def _split(times, used, cnt, r, x):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _fill(times, used, cnt, r, t, need, cap):  # noqa: ANN001, ANN202
+def _fill(times, used, cnt, r, t, need, cap, run):  # noqa: ANN001, ANN202
     """Stream `need` channel-seconds from t at up to `cap` of what is free (Timeline.fill)."""
     if need <= 0.0:
         return t
     n = cnt[r]
     if n == 0 or t >= times[r, n - 1]:  # past every booking: the tail is free
-        finish = t + need / cap
+        finish = t + run
         if n > 0 and times[r, n - 1] == t:
             used[r, n - 1] = cap
         else:
@@ -116,6 +116,34 @@ def _fill(times, used, cnt, r, t, need, cap):  # noqa: ANN001, ANN202
         j += 1
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _candidate(node, b, L, grp, members, valid, max_tp, qnodes, qoff, head, chip_free, arrival):  # noqa: ANN001, ANN202, E501
+    """Start time of micro-batch b's next node if every member chiplet is at it, else inf."""
+    free = 0.0
+    for j in range(max_tp):
+        if valid[grp, j]:
+            c = members[grp, j]
+            if qnodes[qoff[c] + head[c]] != node:
+                return np.inf
+            if chip_free[c] > free:
+                free = chip_free[c]
+    return arrival[b] if arrival[b] >= free else free
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _settle(win, cand, crank, Bp, b):  # noqa: ANN001, ANN202
+    """Replay the tournament (earliest event time, then Compass rank) from leaf b to the root."""
+    i = (Bp + b) >> 1
+    while i >= 1:
+        x = win[2 * i]
+        y = win[2 * i + 1]
+        if cand[y] < cand[x] or (cand[y] == cand[x] and crank[y] < crank[x]):
+            win[i] = y
+        else:
+            win[i] = x
+        i >>= 1
+
+
 @njit(cache=True, nogil=True)
 def _kernel(
     order,
@@ -131,9 +159,9 @@ def _kernel(
     routes,
     hops,
     n_links,
-    act_bytes,
+    occupy_b,
+    hop_j,
     link_latency,
-    link_bw,
     hop_s,
     pj_hop,
     fits,
@@ -141,11 +169,13 @@ def _kernel(
     t_str,
     d_res,
     d_str,
+    rate_res,
+    rate_str,
     ar_time,
     ar_bits,
     channel,
     n_channels,
-    channel_bw,
+    inv_bw,
     dram_pj,
     macs,
     sram,
@@ -169,79 +199,163 @@ def _kernel(
     cnt = np.zeros(n_channels, dtype=np.int64)
     chans = np.empty(max_tp, dtype=np.int64)
     loads = np.empty(max_tp, dtype=np.int64)
+    rank = np.empty(N, dtype=np.int64)
+    qcount = np.zeros(C + 1, dtype=np.int64)
+    qoff = np.zeros(C + 2, dtype=np.int64)
+    qnodes = np.empty(N * max_tp + 1, dtype=np.int64)
+    head = np.zeros(C + 1, dtype=np.int64)
+    chip_free = np.zeros(C + 1)
+    last_layer = np.zeros(C + 1, dtype=np.int64)
+    powered = np.zeros(C + 1, dtype=np.bool_)
+    nxt = np.zeros(B, dtype=np.int64)
+    arrival = np.zeros(B)
+    pending = np.zeros(B, dtype=np.bool_)
+    # event time of each micro-batch's next step (inf: waits for chiplets, or finished), the
+    # Compass rank of its next node, and a tournament tree over them (leaf B: a dummy)
+    cand = np.full(B + 1, np.inf)
+    crank = np.full(B + 1, N, dtype=np.int64)
+    Bp = 1
+    while Bp < B:
+        Bp *= 2
+    win = np.full(2 * Bp, B, dtype=np.int64)
+    done = np.zeros(N)
+    mb_of = np.arange(N) // L
     for p in range(P):
-        chip_free = np.zeros(C + 1)
-        last_layer = np.full(C + 1, -1)
-        powered = np.zeros(C + 1, dtype=np.bool_)
-        lcnt[:] = 0
-        last[:] = 0.0
-        cnt[:] = 0
-        done = np.zeros(N)
-        e_comp = e_sram = e_dram = e_nop = 0.0
-        latency = 0.0
+        # each chiplet's queue of nodes in Compass order (CSR)
+        qcount[:] = 0
         for step in range(N):
             node = order[p, step]
-            b = node // L
-            lyr = node % L
+            rank[node] = step
             grp = flat[p, node]
-            pos = 0 if lyr == 0 else (2 if lyr == L - 1 else 1)
-            kind = g_kind[grp]
-            ti = g_tpi[grp]
-            ready = 0.0
-            if lyr > 0:
-                ready = done[node - 1]
-                pg = flat[p, node - 1]
-                if pg != grp:
-                    src = lead[pg]
-                    dst = lead[grp]
-                    nh = hops[src, dst]
-                    occupy = act_bytes[b] / link_bw
-                    setup = ready + link_latency
-                    s = setup
-                    clear = True  # the route's links are all free from `setup` on
-                    for h in range(nh):
-                        if last[routes[src, dst, h]] > s:
-                            clear = False
-                    if clear:
-                        e = s + occupy
-                        for h in range(nh):  # append to each link's bookings
-                            r = routes[src, dst, h]
-                            n = lcnt[r]
-                            busy[r, n, 0] = s
-                            busy[r, n, 1] = e
-                            lcnt[r] = n + 1
-                            last[r] = e
-                    else:
-                        moved = True
-                        while moved:
-                            moved = False
-                            for h in range(nh):
-                                r = routes[src, dst, h]
-                                e = _link_earliest(busy, lcnt, last, r, s, occupy)
-                                if e > s:
-                                    s = e
-                                    moved = True
-                        for h in range(nh):
-                            _link_book(busy, lcnt, last, routes[src, dst, h], s, occupy)
-                    ready = s + occupy + nh * hop_s
-                    e_nop += act_bytes[b] * 8.0 * nh * pj_hop * 1e-12
-            free = 0.0
-            resident = fits[kind, pos, ti]
+            for j in range(max_tp):
+                if valid[grp, j]:
+                    qcount[members[grp, j]] += 1
+        qoff[0] = 0
+        for c in range(C + 1):
+            qoff[c + 1] = qoff[c] + qcount[c]
+            qcount[c] = 0
+        for step in range(N):
+            node = order[p, step]
+            grp = flat[p, node]
             for j in range(max_tp):
                 if valid[grp, j]:
                     c = members[grp, j]
-                    if chip_free[c] > free:
-                        free = chip_free[c]
-                    if last_layer[c] != lyr:
-                        resident = False
+                    qnodes[qoff[c] + qcount[c]] = node
+                    qcount[c] += 1
+        head[:] = 0
+        chip_free[:] = 0.0
+        last_layer[:] = -1
+        powered[:] = False
+        lcnt[:] = 0
+        last[:] = 0.0
+        cnt[:] = 0
+        nxt[:] = 0
+        arrival[:] = 0.0
+        pending[:] = False
+        for b in range(B):
+            cand[b] = _candidate(
+                b * L,
+                b,
+                L,
+                flat[p, b * L],
+                members,
+                valid,
+                max_tp,
+                qnodes,
+                qoff,
+                head,
+                chip_free,
+                arrival,
+            )
+        for b in range(B):
+            crank[b] = rank[b * L]
+            win[Bp + b] = b
+        for i in range(Bp - 1, 0, -1):
+            x = win[2 * i]
+            y = win[2 * i + 1]
+            if cand[y] < cand[x] or (cand[y] == cand[x] and crank[y] < crank[x]):
+                win[i] = y
+            else:
+                win[i] = x
+        e_comp = e_sram = e_dram = e_nop = 0.0
+        latency = 0.0
+        while True:
+            b = win[1]
+            best = cand[b]
+            if best == np.inf:
+                break
+            lyr = nxt[b]
+            node = b * L + lyr
+            grp = flat[p, node]
+            if pending[b]:
+                src = lead[flat[p, node - 1]]
+                dst = lead[grp]
+                nh = hops[src, dst]
+                occupy = occupy_b[b]
+                s = best
+                clear = True  # the route's links are all free from the request on
+                for h in range(nh):
+                    if last[routes[src, dst, h]] > s:
+                        clear = False
+                if clear:
+                    e = s + occupy
+                    for h in range(nh):
+                        r = routes[src, dst, h]
+                        n = lcnt[r]
+                        if n > 0 and busy[r, n - 1, 1] == s:
+                            busy[r, n - 1, 1] = e
+                        else:
+                            busy[r, n, 0] = s
+                            busy[r, n, 1] = e
+                            lcnt[r] = n + 1
+                        last[r] = e
+                else:
+                    moved = True
+                    while moved:
+                        moved = False
+                        for h in range(nh):
+                            e = _link_earliest(busy, lcnt, last, routes[src, dst, h], s, occupy)
+                            if e > s:
+                                s = e
+                                moved = True
+                    for h in range(nh):
+                        _link_book(busy, lcnt, last, routes[src, dst, h], s, occupy)
+                arrival[b] = s + occupy + nh * hop_s
+                e_nop += hop_j[b] * nh
+                pending[b] = False
+                cand[b] = _candidate(
+                    node,
+                    b,
+                    L,
+                    grp,
+                    members,
+                    valid,
+                    max_tp,
+                    qnodes,
+                    qoff,
+                    head,
+                    chip_free,
+                    arrival,
+                )
+                _settle(win, cand, crank, Bp, b)
+                continue
+            start = best
+            pos = 0 if lyr == 0 else (2 if lyr == L - 1 else 1)
+            kind = g_kind[grp]
+            ti = g_tpi[grp]
+            resident = fits[kind, pos, ti]
+            for j in range(max_tp):
+                if valid[grp, j] and last_layer[members[grp, j]] != lyr:
+                    resident = False
             if resident:
                 ex = t_res[b, pos, kind, ti]
                 db = d_res[b, pos, kind, ti]
+                rate = rate_res[b, pos, kind, ti]
             else:
                 ex = t_str[b, pos, kind, ti]
                 db = d_str[b, pos, kind, ti]
+                rate = rate_str[b, pos, kind, ti]
             ex += ar_time[b, ti]
-            start = ready if ready >= free else free
             end = start + ex
             edram = 0.0
             if db > 0.0:
@@ -267,11 +381,12 @@ def _kernel(
                         loads[k - 1], loads[k] = loads[k], loads[k - 1]
                         k -= 1
                 for k in range(nch):
-                    need = loads[k] * db / channel_bw[chans[k]]
-                    cap = need / ex if ex > 0.0 else 1.0
+                    need = loads[k] * db * inv_bw[chans[k]]
+                    cap = loads[k] * rate * inv_bw[chans[k]]
                     if cap > 1.0:
                         cap = 1.0
-                    f = _fill(times, used, cnt, chans[k], start, need, cap)
+                    run = ex if ex > need else need
+                    f = _fill(times, used, cnt, chans[k], start, need, cap, run)
                     if f > end:
                         end = f
             for j in range(max_tp):
@@ -280,6 +395,7 @@ def _kernel(
                     chip_free[c] = end
                     last_layer[c] = lyr
                     powered[c] = True
+                    head[c] += 1
             done[node] = end
             if end > latency:
                 latency = end
@@ -288,6 +404,54 @@ def _kernel(
             e_sram += tp * sram[b, pos, kind, ti] * 8.0 * sram_pj[grp] * 1e-12
             e_dram += edram
             e_nop += ar_bits[b, ti] * pj_hop * 1e-12
+            # this micro-batch's next step, and nodes now at the head of the freed chiplets
+            nxt[b] = lyr + 1
+            if lyr + 1 < L:
+                crank[b] = rank[node + 1]
+                if flat[p, node + 1] != grp:
+                    pending[b] = True
+                    cand[b] = end + link_latency
+                else:
+                    arrival[b] = end
+                    cand[b] = _candidate(
+                        node + 1,
+                        b,
+                        L,
+                        grp,
+                        members,
+                        valid,
+                        max_tp,
+                        qnodes,
+                        qoff,
+                        head,
+                        chip_free,
+                        arrival,
+                    )
+            else:
+                cand[b] = np.inf
+            _settle(win, cand, crank, Bp, b)
+            for j in range(max_tp):
+                if valid[grp, j]:
+                    c = members[grp, j]
+                    if head[c] < qoff[c + 1] - qoff[c]:
+                        h = qnodes[qoff[c] + head[c]]
+                        hb = mb_of[h]
+                        if hb != b and h == hb * L + nxt[hb] and not pending[hb]:
+                            cand[hb] = _candidate(
+                                h,
+                                hb,
+                                L,
+                                flat[p, h],
+                                members,
+                                valid,
+                                max_tp,
+                                qnodes,
+                                qoff,
+                                head,
+                                chip_free,
+                                arrival,
+                            )
+                            _settle(win, cand, crank, Bp, hb)
         static = 0.0
         for c in range(C):
             static += (static_w[c] if powered[c] else idle_w[c]) * latency
@@ -321,9 +485,9 @@ def evaluate_fast(ctx: EvalContext, boundaries: np.ndarray, place: np.ndarray) -
         ctx.routes,
         ctx.hops,
         ctx.n_links,
-        tb.act_bytes,
+        ctx.occupy,
+        ctx.hop_j,
         ctx.link_latency,
-        ctx.link_bw,
         ctx.hop_s,
         ctx.pj_hop,
         tb.fits_sram,
@@ -331,11 +495,13 @@ def evaluate_fast(ctx: EvalContext, boundaries: np.ndarray, place: np.ndarray) -
         tb.time_stream,
         tb.dram_resident,
         tb.dram_stream,
+        ctx.rate_resident,
+        ctx.rate_stream,
         ctx.ar_time,
         ctx.ar_bits,
         ctx.channel,
         ctx.n_channels,
-        ctx.channel_bw,
+        ctx.inv_channel_bw,
         ctx.dram_pj,
         tb.macs,
         tb.sram_bytes,

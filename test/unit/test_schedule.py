@@ -91,11 +91,14 @@ def test_a_stream_fills_the_bandwidth_left_free():
     tl.book(0.0, 2.0, 0.75)  # a stream holding 3/4 of the channel during [0, 2)
     # 1 channel-second wanted at up to the full rate: 1/4 free until 2 gives 0.5, the other
     # 0.5 goes at full rate after 2: done at 2.5
-    assert tl.fill(0.0, 1.0, 1.0) == pytest.approx(2.5, rel=1e-15)
+    assert tl.fill(0.0, 1.0, 1.0, 1.0) == pytest.approx(2.5, rel=1e-15)
     # the channel is now full during [0, 2.5): a stream capped at 1/2 waits, then takes 1/2
-    assert tl.fill(1.0, 0.5, 0.5) == pytest.approx(3.5, rel=1e-15)
+    assert tl.fill(1.0, 0.5, 0.5, 1.0) == pytest.approx(3.5, rel=1e-15)
     assert tl.times == [0.0, 1.0, 2.0, 2.5, 3.5]
     assert tl.used == [1.0, 1.0, 1.0, 0.5, 0.0]
+    # from 3.5 on nothing is booked: a stream at 1/4 for 2 s just appends
+    assert tl.fill(4.0, 0.5, 0.25, 2.0) == 6.0
+    assert tl.times[-3:] == [3.5, 4.0, 6.0] and tl.used[-3:] == [0.0, 0.25, 0.0]
 
 
 def test_two_chiplet_pipeline_bubble():

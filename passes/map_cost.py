@@ -8,9 +8,10 @@ from xcompass.dialects.map import to_genome
 from xcompass.passes.errors import PassFailure
 from xcompass.passes.ir_bridge import find_mapping, read_problem
 from xdsl.context import Context
-from xdsl.dialects.builtin import FloatAttr, ModuleOp, f64
+from xdsl.dialects.builtin import FloatAttr, ModuleOp, StringAttr, f64
 from xdsl.passes import ModulePass
 
+from xcompass.comm import MODES
 from xcompass.fileio import write_atomically
 from xcompass.layercost import build_cost_table
 from xcompass.mapping import make_groups
@@ -28,13 +29,21 @@ def write_report(path: str, text: str) -> None:
 @dataclass(frozen=True)
 class MapCostPass(ModulePass):
     """Evaluate the mapping with the cost model: start/end/energy on every task, totals on the
-    mapping, and the JSON report when `report` names a file."""
+    mapping, and the JSON report when `report` names a file. `mode` is the execution mode:
+    `graph` (CUDA-graph-like: no host launch gaps, collectives at their in-graph cost) or
+    `eager` (a host launch per kernel, collectives with host synchronisation)."""
 
     name = "map-cost"
 
     report: str = ""
+    mode: str = "graph"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.mode not in MODES:
+            raise PassFailure(
+                f"map-cost: option mode={self.mode!r} is not an execution mode "
+                f"(valid: {', '.join(MODES)})"
+            )
         mapping_op = find_mapping(op)
         if mapping_op is None:
             raise PassFailure("map-cost: the module has no map.mapping (run llm-partition first)")
@@ -49,6 +58,7 @@ class MapCostPass(ModulePass):
             groups.tp_options,
             problem.ops,
             problem.whole_model,
+            self.mode,
         )
         ectx = EvalContext(table, groups, problem.target, problem.layers)
         result = evaluate_mapping(ectx, mapping)
@@ -60,5 +70,6 @@ class MapCostPass(ModulePass):
                 task.attributes[key] = FloatAttr(entry[key], f64)
         for key in ("latency_s", "energy_j", "edp_js", "throughput_tok_s"):
             mapping_op.attributes[key] = FloatAttr(report[key], f64)
+        mapping_op.attributes["mode"] = StringAttr(self.mode)
         if self.report:
             write_report(self.report, dumps(report))

@@ -1,4 +1,6 @@
-"""The cost report (JSON): totals, per chiplet, per task, and where the time went."""
+"""The cost report (JSON): totals, where the time went (on the critical path, and summed over
+tasks), where the energy went, per chiplet and per task. `FIELDS` documents every field and is
+written into the report itself, so a reader never has to guess what a number sums."""
 
 from __future__ import annotations
 
@@ -12,6 +14,30 @@ from xcompass.mapping import Groups, Mapping
 from xcompass.schedule import Result
 from xcompass.targets import Target
 from xcompass.workload import Workload
+
+FIELDS = {
+    "latency_s": "end of the last node: the time to run the whole workload once (seconds)",
+    "energy_j": "dynamic energy of every node plus static energy of every chiplet (joules)",
+    "edp_js": "latency_s x energy_j",
+    "tokens": "tokens the workload processes (new tokens of every request)",
+    "throughput_tok_s": "tokens / latency_s",
+    "mode": "execution mode: graph (CUDA-graph-like, no host gaps) or eager (host launches)",
+    "critical_path_s": "the chain of nodes and transfers that sets latency_s, traced back from "
+    "the last node: compute (kernels), allreduce (tensor-parallel collectives), dram_stall "
+    "(waiting for a shared DRAM channel), nop_transfer (activations crossing links), nop_wait "
+    "(a transfer waiting for busy links); the parts sum to latency_s",
+    "task_time_s": "the same parts summed over every node of every task (task-seconds): they "
+    "overlap in time, so the sum can exceed latency_s",
+    "energy_breakdown_j": "energy by source: compute (MACs), sram (on-chip traffic), dram, nop "
+    "(link bits x hops, collectives), static (static_w of chiplets that run a task, idle_w of "
+    "those that do not, over latency_s); sums to energy_j",
+    "per_chiplet": "busy_s (running kernels), stalled_s (waiting for DRAM within its nodes), "
+    "idle_s (the rest of latency_s); utilization = busy_s / latency_s; dynamic_energy_j (its "
+    "share of its nodes' energy), static_energy_j, energy_j = their sum; powered = runs a task",
+    "per_task": "a task = consecutive layers of one micro-batch on one chiplet group, in "
+    "execution order: start_s, end_s, stall_s (DRAM waits), transfer_in_s (its input's NoP "
+    "transfer), energy_j = dynamic energy of its nodes only (static energy is per chiplet)",
+}
 
 
 def task_runs(mapping: Mapping) -> list[tuple[int, int, int, int]]:
@@ -30,6 +56,32 @@ def task_runs(mapping: Mapping) -> list[tuple[int, int, int, int]]:
     return runs
 
 
+def critical_path(result: Result, index: int = 0) -> dict[str, float]:
+    """Walk back from the last node through whatever set each start (its input or a busy
+    chiplet) and add up what every step of the chain spent."""
+    end = result.end[index]
+    B, L = end.shape
+    flat = lambda a: a[index].reshape(B * L)  # noqa: E731
+    exec_t, ar, stall = flat(result.exec_time), flat(result.allreduce_time), flat(result.stall_time)
+    xfer, wait = flat(result.transfer_time), flat(result.link_wait)
+    blame, prev = flat(result.blame), flat(result.prev_on_chip)
+    parts = dict.fromkeys(("compute", "allreduce", "dram_stall", "nop_transfer", "nop_wait"), 0.0)
+    node = int(np.argmax(end.reshape(B * L))) if B * L else -1
+    while node >= 0:
+        parts["compute"] += exec_t[node] - ar[node]
+        parts["allreduce"] += ar[node]
+        parts["dram_stall"] += stall[node]
+        if blame[node] == 0:  # its input arrived last
+            parts["nop_transfer"] += xfer[node] - wait[node]
+            parts["nop_wait"] += wait[node]
+            node -= 1
+        elif blame[node] > 0:  # a chiplet of its group was still busy
+            node = int(prev[node])
+        else:
+            break
+    return {k: float(v) for k, v in parts.items()}
+
+
 def build_report(
     result: Result,
     mapping: Mapping,
@@ -43,7 +95,8 @@ def build_report(
     latency = float(result.latency_s[0])
     energy = float(result.energy_j[0])
     start, end = result.start[0], result.end[0]
-    exec_t, xfer, stall = result.exec_time[0], result.transfer_time[0], result.stall_time[0]
+    exec_t, ar, stall = result.exec_time[0], result.allreduce_time[0], result.stall_time[0]
+    xfer, wait = result.transfer_time[0], result.link_wait[0]
     node_e = result.node_energy[0]
     tasks = []
     for b, lo, hi, g in task_runs(mapping):
@@ -54,34 +107,40 @@ def build_report(
                 "chiplets": list(groups.chips(g)),
                 "start_s": float(start[b, lo]),
                 "end_s": float(end[b, hi - 1]),
+                "stall_s": float(stall[b, lo:hi].sum()),
+                "transfer_in_s": float(xfer[b, lo]),
                 "energy_j": float(node_e[b, lo:hi].sum()),
             }
         )
     C = target.chiplets
-    busy = np.zeros(C)
-    chip_e = np.zeros(C)
-    kinds = target.kind_of()
+    busy, stalled, dynamic = np.zeros(C), np.zeros(C), np.zeros(C)
     for (b, lyr), g in np.ndenumerate(mapping.place):
         chips = list(groups.chips(int(g)))
         busy[chips] += exec_t[b, lyr]
-        chip_e[chips] += node_e[b, lyr] / len(chips)
-    static = np.array([target.kinds[k].static_w for k in kinds]) * latency
-    chip_e += static
+        stalled[chips] += stall[b, lyr]
+        dynamic[chips] += node_e[b, lyr] / len(chips)
+    static = result.static_j[0]
+    kinds = target.kind_of()
     per_chiplet = [
         {
             "chiplet": c,
             "kind": target.kinds[kinds[c]].kind,
+            "powered": bool(result.powered[0, c]),
             "busy_s": float(busy[c]),
+            "stalled_s": float(stalled[c]),
+            "idle_s": float(max(latency - busy[c] - stalled[c], 0.0)),
             "utilization": float(busy[c] / latency) if latency else 0.0,
-            "energy_j": float(chip_e[c]),
+            "dynamic_energy_j": float(dynamic[c]),
+            "static_energy_j": float(static[c]),
+            "energy_j": float(dynamic[c] + static[c]),
         }
         for c in range(C)
     ]
     tokens = int(table.tokens.sum())
-    parts = {k: float(v[0]) for k, v in (result.parts or {}).items()}
     return {
         "model": model_name,
         "target": target.name,
+        "mode": table.mode,
         "latency_s": latency,
         "energy_j": energy,
         "edp_js": latency * energy,
@@ -89,14 +148,18 @@ def build_report(
         "throughput_tok_s": tokens / latency if latency else 0.0,
         "microbatches": len(workload.microbatches),
         "layers": int(mapping.place.shape[1]),
-        "time_breakdown_s": {
-            "compute": float(exec_t.sum()),
-            "dram_contention": float(stall.sum()),
-            "nop": float(xfer.sum()),
+        "critical_path_s": critical_path(result),
+        "task_time_s": {
+            "compute": float((exec_t - ar).sum()),
+            "allreduce": float(ar.sum()),
+            "dram_stall": float(stall.sum()),
+            "nop_transfer": float((xfer - wait).sum()),
+            "nop_wait": float(wait.sum()),
         },
-        "energy_breakdown_j": parts,
+        "energy_breakdown_j": {k: float(v[0]) for k, v in (result.parts or {}).items()},
         "per_chiplet": per_chiplet,
         "per_task": tasks,
+        "fields": FIELDS,
     }
 
 

@@ -131,7 +131,7 @@ class Result:
     parts: dict[str, np.ndarray] | None = None  # energy by source [P]
     start: np.ndarray | None = None  # node start (chiplets free and input arrived)
     end: np.ndarray | None = None
-    node_energy: np.ndarray | None = None  # dynamic energy of the node (no static)
+    node_energy: np.ndarray | None = None  # dynamic energy of the node and its input transfer
     exec_time: np.ndarray | None = None  # kernels incl. TP all-reduce
     allreduce_time: np.ndarray | None = None  # the all-reduce part of exec_time
     transfer_time: np.ndarray | None = None  # its input's NoP transfer (0: none)
@@ -340,6 +340,7 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
             d["transfer_time"][node] = arrival[b] - ready
             d["link_wait"][node] = slot - request[b]
             e["nop"] += ctx.hop_j[b] * nh
+            d["node_energy"][node] = ctx.hop_j[b] * nh  # the transfer is charged to its consumer
             pending[b] = False
             continue
         pos = 0 if lyr == 0 else (2 if lyr == L - 1 else 1)
@@ -391,7 +392,7 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
         d["start"][node], d["end"][node] = start, end
         d["exec_time"][node], d["allreduce_time"][node] = ex, ar
         d["stall_time"][node] = end - (start + ex)
-        d["node_energy"][node] = e_comp + e_sram + e_dram + e_ar
+        d["node_energy"][node] += e_comp + e_sram + e_dram + e_ar
         nxt[b] += 1
         if nxt[b] < L:
             if flat[node + 1] != grp:

@@ -137,6 +137,8 @@ def _check_option_types(spec_text: str, available: dict[str, Any]) -> None:
     """Name the option whose value has the wrong type (xDSL's message names only the type)."""
     try:
         specs = list(parse_pipeline(spec_text))
+    except (KeyboardInterrupt, SystemExit):
+        raise
     except BaseException:  # xDSL reports malformed pipelines itself (ArgSpecParseError)
         return
     for spec in specs:
@@ -149,17 +151,15 @@ def _check_option_types(spec_text: str, available: dict[str, Any]) -> None:
             if key not in fields:
                 continue
             typ = hints[key]
-            shown = _short(" ".join(map(repr, value)) or "nothing", 60)
+            got = _short(" ".join(map(repr, value)) or "nothing", 60)
             is_int = int in (get_args(typ) or (typ,)) and bool not in (get_args(typ) or (typ,))
             if is_int and any(isinstance(v, bool) for v in value):
-                raise UsageError(
-                    f"{spec.name}: option '{key}' expects {_describe(typ)}, got {shown}"
-                )
+                raise UsageError(f"{spec.name}: option '{key}' expects {_describe(typ)}, got {got}")
             try:
                 _convert_arg_to_type(value, typ)
             except ValueError:
                 raise UsageError(
-                    f"{spec.name}: option '{key}' expects {_describe(typ)}, got {shown}"
+                    f"{spec.name}: option '{key}' expects {_describe(typ)}, got {got}"
                 ) from None
 
 

@@ -6,6 +6,7 @@ schema (see README "Target files"). Every field is validated and a bad one is na
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -29,6 +30,18 @@ PRESET_NAMES = (
     "simba-36",
     "compass-het-36",
 )
+
+
+@dataclass(frozen=True)
+class OnChipLevel:
+    """An on-chip memory level that fused kernels and attention tiles can target (read by
+    llm-fuse and llm-stage-attention). `shared`: one per chiplet shared by all its units (an
+    L2, MT-3000's GSM); otherwise one per unit (shared memory of an SM, a DSP core's AM, an
+    Ascend core's L1)."""
+
+    name: str
+    bytes: int
+    shared: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,12 @@ class ChipletKind:
     dram_saturation_units: float = 0.0  # units whose loads in flight saturate DRAM
     throttle_after_us: float = 0.0  # compute sustained this long runs at throttled_clock
     throttled_clock: float = 0.0  # fraction of the boost clock under the power cap (0: never)
+    # lowering (llm-fuse, llm-stage-attention, llm-pad-tiles); defaults keep older files valid
+    levels: tuple[OnChipLevel, ...] = ()  # innermost first; (): one shared level of sram_mb
+    mma_m: int = 0  # rows of the matrix unit's native tile; pad tiles are multiples (0: tile_m)
+    tile_set: tuple[int, ...] = ()  # GEMM row tiles the kernels offer (): (tile_m,)
+    split_k: bool = True  # GEMM k steps dealt to units (cuBLAS); False: whole tiles per unit
+    gemm_tile_overhead: float = 0.0  # k steps of fill/drain per output tile (split_k False)
 
     @property
     def flops(self) -> float:
@@ -82,6 +101,32 @@ class ChipletKind:
     @property
     def eltwise_bandwidth(self) -> float:
         return self.dram_gbs * 1e9 * (self.eltwise_dram_efficiency or self.dram_efficiency)
+
+    @property
+    def ridge(self) -> float:
+        """FLOPs per byte of the slowest memory level (DRAM) at which an op turns
+        compute-bound: peak FLOP/s over DRAM bytes/s."""
+        return self.peak_tflops * 1e12 / (self.dram_gbs * 1e9)
+
+    @property
+    def onchip(self) -> tuple[OnChipLevel, ...]:
+        """The on-chip levels, innermost first; a file without `levels` has one shared level
+        `sram` of `sram_mb`."""
+        return self.levels or (OnChipLevel("sram", int(self.sram_mb * 2**20), shared=True),)
+
+    def level(self, name: str) -> OnChipLevel | None:
+        return next((lv for lv in self.onchip if lv.name == name), None)
+
+    @property
+    def hw_tile_m(self) -> int:
+        """Rows of the matrix unit's native tile (Ascend's 16x16 cube fractal, H100's wgmma
+        m64): every GEMM row tile is a multiple of it."""
+        return self.mma_m or self.tile_m
+
+    @property
+    def gemm_tiles(self) -> tuple[int, ...]:
+        """GEMM row tiles the target's kernels offer (llm-pad-tiles' default tile set)."""
+        return self.tile_set or (self.tile_m,)
 
 
 @dataclass(frozen=True)
@@ -221,6 +266,7 @@ _OP_CALIBRATION = (
     "throttle_after_us",
 )
 _OPTIONAL_NONNEG = ("idle_w", "launch_us", "memory_gb", *_OP_CALIBRATION)
+_LOWERING = ("levels", "mma_m", "tile_set", "split_k", "gemm_tile_overhead")
 
 
 class _Reader:
@@ -291,11 +337,69 @@ def _parse_kind(r: _Reader, table: dict[str, Any], i: int, n_channels: int) -> C
                 prefix + key, f"is a fraction of peak, must be in (0, 1], got {values[key]}"
             )
     unknown = (
-        set(table) - set(_KIND_FIELDS) - {"dram_channel", *_OPTIONAL_FRACTIONS, *_OPTIONAL_NONNEG}
+        set(table)
+        - set(_KIND_FIELDS)
+        - {"dram_channel", *_OPTIONAL_FRACTIONS, *_OPTIONAL_NONNEG, *_LOWERING}
     )
     if unknown:
         raise r.fail(prefix + sorted(unknown)[0], "is not a chiplet field")
+    values.update(_parse_lowering(r, table, prefix, values["tile_m"]))
     return ChipletKind(**values, dram_channel=tuple(channel))
+
+
+_LEVEL_NAME = re.compile(r"[a-z][a-z0-9_]{0,15}")
+
+
+def _parse_lowering(r: _Reader, table: dict[str, Any], prefix: str, tile_m: int) -> dict[str, Any]:
+    """The optional fields the lowering passes read: on-chip levels, the matrix unit's tile,
+    the GEMM tile set, split-K and the per-tile overhead."""
+    out: dict[str, Any] = {}
+    raw = table.get("levels", [])
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise r.fail(prefix + "levels", "must be a list of {name, kb, shared} tables")
+    levels = []
+    for i, t in enumerate(raw):
+        where = f"{prefix}levels[{i}]."
+        unknown = set(t) - {"name", "kb", "shared"}
+        if unknown:
+            raise r.fail(where + sorted(unknown)[0], "is not a level field (name, kb, shared)")
+        name = r.get(t, "name", str, where)
+        if not _LEVEL_NAME.fullmatch(name) or any(lv.name == name for lv in levels):
+            raise r.fail(where + "name", f"must be a new lower-case identifier, got {_short(name)}")
+        kb = r.get(t, "kb", float, where)
+        if kb <= 0:
+            raise r.fail(where + "kb", f"must be positive, got {kb}")
+        shared = t.get("shared", False)
+        if not isinstance(shared, bool):
+            raise r.fail(where + "shared", f"must be true or false, got {_short(shared)}")
+        levels.append(OnChipLevel(name, int(kb * 1024), shared))
+    out["levels"] = tuple(levels)
+    mma_m = r.get(table, "mma_m", int, prefix, default=tile_m)
+    if mma_m <= 0 or tile_m % mma_m:
+        raise r.fail(
+            prefix + "mma_m", f"must be positive and divide tile_m ({tile_m}), got {mma_m}"
+        )
+    out["mma_m"] = mma_m
+    tiles = table.get("tile_set", [tile_m])
+    if (
+        not isinstance(tiles, list)
+        or not tiles
+        or not all(isinstance(t, int) and not isinstance(t, bool) for t in tiles)
+        or not all(0 < t <= MAX_COUNT and t % mma_m == 0 for t in tiles)
+    ):
+        raise r.fail(
+            prefix + "tile_set", f"must be a list of positive multiples of mma_m ({mma_m})"
+        )
+    out["tile_set"] = tuple(sorted(set(tiles)))
+    split_k = table.get("split_k", True)
+    if not isinstance(split_k, bool):
+        raise r.fail(prefix + "split_k", f"must be true or false, got {_short(split_k)}")
+    out["split_k"] = split_k
+    overhead = r.get(table, "gemm_tile_overhead", float, prefix, default=0.0)
+    if overhead < 0:
+        raise r.fail(prefix + "gemm_tile_overhead", f"must be >= 0, got {overhead}")
+    out["gemm_tile_overhead"] = overhead
+    return out
 
 
 def _parse_drams(r: _Reader, tables: Any) -> list[DramChannel]:

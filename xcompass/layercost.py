@@ -10,64 +10,50 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from xcompass.attention import StagePolicy
 from xcompass.comm import check_mode
+from xcompass.fusion import Group, sibling_sets
+from xcompass.graph import INPUT, LayerGraph, layer_graph
+from xcompass.kernels import Edge, Flow, Kernel, Lowering, layer_kernels
 from xcompass.models import ModelConfig
-from xcompass.opcost import ZERO, OpCost, OpSpec, RequestGroup, op_cost
-from xcompass.targets import Target
+from xcompass.opcost import OpCost, OpSpec, RequestGroup
+from xcompass.targets import ChipletKind, Target
 from xcompass.workload import Workload
 
 
 def layer_ops(model: ModelConfig) -> list[OpSpec]:
-    """One decoder layer as kernels, with sibling linears on one input fused (QKV, gate+up),
-    as serving stacks run them."""
-    m = model
-    norm = OpSpec("eltwise", "norm", width=m.hidden, tensors=2)
-    ops = [norm, OpSpec("gemm", "qkv", n=m.q_features + 2 * m.kv_features, k=m.hidden, split="n")]
-    if m.rope:
-        ops.append(OpSpec("eltwise", "rope", width=m.q_features + m.kv_features, split="heads"))
-    ops += [
-        OpSpec(
-            "attention",
-            "attention",
-            heads=m.heads,
-            kv_heads=m.kv_heads,
-            head_dim=m.head_dim,
-            window=m.window,
-            causal=True,
-            split="heads",
-        ),
-        OpSpec("gemm", "o", n=m.hidden, k=m.q_features, split="k"),
-        OpSpec("eltwise", "residual", width=m.hidden, tensors=3),
-        norm,
-    ]
-    if m.experts > 1:
-        ops += [
-            OpSpec("gemm", "router", n=m.experts, k=m.hidden),
-            OpSpec(
-                "moe",
-                "experts",
-                k=m.hidden,
-                ffn=m.ffn,
-                experts=m.experts,
-                top_k=m.top_k,
-                gated=m.gated,
-                split="k",
-            ),
-        ]
-    elif m.gated:
-        ops += [
-            OpSpec("gemm", "gate_up", n=2 * m.ffn, k=m.hidden, split="n"),
-            OpSpec("eltwise", "act_mul", width=m.ffn, tensors=5, kernels=2, split="n"),
-            OpSpec("gemm", "down", n=m.hidden, k=m.ffn, split="k"),
-        ]
-    else:
-        ops += [
-            OpSpec("gemm", "up", n=m.ffn, k=m.hidden, split="n"),
-            OpSpec("eltwise", "act", width=m.ffn, tensors=2, split="n"),
-            OpSpec("gemm", "down", n=m.hidden, k=m.ffn, split="k"),
-        ]
-    ops.append(OpSpec("eltwise", "residual", width=m.hidden, tensors=3))
-    return ops
+    """One decoder layer as serving stacks run it in a CUDA graph (fused QKV and gate+up
+    GEMMs, one flash-attention kernel, separate element-wise kernels), one OpSpec per kernel:
+    the kernels of `layer_graph(model)` with sibling linears fused."""
+    graph = layer_graph(model)
+    return [kernel_op(k, graph.dtype_bytes) for k in layer_kernels(graph, sibling_lowering(graph))]
+
+
+def sibling_lowering(graph: LayerGraph) -> Lowering:
+    """Linears reading the same value fused into one GEMM and attention as one kernel, the
+    structure every serving stack shares (no working-set check: a config-only shortcut)."""
+    groups = tuple(
+        Group(tuple(nodes), tuple(nodes), ("siblings",), "", 0) for nodes in sibling_sets(graph)
+    )
+    attention = tuple((node.name, StagePolicy()) for node in graph.nodes if node.op == "attention")
+    return Lowering(groups, attention)
+
+
+def kernel_op(kernel: Kernel, dtype_bytes: int) -> OpSpec:
+    """A kernel of one contraction or element-wise work as the op-level OpSpec that costs the
+    same (element-wise: its moved tensors over its widest value)."""
+    if kernel.specs:
+        return kernel.specs[0]
+    flows = [e.flow.per_token for e in kernel.inputs] + [f.per_token for f in kernel.outputs]
+    width = max(flows) // dtype_bytes
+    return OpSpec(
+        "eltwise",
+        kernel.name,
+        width=width,
+        tensors=sum(flows) // (width * dtype_bytes),
+        split="n" if kernel.split else "",
+        reduction=kernel.reduction_width > 0,
+    )
 
 
 def head_ops(model: ModelConfig) -> tuple[list[OpSpec], list[OpSpec]]:
@@ -78,6 +64,23 @@ def head_ops(model: ModelConfig) -> tuple[list[OpSpec], list[OpSpec]]:
         OpSpec("lm_head", "lm_head", n=model.vocab, k=model.hidden, split="n"),
     ]
     return first, last
+
+
+def head_kernels(model: ModelConfig) -> tuple[tuple[Kernel, ...], tuple[Kernel, ...]]:
+    """`head_ops` as kernels, for a graph that holds the whole model: the embedding before the
+    first layer, the final norm and LM head after the last (their input: the layer's output)."""
+    first, last = head_ops(model)
+    h = Flow(model.hidden * model.dtype_bytes)
+    text = "the model's head and tail: one kernel per op"
+    norm, lm_head = last
+    return (
+        (Kernel("embedding", "embedding", ("embedding",), text, (), (h,), "", (first[0],)),),
+        (
+            Kernel("final_norm", "eltwise", ("final_norm",), text, (Edge(INPUT, h),), (h,), "",
+                   reduction_width=norm.width),
+            Kernel("lm_head", "lm_head", ("lm_head",), text, (Edge(0, h),), (), "n", (lm_head,)),
+        ),
+    )  # fmt: skip
 
 
 def request_groups(workload: Workload) -> list[list[RequestGroup]]:
@@ -98,17 +101,43 @@ class MemoryTable:
     act_bytes: np.ndarray  # [B]
 
 
+def _layer(
+    model: ModelConfig, ops: list[OpSpec] | None, kernels: tuple[Kernel, ...] | None
+) -> tuple[Kernel, ...]:
+    """The layer's kernels: given, or one per given OpSpec (the op-level path), or unlowered
+    (one kernel per op of `layer_graph(model)`, attention as QK^T, softmax and PV)."""
+    if kernels is not None:
+        return tuple(kernels)
+    if ops is not None:
+        return tuple(
+            Kernel(op.name, "op", (op.name,), "op-level", (), (), op.split, (op,)) for op in ops
+        )
+    return layer_kernels(layer_graph(model))
+
+
+def _positions(
+    model: ModelConfig, layer: tuple[Kernel, ...], whole_model: bool
+) -> tuple[tuple[Kernel, ...], tuple[tuple[int, ...], ...]]:
+    """All kernels (head, layer, tail) and the indices each layer position runs: 0 = first
+    layer (after the embedding), 1 = middle layers, 2 = last layer (before the LM head)."""
+    first, last = head_kernels(model) if whole_model else ((), ())
+    kernels = (*first, *layer, *last)
+    a, b = len(first), len(first) + len(layer)
+    body = tuple(range(a, b))
+    return kernels, (tuple(range(a)) + body, body, body + tuple(range(b, len(kernels))))
+
+
 def memory_table(
     model: ModelConfig,
     workload: Workload,
     tp_options: tuple[int, ...] = (1,),
     ops: list[OpSpec] | None = None,
     whole_model: bool = False,
+    kernels: tuple[Kernel, ...] | None = None,
 ) -> MemoryTable:
-    ops = layer_ops(model) if ops is None else ops
-    first, last = head_ops(model) if whole_model else ([], [])
+    all_kernels, positions = _positions(model, _layer(model, ops, kernels), whole_model)
     db = model.dtype_bytes
-    per_pos = [sum(op.weights() for op in pos) * db for pos in (first + ops, ops, ops + last)]
+    per_pos = [sum(all_kernels[j].weights() for j in pos) * db for pos in positions]
     weight = np.repeat(np.array(per_pos, dtype=float)[:, None], len(tp_options), axis=1)
     mbs = request_groups(workload)
     tokens = np.array([sum(g.q * g.count for g in groups) for groups in mbs], dtype=float)
@@ -131,6 +160,8 @@ class CostTable:
     Layer position: 0 = first layer, 1 = middle layers, 2 = last layer (they differ only when
     the embedding / LM head are part of the graph). `*_stream`: weights read from DRAM;
     `*_resident`: weights already in the chiplet's SRAM (only when they fit there).
+    Per kernel (`kernels`; `positions[p]` lists the kernels layer position p runs): its time,
+    DRAM bytes and MACs with streamed weights, [micro-batch, kernel, chiplet kind, TP option].
     """
 
     tp_options: tuple[int, ...]
@@ -148,27 +179,40 @@ class CostTable:
     allreduces: int  # all-reduces per layer under TP
     tokens: np.ndarray  # [micro-batch]
     mode: str = "graph"  # execution mode the times are for (xcompass.comm.MODES)
+    kernels: tuple[Kernel, ...] = ()
+    positions: tuple[tuple[int, ...], ...] = ()
+    kernel_time: np.ndarray | None = None
+    kernel_dram: np.ndarray | None = None
+    kernel_macs: np.ndarray | None = None
 
 
-def kernels_of(op: OpSpec) -> int:
-    """Kernel launches one op takes (a MoE layer: two grouped GEMMs and its activation)."""
+def kernels_of(op: OpSpec | Kernel) -> int:
+    """Kernel launches one op or kernel takes (a MoE layer: two grouped GEMMs and its
+    activation)."""
+    if isinstance(op, Kernel):
+        return kernels_of(op.specs[0]) if op.kind in ("op", "moe") else 1
     if op.kind == "moe":
         return 2 + (2 if op.gated else 1)
     return op.kernels
 
 
-def _sum_costs(chip, ops, groups, dtype_bytes, tp, resident, mode) -> OpCost:  # noqa: ANN001
-    """A layer's kernels back to back. In eager mode the host launches each kernel; a kernel
-    shorter than its launch time leaves the device waiting, so it costs the launch time."""
-    total = ZERO
-    for op in ops:
-        cost = op_cost(chip, op, groups, dtype_bytes, tp, resident)
-        if mode == "eager":
-            launch = kernels_of(op) * chip.launch_us * 1e-6
-            if launch > cost.time_s:
-                cost = replace(cost, time_s=launch)
-        total = total + cost
-    return total
+def _cost(
+    chip: ChipletKind,
+    kernel: Kernel,
+    groups: list[RequestGroup],
+    dtype_bytes: int,
+    tp: int,
+    resident: bool,
+    mode: str,
+) -> OpCost:
+    """One kernel. In eager mode the host launches each kernel; a kernel shorter than its
+    launch time leaves the device waiting, so it costs the launch time."""
+    cost = kernel.cost(chip, groups, dtype_bytes, tp, resident)
+    if mode == "eager":
+        launch = kernels_of(kernel) * chip.launch_us * 1e-6
+        if launch > cost.time_s:
+            cost = replace(cost, time_s=launch)
+    return cost
 
 
 def build_cost_table(
@@ -179,39 +223,53 @@ def build_cost_table(
     ops: list[OpSpec] | None = None,
     whole_model: bool = False,
     mode: str = "graph",
+    kernels: tuple[Kernel, ...] | None = None,
 ) -> CostTable:
+    """Cost every kernel of a layer (`kernels`, e.g. `layer_kernels(graph, lowering)`; or one
+    per OpSpec of `ops`; default: the unlowered layer of `model`) for every micro-batch,
+    chiplet kind and TP option, and sum them per layer position."""
     check_mode(mode)
-    ops = layer_ops(model) if ops is None else ops
-    first, last = head_ops(model) if whole_model else ([], [])
-    positions = [first + ops, ops, ops + last]
+    all_kernels, positions = _positions(model, _layer(model, ops, kernels), whole_model)
     mbs = request_groups(workload)
-    B, K, T = len(mbs), len(target.kinds), len(tp_options)
-    shape = (B, 3, K, T)
-    arrays = {
-        k: np.zeros(shape)
-        for k in ("time_stream", "time_resident", "dram_stream", "dram_resident", "macs", "sram")
+    B, J, K, T = len(mbs), len(all_kernels), len(target.kinds), len(tp_options)
+    per_kernel = {
+        key: np.zeros((B, J, K, T))
+        for key in ("time_stream", "time_resident", "dram_stream", "dram_resident", "macs", "sram")
     }
-    memory = memory_table(model, workload, tuple(tp_options), ops, whole_model)
+    db = model.dtype_bytes
+    for t, tp in enumerate(tp_options):
+        for b, groups in enumerate(mbs):
+            for k, chip in enumerate(target.kinds):
+                for j, kernel in enumerate(all_kernels):
+                    s = _cost(chip, kernel, groups, db, tp, False, mode)
+                    r = _cost(chip, kernel, groups, db, tp, True, mode)
+                    per_kernel["time_stream"][b, j, k, t] = s.time_s
+                    per_kernel["time_resident"][b, j, k, t] = r.time_s
+                    per_kernel["dram_stream"][b, j, k, t] = s.dram_bytes
+                    per_kernel["dram_resident"][b, j, k, t] = r.dram_bytes
+                    per_kernel["macs"][b, j, k, t] = s.macs
+                    per_kernel["sram"][b, j, k, t] = s.sram_bytes
+    arrays = {
+        key: np.stack([a[:, list(pos)].sum(axis=1) for pos in positions], axis=1)
+        for key, a in per_kernel.items()
+    }
+    memory = memory_table(
+        model,
+        workload,
+        tuple(tp_options),
+        None,
+        whole_model,
+        tuple(all_kernels[j] for j in positions[1]),
+    )
     weight = memory.weight_bytes
     fits = np.zeros((K, 3, T), dtype=bool)
-    db = model.dtype_bytes
     for t, tp in enumerate(tp_options):
         for p in range(3):
             for k, chip in enumerate(target.kinds):
                 fits[k, p, t] = weight[p, t] / tp <= chip.sram_mb * 2**20 * 0.5
-        for b, groups in enumerate(mbs):
-            for p, pos_ops in enumerate(positions):
-                for k, chip in enumerate(target.kinds):
-                    s = _sum_costs(chip, pos_ops, groups, db, tp, False, mode)
-                    r = _sum_costs(chip, pos_ops, groups, db, tp, True, mode)
-                    arrays["time_stream"][b, p, k, t] = s.time_s
-                    arrays["time_resident"][b, p, k, t] = r.time_s
-                    arrays["dram_stream"][b, p, k, t] = s.dram_bytes
-                    arrays["dram_resident"][b, p, k, t] = r.dram_bytes
-                    arrays["macs"][b, p, k, t] = s.macs
-                    arrays["sram"][b, p, k, t] = s.sram_bytes
     act, kv = memory.act_bytes, memory.kv_bytes
     tokens = act / (model.hidden * db)
+    layer = [all_kernels[j] for j in positions[1]]
     return CostTable(
         tp_options=tuple(tp_options),
         time_stream=arrays["time_stream"],
@@ -225,7 +283,14 @@ def build_cost_table(
         act_bytes=act,
         kv_bytes=kv,
         allreduce_bytes=act.copy(),
-        allreduces=sum(op.split == "k" for op in ops),
+        allreduces=sum(
+            s.split == "k" for kern in layer for s in kern.specs if s.kind != "attention"
+        ),
         tokens=tokens,
         mode=mode,
+        kernels=all_kernels,
+        positions=positions,
+        kernel_time=per_kernel["time_stream"],
+        kernel_dram=per_kernel["dram_stream"],
+        kernel_macs=per_kernel["macs"],
     )

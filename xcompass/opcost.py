@@ -25,9 +25,14 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from xcompass.targets import ChipletKind
+
+if TYPE_CHECKING:
+    from xcompass.kernels import Kernel
 
 ATTN_BLOCK = 128  # query rows per attention tile and keys per K/V block (FlashAttention-style)
 MMA_ROWS = 16  # smallest query tile a short request (decode, verify) runs on
@@ -104,6 +109,47 @@ class OpCost:
 ZERO = OpCost(0.0, 0.0, 0.0, 0.0, 0.0)
 
 
+@dataclass(frozen=True)
+class Cover:
+    """Row tiles covering a GEMM's token dimension M (llm-pad-tiles): `tiles` = ((rows,
+    count), ...), largest first. `physical`: activations are copied into a buffer padded to
+    the cover and the real rows copied out (XY-Serve's baseline); otherwise padding is virtual
+    (only real rows are read and written, the padded rows are computed in the tile)."""
+
+    tiles: tuple[tuple[int, int], ...]
+    physical: bool = False
+
+    @property
+    def rows(self) -> int:
+        return sum(rows * count for rows, count in self.tiles)
+
+    def waste(self, m: int) -> int:
+        """Padded rows computed beyond the M real ones."""
+        return self.rows - m
+
+
+def hardware_cover(chip: ChipletKind, m: int) -> Cover:
+    """What an unlowered GEMM kernel does: M covered by the kernel's own row tile."""
+    return Cover(((chip.tile_m, -(-m // chip.tile_m)),)) if m > 0 else Cover(())
+
+
+@dataclass(frozen=True)
+class Stage:
+    """How one request's attention runs (llm-stage-attention). `mode`: decode2 | resident3 |
+    split4 (one fused kernel; scores stay on chip) or unfused (QK^T, softmax, PV kernels with
+    the scores through DRAM). `br` x `bc`: query rows x keys per tile; `buffers`: K/V buffering
+    depth; `level`: the on-chip level holding the tiles and scores; `kv_passes`: how many times
+    K and V stream from DRAM (split4 re-reads them per query row block when one head's K and V
+    do not fit the chiplet's shared level)."""
+
+    mode: str
+    br: int = 128
+    bc: int = 128
+    buffers: int = 2
+    level: str = ""
+    kv_passes: int = 1
+
+
 def gemm_time(
     chip: ChipletKind, m: int, n: int, k: int, dtype_bytes: int, weights_resident: bool = False
 ) -> tuple[float, float, float]:
@@ -118,18 +164,38 @@ def gemm_time(
     """
     if m <= 0 or n <= 0 or k <= 0:
         return 0.0, 0.0, 0.0
-    tiles = math.ceil(m / chip.tile_m) * math.ceil(n / chip.tile_n)
-    steps = tiles * math.ceil(k / K_STEP)
-    per_unit = chip.flops / chip.units
-    compute = sustained(
-        chip, math.ceil(steps / chip.units) * 2.0 * chip.tile_m * chip.tile_n * K_STEP / per_unit
-    )
+    compute, active = tile_compute(chip, hardware_cover(chip, m), n, k)
     weight_bytes = float(n * k * dtype_bytes)
     act_bytes = float((m * k + m * n) * dtype_bytes)
     dram = act_bytes + (0.0 if weights_resident else weight_bytes)
-    active = tiles * max(1, chip.units // tiles)
     memory = dram / (chip.bandwidth * dram_share(chip, active))
     return chip.kernel_floor_us * 1e-6 + max(compute, memory), dram, weight_bytes
+
+
+def tile_compute(
+    chip: ChipletKind, cover: Cover, n: int, k: int, batch: int = 1
+) -> tuple[float, int]:
+    """(seconds of the busiest unit, units with work) for the output tiles of `batch` GEMMs
+    whose M is covered by `cover`, N by `tile_n` columns and K by `K_STEP`-deep steps.
+
+    A tile of `rows` rows costs rows / tile_m of a `tile_m x tile_n` step. With `split_k`
+    (cuBLAS) every k step is dealt to the units on its own; without it (XY-Serve's cube cores)
+    each output tile goes whole to one unit, plus `gemm_tile_overhead` steps of fill and drain;
+    either way heaviest first, round-robin, and the busiest unit sets the time (wave
+    quantization)."""
+    n_tiles = -(-n // chip.tile_n) * batch
+    k_steps = -(-k // K_STEP)
+    if chip.split_k:
+        work = [(rows / chip.tile_m, count * n_tiles * k_steps) for rows, count in cover.tiles]
+    else:
+        work = [
+            (rows / chip.tile_m * k_steps + chip.gemm_tile_overhead, count * n_tiles)
+            for rows, count in cover.tiles
+        ]
+    step = 2.0 * chip.tile_m * chip.tile_n * K_STEP / (chip.flops / chip.units)
+    tiles = math.ceil(sum(rows / chip.tile_m * count for rows, count in cover.tiles) * n_tiles)
+    active = tiles * max(1, chip.units // tiles) if tiles else 0
+    return sustained(chip, busiest_unit(work, chip.units) * step), active
 
 
 def sustained(chip: ChipletKind, compute_s: float) -> float:
@@ -169,31 +235,37 @@ def visible_pairs(group: RequestGroup, causal: bool, window: int) -> float:
 
 
 def attention_tiles(
-    op: OpSpec, groups: list[RequestGroup], heads: int, overhead: float
+    op: OpSpec,
+    groups: list[RequestGroup],
+    heads: int,
+    overhead: float,
+    stages: list[Stage] | None = None,
 ) -> list[tuple[float, int]]:
     """(work, count) of each kind of query tile, work in `ATTN_BLOCK x ATTN_BLOCK` block steps.
 
-    A request's new tokens form 128-row query tiles per head (a request of fewer rows gets one
-    tile of its rows rounded up to `MMA_ROWS`, as decode kernels pick short tiles). A tile
-    visits every key block that any of its rows sees: a causal diagonal block costs a whole
-    block. `overhead` block steps per tile: loading Q, the first K/V blocks before the pipeline
-    overlaps, the softmax rescale and the O store.
+    A request's new tokens form `br`-row query tiles per head (a request of fewer rows gets one
+    tile of its rows rounded up to `MMA_ROWS`, as decode kernels pick short tiles); `br` and
+    the key block `bc` are its stage's (default `ATTN_BLOCK`). A tile visits every key block
+    that any of its rows sees: a causal diagonal block costs a whole block. `overhead` block
+    steps per tile: loading Q, the first K/V blocks before the pipeline overlaps, the softmax
+    rescale and the O store.
     """
     B = ATTN_BLOCK
     tiles: list[tuple[float, int]] = []
-    for g in groups:
+    for j, g in enumerate(groups):
         if g.q <= 0 or g.count <= 0:
             continue
-        rows = B if g.q >= B else min(B, -(-g.q // MMA_ROWS) * MMA_ROWS)
+        br, bc = (stages[j].br, stages[j].bc) if stages else (B, B)
+        rows = br if g.q >= br else min(br, -(-g.q // MMA_ROWS) * MMA_ROWS)
         scale = rows / B
-        for i in range(-(-g.q // B)):
-            first = g.ctx + i * B  # positions of the tile's first and last rows (0-based)
-            last = g.ctx + min(g.q, (i + 1) * B) - 1
+        for i in range(-(-g.q // br)):
+            first = g.ctx + i * br  # positions of the tile's first and last rows (0-based)
+            last = g.ctx + min(g.q, (i + 1) * br) - 1
             hi = last + 1 if op.causal else g.ctx + g.q
             lo = 0
             if op.window:
                 lo = max(0, first - op.window + 1) if op.causal else max(0, hi - op.window)
-            blocks = -(-(hi - lo) // B)
+            blocks = -(-(hi - lo) // bc) * bc / B
             tiles.append((scale * (blocks + overhead), g.count * heads))
     return tiles
 
@@ -222,26 +294,47 @@ def busiest_unit(tiles: list[tuple[float, int]], units: int) -> float:
 
 
 def attention_cost(
-    chip: ChipletKind, op: OpSpec, groups: list[RequestGroup], dtype_bytes: int, tp: int = 1
+    chip: ChipletKind,
+    op: OpSpec,
+    groups: list[RequestGroup],
+    dtype_bytes: int,
+    tp: int = 1,
+    stages: list[Stage] | None = None,
 ) -> OpCost:
-    """One varlen attention kernel over every request of the micro-batch."""
+    """One varlen attention kernel over every request of the micro-batch (each request's
+    tiles and K/V passes from its stage; default: 128 x 128 tiles, K/V read once)."""
     heads = op.heads // tp
     kv_heads = max(1, op.kv_heads // tp)
     hd = op.head_dim
-    pairs = sum(visible_pairs(g, op.causal, op.window) * g.count for g in groups)
-    flops = 4.0 * heads * hd * pairs
-    tiles = attention_tiles(op, groups, heads, chip.attention_tile_overhead)
-    block = 4.0 * ATTN_BLOCK * ATTN_BLOCK * hd  # flops of one block step (QK^T and PV)
-    per_unit = chip.peak_tflops * 1e12 * chip.attention_efficiency / chip.units
-    compute = busiest_unit(tiles, chip.units) * block / per_unit
+    compute, macs = attention_compute(chip, op, groups, tp, stages)
+    passes = [s.kv_passes for s in stages] if stages else [1] * len(groups)
     kv_bytes = (
-        sum(2.0 * kv_heads * hd * min(g.ctx + g.q, op.window or 10**12) * g.count for g in groups)
+        sum(
+            2.0 * kv_heads * hd * min(g.ctx + g.q, op.window or 10**12) * g.count * p
+            for g, p in zip(groups, passes, strict=True)
+        )
         * dtype_bytes
     )
     qo_bytes = sum(2.0 * heads * hd * g.q * g.count for g in groups) * dtype_bytes
     memory = (kv_bytes + qo_bytes) / chip.attention_bandwidth
     time = chip.attention_floor_us * 1e-6 + max(compute, memory)
-    return OpCost(time, flops / 2.0, kv_bytes + qo_bytes, 0.0, qo_bytes)
+    return OpCost(time, macs, kv_bytes + qo_bytes, 0.0, qo_bytes)
+
+
+def attention_compute(
+    chip: ChipletKind,
+    op: OpSpec,
+    groups: list[RequestGroup],
+    tp: int = 1,
+    stages: list[Stage] | None = None,
+) -> tuple[float, float]:
+    """(seconds, MACs) of attention's matrix work: the busiest unit's query tiles."""
+    heads = op.heads // tp
+    pairs = sum(visible_pairs(g, op.causal, op.window) * g.count for g in groups)
+    tiles = attention_tiles(op, groups, heads, chip.attention_tile_overhead, stages)
+    block = 4.0 * ATTN_BLOCK * ATTN_BLOCK * op.head_dim  # flops of one block step (QK^T, PV)
+    per_unit = chip.peak_tflops * 1e12 * chip.attention_efficiency / chip.units
+    return busiest_unit(tiles, chip.units) * block / per_unit, 2.0 * heads * op.head_dim * pairs
 
 
 def is_row_reduction(op: OpSpec) -> bool:
@@ -319,3 +412,104 @@ def op_cost(
         )
         return cost + act
     raise ValueError(f"unknown op kind '{op.kind}'")
+
+
+# --- kernels: what the lowering passes decided, costed --------------------------------------
+
+
+def _io(flows: Iterable[Any], tokens: float, pairs: float, tp: int) -> float:
+    return sum(f.bytes(tokens, pairs, tp) for f in flows)
+
+
+def _kv_bytes(op: OpSpec, g: RequestGroup, tp: int, dtype_bytes: int) -> tuple[float, float]:
+    """(history, new) bytes of K and V one request group's attention reads: the history from
+    the KV cache (at most the window), the new tokens' K and V from the kernel's inputs."""
+    per_token = 2.0 * max(1, op.kv_heads // tp) * op.head_dim * g.count * dtype_bytes
+    cap = op.window or 10**12
+    return per_token * max(0, min(g.ctx + g.q, cap) - g.q), per_token * g.q
+
+
+def kernel_cost(
+    chip: ChipletKind,
+    kernel: Kernel,
+    groups: list[RequestGroup],
+    dtype_bytes: int,
+    tp: int = 1,
+    resident: bool = False,
+    cover: Cover | None = None,
+    stages: list[Stage] | None = None,
+) -> OpCost:
+    """One kernel of a lowered (or unlowered) layer for one micro-batch on one chiplet (a 1/tp
+    shard): one floor, plus the larger of its compute and its DRAM traffic.
+
+    Traffic is exactly its external edges (`kernel.inputs`, `kernel.outputs`: values inside a
+    fused group stay on chip, `kernel.internal`, and count as on-chip traffic), its weights,
+    and for attention the history K/V from the cache. GEMMs compute the rows of `cover` (the
+    hardware tile when unlowered); with `physical` padding they also read and write the padded
+    rows and the copy kernels (`pad_in`, `pad_out`) move them. Attention runs by `stages`
+    (K/V read `kv_passes` times); the unfused QK^T and PV are batched GEMMs over every (query,
+    key) pair, their scores on per-pair edges, and softmax an element-wise kernel over them."""
+    kind = kernel.kind
+    if kind in ("op", "moe", "embedding", "lm_head"):  # one op-level op
+        return op_cost(chip, kernel.specs[0], groups, dtype_bytes, tp, resident)
+    tokens = float(sum(g.q * g.count for g in groups))
+    pairs = float(sum(g.q * (g.ctx + g.q) * g.count for g in groups))
+    io = _io((*(e.flow for e in kernel.inputs), *kernel.outputs), tokens, pairs, tp)
+    on_chip = _io(kernel.internal, tokens, pairs, tp)
+    row = kernel.reduction_width * chip.reduction_ns_per_element * 1e-9 if tokens else 0.0
+    physical = cover is not None and cover.physical and tokens > 0
+    if kind in ("eltwise", "softmax", "pad_in", "pad_out"):
+        if kind == "pad_in" and physical:  # the padded buffer is written whole
+            io += _io(kernel.outputs, cover.rows - tokens, 0.0, tp)
+        if kind == "softmax":
+            widest = max((g.ctx + g.q for g in groups if g.count), default=0)
+            row = widest * chip.reduction_ns_per_element * 1e-9
+        time = chip.eltwise_floor_us * 1e-6 + io / chip.eltwise_bandwidth + row
+        return OpCost(time, 0.0, io, 0.0, io + on_chip)
+    if kind in ("attention_qk", "attention_pv"):
+        att = kernel.specs[0]
+        heads = att.heads // tp
+        compute = macs = 0.0
+        for g in groups:
+            if g.q <= 0 or g.count <= 0:
+                continue
+            kv = g.ctx + g.q
+            m, n, k = (g.q, kv, att.head_dim) if kind == "attention_qk" else (g.q, att.head_dim, kv)
+            compute += tile_compute(chip, hardware_cover(chip, m), n, k, heads * g.count)[0]
+            macs += float(g.q) * kv * att.head_dim * heads * g.count
+            io += _kv_bytes(att, g, tp, dtype_bytes)[0] / 2  # K for QK^T, V for PV
+        time = chip.kernel_floor_us * 1e-6 + max(compute, io / chip.bandwidth)
+        return OpCost(time, macs, io, 0.0, io + on_chip)
+    compute = macs = weights = 0.0
+    floor, bandwidth, active = 0.0, 0.0, chip.units
+    for op in kernel.specs:
+        if op.kind == "attention":
+            t, m = attention_compute(chip, op, groups, tp, stages)
+            compute, macs = compute + t, macs + m
+            for j, g in enumerate(groups):
+                passes = stages[j].kv_passes if stages else 1
+                history, new = _kv_bytes(op, g, tp, dtype_bytes)
+                io += history + (passes - 1) * (history + new)
+            floor = max(floor, chip.attention_floor_us)
+            bandwidth = chip.attention_bandwidth
+        elif op.kind == "gemm":
+            n, k = (
+                (op.n // tp if op.split == "n" else op.n),
+                (op.k // tp if op.split == "k" else op.k),
+            )
+            rows = cover if cover is not None else hardware_cover(chip, int(tokens))
+            t, units = tile_compute(chip, rows, n, k)
+            compute, macs = compute + t, macs + tokens * n * k
+            active = min(active, units) if units else active
+            weights += float(n * k * dtype_bytes)
+            floor = max(floor, chip.kernel_floor_us)
+    if physical:  # the GEMM reads and writes the padded buffers
+        io *= cover.rows / tokens
+    dram = io + (0.0 if resident else weights)
+    bandwidth = bandwidth or chip.bandwidth * dram_share(chip, active)
+    time = floor * 1e-6 + max(compute, dram / bandwidth) + row
+    if tp > 1 and kernel.after_allreduce is not None:  # the epilogue waits for the all-reduce
+        moved = kernel.after_allreduce.bytes(tokens, pairs, tp)
+        time += chip.eltwise_floor_us * 1e-6 + moved / chip.eltwise_bandwidth
+        io, dram = io + moved, dram + moved
+    return OpCost(time, macs, dram, weights, io + on_chip)

@@ -1,0 +1,175 @@
+"""The peers the GA must beat on the same evaluation budget: random search (Compass's
+`random_run`), simulated annealing (Gemini's method) and the best standard strategy.
+
+Simulated annealing follows Gemini (HPCA 2024): one current mapping, a random local move per
+step, Metropolis acceptance, geometric cooling. Its moves on our genome:
+- flip: toggle one segmentation bit (split or merge two segments);
+- move: give one (micro-batch, unit) node another placement group, or with probability 1/2 the
+  unit of every micro-batch (a whole layer moves, as Gemini moves a layer between cores);
+- swap: exchange the placements of two nodes.
+It works on log-cost, so the temperature means the same on every scale: T0 accepts a move 10%
+worse with probability 1/2, and T falls geometrically to T0/1000 at the last step. It starts
+from the best standard strategy, whose pool evaluations it pays for like the GA.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xcompass.errors import XcompassError
+from xcompass.search.operators import random_genomes
+from xcompass.search.population import (
+    Clock,
+    Progress,
+    ProgressCallback,
+    Scored,
+    SearchResult,
+    SeedPool,
+    evaluate,
+)
+from xcompass.search.problem import SearchProblem
+
+SA_MOVES = ("flip", "move", "swap")
+
+
+def _log_cost(objective: str, s: float) -> float:
+    """Scale-free cost for the acceptance test (throughput is scored negative)."""
+    return -np.log(-s) if objective == "throughput" else np.log(s)
+
+
+def propose(
+    rng: np.random.Generator, bits: np.ndarray, place: np.ndarray, group_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One of Gemini's moves applied to a copy of one genome (bits [U-1], place [B, U])."""
+    bits, place = bits.copy(), place.copy()
+    B, U = place.shape
+    move = SA_MOVES[int(rng.integers(0, 3))]
+    if move == "flip" and U > 1:
+        i = int(rng.integers(0, U - 1))
+        bits[i] = not bits[i]
+    elif move == "swap" and B * U > 1:
+        (b1, b2), (u1, u2) = rng.integers(0, B, 2), rng.integers(0, U, 2)
+        place[b1, u1], place[b2, u2] = place[b2, u2], place[b1, u1]
+    else:
+        u, g = int(rng.integers(0, U)), group_ids[int(rng.integers(0, len(group_ids)))]
+        if rng.random() < 0.5:
+            place[int(rng.integers(0, B)), u] = g
+        else:
+            place[:, u] = g
+    return bits, place
+
+
+def anneal(
+    problem: SearchProblem,
+    objective: str,
+    budget: int,
+    seed: int,
+    pool: SeedPool,
+    progress: ProgressCallback | None = None,
+    worse_at_start: float = 0.10,
+    cooling_span: float = 1e-3,
+    report_every: int = 100,
+) -> SearchResult:
+    """Simulated annealing from the pool's best mapping until `budget` evaluations are spent
+    (the pool's included). Moves that do not fit in memory are redrawn, not evaluated."""
+    clock = Clock(pool.wall_s)
+    rng = np.random.default_rng([seed, 1])
+    current = pool.scored.take([pool.best_index()])
+    best = current
+    spent = pool.evaluations
+    steps = max(budget - spent, 0)
+    t0 = np.log(1.0 + worse_at_start) / np.log(2.0)
+    alpha = cooling_span ** (1.0 / max(steps, 1))
+    temperature = t0
+    history = [(spent, float(best.score[0]))]
+    cur_cost = _log_cost(objective, float(current.score[0]))
+    attempts = 0
+    while spent < budget and attempts < 20 * max(steps, 1):
+        attempts += 1
+        bits, place = propose(rng, current.bits[0], current.place[0], problem.group_ids)
+        if not problem.fits(place[None])[0]:
+            continue
+        cand, used = evaluate(problem, objective, bits[None], place[None])
+        spent += used
+        new_cost = _log_cost(objective, float(cand.score[0]))
+        delta = new_cost - cur_cost
+        if delta <= 0.0 or rng.random() < np.exp(-delta / temperature):
+            current, cur_cost = cand, new_cost
+            if cand.score[0] < best.score[0]:
+                best = cand
+        temperature *= alpha
+        if spent % report_every == 0:
+            history.append((spent, float(best.score[0])))
+            if _report(progress, "sa", spent // report_every, budget, spent, best, clock):
+                break
+    history.append((spent, float(best.score[0])))
+    return SearchResult("sa", best, spent, clock.elapsed, history)
+
+
+def random_search(
+    problem: SearchProblem,
+    objective: str,
+    budget: int,
+    seed: int,
+    batch: int = 120,
+    progress: ProgressCallback | None = None,
+) -> SearchResult:
+    """Compass's random run: `budget` random mappings (coin-flip boundaries, any group per
+    node), scored in batches; those that do not fit are redrawn, not evaluated."""
+    clock = Clock()
+    rng = np.random.default_rng([seed, 2])
+    best: Scored | None = None
+    spent, rounds = 0, 0
+    history: list[tuple[int, float]] = []
+    while spent < budget and rounds < 20 * (budget // max(batch, 1) + 1):
+        rounds += 1
+        n = min(batch, budget - spent)
+        bits, place = random_genomes(rng, n, problem.shape, problem.group_ids)
+        ok = problem.fits(place)
+        scored, used = evaluate(problem, objective, bits[ok], place[ok])
+        spent += used
+        if used and (best is None or scored.score.min() < best.score[0]):
+            best = scored.best()
+        if best is not None:
+            history.append((spent, float(best.score[0])))
+            if _report(progress, "random", rounds, budget, spent, best, clock):
+                break
+    if best is None:
+        raise XcompassError("random search found no mapping that fits in memory")
+    return SearchResult("random", best, spent, clock.elapsed, history)
+
+
+def best_standard(pool: SeedPool) -> SearchResult:
+    """The best of the standard strategies (what `llm-partition` offers, tuned)."""
+    best = pool.scored.take([pool.best_index()])
+    result = SearchResult("standard", best, pool.evaluations, pool.wall_s)
+    result.history.append((pool.evaluations, float(best.score[0])))
+    return result
+
+
+def _report(
+    progress: ProgressCallback | None,
+    method: str,
+    step: int,
+    budget: int,
+    spent: int,
+    best: Scored,
+    clock: Clock,
+) -> bool:
+    if progress is None:
+        return False
+    return bool(
+        progress(
+            Progress(
+                method,
+                step,
+                0,
+                spent,
+                budget,
+                float(best.score[0]),
+                float(best.latency_s[0]),
+                float(best.energy_j[0]),
+                clock.elapsed,
+            )
+        )
+    )

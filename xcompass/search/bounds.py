@@ -1,0 +1,108 @@
+"""An analytic lower bound on latency and energy: no mapping of this workload on this target,
+found or not, can do better. It tells how far the best mapping found may still be from optimal.
+
+Per node (micro-batch b, unit u), the cost tables give its best case over every placement
+(chiplet kind x TP degree), weights resident whenever they fit on chip:
+- work: a node occupies at least tp x t_min chiplet-seconds; all of them fit in C chiplets x
+  latency, so latency >= sum over nodes of min(tp x t) / C;
+- chain: a micro-batch's units run one after another, so latency >= max over micro-batches of
+  the sum over its units of min(t);
+- DRAM: every node reads at least its resident-weights bytes (KV, activations), and each unit's
+  weights come from DRAM at least once (the first node to run it streams them); all channels
+  together move at most their summed bandwidth, so latency >= bytes / sum(channel bandwidth).
+latency >= the largest of the three. Energy >= the sum over nodes of the cheapest MAC + SRAM
+energy, plus those DRAM bytes at the cheapest channel's pJ/bit, plus static power over the
+latency bound (every chiplet at least its gated idle power, one of them powered); NoP and
+all-reduce energy can be zero (one chiplet). EDP >= their product; throughput <= tokens over the
+latency bound. With several request batches, each bound is the mean of the per-batch bounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xcompass.schedule import EvalContext
+from xcompass.search.feasibility import layer_positions
+from xcompass.search.problem import SearchProblem
+
+
+@dataclass(frozen=True)
+class LowerBound:
+    """Bounds on the mean over the training request batches."""
+
+    latency_s: float
+    energy_j: float
+    edp_js: float
+    throughput_tok_s: float  # an upper bound
+    latency_parts_s: dict[str, float]  # work, chain, dram (latency_s is the largest)
+
+    def objective(self, objective: str) -> float:
+        """The bound on `objective`'s score (lower is better, throughput negative)."""
+        return {
+            "edp": self.edp_js,
+            "pareto": self.edp_js,
+            "latency": self.latency_s,
+            "energy": self.energy_j,
+            "throughput": -self.throughput_tok_s,
+        }[objective]
+
+
+def _valid_placements(ctx: EvalContext) -> np.ndarray:
+    """[kind, TP option] pairs some placement group offers."""
+    tb = ctx.table
+    ok = np.zeros((tb.time_stream.shape[2], len(tb.tp_options)), dtype=bool)
+    ok[ctx.groups.kind, ctx.groups.tp_index] = True
+    return ok
+
+
+def context_bound(ctx: EvalContext, units: int) -> tuple[float, float, dict[str, float]]:
+    """Latency and energy bounds for one request batch: (latency, energy, latency parts)."""
+    tb, target = ctx.table, ctx.target
+    pos = layer_positions(units)
+    ok = _valid_placements(ctx)[None, None]  # [1, 1, K, T]
+    tp = np.array(tb.tp_options, dtype=float)[None, None, None, :]
+    fits = np.transpose(tb.fits_sram, (1, 0, 2))[None]  # [1, 3, K, T]
+
+    def per_unit(a: np.ndarray) -> np.ndarray:  # [B, 3, K, T] -> [B, U, K, T]
+        return a[:, pos]
+
+    t_min = np.minimum(tb.time_resident, tb.time_stream)
+    t_node = np.where(ok, per_unit(t_min), np.inf)
+    chain = float(t_node.min(axis=(2, 3)).sum(axis=1).max())
+    work = float(np.where(ok, per_unit(t_min) * tp, np.inf).min(axis=(2, 3)).sum())
+    work /= target.chiplets
+    resident_bytes = np.where(fits, tb.dram_resident, tb.dram_stream) * tp
+    node_bytes = np.where(ok, per_unit(resident_bytes), np.inf).min(axis=(2, 3))  # [B, U]
+    stream_bytes = np.where(ok, per_unit(tb.dram_stream * tp), np.inf).min(axis=(2, 3))
+    total_bytes = float(node_bytes.sum() + (stream_bytes - node_bytes).min(axis=0).sum())
+    bandwidth = sum(d.bw_gbs for d in target.drams) * 1e9
+    dram = total_bytes / bandwidth
+    latency = max(work, chain, dram)
+    pj_mac = np.array([k.pj_per_mac for k in target.kinds])[None, None, :, None]
+    pj_sram = np.array([k.sram_pj_per_bit for k in target.kinds])[None, None, :, None]
+    node_e = tp * (tb.macs * pj_mac + tb.sram_bytes * 8.0 * pj_sram) * 1e-12
+    dynamic = float(np.where(ok, per_unit(node_e), np.inf).min(axis=(2, 3)).sum())
+    dynamic += total_bytes * 8.0 * min(d.pj_per_bit for d in target.drams) * 1e-12
+    kinds = target.kind_of()
+    static_w = np.array([target.kinds[k].static_w for k in kinds])
+    idle_w = np.array([target.kinds[k].idle_w for k in kinds])
+    static = latency * (idle_w.sum() + float((static_w - idle_w).min()))
+    parts = {"work": work, "chain": chain, "dram": dram}
+    return latency, dynamic + static, parts
+
+
+def lower_bound(problem: SearchProblem) -> LowerBound:
+    """The bound for the problem's training request batches (see the module docstring)."""
+    runs = [context_bound(ctx, problem.units) for ctx in problem.train]
+    lat = np.array([r[0] for r in runs])
+    energy = np.array([r[1] for r in runs])
+    parts = {k: float(np.mean([r[2][k] for r in runs])) for k in runs[0][2]}
+    return LowerBound(
+        latency_s=float(lat.mean()),
+        energy_j=float(energy.mean()),
+        edp_js=float((lat * energy).mean()),
+        throughput_tok_s=float((problem.tokens / lat).mean()),
+        latency_parts_s=parts,
+    )

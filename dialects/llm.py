@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from xcompass.dialects.diagnostics import OpVerifyError
+from xcompass.dialects.llm_lowering import LOWERING_ATTRS, LOWERING_OPS
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     I64,
@@ -692,8 +693,9 @@ LLM = Dialect(
         MoEOp,
         LayerOp,
         YieldOp,
+        *LOWERING_OPS,
     ],
-    [RequestKindAttr, ActivationAttr, NormKindAttr],
+    [RequestKindAttr, ActivationAttr, NormKindAttr, *LOWERING_ATTRS],
 )
 
 

@@ -2,86 +2,200 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from xcompass.dialects import llm
 from xcompass.dialects.hw import module_target
+from xcompass.dialects.llm_lowering import CoverAttr, FusedOp, FusedYieldOp, StageAttr
 from xcompass.dialects.map import MappingOp
 from xcompass.passes.errors import PassFailure
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, IntegerAttr, ModuleOp, StringAttr
 from xdsl.ir import Operation, SSAValue
 from xdsl.rewriter import Rewriter
 
+from xcompass.attention import StagePolicy
 from xcompass.errors import XcompassError
+from xcompass.fusion import Group
+from xcompass.graph import INPUT, LayerGraph, Node
+from xcompass.kernels import Kernel, Lowering, layer_kernels
 from xcompass.models import ModelConfig
 from xcompass.opcost import OpSpec
+from xcompass.padding import PadPolicy
 from xcompass.targets import Target
 from xcompass.workload import Workload, split_microbatches
 
-_UNARY = (llm.RMSNormOp, llm.LayerNormOp, llm.RoPEOp, llm.SiLUOp, llm.GeLUOp, llm.ReLUOp)
-_ROW_INPUTS = (llm.AttentionOp, llm.MulOp, llm.SiLUOp, llm.GeLUOp, llm.ReLUOp)
+_UNARY = {
+    llm.RMSNormOp: "rmsnorm",
+    llm.LayerNormOp: "layernorm",
+    llm.RoPEOp: "rope",
+    llm.SiLUOp: "silu",
+    llm.GeLUOp: "gelu",
+    llm.ReLUOp: "relu",
+}
+_BINARY = {llm.AddOp: "add", llm.MulOp: "mul"}
 
 
 def _features(value: SSAValue) -> int:
     return value.type.get_shape()[1]
 
 
-def layer_ops(layer: llm.LayerOp) -> list[OpSpec]:
-    """Kernels of one layer; linears reading the same value fuse into one GEMM (QKV, gate+up)."""
-    ops: list[OpSpec] = []
-    fused: set[Operation] = set()
-    for op in layer.body.block.ops:
-        if op in fused:
-            continue
-        if isinstance(op, llm.LinearOp):
-            siblings = [
-                u.operation
-                for u in op.input.uses
-                if isinstance(u.operation, llm.LinearOp) and u.operation.parent is op.parent
-            ]
-            fused.update(siblings)
-            n = sum(s.out_features for s in siblings)
-            routes = any(
-                isinstance(u.operation, llm.MoEOp) and u.index == 1 for u in op.output.uses
+def _int(attr: IntegerAttr | None) -> int:
+    return attr.value.data if attr is not None else 0
+
+
+def _node(op: Operation, name: str, inputs: tuple[int, ...]) -> Node:
+    """The graph node of one `llm` graph op."""
+    if type(op) in _UNARY:
+        heads = _int(op.heads) if isinstance(op, llm.RoPEOp) else 0
+        return Node(name, _UNARY[type(op)], inputs, _features(op.output), heads=heads)
+    if type(op) in _BINARY:
+        return Node(name, _BINARY[type(op)], inputs, _features(op.output))
+    if isinstance(op, llm.LinearOp):
+        return Node(name, "linear", inputs, op.out_features, in_width=op.in_features)
+    if isinstance(op, llm.AttentionOp):
+        return Node(
+            name,
+            "attention",
+            inputs,
+            _features(op.output),
+            heads=_int(op.heads),
+            kv_heads=_int(op.kv_heads),
+            head_dim=_int(op.head_dim),
+            window=_int(op.window),
+            causal=op.causal is not None,
+        )
+    if isinstance(op, llm.MoEOp):
+        width = _features(op.output)
+        return Node(
+            name,
+            "moe",
+            inputs,
+            width,
+            in_width=width,
+            experts=_int(op.experts),
+            top_k=_int(op.top_k),
+            ffn=_int(op.ffn),
+            gated=op.gated is not None,
+        )
+    raise PassFailure(f"{op.name} cannot be costed inside an llm.layer")
+
+
+def _stage_policy(op: llm.AttentionOp, name: str) -> StagePolicy | None:
+    mode = op.attributes.get("stage_mode")
+    if mode is None:
+        return None
+    level = op.attributes.get("stage_level", StringAttr(""))
+    stages = op.attributes.get("stages", DictionaryAttr({}))
+    if (
+        not isinstance(mode, StringAttr)
+        or not isinstance(level, StringAttr)
+        or not isinstance(stages, DictionaryAttr)
+    ):
+        raise PassFailure(f"attention '{name}': stage_mode, stage_level and stages are malformed")
+    plans = []
+    for key, attr in stages.data.items():
+        match = _SHAPE.fullmatch(key)
+        if match is None or not isinstance(attr, StageAttr):
+            raise PassFailure(
+                f"attention '{name}': stages entry '{key}' is not q<N>_ctx<N> = #llm.stage<...>"
             )
-            # the MoE router is tiny: every TP shard computes it whole
-            row = isinstance(op.input.owner, _ROW_INPUTS)
-            split = "" if routes else ("k" if row else "n")
-            ops.append(OpSpec("gemm", f"linear{len(ops)}", n=n, k=op.in_features, split=split))
-        elif isinstance(op, llm.AttentionOp):
-            ops.append(
-                OpSpec(
-                    "attention",
-                    "attention",
-                    heads=op.heads.value.data,
-                    kv_heads=op.kv_heads.value.data,
-                    head_dim=op.head_dim.value.data,
-                    window=op.window.value.data if op.window else 0,
-                    causal=op.causal is not None,
-                    split="heads",
-                )
+        plans.append(((int(match[1]), int(match[2])), attr.to_stage()))
+    return StagePolicy(mode.data, level.data, tuple(plans))
+
+
+def _pad_policy(op: llm.LinearOp, name: str) -> PadPolicy | None:
+    mode = op.attributes.get("pad_mode")
+    if mode is None:
+        return None
+    tiles = op.attributes.get("pad_tiles")
+    covers = op.attributes.get("covers", DictionaryAttr({}))
+    if (
+        not isinstance(mode, StringAttr)
+        or not isinstance(tiles, DenseArrayBase)
+        or not isinstance(covers, DictionaryAttr)
+    ):
+        raise PassFailure(f"linear '{name}': pad_mode, pad_tiles and covers are malformed")
+    plans = []
+    for key, attr in covers.data.items():
+        if not (key.startswith("m") and key[1:].isdigit()) or not isinstance(attr, CoverAttr):
+            raise PassFailure(
+                f"linear '{name}': covers entry '{key}' is not m<N> = #llm.cover<...>"
             )
-        elif isinstance(op, llm.MoEOp):
-            ops.append(
-                OpSpec(
-                    "moe",
-                    "moe",
-                    k=_features(op.input),
-                    ffn=op.ffn.value.data,
-                    experts=op.experts.value.data,
-                    top_k=op.top_k.value.data,
-                    gated=op.gated is not None,
-                    split="k",
-                )
-            )
-        elif isinstance(op, _UNARY):
-            split = "heads" if isinstance(op, llm.RoPEOp) else ""
-            ops.append(
-                OpSpec("eltwise", op.name, width=_features(op.input), tensors=2, split=split)
-            )
-        elif isinstance(op, llm.AddOp | llm.MulOp):
-            ops.append(OpSpec("eltwise", op.name, width=_features(op.lhs), tensors=3))
-    return ops
+        plans.append((int(key[1:]), attr.to_cover()))
+    return PadPolicy(mode.data, tuple(tiles.get_values()), tuple(plans))
+
+
+_SHAPE = re.compile(r"q(\d+)_ctx(\d+)")
+
+
+@dataclass
+class LayerIR:
+    """A layer read from IR: its graph, the lowering decisions it records, and the IR op of
+    every node (so a pass can write its decision back)."""
+
+    graph: LayerGraph
+    lowering: Lowering
+    ops: list[Operation]
+
+
+def read_layer(layer: llm.LayerOp, dtype_bytes: int) -> LayerIR:
+    """A layer's op graph and its lowering decisions (fused groups, attention stages, GEMM
+    covers), losslessly: `layer_kernels(graph, lowering)` is what the IR says to run."""
+    block = layer.body.block
+    if len(block.args) != 1:
+        raise PassFailure(
+            f"layer {layer.index.value.data}: expected one input, got {len(block.args)}"
+        )
+    index: dict[SSAValue, int] = {block.args[0]: INPUT}
+    nodes: list[Node] = []
+    ops: list[Operation] = []
+    groups: list[Group] = []
+    attention: list[tuple[str, StagePolicy]] = []
+    padding: list[tuple[str, PadPolicy]] = []
+    output = INPUT
+
+    def add(op: Operation) -> None:
+        name = (op.results[0].name_hint if op.results else None) or f"{op.name[4:]}{len(nodes)}"
+        inputs = tuple(index[v] for v in op.operands)
+        nodes.append(_node(op, name, inputs))
+        ops.append(op)
+        index[op.results[0]] = len(nodes) - 1
+        if isinstance(op, llm.AttentionOp) and (policy := _stage_policy(op, name)):
+            attention.append((name, policy))
+        if isinstance(op, llm.LinearOp) and (pad := _pad_policy(op, name)):
+            padding.append((name, pad))
+
+    for op in block.ops:
+        if isinstance(op, FusedOp):
+            inner = op.body.block
+            for arg, value in zip(inner.args, op.inputs, strict=True):
+                index[arg] = index[value]
+            first = len(nodes)
+            for member in inner.ops:
+                if isinstance(member, FusedYieldOp):
+                    for result, value in zip(op.outputs, member.values, strict=True):
+                        index[result] = index[value]
+                else:
+                    add(member)
+            members = tuple(range(first, len(nodes)))
+            names = {nodes[i].name: i for i in members}
+            anchor = tuple(names[a] for a in op.anchor.data.split("+") if a in names)
+            kinds = tuple(k.data for k in op.kinds)
+            groups.append(Group(members, anchor, kinds, op.level.data, op.saves.value.data))
+        elif isinstance(op, llm.YieldOp):
+            output = index[op.values[0]]
+        else:
+            add(op)
+    graph = LayerGraph(tuple(nodes), output, _features(block.args[0]), dtype_bytes)
+    lowering = Lowering(tuple(groups), tuple(attention), tuple(padding), bool(groups))
+    return LayerIR(graph, lowering, ops)
+
+
+def layer_ops(layer: llm.LayerOp, dtype_bytes: int = 2) -> list[OpSpec]:
+    """The contractions of a layer's kernels (for what they weigh)."""
+    lay = read_layer(layer, dtype_bytes)
+    return [s for k in layer_kernels(lay.graph, lay.lowering) for s in k.specs]
 
 
 @dataclass
@@ -92,9 +206,15 @@ class Problem:
     target: Target
     model: ModelConfig
     workload: Workload
-    ops: list[OpSpec]
+    ops: list[OpSpec]  # the contractions of a layer's kernels (their weights)
     layers: int
     whole_model: bool
+    layer: LayerIR | None = None  # the first layer, as read (every layer is costed like it)
+
+    @property
+    def kernels(self) -> tuple[Kernel, ...]:
+        """The kernels of one decoder layer, as its IR (lowered or not) says to run them."""
+        return layer_kernels(self.layer.graph, self.layer.lowering)
 
     @property
     def microbatch_names(self) -> list[str]:
@@ -116,14 +236,14 @@ def read_problem(module: ModuleOp, pass_name: str) -> Problem:
     if not layers:
         raise PassFailure(f"{pass_name}: the module has no llm.layer to map")
     whole = any(isinstance(op, llm.EmbeddingOp) for op in module.walk())
+    model = llm.model_config(model_op)
+    try:
+        first = read_layer(layers[0], model.dtype_bytes)
+    except PassFailure as exc:
+        raise PassFailure(f"{pass_name}: {exc}") from None
+    ops = [s for k in layer_kernels(first.graph, first.lowering) for s in k.specs]
     return Problem(
-        module,
-        target,
-        llm.model_config(model_op),
-        llm.workload_data(workload_op),
-        layer_ops(layers[0]),
-        len(layers),
-        whole,
+        module, target, model, llm.workload_data(workload_op), ops, len(layers), whole, first
     )
 
 

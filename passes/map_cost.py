@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from xcompass.dialects.map import to_genome
 from xcompass.passes.errors import PassFailure
@@ -13,10 +14,11 @@ from xdsl.passes import ModulePass
 
 from xcompass.comm import MODES
 from xcompass.fileio import write_atomically
-from xcompass.layercost import build_cost_table
+from xcompass.kernels import UNLOWERED, Kernel, layer_kernels
+from xcompass.layercost import CostTable, build_cost_table
 from xcompass.mapping import make_groups
-from xcompass.report import build_report, dumps
-from xcompass.schedule import EvalContext, evaluate_mapping
+from xcompass.report import build_report, dumps, lowering_summary
+from xcompass.schedule import EvalContext, Result, evaluate_mapping
 
 
 def write_report(path: str, text: str) -> None:
@@ -51,19 +53,40 @@ class MapCostPass(ModulePass):
         tps = sorted({len(t.chiplets) for t in mapping_op.tasks} | {1})
         groups = make_groups(problem.target, tuple(tps))
         mapping = to_genome(mapping_op, problem.microbatch_names, groups)
-        table = build_cost_table(
-            problem.model,
-            problem.workload,
-            problem.target,
-            groups.tp_options,
-            problem.ops,
-            problem.whole_model,
-            self.mode,
-        )
-        ectx = EvalContext(table, groups, problem.target, problem.layers)
-        result = evaluate_mapping(ectx, mapping)
+
+        def cost(kernels: tuple[Kernel, ...]) -> tuple[CostTable, Result]:
+            table = build_cost_table(
+                problem.model,
+                problem.workload,
+                problem.target,
+                groups.tp_options,
+                whole_model=problem.whole_model,
+                mode=self.mode,
+                kernels=kernels,
+            )
+            ectx = EvalContext(table, groups, problem.target, problem.layers)
+            return table, evaluate_mapping(ectx, mapping)
+
+        table, result = cost(problem.kernels)
+        layer = problem.layer
+        extra: dict[str, Any] = {"lowering": lowering_summary(layer.graph, layer.lowering)}
+        if layer.lowering != UNLOWERED:
+            base_table, base = cost(layer_kernels(layer.graph))
+            latency = float(base.latency_s[0])
+            extra["unlowered"] = {
+                "latency_s": latency,
+                "energy_j": float(base.energy_j[0]),
+                "throughput_tok_s": float(base_table.tokens.sum()) / latency if latency else 0.0,
+            }
         report = build_report(
-            result, mapping, groups, table, problem.target, problem.workload, problem.model.name
+            result,
+            mapping,
+            groups,
+            table,
+            problem.target,
+            problem.workload,
+            problem.model.name,
+            extra,
         )
         for task, entry in zip(mapping_op.tasks, report["per_task"], strict=True):
             for key in ("start_s", "end_s", "energy_j"):

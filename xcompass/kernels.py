@@ -167,7 +167,7 @@ class Lowering:
 UNLOWERED = Lowering()
 
 
-def _units(
+def unit_order(
     graph: LayerGraph, groups: tuple[Group, ...]
 ) -> list[tuple[tuple[int, ...], Group | None]]:
     """Fused groups and lone ops in a topological order (groups are convex, so the quotient
@@ -404,6 +404,6 @@ class _Builder:
 def layer_kernels(graph: LayerGraph, lowering: Lowering = UNLOWERED) -> tuple[Kernel, ...]:
     """The layer's kernels in a topological order (see the module docstring)."""
     builder = _Builder(graph, lowering)
-    for nodes, group in _units(graph, lowering.groups):
+    for nodes, group in unit_order(graph, lowering.groups):
         builder.unit(nodes, group)
     return tuple(builder.kernels)

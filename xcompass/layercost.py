@@ -182,8 +182,11 @@ class CostTable:
     kernels: tuple[Kernel, ...] = ()
     positions: tuple[tuple[int, ...], ...] = ()
     kernel_time: np.ndarray | None = None
+    kernel_time_resident: np.ndarray | None = None
     kernel_dram: np.ndarray | None = None
+    kernel_dram_resident: np.ndarray | None = None
     kernel_macs: np.ndarray | None = None
+    kernel_plans: tuple[tuple[tuple[str, ...], ...], ...] = ()  # [B][K][J] pass decisions
 
 
 def kernels_of(op: OpSpec | Kernel) -> int:
@@ -291,6 +294,14 @@ def build_cost_table(
         kernels=all_kernels,
         positions=positions,
         kernel_time=per_kernel["time_stream"],
+        kernel_time_resident=per_kernel["time_resident"],
         kernel_dram=per_kernel["dram_stream"],
+        kernel_dram_resident=per_kernel["dram_resident"],
         kernel_macs=per_kernel["macs"],
+        kernel_plans=tuple(
+            tuple(
+                tuple(kern.plan(chip, groups, db) for kern in all_kernels) for chip in target.kinds
+            )
+            for groups in mbs
+        ),
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xcompass.attention import AttentionShape, StagePolicy, check_mode, plan_stage
+from xcompass.attention import AttentionShape, StagePolicy, check_mode, plan_stage, staging_level
 from xcompass.fusion import FuseOptions, plan_fusion
 from xcompass.graph import LayerGraph
 from xcompass.kernels import Lowering, layer_kernels
@@ -60,7 +60,8 @@ def plan_attention(
             ((q, ctx), plan_stage(chip, shape, q, ctx, graph.dtype_bytes, mode, level))
             for q, ctx in request_shapes(microbatches)
         )
-        out.append((node.name, StagePolicy(mode, level, plans)))
+        resolved = "" if mode == "unfused" else staging_level(chip, level).name
+        out.append((node.name, StagePolicy(mode, resolved, plans)))
     return tuple(out)
 
 

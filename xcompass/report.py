@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from xcompass.graph import LayerGraph
+from xcompass.kernels import Lowering
 from xcompass.layercost import CostTable
 from xcompass.mapping import Groups, Mapping
 from xcompass.schedule import Result
@@ -37,6 +39,21 @@ FIELDS = {
     "per_task": "a task = consecutive layers of one micro-batch on one chiplet group, in "
     "execution order: start_s, end_s, stall_s (DRAM waits), transfer_in_s (its input's NoP "
     "transfer), energy_j = dynamic energy of its nodes only (static energy is per chiplet)",
+    "per_kernel": "for each task (the unit a mapping places) and its micro-batch, in task "
+    "order: the kernels one layer runs (and the model's head/tail kernels where the task holds "
+    "the first/last layer), in execution order: name, kind, decision (the pass decision that "
+    "shaped it), plan (what it decided for this micro-batch: tile covers, attention stages), "
+    "launches (how many of the task's layers run it), and per launch on the task's chiplet "
+    "kind and TP shard: time_s, flops, dram_bytes (weights as the schedule charged them: "
+    "streamed, or resident when they fit); launches x time_s summed over kernels is the task's "
+    "kernel time (all-reduces and transfers are in per_task)",
+    "lowering": "what the lowering passes recorded in the IR, for the first layer (every "
+    "layer is costed like it): fused groups (kernel, kinds, anchor, level, DRAM bytes per token "
+    "saved), attention stages per request shape, GEMM row-tile covers per token count with the "
+    "padded rows (waste)",
+    "unlowered": "the same mapping costed on the IR as if no lowering pass had run (one kernel "
+    "per op, attention as QK^T, softmax and PV through DRAM, GEMM rows on the hardware tile): "
+    "latency_s, energy_j, throughput_tok_s; present when the IR is lowered",
 }
 
 
@@ -82,6 +99,101 @@ def critical_path(result: Result, index: int = 0) -> dict[str, float]:
     return {k: float(v) for k, v in parts.items()}
 
 
+def layer_position(layer: int, layers: int) -> int:
+    """The cost table's layer position of a layer (as the schedule reads it)."""
+    return 0 if layer == 0 else (2 if layer == layers - 1 else 1)
+
+
+def per_kernel(mapping: Mapping, groups: Groups, table: CostTable, target: Target,
+               workload: Workload) -> list[dict[str, Any]]:  # fmt: skip
+    """Each task's kernels with their per-launch cost (see FIELDS["per_kernel"])."""
+    if table.kernel_time is None:
+        return []
+    layers = int(mapping.place.shape[1])
+    out = []
+    for b, lo, hi, g in task_runs(mapping):
+        kind, ti = int(groups.kind[g]), int(groups.tp_index[g])
+        launches: dict[int, int] = {}
+        for layer in range(lo, hi):
+            for j in table.positions[layer_position(layer, layers)]:
+                launches[j] = launches.get(j, 0) + 1
+        pos = layer_position(lo, layers)
+        resident = bool(table.fits_sram[kind, pos, ti])
+        time = table.kernel_time_resident if resident else table.kernel_time
+        dram = table.kernel_dram_resident if resident else table.kernel_dram
+        kernels = [
+            {
+                "name": table.kernels[j].name,
+                "kind": table.kernels[j].kind,
+                "decision": table.kernels[j].decision,
+                "plan": table.kernel_plans[b][kind][j] if table.kernel_plans else "",
+                "launches": n,
+                "time_s": float(time[b, j, kind, ti]),
+                "flops": float(2.0 * table.kernel_macs[b, j, kind, ti]),
+                "dram_bytes": float(dram[b, j, kind, ti]),
+            }
+            for j, n in sorted(launches.items())
+        ]
+        out.append(
+            {
+                "microbatch": workload.microbatches[b].name,
+                "layers": [lo, hi],
+                "chiplets": list(groups.chips(g)),
+                "chiplet_kind": target.kinds[kind].kind,
+                "tp": int(table.tp_options[ti]),
+                "kernels": kernels,
+            }
+        )
+    return out
+
+
+def lowering_summary(graph: LayerGraph, lowering: Lowering) -> dict[str, Any]:
+    """What the passes recorded for a layer (see FIELDS["lowering"])."""
+    names = [node.name for node in graph.nodes]
+    return {
+        "fused": [
+            {
+                "kernel": "+".join(names[i] for i in grp.nodes),
+                "kinds": list(grp.kinds),
+                "anchor": "+".join(names[i] for i in grp.anchor),
+                "level": grp.level,
+                "saved_bytes_per_token": grp.saved,
+            }
+            for grp in lowering.groups
+        ],
+        "attention": [
+            {
+                "op": name,
+                "mode": policy.mode,
+                "stages": {
+                    f"q{q}_ctx{ctx}": {
+                        "mode": st.mode,
+                        "br": st.br,
+                        "bc": st.bc,
+                        "buffers": st.buffers,
+                        "level": st.level,
+                        "kv_passes": st.kv_passes,
+                    }
+                    for (q, ctx), st in policy.plans
+                },
+            }
+            for name, policy in lowering.attention
+        ],
+        "padding": [
+            {
+                "op": name,
+                "mode": pad.mode,
+                "tiles": list(pad.tiles),
+                "covers": {
+                    f"m{m}": {"tiles": [list(t) for t in cover.tiles], "waste": cover.waste(m)}
+                    for m, cover in pad.plans
+                },
+            }
+            for name, pad in lowering.padding
+        ],
+    }
+
+
 def build_report(
     result: Result,
     mapping: Mapping,
@@ -90,8 +202,10 @@ def build_report(
     target: Target,
     workload: Workload,
     model_name: str,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """`result` must come from a detailed evaluation of this one mapping."""
+    """`result` must come from a detailed evaluation of this one mapping; `extra` fields
+    (`lowering`, `unlowered`) go before `fields`."""
     latency = float(result.latency_s[0])
     energy = float(result.energy_j[0])
     start, end = result.start[0], result.end[0]
@@ -159,6 +273,8 @@ def build_report(
         "energy_breakdown_j": {k: float(v[0]) for k, v in (result.parts or {}).items()},
         "per_chiplet": per_chiplet,
         "per_task": tasks,
+        "per_kernel": per_kernel(mapping, groups, table, target, workload),
+        **(extra or {}),
         "fields": FIELDS,
     }
 

@@ -45,11 +45,18 @@ def _map_cost() -> type[ModulePass]:
     return MapCostPass
 
 
+def _autotune() -> type[ModulePass]:
+    from xcompass.passes.autotune import AutotunePass
+
+    return AutotunePass
+
+
 DIALECTS: dict[str, Callable[[], Dialect]] = {"llm": _llm, "map": _map, "xhw": _hw}
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "set-target": _set_target,
     "llm-partition": _partition,
     "map-cost": _map_cost,
+    "map-autotune": _autotune,
 }
 
 XCOMPASS_UNIVERSE = Universe(all_dialects=DIALECTS, all_passes=PASSES)

@@ -1,0 +1,393 @@
+"""`map-autotune{...}`: search a mapping for the module's problem and write the best back.
+
+Reads the model, workload and target (and the module's current `map.mapping`, if any, as one
+more seed), runs `xcompass.search.autotune` (the GA, or NSGA-II for `objective=pareto`, then
+SA, random search and the best standard strategy on the same evaluation budget, and the lower
+bound), and replaces the mapping with the best found, costed like `map-cost` does (tasks
+annotated with start/end/energy, totals on the mapping) plus a `search` dictionary of
+provenance: objective, budget, seed, evaluations, the baselines' scores and the search's change
+against each, the lower bound. `objective=pareto` writes the front's lowest-EDP point as
+`@mapping` (what later passes cost) and every front point, fastest first, as `@pareto_<i>`
+with its latency, energy and EDP; `report=FILE.json` lists the front.
+
+With `train-samples=K`, the score is the mean over K request batches sampled from `trace=CSV`
+(Azure format, `sample=N` requests each; default the module's request count) or from
+`spec=SPEC` (the SPEC's mix with lengths drawn around its values), dealt into the module's
+micro-batch count; `test-samples=T` more batches report how the mapping does on batches the
+search never saw. Every option is checked before any work, with a one-line diagnostic.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from xcompass.dialects.map import MappingOp, from_genome, to_genome
+from xcompass.passes.errors import PassFailure
+from xcompass.passes.ir_bridge import Problem, find_mapping, read_problem
+from xdsl.context import Context
+from xdsl.dialects.builtin import (
+    DictionaryAttr,
+    FloatAttr,
+    IntegerAttr,
+    ModuleOp,
+    StringAttr,
+    f64,
+    i64,
+)
+from xdsl.ir import Attribute
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from xcompass.comm import MODES
+from xcompass.errors import XcompassError, shown
+from xcompass.fileio import write_atomically
+from xcompass.mapping import Mapping
+from xcompass.report import build_report, dumps
+from xcompass.schedule import EvalContext, evaluate_mapping
+from xcompass.search import (
+    OBJECTIVES,
+    GAConfig,
+    Outcome,
+    Seed,
+    SpecDistribution,
+    TraceDistribution,
+    autotune,
+    batch_seeds,
+    build_problem,
+    sample_batches,
+)
+from xcompass.search.problem import SearchProblem
+from xcompass.trace import MAX_SAMPLE, read_trace
+from xcompass.workload import MAX_SEED, parse_spec
+
+GRANULARITIES = ("layer", "group", "tile")
+AVAILABLE_GRANULARITIES = ("layer",)
+MAX_POPULATION = 10_000
+MAX_GENERATIONS = 100_000
+MAX_SAMPLES = 256
+NAME = "map-autotune"
+
+
+def _fail(message: str) -> PassFailure:
+    return PassFailure(f"{NAME}: {message}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class AutotunePass(ModulePass):
+    """Search the mapping space (Compass's GA by default) and write the best mapping found.
+
+    objective: edp | latency | energy | throughput | pareto; population >= 2; generations >= 1;
+    budget: evaluations, at least one generation (0: population x generations); seed: the
+    search is deterministic for it; granularity: layer (the current mapping's by default);
+    train-samples / test-samples: request batches to score on and to report on (need trace= or
+    spec=); baselines=false skips SA and random search; mode: graph | eager; report: JSON."""
+
+    name = NAME
+
+    objective: str = "edp"
+    population: int = 120
+    generations: int = 100
+    budget: int = 0
+    seed: int = 0
+    granularity: str = ""
+    train_samples: int = 0
+    test_samples: int = 0
+    trace: str = ""
+    spec: str = ""
+    sample: int = 0
+    baselines: bool = True
+    mode: str = "graph"
+    report: str = ""
+
+    def check_options(self) -> None:
+        """Everything that can be judged without the IR, before any work."""
+        if not isinstance(self.objective, str) or self.objective not in OBJECTIVES:
+            raise _fail(
+                f"unknown objective '{shown(self.objective, 40)}' (valid: {', '.join(OBJECTIVES)})"
+            )
+        ranges = {
+            "population": (2, MAX_POPULATION, "individuals per generation"),
+            "generations": (1, MAX_GENERATIONS, "generations"),
+            "seed": (0, MAX_SEED, "the search's random seed"),
+            "train-samples": (0, MAX_SAMPLES, "request batches to score on"),
+            "test-samples": (0, MAX_SAMPLES, "request batches to report on"),
+            "sample": (0, MAX_SAMPLE, "requests per sampled batch (0: the module's count)"),
+        }
+        for key, (low, high, meaning) in ranges.items():
+            value = getattr(self, key.replace("-", "_"))
+            if not _is_int(value):
+                raise _fail(f"option '{key}' expects an integer, got {shown(value, 40)}")
+            if not low <= value <= high:
+                raise _fail(f"{key}={value} is out of range: {meaning}, {low} to {high:,}")
+        if not _is_int(self.budget) or self.budget < 0:
+            raise _fail(
+                f"budget={shown(self.budget, 40)} is out of range: evaluations, at least one "
+                f"generation (population={self.population}), or 0 for population x generations"
+            )
+        if 0 < self.budget < self.population:
+            raise _fail(
+                f"budget={self.budget} is smaller than one generation (population="
+                f"{self.population}): give at least {self.population} evaluations, or 0 for "
+                "population x generations"
+            )
+        if self.granularity and self.granularity not in GRANULARITIES:
+            raise _fail(
+                f"unknown granularity '{shown(self.granularity, 40)}' "
+                f"(valid: {', '.join(GRANULARITIES)})"
+            )
+        if self.granularity and self.granularity not in AVAILABLE_GRANULARITIES:
+            raise _fail(
+                f"granularity={self.granularity} is not available yet: mapping units below a "
+                f"layer are not built (valid now: {', '.join(AVAILABLE_GRANULARITIES)})"
+            )
+        if self.mode not in MODES:
+            raise _fail(
+                f"option mode={shown(self.mode, 40)} is not an execution mode "
+                f"(valid: {', '.join(MODES)})"
+            )
+        if self.trace and self.spec:
+            raise _fail("trace= and spec= both give a distribution: give one")
+        for key in ("train-samples", "test-samples"):
+            value = getattr(self, key.replace("-", "_"))
+            if value and not (self.trace or self.spec):
+                raise _fail(
+                    f"{key}={value} needs a distribution to sample request batches from: "
+                    "give trace=FILE.csv or spec=SPEC"
+                )
+        if self.sample and not self.trace:
+            raise _fail(f"sample={self.sample} sizes trace batches: give trace=FILE.csv too")
+        if (self.trace or self.spec) and not (self.train_samples or self.test_samples):
+            raise _fail(
+                "trace= or spec= is a distribution to sample: give train-samples=K "
+                "(and test-samples=T) to use it"
+            )
+        if self.trace and not os.access(self.trace, os.R_OK):
+            raise _fail(f"trace '{shown(self.trace, 100)}': cannot read the file")
+        if self.spec:
+            try:
+                parse_spec(self.spec)
+            except XcompassError as exc:
+                raise _fail(f"spec={shown(self.spec, 40)}: {exc}") from None
+
+    def config(self) -> GAConfig:
+        return GAConfig(
+            population=self.population,
+            generations=self.generations,
+            budget=self.budget or None,
+            seed=self.seed,
+        )
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        self.check_options()
+        problem = read_problem(op, NAME)
+        old = find_mapping(op)
+        try:
+            search = self.search_problem(problem)
+            extra = self.module_seed(old, problem, search)
+            outcome = autotune(
+                search,
+                self.objective,
+                self.config(),
+                ("sa", "random", "standard") if self.baselines else ("standard",),
+                extra,
+            )
+        except XcompassError as exc:
+            raise _fail(f"on {problem.target.name}: {exc}") from None
+        best = outcome.best.best.mapping()
+        new = self.costed_mapping("mapping", best, problem, search, outcome)
+        if old is not None:
+            Rewriter.replace_op(old, new)
+        else:
+            op.body.block.add_op(new)
+        if outcome.best.front is not None:
+            self.write_front(op, new, problem, search, outcome)
+
+    # --- reading ------------------------------------------------------------------------
+
+    def layer_costing(self, problem: Problem) -> dict[str, Any]:
+        """How map-cost costs a layer of this module (lowered kernels when the IR has them)."""
+        if getattr(problem, "layer", None) is not None:
+            return {"kernels": problem.kernels}
+        return {"ops": problem.ops}
+
+    def search_problem(self, problem: Problem) -> SearchProblem:
+        B = len(problem.workload.microbatches)
+        train, test = [], []
+        if self.train_samples or self.test_samples:
+            if self.trace:
+                requests = self.sample or sum(r.count for r in problem.workload.requests)
+                distribution = TraceDistribution(read_trace(self.trace), requests)
+            else:
+                distribution = SpecDistribution(tuple(parse_spec(self.spec)))
+            train_seeds, test_seeds = batch_seeds(self.seed, self.train_samples, self.test_samples)
+            train = sample_batches(distribution, B, train_seeds)
+            test = sample_batches(distribution, B, test_seeds)
+        return build_problem(
+            problem.model,
+            problem.workload,
+            problem.target,
+            units=problem.layers,
+            layer_costing=self.layer_costing(problem),
+            whole_model=problem.whole_model,
+            mode=self.mode,
+            train_workloads=train,
+            test_workloads=test,
+        )
+
+    def module_seed(
+        self, old: MappingOp | None, problem: Problem, search: SearchProblem
+    ) -> list[Seed]:
+        """The module's current mapping, as one more seed (when it fits the search space)."""
+        if old is None:
+            return []
+        if old.layers.value.data != search.units:
+            raise XcompassError(
+                f"the module's mapping places {old.layers.value.data} units, the search "
+                f"{search.units}"
+            )
+        mapping = to_genome(old, problem.microbatch_names, search.groups)
+        name = old.attributes.get("strategy")
+        label = name.data if isinstance(name, StringAttr) else "mapping"
+        return [Seed(f"module {label}", mapping)]
+
+    # --- writing ------------------------------------------------------------------------
+
+    def costed_mapping(
+        self,
+        name: str,
+        mapping: Mapping,
+        problem: Problem,
+        search: SearchProblem,
+        outcome: Outcome,
+    ) -> MappingOp:
+        """The mapping as IR, costed on the module's workload like map-cost does, with the
+        search's provenance."""
+        mapping = _IRMapping(mapping.boundaries, mapping.place)
+        new = _ir(name, mapping, problem.microbatch_names, search)
+        ectx = (
+            search.train[0]
+            if len(search.train) == 1 and not (self.train_samples or self.test_samples)
+            else _module_context(problem, search, self.mode)
+        )
+        result = evaluate_mapping(ectx, mapping)
+        report = build_report(
+            result,
+            mapping,
+            search.groups,
+            ectx.table,
+            problem.target,
+            problem.workload,
+            problem.model.name,
+        )
+        for task, entry in zip(new.tasks, report["per_task"], strict=True):
+            for key in ("start_s", "end_s", "energy_j"):
+                task.attributes[key] = FloatAttr(entry[key], f64)
+        new.attributes["strategy"] = StringAttr("autotune")
+        for key in ("latency_s", "energy_j", "edp_js", "throughput_tok_s"):
+            new.attributes[key] = FloatAttr(report[key], f64)
+        new.attributes["mode"] = StringAttr(self.mode)
+        summary = outcome.summary()
+        new.attributes["search"] = _provenance(summary, outcome)
+        if self.report:
+            report["search"] = summary
+            if outcome.best.front is not None:
+                report["pareto"] = _front_entries(outcome)
+            try:
+                write_atomically(self.report, dumps(report))
+            except OSError as exc:
+                raise _fail(f"cannot write report '{self.report}' ({exc.strerror})") from None
+        return new
+
+    def write_front(
+        self,
+        module: ModuleOp,
+        after: MappingOp,
+        problem: Problem,
+        search: SearchProblem,
+        outcome: Outcome,
+    ) -> None:
+        front = outcome.best.front
+        assert front is not None
+        anchor: MappingOp = after
+        for i, entry in enumerate(_front_entries(outcome)):
+            op = _ir(f"pareto_{i}", front.mapping(i), problem.microbatch_names, search)
+            op.attributes["strategy"] = StringAttr("pareto")
+            for key in ("latency_s", "energy_j", "edp_js"):
+                op.attributes[key] = FloatAttr(entry[key], f64)
+            Rewriter.insert_op(op, InsertPoint.after(anchor))
+            anchor = op
+
+
+class _IRMapping(Mapping):
+    """A genome `from_genome` and the report can use: `Mapping.segments()` yields numpy
+    integers once a boundary is set, which xDSL's IntegerAttr and JSON refuse (to fix in
+    xcompass.mapping)."""
+
+    def segments(self) -> list[tuple[int, int]]:
+        return [(int(lo), int(hi)) for lo, hi in super().segments()]
+
+
+def _ir(name: str, mapping: Mapping, names: list[str], search: SearchProblem) -> MappingOp:
+    return from_genome(name, _IRMapping(mapping.boundaries, mapping.place), names, search.groups)
+
+
+def _module_context(problem: Problem, search: SearchProblem, mode: str) -> EvalContext:
+    """An engine context for the module's own workload (the search scored sampled ones)."""
+    alone = build_problem(
+        problem.model,
+        problem.workload,
+        problem.target,
+        units=search.units,
+        layer_costing=search.layer_costing,
+        whole_model=problem.whole_model,
+        mode=mode,
+        tp_options=search.groups.tp_options,
+    )
+    return alone.train[0]
+
+
+def _front_entries(outcome: Outcome) -> list[dict[str, float]]:
+    front = outcome.best.front
+    assert front is not None
+    return [
+        {
+            "latency_s": float(lat),
+            "energy_j": float(e),
+            "edp_js": float(lat * e),
+        }
+        for lat, e in zip(front.latency_s, front.energy_j, strict=True)
+    ]
+
+
+def _provenance(summary: dict[str, Any], outcome: Outcome) -> DictionaryAttr:
+    """The search's figures as an IR dictionary (scores of the objective, lower is better)."""
+    entries: dict[str, Attribute] = {
+        "objective": StringAttr(summary["objective"]),
+        "method": StringAttr(summary["searched"]),
+        "population": IntegerAttr(summary["population"], i64),
+        "generations": IntegerAttr(summary["generations"], i64),
+        "budget": IntegerAttr(summary["budget"], i64),
+        "seed": IntegerAttr(summary["seed"], i64),
+        "evaluations": IntegerAttr(outcome.best.evaluations, i64),
+        "score": FloatAttr(summary["methods"][summary["searched"]]["score"], f64),
+    }
+    for method, figures in summary["methods"].items():
+        if method != summary["searched"]:
+            entries[f"{method}_score"] = FloatAttr(figures["score"], f64)
+    for method, change in summary["improvement_vs"].items():
+        entries[f"vs_{method}"] = FloatAttr(change, f64)
+    if summary["best_standard"]:
+        entries["best_standard"] = StringAttr(summary["best_standard"])
+    entries["lower_bound"] = FloatAttr(summary["lower_bound"]["objective"], f64)
+    test = summary["methods"][summary["searched"]].get("test_score")
+    if test is not None:
+        entries["test_score"] = FloatAttr(test, f64)
+    if outcome.best.front is not None:
+        entries["front"] = IntegerAttr(len(outcome.best.front), i64)
+    return DictionaryAttr(entries)

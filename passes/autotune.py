@@ -375,6 +375,7 @@ def _provenance(summary: dict[str, Any], outcome: Outcome) -> DictionaryAttr:
         "budget": IntegerAttr(summary["budget"], i64),
         "seed": IntegerAttr(summary["seed"], i64),
         "evaluations": IntegerAttr(outcome.best.evaluations, i64),
+        "seeds": IntegerAttr(summary["seeds"], i64),
         "score": FloatAttr(summary["methods"][summary["searched"]]["score"], f64),
     }
     for method, figures in summary["methods"].items():

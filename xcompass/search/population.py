@@ -93,7 +93,12 @@ class SeedPool:
     @staticmethod
     def build(problem: SearchProblem, objective: str, extra: Sequence[Seed] = ()) -> SeedPool:
         clock = Clock()
-        seeds = [*extra, *standard_seeds(problem)]
+        seeds, seen = [], set()
+        for seed in [*extra, *standard_seeds(problem)]:  # extra first: it names a duplicate
+            key = seed.mapping.boundaries.astype(bool).tobytes() + seed.mapping.place.tobytes()
+            if key not in seen:
+                seen.add(key)
+                seeds.append(seed)
         if not seeds:
             B, U = problem.shape
             empty = Scored(

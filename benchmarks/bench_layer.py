@@ -1,7 +1,9 @@
 """Whole-layer fidelity: the model's prediction for one Llama-3-8B layer on `h100` (through the
-real pipeline: import -> llm-partition{single} -> map-cost) against layers this project
-measured on an H100 (benchmarks/data/h100_layers.csv, from benchmarks/gpu/measure_layer.py).
-The cost model was not fitted to these rows."""
+real pipeline: import -> PYTORCH_LOWERING (the kernels PyTorch runs in a CUDA graph: fused QKV
+and gate+up GEMMs, separate norm/activation/add kernels, one flash-attention kernel) ->
+llm-partition{single} -> map-cost) against layers this project measured on an H100
+(benchmarks/data/h100_layers.csv, from benchmarks/gpu/measure_layer.py). The cost model was not
+fitted to these rows. The `unlowered` column is the same IR costed before any lowering pass."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from xcompass.passes import PYTORCH_LOWERING
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -19,16 +23,19 @@ def _tool(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def predict(spec: str) -> float:
+def predict(spec: str) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "r.json"
         imp = subprocess.run([_tool("xcompass"), "import", "--model", "llama3-8b", "--layers", "1",
                               "--workload", spec, "--target", "h100"], check=True,
                              capture_output=True, text=True)  # fmt: skip
-        subprocess.run([_tool("xcompass-opt"), "-p",
-                        f"llm-partition{{strategy=single}},map-cost{{report={report}}}"],
+        pipeline = (
+            f"{PYTORCH_LOWERING},llm-partition{{strategy=single}},map-cost{{report={report}}}"
+        )
+        subprocess.run([_tool("xcompass-opt"), "-p", pipeline],
                        input=imp.stdout, check=True, capture_output=True, text=True)  # fmt: skip
-        return json.loads(report.read_text())["latency_s"] * 1e6
+        r = json.loads(report.read_text())
+        return r["latency_s"] * 1e6, r["unlowered"]["latency_s"] * 1e6
 
 
 def main() -> None:
@@ -44,16 +51,16 @@ def main() -> None:
         measured.setdefault(key, {})[r["mode"]] = float(r["median_us"])
     print("== whole llama3-8b layer on h100: prediction vs measurement ==")
     head = f"  {'workload':<16}{'predicted_us':>13}{'graph_us':>10}{'err':>8}"
-    print(head + f"{'eager_us':>10}{'err':>8}")
+    print(head + f"{'eager_us':>10}{'err':>8}{'unlowered_us':>14}")
     errs_graph, errs_eager = [], []
     for (phase, batch, tokens, ctx), m in measured.items():
         spec = f"prefill:{tokens}" if phase == "prefill" else f"decode:{ctx}x{batch}"
-        p = predict(spec)
+        p, unlowered = predict(spec)
         eg, ee = (p - m["cudagraph"]) / m["cudagraph"], (p - m["eager"]) / m["eager"]
         errs_graph.append(abs(eg))
         errs_eager.append(abs(ee))
         line = f"  {spec:<16}{p:>13.1f}{m['cudagraph']:>10.1f}{eg:>+8.1%}"
-        print(line + f"{m['eager']:>10.1f}{ee:>+8.1%}")
+        print(line + f"{m['eager']:>10.1f}{ee:>+8.1%}{unlowered:>14.1f}")
     n = len(errs_graph)
     print(
         f"  mean |error| vs CUDA-graph: {sum(errs_graph) / n:.1%}, max {max(errs_graph):.1%}; "

@@ -105,8 +105,8 @@ def plan_stage(
     when one KV head's K and V for this request fit the chiplet's largest shared level (the
     query row blocks re-read them there); otherwise split4 re-reads them per row block, the
     N^2 d^2 / M traffic of FlashAttention."""
-    if mode == "unfused":
-        return Stage("unfused", level="dram")
+    if mode == "unfused":  # no tiles: the scores go through DRAM
+        return Stage("unfused", 0, 0, 0, "dram")
     lv = staging_level(chip, level)
     br, bc, buffers = flash_tiles(chip, lv, shape.head_dim, dtype_bytes)
     rows = br if q >= br else min(br, -(-q // MMA_ROWS) * MMA_ROWS)

@@ -173,7 +173,7 @@ def gemm_time(
 
 
 def tile_compute(
-    chip: ChipletKind, cover: Cover, n: int, k: int, batch: int = 1
+    chip: ChipletKind, cover: Cover, n: int, k: int, batch: int = 1, split_k: bool | None = None
 ) -> tuple[float, int]:
     """(seconds of the busiest unit, units with work) for the output tiles of `batch` GEMMs
     whose M is covered by `cover`, N by `tile_n` columns and K by `K_STEP`-deep steps.
@@ -182,10 +182,10 @@ def tile_compute(
     (cuBLAS) every k step is dealt to the units on its own; without it (XY-Serve's cube cores)
     each output tile goes whole to one unit, plus `gemm_tile_overhead` steps of fill and drain;
     either way heaviest first, round-robin, and the busiest unit sets the time (wave
-    quantization)."""
+    quantization). `split_k` overrides the target's (batched GEMMs are never split)."""
     n_tiles = -(-n // chip.tile_n) * batch
     k_steps = -(-k // K_STEP)
-    if chip.split_k:
+    if chip.split_k if split_k is None else split_k:
         work = [(rows / chip.tile_m, count * n_tiles * k_steps) for rows, count in cover.tiles]
     else:
         work = [
@@ -446,7 +446,8 @@ def kernel_cost(
     fused group stay on chip, `kernel.internal`, and count as on-chip traffic), its weights,
     and for attention the history K/V from the cache. GEMMs compute the rows of `cover` (the
     hardware tile when unlowered); with `physical` padding they also read and write the padded
-    rows and the copy kernels (`pad_in`, `pad_out`) move them. Attention runs by `stages`
+    rows, and the copy kernels move the real rows into a persistent padded buffer (`pad_in`)
+    and back out (`pad_out`). Attention runs by `stages`
     (K/V read `kv_passes` times); the unfused QK^T and PV are batched GEMMs over every (query,
     key) pair, their scores on per-pair edges, and softmax an element-wise kernel over them."""
     kind = kernel.kind
@@ -459,26 +460,31 @@ def kernel_cost(
     row = kernel.reduction_width * chip.reduction_ns_per_element * 1e-9 if tokens else 0.0
     physical = cover is not None and cover.physical and tokens > 0
     if kind in ("eltwise", "softmax", "pad_in", "pad_out"):
-        if kind == "pad_in" and physical:  # the padded buffer is written whole
-            io += _io(kernel.outputs, cover.rows - tokens, 0.0, tp)
         if kind == "softmax":
             widest = max((g.ctx + g.q for g in groups if g.count), default=0)
             row = widest * chip.reduction_ns_per_element * 1e-9
         time = chip.eltwise_floor_us * 1e-6 + io / chip.eltwise_bandwidth + row
         return OpCost(time, 0.0, io, 0.0, io + on_chip)
     if kind in ("attention_qk", "attention_pv"):
+        # batched GEMMs, one per (request, KV head) with its query heads' rows stacked;
+        # cuBLAS's strided-batched GEMM deals whole tiles (no split-K)
         att = kernel.specs[0]
-        heads = att.heads // tp
+        kv_heads = max(1, att.kv_heads // tp)
+        group = max(1, att.heads // max(1, att.kv_heads))
         compute = macs = 0.0
+        active = chip.units
         for g in groups:
             if g.q <= 0 or g.count <= 0:
                 continue
-            kv = g.ctx + g.q
-            m, n, k = (g.q, kv, att.head_dim) if kind == "attention_qk" else (g.q, att.head_dim, kv)
-            compute += tile_compute(chip, hardware_cover(chip, m), n, k, heads * g.count)[0]
-            macs += float(g.q) * kv * att.head_dim * heads * g.count
+            kv, rows = g.ctx + g.q, g.q * group
+            n, k = (kv, att.head_dim) if kind == "attention_qk" else (att.head_dim, kv)
+            cover = hardware_cover(chip, rows)
+            t, units = tile_compute(chip, cover, n, k, kv_heads * g.count, split_k=False)
+            compute, active = compute + t, min(active, units)
+            macs += float(rows) * kv * att.head_dim * kv_heads * g.count
             io += _kv_bytes(att, g, tp, dtype_bytes)[0] / 2  # K for QK^T, V for PV
-        time = chip.kernel_floor_us * 1e-6 + max(compute, io / chip.bandwidth)
+        bandwidth = chip.bandwidth * dram_share(chip, active)
+        time = chip.kernel_floor_us * 1e-6 + max(compute, io / bandwidth)
         return OpCost(time, macs, io, 0.0, io + on_chip)
     compute = macs = weights = 0.0
     floor, bandwidth, active = 0.0, 0.0, chip.units

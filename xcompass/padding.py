@@ -71,7 +71,7 @@ def cover_time(chip: ChipletKind, cover: Cover, m: int, n: int, k: int, dtype_by
         compute, dram / (chip.bandwidth * dram_share(chip, active))
     )
     if cover.physical:
-        copies = (m * k + cover.rows * k + 2 * m * n) * dtype_bytes
+        copies = 2 * m * (k + n) * dtype_bytes  # real rows into the padded buffer and out
         time += 2 * chip.eltwise_floor_us * 1e-6 + copies / chip.eltwise_bandwidth
     return time
 

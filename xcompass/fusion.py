@@ -47,7 +47,7 @@ class Group:
     kinds: tuple[str, ...]
     level: str
     saved: int
-    working_set: int = 0
+    working_set: int = field(default=0, compare=False)  # informational: not recorded in IR
 
 
 def op_density(graph: LayerGraph, i: int, groups: list[RequestGroup]) -> float:

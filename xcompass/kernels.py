@@ -299,7 +299,9 @@ class _Builder:
         splits = [self.g.splits[i] for i in nodes if self.g.nodes[i].is_contraction]
         if kind == "eltwise":
             splits = [self.g.splits[i] for i in nodes]
-            return "n" if all(s for s in splits) else ""
+            if len(set(splits)) == 1:
+                return splits[0]
+            return "n" if all(splits) else ""
         return splits[0] if splits else ""
 
     def after_allreduce(self, nodes: tuple[int, ...], specs: list[OpSpec]) -> Flow | None:

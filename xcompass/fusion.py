@@ -81,10 +81,11 @@ def classify(
     graph: LayerGraph, chip: ChipletKind, microbatches: list[list[RequestGroup]], theta: float
 ) -> tuple[bool, ...]:
     """High density: an op whose density reaches `theta` x the ridge point in some micro-batch
-    (it is compute-bound there). Only contractions (linear, attention, MoE) can be."""
+    (it is compute-bound there). Only GEMMs and attention can be: a MoE layer runs as its own
+    grouped GEMMs and never anchors a group."""
     threshold = theta * chip.ridge
     return tuple(
-        node.is_contraction
+        node.op in ("linear", "attention")
         and max((op_density(graph, i, mb) for mb in microbatches), default=0.0) >= threshold
         for i, node in enumerate(graph.nodes)
     )

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from xcompass.graph import LayerGraph
-from xcompass.kernels import Lowering
+from xcompass.kernels import Lowering, layer_kernels
 from xcompass.layercost import CostTable
 from xcompass.mapping import Groups, Mapping
 from xcompass.schedule import Result
@@ -49,8 +49,9 @@ FIELDS = {
     "kernel time (all-reduces and transfers are in per_task)",
     "lowering": "what the lowering passes recorded in the IR, for the first layer (every "
     "layer is costed like it): fused groups (kernel, kinds, anchor, level, DRAM bytes per token "
-    "saved), attention stages per request shape, GEMM row-tile covers per token count with the "
-    "padded rows (waste)",
+    "saved), attention stages per request shape (mode, br x bc tile, K/V buffers, level, K/V "
+    "passes from DRAM), GEMM row-tile covers per token count M with the padded rows (waste), "
+    "for each GEMM kernel",
     "unlowered": "the same mapping costed on the IR as if no lowering pass had run (one kernel "
     "per op, attention as QK^T, softmax and PV through DRAM, GEMM rows on the hardware tile): "
     "latency_s, energy_j, throughput_tok_s; present when the IR is lowered",
@@ -181,15 +182,16 @@ def lowering_summary(graph: LayerGraph, lowering: Lowering) -> dict[str, Any]:
         ],
         "padding": [
             {
-                "op": name,
-                "mode": pad.mode,
-                "tiles": list(pad.tiles),
+                "kernel": kernel.name,
+                "mode": kernel.padding.mode,
+                "tiles": list(kernel.padding.tiles),
                 "covers": {
                     f"m{m}": {"tiles": [list(t) for t in cover.tiles], "waste": cover.waste(m)}
-                    for m, cover in pad.plans
+                    for m, cover in kernel.padding.plans
                 },
             }
-            for name, pad in lowering.padding
+            for kernel in layer_kernels(graph, lowering)
+            if kernel.padding is not None and kernel.kind == "gemm"
         ],
     }
 

@@ -45,6 +45,24 @@ def _map_cost() -> type[ModulePass]:
     return MapCostPass
 
 
+def _fuse() -> type[ModulePass]:
+    from xcompass.passes.fuse import FusePass
+
+    return FusePass
+
+
+def _stage_attention() -> type[ModulePass]:
+    from xcompass.passes.stage_attention import StageAttentionPass
+
+    return StageAttentionPass
+
+
+def _pad_tiles() -> type[ModulePass]:
+    from xcompass.passes.pad_tiles import PadTilesPass
+
+    return PadTilesPass
+
+
 def _autotune() -> type[ModulePass]:
     from xcompass.passes.autotune import AutotunePass
 
@@ -54,6 +72,9 @@ def _autotune() -> type[ModulePass]:
 DIALECTS: dict[str, Callable[[], Dialect]] = {"llm": _llm, "map": _map, "xhw": _hw}
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "set-target": _set_target,
+    "llm-fuse": _fuse,
+    "llm-stage-attention": _stage_attention,
+    "llm-pad-tiles": _pad_tiles,
     "llm-partition": _partition,
     "map-cost": _map_cost,
     "map-autotune": _autotune,

@@ -16,6 +16,8 @@ BENCHMARKS = [
     "calibrate_energy",
     "calibrate_comm",
     "bench_layer",
+    "bench_lowering",
+    "bench_search",
 ]
 
 

@@ -195,7 +195,7 @@ def read_layer(layer: llm.LayerOp, dtype_bytes: int) -> LayerIR:
 def layer_ops(layer: llm.LayerOp, dtype_bytes: int = 2) -> list[OpSpec]:
     """The contractions of a layer's kernels (for what they weigh)."""
     lay = read_layer(layer, dtype_bytes)
-    return [s for k in layer_kernels(lay.graph, lay.lowering) for s in k.specs]
+    return [s for k in layer_kernels(lay.graph, lay.lowering) for s in k.contractions]
 
 
 @dataclass
@@ -241,7 +241,7 @@ def read_problem(module: ModuleOp, pass_name: str) -> Problem:
         first = read_layer(layers[0], model.dtype_bytes)
     except PassFailure as exc:
         raise PassFailure(f"{pass_name}: {exc}") from None
-    ops = [s for k in layer_kernels(first.graph, first.lowering) for s in k.specs]
+    ops = [s for k in layer_kernels(first.graph, first.lowering) for s in k.contractions]
     return Problem(
         module, target, model, llm.workload_data(workload_op), ops, len(layers), whole, first
     )

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from xcompass.attention import AttentionShape, StagePolicy, shape_key
 from xcompass.fusion import Group
 from xcompass.graph import INPUT, ROW_OPS, LayerGraph, Node
-from xcompass.opcost import Cover, OpCost, OpSpec, RequestGroup, Stage, kernel_cost
+from xcompass.kernelcost import kernel_cost
+from xcompass.opcost import Cover, OpCost, OpSpec, RequestGroup, Stage
 from xcompass.padding import PadPolicy
 from xcompass.targets import ChipletKind
 
@@ -87,9 +88,15 @@ class Kernel:
     def preds(self) -> tuple[int, ...]:
         return tuple(e.src for e in self.inputs)
 
+    @property
+    def contractions(self) -> tuple[OpSpec, ...]:
+        """The ops whose weights it reads and whose row splits it all-reduces under TP (the
+        padding copies carry their GEMM's spec for its shape only)."""
+        return () if self.kind in ("pad_in", "pad_out") else self.specs
+
     def weights(self) -> int:
         """Weight elements it reads (all shards)."""
-        return 0 if self.kind in ("pad_in", "pad_out") else sum(s.weights() for s in self.specs)
+        return sum(s.weights() for s in self.contractions)
 
     def _gemm(self) -> OpSpec | None:
         return next((s for s in self.specs if s.kind == "gemm"), None)

@@ -286,9 +286,7 @@ def build_cost_table(
         act_bytes=act,
         kv_bytes=kv,
         allreduce_bytes=act.copy(),
-        allreduces=sum(
-            s.split == "k" for kern in layer for s in kern.specs if s.kind != "attention"
-        ),
+        allreduces=sum(s.split == "k" for kern in layer for s in kern.contractions),
         tokens=tokens,
         mode=mode,
         kernels=all_kernels,

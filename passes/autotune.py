@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xcompass.dialects.map import MappingOp, from_genome, to_genome
 from xcompass.passes.errors import PassFailure
@@ -46,21 +46,12 @@ from xcompass.fileio import write_atomically
 from xcompass.mapping import Mapping
 from xcompass.report import build_report, dumps
 from xcompass.schedule import EvalContext, evaluate_mapping
-from xcompass.search import (
-    OBJECTIVES,
-    GAConfig,
-    Outcome,
-    Seed,
-    SpecDistribution,
-    TraceDistribution,
-    autotune,
-    batch_seeds,
-    build_problem,
-    sample_batches,
-)
-from xcompass.search.problem import SearchProblem
+from xcompass.search.objectives import OBJECTIVES
 from xcompass.trace import MAX_SAMPLE, read_trace
 from xcompass.workload import MAX_SEED, parse_spec
+
+if TYPE_CHECKING:  # the search loads numba: only when the pass runs
+    from xcompass.search import GAConfig, Outcome, SearchProblem, Seed
 
 GRANULARITIES = ("layer", "group", "tile")
 AVAILABLE_GRANULARITIES = ("layer",)
@@ -176,6 +167,8 @@ class AutotunePass(ModulePass):
                 raise _fail(f"spec={shown(self.spec, 40)}: {exc}") from None
 
     def config(self) -> GAConfig:
+        from xcompass.search import GAConfig
+
         return GAConfig(
             population=self.population,
             generations=self.generations,
@@ -184,6 +177,8 @@ class AutotunePass(ModulePass):
         )
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        from xcompass.search import autotune
+
         self.check_options()
         problem = read_problem(op, NAME)
         old = find_mapping(op)
@@ -217,6 +212,14 @@ class AutotunePass(ModulePass):
         return {"ops": problem.ops}
 
     def search_problem(self, problem: Problem) -> SearchProblem:
+        from xcompass.search import (
+            SpecDistribution,
+            TraceDistribution,
+            batch_seeds,
+            build_problem,
+            sample_batches,
+        )
+
         B = len(problem.workload.microbatches)
         train, test = [], []
         if self.train_samples or self.test_samples:
@@ -244,6 +247,8 @@ class AutotunePass(ModulePass):
         self, old: MappingOp | None, problem: Problem, search: SearchProblem
     ) -> list[Seed]:
         """The module's current mapping, as one more seed (when it fits the search space)."""
+        from xcompass.search import Seed
+
         if old is None:
             return []
         if old.layers.value.data != search.units:
@@ -339,6 +344,8 @@ def _ir(name: str, mapping: Mapping, names: list[str], search: SearchProblem) ->
 
 def _module_context(problem: Problem, search: SearchProblem, mode: str) -> EvalContext:
     """An engine context for the module's own workload (the search scored sampled ones)."""
+    from xcompass.search import build_problem
+
     alone = build_problem(
         problem.model,
         problem.workload,

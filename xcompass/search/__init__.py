@@ -8,36 +8,53 @@ bound).
     outcome.best.best.mapping()          # the Mapping found
     outcome.summary()                    # every method's figures, the bound
 
-`xcompass.search.pareto.pareto_search` is the Pareto mode (imported on use: it loads pymoo).
+`xcompass.search.pareto.pareto_search` is the Pareto mode (it loads pymoo).
 Hooks for distributed runs: `SearchProblem.evaluator` (any `Evaluator`), `GeneticSearch.run`'s
 `progress` callback (return True to stop) and its `GAState` checkpoint (`run(state=...)`).
+
+Names are loaded on first use, so `xcompass.search.objectives` (what option checks need) stays
+cheap to import: the rest pulls in numba and the cost engine.
 """
 
-from xcompass.search.autotune import BASELINES, Outcome, autotune, check_objective
-from xcompass.search.baselines import anneal, best_standard, random_search
-from xcompass.search.bounds import LowerBound, lower_bound
-from xcompass.search.ga import GAConfig, GAState, GeneticSearch
-from xcompass.search.operators import MutationRates
-from xcompass.search.population import Progress, Scored, SearchResult, SeedPool
-from xcompass.search.problem import (
-    OBJECTIVES,
-    Evaluation,
-    Evaluator,
-    LocalEvaluator,
-    SearchProblem,
-    build_problem,
-)
-from xcompass.search.samples import (
-    SpecDistribution,
-    TraceDistribution,
-    batch_seeds,
-    sample_batches,
-)
-from xcompass.search.seeds import Seed, standard_seeds
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+_WHERE = {
+    "BASELINES": "autotune",
+    "Outcome": "autotune",
+    "autotune": "autotune",
+    "anneal": "baselines",
+    "best_standard": "baselines",
+    "random_search": "baselines",
+    "LowerBound": "bounds",
+    "lower_bound": "bounds",
+    "GAConfig": "ga",
+    "GAState": "ga",
+    "GeneticSearch": "ga",
+    "OBJECTIVES": "objectives",
+    "check_objective": "objectives",
+    "MutationRates": "operators",
+    "Progress": "population",
+    "Scored": "population",
+    "SearchResult": "population",
+    "SeedPool": "population",
+    "Evaluation": "problem",
+    "Evaluator": "problem",
+    "LocalEvaluator": "problem",
+    "SearchProblem": "problem",
+    "build_problem": "problem",
+    "SpecDistribution": "samples",
+    "TraceDistribution": "samples",
+    "batch_seeds": "samples",
+    "sample_batches": "samples",
+    "Seed": "seeds",
+    "standard_seeds": "seeds",
+}
 
 __all__ = [
     "BASELINES",
-    "OBJECTIVES",
     "Evaluation",
     "Evaluator",
     "GAConfig",
@@ -46,6 +63,7 @@ __all__ = [
     "LocalEvaluator",
     "LowerBound",
     "MutationRates",
+    "OBJECTIVES",
     "Outcome",
     "Progress",
     "Scored",
@@ -66,3 +84,35 @@ __all__ = [
     "sample_batches",
     "standard_seeds",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'xcompass.search' has no attribute '{name}'")
+    value = getattr(import_module(f"xcompass.search.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from xcompass.search.autotune import BASELINES, Outcome, autotune
+    from xcompass.search.baselines import anneal, best_standard, random_search
+    from xcompass.search.bounds import LowerBound, lower_bound
+    from xcompass.search.ga import GAConfig, GAState, GeneticSearch
+    from xcompass.search.objectives import OBJECTIVES, check_objective
+    from xcompass.search.operators import MutationRates
+    from xcompass.search.population import Progress, Scored, SearchResult, SeedPool
+    from xcompass.search.problem import (
+        Evaluation,
+        Evaluator,
+        LocalEvaluator,
+        SearchProblem,
+        build_problem,
+    )
+    from xcompass.search.samples import (
+        SpecDistribution,
+        TraceDistribution,
+        batch_seeds,
+        sample_batches,
+    )
+    from xcompass.search.seeds import Seed, standard_seeds

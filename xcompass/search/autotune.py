@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from xcompass.errors import XcompassError
 from xcompass.search.baselines import anneal, best_standard, random_search
 from xcompass.search.bounds import LowerBound, lower_bound
 from xcompass.search.ga import GAConfig, GeneticSearch
+from xcompass.search.objectives import check_objective
 from xcompass.search.population import ProgressCallback, SearchResult, SeedPool
-from xcompass.search.problem import OBJECTIVES, Evaluation, SearchProblem, score
+from xcompass.search.problem import Evaluation, SearchProblem, score
 from xcompass.search.seeds import Seed
 
 BASELINES = ("sa", "random", "standard")
@@ -96,11 +96,6 @@ class Outcome:
                 "objective": b.objective(self.objective),
             },
         }
-
-
-def check_objective(objective: str) -> None:
-    if objective not in OBJECTIVES:
-        raise XcompassError(f"unknown objective '{objective}' (valid: {', '.join(OBJECTIVES)})")
 
 
 def autotune(

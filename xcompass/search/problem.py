@@ -25,12 +25,9 @@ from xcompass.models import ModelConfig
 from xcompass.schedule import EvalContext
 from xcompass.schedule_jit import evaluate_fast
 from xcompass.search.feasibility import MemoryCheck, UnitMemory, layer_unit_memory
+from xcompass.search.objectives import OBJECTIVES, score_arrays  # noqa: F401 (re-export)
 from xcompass.targets import Target
 from xcompass.workload import Workload
-
-OBJECTIVES = ("edp", "latency", "energy", "throughput", "pareto")
-"""`pareto` searches a latency-energy front; the others are one number, lower is better
-(throughput is scored as its negative)."""
 
 
 @dataclass(frozen=True)
@@ -88,19 +85,9 @@ class LocalEvaluator:
 
 
 def score(objective: str, ev: Evaluation, tokens: np.ndarray) -> np.ndarray:
-    """One number per individual, lower is better: the mean over request batches. `pareto`
-    scores as `edp` wherever one number is needed (baselines, the mapping written back)."""
-    lat, energy = ev.latency_s, ev.energy_j
-    if objective in ("edp", "pareto"):
-        return (lat * energy).mean(axis=0)
-    if objective == "latency":
-        return lat.mean(axis=0)
-    if objective == "energy":
-        return energy.mean(axis=0)
-    if objective == "throughput":
-        with np.errstate(divide="ignore"):
-            return -(tokens[:, None] / lat).mean(axis=0)
-    raise XcompassError(f"unknown objective '{objective}' (valid: {', '.join(OBJECTIVES)})")
+    """One number per individual, lower is better: the mean over request batches (see
+    `objectives.score_arrays`)."""
+    return score_arrays(objective, ev.latency_s, ev.energy_j, tokens)
 
 
 def search_tp_options(model: ModelConfig, target: Target) -> tuple[int, ...]:

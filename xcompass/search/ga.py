@@ -40,7 +40,8 @@ from xcompass.search.problem import SearchProblem
 @dataclass(frozen=True)
 class GAConfig:
     """Compass's defaults: population 120-250, 100-300 generations; `budget` caps the
-    evaluations (default population x generations)."""
+    evaluations (default population x generations). Generation 0 always scores every seed,
+    even when they alone exceed the budget (then no generation follows)."""
 
     population: int = 120
     generations: int = 100

@@ -159,7 +159,7 @@ def summary(done: list[tuple[Scenario, Outcome]]) -> None:
     gaps = [o.best.best.score[0] / o.bound.edp_js for _, o in done]
     print(
         f"mean EDP change of the GA: {pct(mean_change('standard'))} vs the best standard "
-        f"strategy ({ties_std} of {len(done)} rows: no better than it), "
+        f"strategy (equal to it in {ties_std} of {len(done)} rows), "
         f"{pct(mean_change('sa'))} vs SA (GA better in {beats_sa}/{len(done)}), "
         f"{pct(mean_change('random'))} vs random search (better in {beats_rnd}/{len(done)})"
     )

@@ -206,3 +206,16 @@ def test_bad_search_configuration_is_refused():
         GeneticSearch(p, "edp", GAConfig(population=1))
     with pytest.raises(XcompassError, match="generations=0"):
         GeneticSearch(p, "edp", GAConfig(generations=0))
+
+
+def test_the_package_exports_resolve_to_the_documented_objects():
+    """`xcompass.search` loads names lazily; a submodule must never shadow one."""
+    import importlib
+
+    import xcompass.search as search
+
+    importlib.import_module("xcompass.search.study")
+    for name in search.__all__:
+        value = getattr(search, name)
+        assert not isinstance(value, type(search)), name
+    assert callable(search.autotune) and search.autotune.__name__ == "autotune"

@@ -22,9 +22,9 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 _WHERE = {
-    "BASELINES": "autotune",
-    "Outcome": "autotune",
-    "autotune": "autotune",
+    "BASELINES": "study",
+    "Outcome": "study",
+    "autotune": "study",
     "anneal": "baselines",
     "best_standard": "baselines",
     "random_search": "baselines",
@@ -95,7 +95,6 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
-    from xcompass.search.autotune import BASELINES, Outcome, autotune
     from xcompass.search.baselines import anneal, best_standard, random_search
     from xcompass.search.bounds import LowerBound, lower_bound
     from xcompass.search.ga import GAConfig, GAState, GeneticSearch
@@ -116,3 +115,4 @@ if TYPE_CHECKING:
         sample_batches,
     )
     from xcompass.search.seeds import Seed, standard_seeds
+    from xcompass.search.study import BASELINES, Outcome, autotune

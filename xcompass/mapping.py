@@ -73,7 +73,9 @@ class Mapping:
         return self.place.shape
 
     def segments(self) -> list[tuple[int, int]]:
-        cuts = [0] + [i + 1 for i in np.flatnonzero(self.boundaries)] + [self.place.shape[1]]
+        cuts = (
+            [0] + [int(i) + 1 for i in np.flatnonzero(self.boundaries)] + [int(self.place.shape[1])]
+        )
         return list(zip(cuts[:-1], cuts[1:], strict=True))
 
 
@@ -96,7 +98,7 @@ def memory_use(mapping: Mapping, groups: Groups, table: MemoryTable, target: Tar
     pos = np.where(np.arange(L) == 0, 0, np.where(np.arange(L) == L - 1, 2, 1))
     for g in np.unique(mapping.place):
         chips = np.array(groups.chips(int(g)))
-        t, tp = groups.tp_index[g], groups.tp[g]
+        tp = groups.tp[g]
         in_domain = np.bincount(domain_of[chips], minlength=n_domains) / tp  # [D]
         placed = mapping.place == g
         layers = np.flatnonzero(placed.any(axis=0))

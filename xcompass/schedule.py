@@ -141,6 +141,11 @@ class Result:
     prev_on_chip: np.ndarray | None = None  # flat node id that last freed the blamed chiplet
     static_j: np.ndarray | None = None  # [P, C] static energy per chiplet
     powered: np.ndarray | None = None  # [P, C] chiplet ran at least one node
+    # what each shared resource did (first individual only): (node, link ids, start, end) per
+    # message; (node, channel, start, end, share of the channel at the node's own rate) per
+    # DRAM stream
+    transfers: list[tuple[int, tuple[int, ...], float, float]] | None = None
+    dram_streams: list[tuple[int, int, float, float, float]] | None = None
 
     @property
     def edp(self) -> np.ndarray:
@@ -292,6 +297,8 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
     blame = np.full(N, -1)
     prev = np.full(N, -1)
     e = dict.fromkeys(("compute", "sram", "dram", "nop"), 0.0)
+    transfers: list[tuple[int, tuple[int, ...], float, float]] = []
+    streams: list[tuple[int, int, float, float, float]] = []
     nxt = [0] * B  # each micro-batch's next layer
     arrival = [0.0] * B  # when that layer's input is on its chiplets
     pending = [False] * B  # its input must first cross the NoP
@@ -333,6 +340,8 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
             occupy = ctx.occupy[b]
             route = [(links[int(k)], occupy, 1.0) for k in ctx.routes[src, dst, :nh]]
             slot = common_slot(route, request[b])
+            links_used = tuple(int(k) for k in ctx.routes[src, dst, :nh])
+            transfers.append((node, links_used, slot, slot + occupy))
             for tl, _, _ in route:
                 tl.book(slot, occupy)
             arrival[b] = slot + occupy + nh * ctx.hop_s
@@ -377,7 +386,9 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
             for ch, n in sorted(load.items()):
                 need = n * db * ctx.inv_channel_bw[ch]  # seconds of the whole channel
                 cap = min(1.0, n * rate * ctx.inv_channel_bw[ch])  # its share at its own rate
-                end = max(end, channels[ch].fill(start, need, cap, max(ex, need)))
+                done_at = channels[ch].fill(start, need, cap, max(ex, need))
+                streams.append((node, ch, start, done_at, cap))
+                end = max(end, done_at)
         for c in chips:
             chip_free[c], chip_last[c], last_layer[c], powered[c] = end, node, lyr, True
             head[c] += 1
@@ -409,6 +420,8 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
         "prev": prev,
         "static": static,
         "powered": powered[: ctx.C],
+        "transfers": transfers,
+        "streams": streams,
     }
 
 
@@ -432,6 +445,7 @@ def evaluate(
         result.prev_on_chip = np.stack([r["prev"] for r in runs]).reshape(P, B, L)
         result.static_j = np.stack([r["static"] for r in runs])
         result.powered = np.stack([r["powered"] for r in runs])
+        result.transfers, result.dram_streams = runs[0]["transfers"], runs[0]["streams"]
     return result
 
 

@@ -126,6 +126,8 @@ def test_contended_link_serializes_transfers():
     assert r.start[0, 1, 1] == pytest.approx(3 + 2 * HOP, rel=1e-12)
     assert r.link_wait[0, 1, 1] == pytest.approx(1.0, rel=1e-12)
     assert r.latency_s[0] == pytest.approx(4 + 2 * HOP, rel=1e-12)
+    # what the links did: link id = 4 x chiplet + direction (0 = east); node ids b * L + l
+    assert r.transfers == [(1, (0, 4), 1.0, 2.0), (3, (4, 8), 2.0, 3.0)]
     # disjoint routes (chip 2 -> 3 shares nothing with 0 -> 1) finish a full second earlier
     disjoint = both(ctx, Mapping(np.zeros(1, dtype=bool), np.array([[0, 1], [2, 3]])))
     assert disjoint.latency_s[0] == pytest.approx(3 + HOP, rel=1e-12)
@@ -157,6 +159,8 @@ def test_overlapping_dram_streams_share_the_channel_first_come_first_served():
     # compute done at 1 (a 1 s DRAM stall)
     np.testing.assert_allclose(r.end[0, :, 0], [1.0, 2.0], rtol=1e-12)
     np.testing.assert_allclose(r.stall_time[0, :, 0], [0.0, 1.0], atol=1e-12)
+    # the channel's streams: (node, channel, start, end, share at the node's own rate)
+    assert r.dram_streams == [(0, 0, 0.0, 1.0, 1.0), (1, 0, 0.0, 2.0, 1.0)]
     # a tensor-parallel pair on the one channel streams 2 x 100 GB: 2 s of the channel, more
     # than its 1 s run, so it takes the whole channel and runs 2 s
     groups = make_groups(target, (1, 2))

@@ -186,6 +186,9 @@ class CostTable:
     kernel_dram: np.ndarray | None = None
     kernel_dram_resident: np.ndarray | None = None
     kernel_macs: np.ndarray | None = None
+    kernel_sram: np.ndarray | None = None  # on-chip bytes [B, J, kind, TP]
+    kernel_weight_bytes: np.ndarray | None = None  # [J] all shards
+    kernel_fits_sram: np.ndarray | None = None  # [kind, J, TP] a kernel's shard fits SRAM
     kernel_plans: tuple[tuple[tuple[str, ...], ...], ...] = ()  # [B][K][J] pass decisions
 
 
@@ -273,6 +276,7 @@ def build_cost_table(
     act, kv = memory.act_bytes, memory.kv_bytes
     tokens = act / (model.hidden * db)
     layer = [all_kernels[j] for j in positions[1]]
+    kernel_weight = np.array([kern.weights() * db for kern in all_kernels], dtype=float)
     return CostTable(
         tp_options=tuple(tp_options),
         time_stream=arrays["time_stream"],
@@ -296,6 +300,11 @@ def build_cost_table(
         kernel_dram=per_kernel["dram_stream"],
         kernel_dram_resident=per_kernel["dram_resident"],
         kernel_macs=per_kernel["macs"],
+        kernel_sram=per_kernel["sram"],
+        kernel_weight_bytes=kernel_weight,
+        kernel_fits_sram=kernel_weight[None, :, None]
+        / np.array(tp_options, dtype=float)[None, None, :]
+        <= np.array([c.sram_mb for c in target.kinds])[:, None, None] * 2**20 * 0.5,
         kernel_plans=tuple(
             tuple(
                 tuple(kern.plan(chip, groups, db) for kern in all_kernels) for chip in target.kinds

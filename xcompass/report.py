@@ -83,6 +83,7 @@ def critical_path(result: Result, index: int = 0) -> dict[str, float]:
     exec_t, ar, stall = flat(result.exec_time), flat(result.allreduce_time), flat(result.stall_time)
     xfer, wait = flat(result.transfer_time), flat(result.link_wait)
     blame, prev = flat(result.blame), flat(result.prev_on_chip)
+    crit = flat(result.crit_pred)
     parts = dict.fromkeys(("compute", "allreduce", "dram_stall", "nop_transfer", "nop_wait"), 0.0)
     node = int(np.argmax(end.reshape(B * L))) if B * L else -1
     while node >= 0:
@@ -92,7 +93,7 @@ def critical_path(result: Result, index: int = 0) -> dict[str, float]:
         if blame[node] == 0:  # its input arrived last
             parts["nop_transfer"] += xfer[node] - wait[node]
             parts["nop_wait"] += wait[node]
-            node -= 1
+            node = int(crit[node])
         elif blame[node] > 0:  # a chiplet of its group was still busy
             node = int(prev[node])
         else:

@@ -18,6 +18,7 @@ its own rate out of what the streams already running leave free.
 from __future__ import annotations
 
 import bisect
+import heapq
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +27,7 @@ from xcompass.comm import allreduce_bits, allreduce_time, transfer_params
 from xcompass.layercost import CostTable
 from xcompass.mapping import Groups, Mapping
 from xcompass.targets import Target
+from xcompass.units import Units, UnitTable, build_units
 
 
 def mesh_routes(cols: int, rows: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -75,6 +77,8 @@ class EvalContext:
     groups: Groups
     target: Target
     layers: int
+    granularity: str = "layer"
+    pairs: np.ndarray | None = None  # [B] visible (query, key) pairs: sizes score edges
     routes: np.ndarray = field(init=False)
     hops: np.ndarray = field(init=False)
     n_links: int = field(init=False)
@@ -115,6 +119,27 @@ class EvalContext:
         ar = self.ar_time[:, None, None, :]
         self.rate_stream = _rate(tb.dram_stream, tb.time_stream + ar)  # DRAM bytes/s of a node
         self.rate_resident = _rate(tb.dram_resident, tb.time_resident + ar)
+        self.use_units(*build_units(self.table, self.layers, self.granularity, self.pairs))
+
+    def use_units(self, units: Units, unit_table: UnitTable) -> EvalContext:
+        """Place these units (`xcompass.units`): set them and their per-row constants."""
+        net, tp = self.target.network, np.array(self.table.tp_options, dtype=float)
+        self.units, self.ut = units, unit_table
+        u, ut = units, unit_table
+        self.U = u.count
+        self.succ_start, self.succ_edge = u.successors()
+        self.edge_dst = np.repeat(np.arange(u.count), np.diff(u.pred_start))  # consumer unit
+        ar_one = allreduce_time(net, self.mode, tp[None], ut.allreduce_bytes[:, :, None])
+        self.unit_ar_time = ut.allreduces[None, :, None] * ar_one  # [B, R, T]
+        self.unit_ar_bits = ut.allreduces[None, :, None] * allreduce_bits(
+            tp[None], ut.allreduce_bytes[:, :, None]
+        )
+        self.edge_occupy = u.edge_bytes / self.link_bw  # [B, E]
+        self.edge_hop_j = u.edge_bytes * 8.0 * self.pj_hop * 1e-12
+        ar = self.unit_ar_time[:, :, None, :]
+        self.unit_rate_stream = _rate(ut.dram_stream, ut.time_stream + ar)
+        self.unit_rate_resident = _rate(ut.dram_resident, ut.time_resident + ar)
+        return self
 
 
 def _rate(nbytes: np.ndarray, seconds: np.ndarray) -> np.ndarray:
@@ -139,6 +164,7 @@ class Result:
     stall_time: np.ndarray | None = None  # end - (start + exec): waiting on shared DRAM
     blame: np.ndarray | None = None  # what set the start: -1 nothing, 0 input, 1 + c chiplet c
     prev_on_chip: np.ndarray | None = None  # flat node id that last freed the blamed chiplet
+    crit_pred: np.ndarray | None = None  # flat node id whose output arrived last (-1: none)
     static_j: np.ndarray | None = None  # [P, C] static energy per chiplet
     powered: np.ndarray | None = None  # [P, C] chiplet ran at least one node
     # what each shared resource did (first individual only): (node, link ids, start, end) per
@@ -270,14 +296,16 @@ _DETAIL = (
 
 def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dict:  # noqa: C901
     """One mapping, as a discrete-event simulation; returns totals and per-node detail (flat
-    node ids b * L + l).
+    node ids b * U + u).
 
-    Each chiplet runs its nodes in Compass order (`order`). Events — a node starting, or an
-    activation leaving for another chiplet — are taken in time order (ties: Compass order),
-    so links and DRAM channels serve requests first come, first served in time."""
-    tb, g = ctx.table, ctx.groups
-    B, L = place.shape
-    N = B * L
+    Each chiplet runs its nodes in Compass order (`order`). Events — a node starting, or a
+    unit's output leaving for a consumer on another chiplet — are taken in time order (ties:
+    the Compass rank of the node they serve, then the edge), so links and DRAM channels serve
+    requests first come, first served in time. A node starts once every input has arrived and
+    every chiplet of its group has finished the nodes before it."""
+    g, ut, units = ctx.groups, ctx.ut, ctx.units
+    B, U = place.shape
+    N = B * U
     flat = place.reshape(N)
     rank = np.empty(N, dtype=np.int64)
     rank[order] = np.arange(N)
@@ -289,23 +317,21 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
     head = [0] * ctx.C
     chip_free = np.zeros(ctx.C + 1)
     chip_last = np.full(ctx.C + 1, -1)  # node that last ran on the chiplet
-    last_layer = np.full(ctx.C + 1, -1)
+    last_unit = np.full(ctx.C + 1, -1)  # the unit whose weights it holds
     powered = np.zeros(ctx.C + 1, dtype=bool)
     links = [Timeline() for _ in range(ctx.n_links)]
     channels = [Timeline() for _ in range(ctx.n_channels)]
     d = {k: np.zeros(N) for k in _DETAIL}
     blame = np.full(N, -1)
     prev = np.full(N, -1)
+    crit = np.full(N, -1)
     e = dict.fromkeys(("compute", "sram", "dram", "nop"), 0.0)
     transfers: list[tuple[int, tuple[int, ...], float, float]] = []
     streams: list[tuple[int, int, float, float, float]] = []
-    nxt = [0] * B  # each micro-batch's next layer
-    arrival = [0.0] * B  # when that layer's input is on its chiplets
-    pending = [False] * B  # its input must first cross the NoP
-    request = [0.0] * B  # ... asking for the links at this time (producer end + latency)
-
-    def chip_ready(node: int) -> bool:
-        return all(queue[c][head[c]] == node for c in chips_of[flat[node]])
+    in_left = np.tile(np.diff(units.pred_start), B)  # inputs still to arrive
+    arrival = np.zeros(N)
+    queued = np.zeros(N, dtype=bool)
+    events: list[tuple[float, int, int, int]] = []  # (time, rank, edge or -1, node or edge id)
 
     def free_at(node: int) -> tuple[float, int]:
         free, blamed = 0.0, -1
@@ -314,63 +340,69 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
                 free, blamed = chip_free[c], c
         return free, blamed
 
-    while True:
-        best, pick = (np.inf, N), -1
-        for b in range(B):
-            if nxt[b] == L:
-                continue
-            node = b * L + nxt[b]
-            if pending[b]:
-                key = (request[b], rank[node])
-            elif chip_ready(node):
-                key = (max(arrival[b], free_at(node)[0]), rank[node])
-            else:
-                continue
-            if key < best:
-                best, pick = key, b
-        if pick < 0:
-            break
-        b = pick
-        lyr = nxt[b]
-        node = b * L + lyr
-        grp = int(flat[node])
-        if pending[b]:  # the activation crosses the NoP: all links of its route at once
-            src, dst = int(ctx.lead[flat[node - 1]]), int(ctx.lead[grp])
-            nh = int(ctx.hops[src, dst])
-            occupy = ctx.occupy[b]
-            route = [(links[int(k)], occupy, 1.0) for k in ctx.routes[src, dst, :nh]]
-            slot = common_slot(route, request[b])
-            links_used = tuple(int(k) for k in ctx.routes[src, dst, :nh])
-            transfers.append((node, links_used, slot, slot + occupy))
+    def try_start(node: int) -> None:
+        if (
+            queued[node]
+            or in_left[node]
+            or any(queue[c][head[c]] != node for c in chips_of[flat[node]])
+        ):
+            return
+        queued[node] = True
+        heapq.heappush(events, (max(arrival[node], free_at(node)[0]), rank[node], -1, node))
+
+    def arrive(node: int, src: int, at: float, wait: float) -> None:
+        """An input of `node` from `src` is on its chiplets at `at`."""
+        if at > arrival[node] or crit[node] < 0:
+            arrival[node], crit[node] = max(at, arrival[node]), src
+            d["transfer_time"][node] = at - d["end"][src]
+            d["link_wait"][node] = wait
+        in_left[node] -= 1
+        try_start(node)
+
+    for node in order:
+        try_start(int(node))
+    while events:
+        time, _, edge, item = heapq.heappop(events)
+        if edge >= 0:  # a unit's output crosses the NoP: all links of its route at once
+            b = item
+            src = b * U + int(units.pred[edge])
+            dst = b * U + int(ctx.edge_dst[edge])
+            a, z = int(ctx.lead[flat[src]]), int(ctx.lead[flat[dst]])
+            nh = int(ctx.hops[a, z])
+            occupy = ctx.edge_occupy[b, edge]
+            route = [(links[int(k)], occupy, 1.0) for k in ctx.routes[a, z, :nh]]
+            slot = common_slot(route, time)
             for tl, _, _ in route:
                 tl.book(slot, occupy)
-            arrival[b] = slot + occupy + nh * ctx.hop_s
-            ready = d["end"][node - 1]
-            d["transfer_time"][node] = arrival[b] - ready
-            d["link_wait"][node] = slot - request[b]
-            e["nop"] += ctx.hop_j[b] * nh
-            d["node_energy"][node] = ctx.hop_j[b] * nh  # the transfer is charged to its consumer
-            pending[b] = False
+            transfers.append(
+                (dst, tuple(int(k) for k in ctx.routes[a, z, :nh]), slot, slot + occupy)
+            )
+            hop_j = ctx.edge_hop_j[b, edge] * nh
+            e["nop"] += hop_j
+            d["node_energy"][dst] += hop_j  # a transfer is charged to its consumer
+            arrive(dst, src, slot + occupy + nh * ctx.hop_s, slot - time)
             continue
-        pos = 0 if lyr == 0 else (2 if lyr == L - 1 else 1)
+        node = item
+        b, u = divmod(node, U)
+        grp = int(flat[node])
+        row = int(units.row[u])
         kind, ti = int(g.kind[grp]), int(g.tp_index[grp])
         chips = chips_of[grp]
+        start = time
         free, blamed = free_at(node)
-        resident = bool(tb.fits_sram[kind, pos, ti])
+        resident = bool(ut.fits_sram[kind, row, ti])
         for c in chips:
-            resident &= last_layer[c] == lyr
-        at = (b, pos, kind, ti)
+            resident &= last_unit[c] == u
+        at = (b, row, kind, ti)
         if resident:
-            ex, db, rate = tb.time_resident[at], tb.dram_resident[at], ctx.rate_resident[at]
+            ex, db, rate = ut.time_resident[at], ut.dram_resident[at], ctx.unit_rate_resident[at]
         else:
-            ex, db, rate = tb.time_stream[at], tb.dram_stream[at], ctx.rate_stream[at]
-        ar = ctx.ar_time[b, ti]
+            ex, db, rate = ut.time_stream[at], ut.dram_stream[at], ctx.unit_rate_stream[at]
+        ar = ctx.unit_ar_time[b, row, ti]
         ex += ar
-        if arrival[b] >= free:
-            start = arrival[b]
-            blame[node] = 0 if lyr > 0 else -1
+        if arrival[node] >= free:
+            blame[node] = 0 if crit[node] >= 0 else -1
         else:
-            start = free
             blame[node], prev[node] = 1 + blamed, chip_last[blamed]
         # each member streams `db` bytes from its own channel, spread evenly over the node's
         # run: a channel serves it at up to that rate out of the bandwidth that streams
@@ -390,12 +422,11 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
                 streams.append((node, ch, start, done_at, cap))
                 end = max(end, done_at)
         for c in chips:
-            chip_free[c], chip_last[c], last_layer[c], powered[c] = end, node, lyr, True
-            head[c] += 1
+            chip_free[c], chip_last[c], last_unit[c], powered[c] = end, node, u, True
         tp = float(g.tp[grp])
-        e_comp = tp * tb.macs[b, pos, kind, ti] * ctx.pj_mac[grp] * 1e-12
-        e_sram = tp * tb.sram_bytes[b, pos, kind, ti] * 8.0 * ctx.sram_pj[grp] * 1e-12
-        e_ar = ctx.ar_bits[b, ti] * ctx.pj_hop * 1e-12
+        e_comp = tp * ut.macs[at] * ctx.pj_mac[grp] * 1e-12
+        e_sram = tp * ut.sram_bytes[at] * 8.0 * ctx.sram_pj[grp] * 1e-12
+        e_ar = ctx.unit_ar_bits[b, row, ti] * ctx.pj_hop * 1e-12
         e["compute"] += e_comp
         e["sram"] += e_sram
         e["dram"] += e_dram
@@ -404,12 +435,18 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
         d["exec_time"][node], d["allreduce_time"][node] = ex, ar
         d["stall_time"][node] = end - (start + ex)
         d["node_energy"][node] += e_comp + e_sram + e_dram + e_ar
-        nxt[b] += 1
-        if nxt[b] < L:
-            if flat[node + 1] != grp:
-                pending[b], request[b] = True, end + ctx.link_latency
+        # its outputs: on chip for a consumer on the same group, else a NoP transfer
+        for k in range(ctx.succ_start[u], ctx.succ_start[u + 1]):
+            edge = int(ctx.succ_edge[k])
+            dst = b * U + int(ctx.edge_dst[edge])
+            if flat[dst] == grp:
+                arrive(dst, node, end, 0.0)
             else:
-                arrival[b] = end
+                heapq.heappush(events, (end + ctx.link_latency, rank[dst], edge, b))
+        for c in chips:
+            head[c] += 1
+            if head[c] < len(queue[c]):
+                try_start(queue[c][head[c]])
     latency = float(d["end"].max()) if N else 0.0
     static = np.where(powered, ctx.static_w, ctx.idle_w)[: ctx.C] * latency
     return {
@@ -418,6 +455,7 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
         "detail": d,
         "blame": blame,
         "prev": prev,
+        "crit": crit,
         "static": static,
         "powered": powered[: ctx.C],
         "transfers": transfers,
@@ -443,6 +481,7 @@ def evaluate(
             setattr(result, k, np.stack([r["detail"][k] for r in runs]).reshape(P, B, L))
         result.blame = np.stack([r["blame"] for r in runs]).reshape(P, B, L)
         result.prev_on_chip = np.stack([r["prev"] for r in runs]).reshape(P, B, L)
+        result.crit_pred = np.stack([r["crit"] for r in runs]).reshape(P, B, L)
         result.static_j = np.stack([r["static"] for r in runs])
         result.powered = np.stack([r["powered"] for r in runs])
         result.transfers, result.dram_streams = runs[0]["transfers"], runs[0]["streams"]

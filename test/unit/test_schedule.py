@@ -256,3 +256,90 @@ def test_no_phantom_wait_in_the_readme_hybrid():
     # kernels and its share of the channel say
     decode = r.end[0, 1] - r.start[0, 1]
     assert decode.max() < 0.02
+
+
+# --- units below a layer: a DAG per micro-batch ------------------------------------------
+
+
+def dag(preds: list[list[int]], edge_gb: list[float], node_s: float = 1.0, B: int = 1):
+    """Units with the given predecessor lists, every unit `node_s` seconds on its chiplet, the
+    edges (in order) carrying `edge_gb` GB each; one cost row per unit."""
+    from xcompass.units import Units, UnitTable
+
+    U = len(preds)
+    start = np.r_[0, np.cumsum([len(p) for p in preds])]
+    shape = (B, U, 1, 1)
+    zeros = np.zeros(shape)
+    units = Units(
+        "group",
+        tuple(f"u{i}" for i in range(U)),
+        np.zeros(U, dtype=np.int64),
+        np.arange(U),
+        start.astype(np.int64),
+        np.array([s for p in preds for s in p], dtype=np.int64),
+        np.tile(np.array(edge_gb, dtype=float) * 1e9, (B, 1)),
+    )
+    unit_table = UnitTable(
+        np.full(shape, node_s),
+        np.full(shape, node_s),
+        zeros,
+        zeros,
+        zeros,
+        zeros,
+        np.zeros((U, 1)),
+        np.zeros((1, U, 1), dtype=bool),
+        np.zeros((B, U)),
+        np.zeros((B, U)),
+        np.zeros(U, dtype=np.int64),
+    )
+    return units, unit_table
+
+
+def test_a_diamond_of_units_on_two_chiplets():
+    target = line_target(2)
+    ctx = EvalContext(table(1.0, B=1), make_groups(target, (1,)), target, 4)
+    ctx.use_units(*dag([[], [0], [0], [1, 2]], [10, 10, 10, 10]))
+    # A -> B, A -> C, B -> D, C -> D; A, B, D on chip 0, C on chip 1; 1 s each, 10 GB edges
+    # (1 s on the 10 GB/s link, +100 ns a hop). A [0, 1]; B [1, 2] (A's output stays on chip);
+    # A -> C holds 0E during [1, 2], C [2+hop, 3+hop]; C -> D holds 1W [3+hop, 4+hop]; D waits
+    # for its last input: [4+2hop, 5+2hop]
+    r = evaluate_mapping(ctx, Mapping(np.zeros(3, dtype=bool), np.array([[0, 0, 1, 0]])))
+    np.testing.assert_allclose(r.start[0, 0], [0, 1, 2 + HOP, 4 + 2 * HOP], rtol=1e-12)
+    assert r.latency_s[0] == pytest.approx(5 + 2 * HOP, rel=1e-12)
+    assert r.crit_pred[0, 0, 3] == 2  # D's last input came from C
+    from xcompass.report import critical_path
+
+    cp = critical_path(r)  # D, the C -> D transfer, C, the A -> C transfer, A
+    assert cp["compute"] == pytest.approx(3.0, rel=1e-12)
+    assert cp["nop_transfer"] == pytest.approx(2 + 2 * HOP, rel=1e-12)
+
+
+def test_a_residual_edge_crossing_the_nop():
+    target = line_target(2)
+    ctx = EvalContext(table(1.0, B=1), make_groups(target, (1,)), target, 3)
+    # X -> Y (10 GB), X -> Z (the residual stream, 20 GB), Y -> Z (10 GB); X on chip 0, Y and Z
+    # on chip 1. Both of X's outputs leave at 1 on the one link 0E: Y's (ranked first) holds
+    # it [1, 2], the residual [2, 4]. Y [2+hop, 3+hop]; Z waits for the residual: [4+hop, 5+hop]
+    ctx.use_units(*dag([[], [0], [0, 1]], [10, 20, 10]))
+    r = evaluate_mapping(ctx, Mapping(np.zeros(2, dtype=bool), np.array([[0, 1, 1]])))
+    np.testing.assert_allclose(r.start[0, 0], [0, 2 + HOP, 4 + HOP], rtol=1e-12)
+    assert r.link_wait[0, 0, 2] == pytest.approx(1.0, rel=1e-12)
+    assert r.transfers == [(1, (0,), 1.0, 2.0), (2, (0,), 2.0, 4.0)]
+    assert r.latency_s[0] == pytest.approx(5 + HOP, rel=1e-12)
+
+
+def test_group_units_of_a_layer_on_one_gpu_cost_the_layer():
+    # kernels as units, all on the one GPU: nothing crosses a link and one channel serves them
+    # one after another, so the run takes what the whole layers take
+    model, target = preset("llama3-8b"), target_preset("h100")
+    workload = build_workload(parse_spec("prefill:512,decode:1024x8"), None)
+    tb = build_cost_table(model, workload, target, (1,))
+    groups = make_groups(target, (1,))
+    layer = EvalContext(tb, groups, target, 2)
+    group = EvalContext(tb, groups, target, 2, granularity="group")
+    U = group.units.count
+    assert U == 2 * len(tb.positions[1])
+    one = evaluate_mapping(layer, Mapping(np.zeros(1, bool), np.zeros((2, 2), dtype=int)))
+    many = evaluate_mapping(group, Mapping(np.zeros(U - 1, bool), np.zeros((2, U), dtype=int)))
+    assert many.latency_s[0] == pytest.approx(one.latency_s[0], rel=1e-9)
+    assert many.energy_j[0] == pytest.approx(one.energy_j[0], rel=1e-9)

@@ -1,0 +1,206 @@
+"""Mapping units: how one micro-batch's work is cut into the pieces a mapping places.
+
+`granularity=layer` places whole decoder layers (a chain); `group` places each kernel of the
+lowered layer (a fused group, or an op if unfused) — the units form the kernel DAG, whose
+edges are the residual stream, Q/K/V into attention and so on; `tile` cuts further as Compass
+does (attention per head, GEMMs in N-tiles; see `tile_units`). Every unit has a *row* of the
+unit cost table (`UnitTable`: time, DRAM bytes, MACs per micro-batch, row, chiplet kind and TP
+option) and its in-edges, each carrying its own bytes per micro-batch; a unit's input crosses
+the NoP from every predecessor placed on another group.
+
+The genome is the same at every granularity: segmentation bits over the U - 1 unit boundaries
+and a placement group per (micro-batch, unit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xcompass.errors import XcompassError
+from xcompass.graph import INPUT
+from xcompass.layercost import CostTable
+
+GRANULARITIES = ("layer", "group", "tile")
+
+
+@dataclass(frozen=True)
+class Units:
+    """The units of one micro-batch, in a topological order, and their data edges."""
+
+    granularity: str
+    names: tuple[str, ...]  # [U]
+    layer: np.ndarray  # [U] decoder layer of each unit
+    row: np.ndarray  # [U] row of the unit cost table
+    pred_start: np.ndarray  # [U + 1] in-edges of unit u: pred_start[u] .. pred_start[u + 1]
+    pred: np.ndarray  # [E] the unit each in-edge comes from
+    edge_bytes: np.ndarray  # [B, E] bytes the edge carries for each micro-batch
+
+    @property
+    def count(self) -> int:
+        return len(self.names)
+
+    def preds(self, u: int) -> np.ndarray:
+        return self.pred[self.pred_start[u] : self.pred_start[u + 1]]
+
+    def successors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Out-edges as CSR: (succ_start[U + 1], edge ids sorted by source unit)."""
+        src = self.pred
+        order = np.argsort(src, kind="stable")
+        start = np.zeros(self.count + 1, dtype=np.int64)
+        np.add.at(start, src + 1, 1)
+        return np.cumsum(start), order
+
+    def is_chain(self) -> bool:
+        """Every unit reads only its predecessor in order (whole layers)."""
+        U = self.count
+        return bool(
+            np.array_equal(self.pred_start, np.r_[0, np.arange(U)])
+            and np.array_equal(self.pred, np.arange(U - 1))
+        )
+
+
+@dataclass(frozen=True)
+class UnitTable:
+    """Per-row costs of units, as the schedule reads them: arrays [B, R, kind, TP option]."""
+
+    time_stream: np.ndarray
+    time_resident: np.ndarray
+    dram_stream: np.ndarray  # bytes per member chiplet
+    dram_resident: np.ndarray
+    macs: np.ndarray  # per member chiplet
+    sram_bytes: np.ndarray
+    weight_bytes: np.ndarray  # [R, TP] all shards
+    fits_sram: np.ndarray  # [kind, R, TP]
+    kv_bytes: np.ndarray  # [B, R] KV cache a unit of this row holds
+    allreduce_bytes: np.ndarray  # [B, R] bytes of each all-reduce under TP
+    allreduces: np.ndarray  # [R] all-reduces a unit of this row runs under TP
+
+
+def layer_units(table: CostTable, layers: int) -> tuple[Units, UnitTable]:
+    """Whole decoder layers: a chain; rows = layer positions (first, middle, last)."""
+    L = layers
+    pos = np.where(np.arange(L) == 0, 0, np.where(np.arange(L) == L - 1, 2, 1))
+    units = Units(
+        "layer",
+        tuple(f"layer{i}" for i in range(L)),
+        np.arange(L),
+        pos.astype(np.int64),
+        np.r_[0, np.arange(max(L, 1))].astype(np.int64)[: L + 1],
+        np.arange(max(L - 1, 0), dtype=np.int64),
+        np.repeat(table.act_bytes[:, None], max(L - 1, 0), axis=1),
+    )
+    kv = np.repeat(table.kv_bytes[:, None], 3, axis=1)
+    unit_table = UnitTable(
+        table.time_stream,
+        table.time_resident,
+        table.dram_stream,
+        table.dram_resident,
+        table.macs,
+        table.sram_bytes,
+        table.weight_bytes,
+        table.fits_sram,
+        kv,
+        np.repeat(table.allreduce_bytes[:, None], 3, axis=1),
+        np.full(3, table.allreduces, dtype=np.int64),
+    )
+    return units, unit_table
+
+
+def build_units(
+    table: CostTable, layers: int, granularity: str = "layer", pairs: np.ndarray | None = None
+) -> tuple[Units, UnitTable]:
+    """The units and their cost rows for a cost table of `layers` decoder layers. `pairs`
+    ([B], visible (query, key) pairs of each micro-batch) sizes attention-score edges."""
+    if granularity not in GRANULARITIES:
+        raise XcompassError(
+            f"unknown granularity '{granularity}' (valid: {', '.join(GRANULARITIES)})"
+        )
+    if granularity == "layer":
+        return layer_units(table, layers)
+    if granularity == "group":
+        return group_units(table, layers, pairs)
+    raise XcompassError("granularity 'tile' is not available yet (valid today: layer, group)")
+
+
+def group_units(
+    table: CostTable, layers: int, pairs: np.ndarray | None = None
+) -> tuple[Units, UnitTable]:
+    """One unit per kernel of every layer, and of the model's head and tail when the graph is
+    the whole model; rows = the table's kernels. A kernel's edges index the tuple it was built
+    in (head, layer or tail); `INPUT` is the unit that last wrote the residual stream."""
+    kernels, positions = table.kernels, table.positions
+    if not kernels or not positions:
+        raise XcompassError("granularity 'group' needs the layer's kernels in the cost table")
+    L = layers
+    body = list(positions[1])
+    head = [j for j in positions[0] if j not in body]
+    tail = [j for j in positions[2] if j not in body]
+    names: list[str] = []
+    layer_of: list[int] = []
+    rows: list[int] = []
+    ins: list[list[tuple[int, object]]] = []
+    last = -1
+    for lyr, js, prefix in (
+        [(0, head, "")] + [(i, body, f"layer{i}.") for i in range(L)] + [(L - 1, tail, "")]
+    ):
+        local: dict[int, int] = {}
+        for i, j in enumerate(js):
+            kern = kernels[j]
+            local[i] = len(names)
+            names.append(prefix + kern.name)
+            layer_of.append(lyr)
+            rows.append(j)
+            ins.append(
+                [
+                    (last if e.src == INPUT else local[e.src], e.flow)
+                    for e in kern.inputs
+                    if (last if e.src == INPUT else local[e.src]) >= 0
+                ]
+            )
+        if js:
+            last = len(names) - 1
+    B = len(table.tokens)
+    pairs = np.zeros(B) if pairs is None else np.asarray(pairs, dtype=float)
+    start = np.zeros(len(names) + 1, dtype=np.int64)
+    start[1:] = np.cumsum([len(x) for x in ins])
+    pred = np.array([src for x in ins for src, _ in x], dtype=np.int64)
+    edge_bytes = np.array(
+        [[f.bytes(table.tokens[b], pairs[b]) for x in ins for _, f in x] for b in range(B)],
+        dtype=float,
+    ).reshape(B, len(pred))
+    units = Units(
+        "group",
+        tuple(names),
+        np.array(layer_of, dtype=np.int64),
+        np.array(rows, dtype=np.int64),
+        start,
+        pred,
+        edge_bytes,
+    )
+    return units, kernel_rows(table)
+
+
+def kernel_rows(table: CostTable) -> UnitTable:
+    """The unit cost table whose rows are the cost table's kernels. A layer's KV cache lives
+    with its (first) attention kernel; a kernel all-reduces once per row-split contraction."""
+    kernels = table.kernels
+    J, T = len(kernels), len(table.tp_options)
+    weight = np.repeat(table.kernel_weight_bytes[:, None], T, axis=1)
+    holds_kv = np.flatnonzero([k.kind in ("attention", "attention_qk") for k in kernels])
+    first_kv = np.zeros(J, dtype=bool)
+    first_kv[holds_kv[:1]] = True
+    return UnitTable(
+        table.kernel_time,
+        table.kernel_time_resident,
+        table.kernel_dram,
+        table.kernel_dram_resident,
+        table.kernel_macs,
+        table.kernel_sram,
+        weight,
+        table.kernel_fits_sram,
+        table.kv_bytes[:, None] * first_kv[None, :],
+        np.repeat(table.allreduce_bytes[:, None], J, axis=1),
+        np.array([sum(s.split == "k" for s in k.contractions) for k in kernels], dtype=np.int64),
+    )

@@ -212,17 +212,21 @@ class FusedOp(IRDLOperation):
     def verify_(self) -> None:
         parent = self.parent_op()
         if parent is None or parent.name != "llm.layer":
-            raise OpVerifyError(self, "llm.fused must be directly inside an llm.layer")
+            raise OpVerifyError(self, "must be directly inside an llm.layer")
         block = self.body.block
-        arg_types = [a.type for a in block.args]
-        if arg_types != [v.type for v in self.inputs]:
-            raise OpVerifyError(self, f"block arguments {arg_types} do not match the inputs")
+        shown = lambda types: ", ".join(map(str, types))  # noqa: E731
+        arg_types, in_types = [a.type for a in block.args], [v.type for v in self.inputs]
+        if arg_types != in_types:
+            raise OpVerifyError(
+                self,
+                f"block arguments ({shown(arg_types)}) do not match inputs ({shown(in_types)})",
+            )
         term = block.last_op
         if not isinstance(term, FusedYieldOp):
-            raise OpVerifyError(self, "llm.fused must end with llm.fused_yield")
+            raise OpVerifyError(self, "must end with llm.fused_yield")
         got, want = [v.type for v in term.values], [r.type for r in self.outputs]
         if got != want:
-            raise OpVerifyError(self, f"yields {len(got)} values of types {got}, returns {want}")
+            raise OpVerifyError(self, f"yields ({shown(got)}) but returns ({shown(want)})")
         for op in block.ops:
             if op.name in ("llm.fused", "llm.layer") or not op.name.startswith("llm."):
                 raise OpVerifyError(self, f"may only hold llm graph ops, got {op.name}")

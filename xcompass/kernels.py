@@ -200,11 +200,11 @@ def unit_order(
     return order
 
 
-def _spec(node: Node, split: str, name: str = "", n: int = 0) -> OpSpec:
+def _spec(node: Node, split: str) -> OpSpec:
     if node.op == "attention":
         return OpSpec(
             "attention",
-            name or node.name,
+            node.name,
             heads=node.heads,
             kv_heads=node.kv_heads,
             head_dim=node.head_dim,
@@ -223,7 +223,7 @@ def _spec(node: Node, split: str, name: str = "", n: int = 0) -> OpSpec:
             gated=node.gated,
             split="k",
         )
-    return OpSpec("gemm", name or node.name, n=n or node.width, k=node.in_width, split=split)
+    return OpSpec("gemm", node.name, n=node.width, k=node.in_width, split=split)
 
 
 class _Builder:
@@ -298,7 +298,7 @@ class _Builder:
             pad if kind == "gemm" else None,
         )
         if kernel.padding is not None and kernel.padding.mode == "physical":
-            self.physical(kernel, reads, writes)
+            self.physical(kernel, writes)
         else:
             self.add(kernel, writes)
 
@@ -354,7 +354,14 @@ class _Builder:
                 break
         return "; ".join(parts) or "unlowered: one kernel per op"
 
-    def unfused_attention(self, nodes, reads, writes, specs, decision) -> None:  # noqa: ANN001
+    def unfused_attention(
+        self,
+        nodes: tuple[int, ...],
+        reads: list[int],
+        writes: list[int],
+        specs: list[OpSpec],
+        decision: str,
+    ) -> None:
         """QK^T (with any members before attention), softmax, PV (with those after)."""
         g = self.g
         att = next(i for i in nodes if g.nodes[i].op == "attention")
@@ -385,7 +392,7 @@ class _Builder:
             writes,
         )  # fmt: skip
 
-    def physical(self, kernel: Kernel, reads: list[int], writes: list[int]) -> None:
+    def physical(self, kernel: Kernel, writes: list[int]) -> None:
         """Copy the inputs into a padded buffer, run the GEMM on it, copy the real rows out."""
         text = f"{kernel.decision}: copy into a padded buffer"
         pad_in = self.add(
@@ -407,7 +414,6 @@ class _Builder:
                    kernel.outputs, kernel.split, kernel.specs, padding=kernel.padding),
             writes,
         )  # fmt: skip
-        del reads
 
 
 def layer_kernels(graph: LayerGraph, lowering: Lowering = UNLOWERED) -> tuple[Kernel, ...]:

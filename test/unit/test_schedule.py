@@ -343,3 +343,52 @@ def test_group_units_of_a_layer_on_one_gpu_cost_the_layer():
     many = evaluate_mapping(group, Mapping(np.zeros(U - 1, bool), np.zeros((2, U), dtype=int)))
     assert many.latency_s[0] == pytest.approx(one.latency_s[0], rel=1e-9)
     assert many.energy_j[0] == pytest.approx(one.energy_j[0], rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("target_name", "tps"),
+    [("compass-het-36", (1, 2)), ("simba-36", (1, 2, 4)), ("dgx-h100x8", (1, 2, 4, 8))],
+)
+@pytest.mark.parametrize("granularity", ["layer", "group"])
+def test_dag_kernel_matches_the_reference(target_name, tps, granularity):
+    from xcompass.schedule_dag import evaluate_dag
+
+    model, target = preset("llama3-8b"), target_preset(target_name)
+    workload = build_workload(parse_spec("prefill:512x2,decode:1024x16"), 4)
+    tb = build_cost_table(model, workload, target, tps)
+    groups = make_groups(target, tps)
+    ctx = EvalContext(tb, groups, target, 3, granularity=granularity)
+    U = ctx.units.count
+    rng = np.random.default_rng(2)
+    boundaries = rng.random((12, U - 1)) < 0.3
+    place = rng.integers(0, len(groups.tp), (12, 4, U))
+    ref, fast = evaluate(ctx, boundaries, place), evaluate_dag(ctx, boundaries, place)
+    np.testing.assert_allclose(fast.latency_s, ref.latency_s, rtol=1e-12)
+    np.testing.assert_allclose(fast.energy_j, ref.energy_j, rtol=1e-12)
+    for key in ref.parts:
+        np.testing.assert_allclose(fast.parts[key], ref.parts[key], rtol=1e-12, atol=1e-15)
+
+
+def test_dag_kernel_reruns_an_individual_whose_links_overflow():
+    from xcompass import schedule_dag
+
+    target = line_target(2)
+    ctx = EvalContext(table(1.0, B=1), make_groups(target, (1,)), target, 4)
+    ctx.use_units(*dag([[], [0], [0], [1, 2]], [10, 10, 10, 10]))
+    place = np.array([[[0, 0, 1, 0]], [[0, 1, 0, 1]]])
+    bounds = np.zeros((2, 3), dtype=bool)
+    ref = evaluate(ctx, bounds, place)
+    real = schedule_dag._run
+    caps = []
+
+    def tiny(ctx, order, flat, B, U, cap, *out):  # first with room for one booking per link
+        caps.append(cap)
+        real(ctx, order, flat, B, U, 2 if len(caps) == 1 else cap, *out)
+
+    schedule_dag._run = tiny
+    try:
+        fast = schedule_dag.evaluate_dag(ctx, bounds, place)
+    finally:
+        schedule_dag._run = real
+    np.testing.assert_allclose(fast.latency_s, ref.latency_s, rtol=1e-12)
+    assert len(caps) == 2  # the second individual (two messages on link 0E) ran again

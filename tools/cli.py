@@ -196,6 +196,12 @@ def targets_cmd() -> None:
         click.echo(f"{name:<16}{target_lib.preset(name).summary()}")
 
 
+from xcompass.tools.explore_cmd import explore_cmd, report_cmd  # noqa: E402 (after the group)
+
+cli.add_command(explore_cmd)
+cli.add_command(report_cmd)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every failure is one line on stderr and a non-zero exit, never a traceback."""
     try:

@@ -55,6 +55,32 @@ FIELDS = {
     "unlowered": "the same mapping costed on the IR as if no lowering pass had run (one kernel "
     "per op, attention as QK^T, softmax and PV through DRAM, GEMM rows on the hardware tile): "
     "latency_s, energy_j, throughput_tok_s; present when the IR is lowered",
+    # written by map-autotune{report=...} and xcompass explore:
+    "search": "the search's provenance: objective, searched method (ga or nsga2), population, "
+    "generations, budget, seed, seeds (standard strategies scored), best_standard; per method "
+    "(the searched one, sa, random, standard) its best's score (the objective, lower is better; "
+    "throughput negative), latency_s, energy_j, edp_js (means over the training request "
+    "batches), evaluations, wall_s, evaluations_per_s and, with test batches, test_score; "
+    "improvement_vs (relative score change of the searched best against each method; negative "
+    "= better); lower_bound (latency_s, energy_j, edp_js, throughput_tok_s, latency_parts_s, "
+    "objective): no mapping can do better",
+    "pareto": "objective pareto: the latency-energy front, fastest first (latency_s, energy_j, "
+    "edp_js per point); empty otherwise",
+    # written by xcompass explore (so xcompass report can redraw every picture from the file):
+    "convergence": "per method, [evaluations spent, best score so far] after each generation "
+    "or batch; the best standard strategy's score and the lower bound on the objective",
+    "layout": "the target: topology (mesh or switch), dims (columns, rows), link_gbs, how link "
+    "ids are numbered (link_ids), per chiplet its kind, DRAM channel and memory domain, per "
+    "DRAM channel its name, bandwidth and attach point",
+    "activity": "what every resource did in the schedule of the reported mapping (times in "
+    "seconds, the same clock as per_task): nodes (micro-batch index, layer, chiplets, start_s, "
+    "end_s, stall_s), transfers (the consumer node's micro-batch and layer, the links its "
+    "message held at once, start_s, end_s), dram_streams (node, channel, start_s, end_s, "
+    "share = the node's rate cap as a share of the channel; a channel's use at time t is "
+    "min(1, the shares of the streams running)); microbatches names the indices",
+    "explore": "how xcompass explore ran: the problem in words, the search settings, lowering, "
+    "target as given, backend (in-process, processes, dask), prepare_s (cost tables), "
+    "search_s, wall_s (the whole command), xcompass version",
 }
 
 

@@ -1,0 +1,160 @@
+"""The IR half of `xcompass explore`: import the model as `llm` IR, run the lowering pipeline
+(the same passes `xcompass-opt` runs), read back the layer as the passes left it, and at the end
+write the module with the best mapping, costed and annotated by `map-autotune`'s own writer.
+The search between these steps is IR-free (`xcompass.explore`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from io import StringIO
+from typing import Any
+
+from xcompass.dialects.map import MappingOp
+from xcompass.passes import DEFAULT_LOWERING, PYTORCH_LOWERING
+from xcompass.passes.autotune import AutotunePass
+from xcompass.passes.ir_bridge import Problem, read_problem
+from xcompass.tools.importer import build_module
+from xcompass.tools.opt import UsageError, _check_option_types, _quote_paths
+from xcompass.tools.universe import XCOMPASS_UNIVERSE
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass, PassPipeline
+from xdsl.printer import Printer
+from xdsl.utils.exceptions import DiagnosticException
+
+from xcompass.errors import XcompassError, shown
+from xcompass.mapping import Mapping
+from xcompass.models import ModelConfig
+from xcompass.report import lowering_summary
+from xcompass.search.problem import SearchProblem
+from xcompass.search.study import Outcome
+from xcompass.workload import Workload
+
+NAMED_LOWERINGS = {"default": DEFAULT_LOWERING, "pytorch": PYTORCH_LOWERING, "none": ""}
+LOWERING_PASSES = ("llm-fuse", "llm-stage-attention", "llm-pad-tiles")
+
+
+def _context() -> Context:
+    ctx = Context()
+    for name, factory in XCOMPASS_UNIVERSE.all_dialects.items():
+        ctx.register_dialect(name, factory)
+    return ctx
+
+
+def lowering_passes(spec: str) -> tuple[ModulePass, ...]:
+    """`--lowering`: a name (default, pytorch, none) or a pipeline of lowering passes with
+    options, checked like xcompass-opt checks them (before any work)."""
+    where = f"--lowering {shown(spec, 80)}"
+    text = NAMED_LOWERINGS.get(spec, spec).strip()
+    if text.startswith("builtin.module(") and text.endswith(")"):
+        text = text[len("builtin.module(") : -1]
+    if not text:
+        return ()
+    available = XCOMPASS_UNIVERSE.all_passes
+    text = _quote_paths(text)
+    try:
+        _check_option_types(text, available)
+        pipeline = PassPipeline.parse_spec(available, text)
+    except UsageError as exc:
+        raise XcompassError(f"{where}: {exc}") from None
+    except (DiagnosticException, ValueError, KeyError, Exception) as exc:  # noqa: BLE001
+        detail = " ".join(str(exc).split())[:200]
+        raise XcompassError(
+            f"{where}: {detail} (valid: {', '.join(NAMED_LOWERINGS)} or a pipeline of "
+            f"{', '.join(LOWERING_PASSES)})"
+        ) from None
+    for p in pipeline.passes:
+        if p.name not in LOWERING_PASSES:
+            raise XcompassError(
+                f"{where}: '{p.name}' is not a lowering pass (valid: {', '.join(LOWERING_PASSES)}; "
+                "explore partitions, searches and costs itself)"
+            )
+        check = getattr(p, "check_options", None)
+        if check is not None:
+            try:
+                check()
+            except DiagnosticException as exc:
+                raise XcompassError(f"{where}: {exc}") from None
+    return tuple(pipeline.passes)
+
+
+@dataclass
+class LoweredModule:
+    module: ModuleOp
+    problem: Problem
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        layer = self.problem.layer
+        return lowering_summary(layer.graph, layer.lowering)
+
+
+def lowered_module(
+    model: ModelConfig,
+    workload: Workload,
+    layers: int | None,
+    target: str,
+    passes: tuple[ModulePass, ...],
+) -> LoweredModule:
+    """Import, then lower: the module every later step reads."""
+    module = build_module(model, workload, layers, target)
+    ctx = _context()
+    for p in passes:
+        try:
+            p.apply(ctx, module)
+        except DiagnosticException as exc:
+            raise XcompassError(str(exc)) from None
+    try:
+        problem = read_problem(module, "explore")
+    except DiagnosticException as exc:
+        raise XcompassError(str(exc)) from None
+    return LoweredModule(module, problem)
+
+
+def module_text(
+    lowered: LoweredModule,
+    mapping: Mapping,
+    search: SearchProblem,
+    outcome: Outcome,
+    mode: str,
+    train: int,
+    test: int,
+) -> str:
+    """The lowered module plus `@mapping` (and `@pareto_<i>` for a front), as map-autotune
+    writes them: tasks with start/end/energy, totals, the search's provenance."""
+    module = lowered.module.clone()
+    problem = read_problem(module, "explore")
+    writer = AutotunePass(mode=mode, train_samples=train, test_samples=test)
+    for op in [op for op in module.ops if isinstance(op, MappingOp)]:
+        op.detach()
+        op.erase()
+    new = writer.costed_mapping("mapping", mapping, problem, search, outcome)
+    module.body.block.add_op(new)
+    if outcome.best.front is not None:
+        writer.write_front(module, new, problem, search, outcome)
+    text = StringIO()
+    Printer(stream=text).print_op(module)
+    text.write("\n")
+    return text.getvalue()
+
+
+def interim_module_text(
+    lowered: LoweredModule, mapping: Mapping, search: SearchProblem, mode: str, report: str
+) -> str:
+    """The best mapping so far of an interrupted search, costed by map-cost (which also writes
+    its report to `report`): what Ctrl-C leaves on disk besides the checkpoint."""
+    from xcompass.dialects.map import from_genome
+    from xcompass.passes.map_cost import MapCostPass
+
+    module = lowered.module.clone()
+    names = [mb.name for mb in lowered.problem.workload.microbatches]
+    op = from_genome("mapping", mapping, names, search.groups)
+    module.body.block.add_op(op)
+    try:
+        MapCostPass(report=report, mode=mode).apply(_context(), module)
+    except DiagnosticException as exc:
+        raise XcompassError(str(exc)) from None
+    text = StringIO()
+    Printer(stream=text).print_op(module)
+    text.write("\n")
+    return text.getvalue()

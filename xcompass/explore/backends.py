@@ -1,0 +1,348 @@
+"""Where a study's evaluations run: in this process, over local worker processes
+(`--workers N`), or over a Dask cluster (`--scheduler ADDRESS`). The three give identical
+results for a seed: every random choice is made here, a population is cut into contiguous
+slices that workers score independently (an individual's score never depends on its batch),
+and the slices are put back in order.
+
+Two kinds of work go out:
+- a population slice (`evaluate`), for the GA, NSGA-II, random search and the seed pool;
+  populations smaller than `MIN_SLICE` per worker stay here (simulated annealing scores one
+  mapping at a time, which no pool can speed up);
+- a whole baseline (`submit`): simulated annealing runs on a worker while random search runs
+  here, both on the budget the GA spent.
+A lost worker costs no result: its slices and tasks are resubmitted (the process pool is
+restarted; Dask reschedules them itself) and, being deterministic, give the same answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import pickle
+import signal
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
+from typing import Any, Protocol
+
+import numpy as np
+
+from xcompass.errors import XcompassError, shown
+from xcompass.search.problem import Evaluation, LocalEvaluator, SearchProblem
+
+MIN_SLICE = 8
+"""Fewest individuals worth sending to a worker (below, IPC costs more than it saves)."""
+MAX_RESTARTS = 8
+"""Worker pool restarts one study tolerates before giving up."""
+MAX_WORKERS = 256
+
+
+def slices(n: int, parts: int) -> list[slice]:
+    """Contiguous, near-equal, non-empty slices of range(n)."""
+    parts = max(1, min(parts, n))
+    cuts = np.linspace(0, n, parts + 1).round().astype(int)
+    return [slice(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+
+
+def local_problem(problem: SearchProblem) -> SearchProblem:
+    """The problem as a worker holds it: scored in that worker's own process."""
+    return replace(problem, evaluator=LocalEvaluator(problem.train))
+
+
+# --- what runs inside a worker -------------------------------------------------------------
+
+_WORKER_PROBLEMS: dict[str, SearchProblem] = {}
+
+
+def _install(key: str, payload: bytes) -> None:
+    problem = pickle.loads(payload)
+    _WORKER_PROBLEMS.clear()  # one study at a time per worker
+    _WORKER_PROBLEMS[key] = problem
+    _warm(problem)
+
+
+def _warm(problem: SearchProblem) -> None:
+    """Load the compiled engine now, not during the first generation."""
+    B, U = problem.shape
+    problem.evaluator(np.zeros((1, max(U - 1, 0)), bool), np.zeros((1, B, U), np.int64))
+
+
+def _pool_init(key: str, payload: bytes) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _install(key, payload)
+
+
+def _problem(key: str) -> SearchProblem:
+    try:
+        return _WORKER_PROBLEMS[key]
+    except KeyError:
+        raise RuntimeError(f"worker has no xcompass problem {key[:12]}") from None
+
+
+def score_slice(key: str, bits: np.ndarray, place: np.ndarray) -> Evaluation:
+    return _problem(key).evaluator(bits, place)
+
+
+def run_task(key: str, fn: Callable[..., Any], args: tuple) -> Any:
+    """A whole method (`fn(problem, *args)`) on the worker's problem."""
+    return fn(_problem(key), *args)
+
+
+# --- backends ------------------------------------------------------------------------------
+
+
+class Handle(Protocol):
+    def result(self) -> Any: ...
+
+
+class Done:
+    """A task already run in this process."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def result(self) -> Any:
+        return self.value
+
+
+class Backend:
+    """In-process: the default, and the interface the others implement."""
+
+    name = "in-process"
+    parallel = False
+
+    def attach(self, problem: SearchProblem, key: str) -> SearchProblem:
+        """The problem with this backend's evaluator (call once per study)."""
+        return problem
+
+    def submit(self, problem: SearchProblem, fn: Callable[..., Any], *args: Any) -> Handle:
+        return Done(fn(problem, *args))
+
+    def beside_task(self, problem: SearchProblem) -> SearchProblem:
+        """The problem to evaluate here while one submitted task occupies a worker."""
+        return problem
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Sliced:
+    """An evaluator that scores slice 0 here and the others through `backend`."""
+
+    def __init__(self, backend: Any, local: LocalEvaluator, slots: int, here: bool) -> None:
+        self.backend, self.local, self.slots, self.here = backend, local, slots, here
+
+    def __call__(self, bits: np.ndarray, place: np.ndarray) -> Evaluation:
+        n = len(place)
+        parts = slices(n, min(self.slots, n // MIN_SLICE))
+        if len(parts) <= 1:
+            return self.local(bits, place)
+        remote = parts[1:] if self.here else parts
+        handles = self.backend.send_slices(bits, place, remote)
+        done = [self.local(bits[parts[0]], place[parts[0]])] if self.here else []
+        return Evaluation.concat(done + self.backend.gather(handles, bits, place, remote))
+
+
+class ProcessPool(Backend):
+    """`--workers N`: N processes score each population, this one included (N - 1 children,
+    started with `spawn`, each holding the problem once)."""
+
+    name = "processes"
+    parallel = True
+
+    def __init__(self, workers: int) -> None:
+        if not 2 <= workers <= MAX_WORKERS:
+            raise XcompassError(f"--workers {workers}: must be 1 to {MAX_WORKERS}")
+        self.workers = workers
+        self.name = f"{workers} processes"
+        self.executor: ProcessPoolExecutor | None = None
+        self.restarts = 0
+        self.generation = 0  # bumped by every restart
+        self.tasks: list[_PoolTask] = []  # whole methods running on a worker
+        self.key = ""
+        self.payload = b""
+
+    def attach(self, problem: SearchProblem, key: str) -> SearchProblem:
+        self.key, self.payload = key, pickle.dumps(local_problem(problem))
+        self._start()
+        local = LocalEvaluator(problem.train)
+        return replace(problem, evaluator=_Sliced(self, local, self.workers, here=True))
+
+    def _start(self) -> None:
+        self.executor = ProcessPoolExecutor(
+            max_workers=self.workers - 1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_pool_init,
+            initargs=(self.key, self.payload),
+        )
+
+    def restart(self) -> None:
+        """A worker died: start a fresh pool (the dead one's work is resubmitted)."""
+        self.restarts += 1
+        if self.restarts > MAX_RESTARTS:
+            raise XcompassError(
+                f"--workers {self.workers}: worker processes died {self.restarts} times; "
+                "giving up (out of memory?)"
+            )
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+        self.generation += 1
+        self._start()
+        for task in self.tasks:  # every method the dead pool was running starts again
+            if not task.done:
+                task.resubmit()
+
+    def worker_pids(self) -> list[int]:
+        """The children's process ids (tests kill one to check that no result is lost)."""
+        procs = getattr(self.executor, "_processes", None) or {}
+        return sorted(int(pid) for pid in procs)
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        assert self.executor is not None
+        while True:
+            try:
+                return self.executor.submit(fn, *args)
+            except BrokenProcessPool:
+                self.restart()
+
+    def send_slices(self, bits: np.ndarray, place: np.ndarray, parts: list[slice]) -> list:
+        return [(self.generation, self._submit(score_slice, self.key, bits[s], place[s]))
+                for s in parts]  # fmt: skip
+
+    def gather(
+        self, handles: list, bits: np.ndarray, place: np.ndarray, parts: list[slice]
+    ) -> list[Evaluation]:
+        out: list[Evaluation] = []
+        for i in range(len(parts)):
+            while True:
+                generation, future = handles[i]
+                try:
+                    out.append(future.result())
+                    break
+                except BrokenProcessPool:  # resubmit this slice and every one not yet read
+                    if generation == self.generation:
+                        self.restart()
+                    for j in range(i, len(parts)):
+                        if handles[j][0] != self.generation:
+                            p = parts[j]
+                            handles[j] = (
+                                self.generation,
+                                self._submit(score_slice, self.key, bits[p], place[p]),
+                            )
+        return out
+
+    def submit(self, problem: SearchProblem, fn: Callable[..., Any], *args: Any) -> Handle:
+        return _PoolTask(self, fn, args)
+
+    def beside_task(self, problem: SearchProblem) -> SearchProblem:
+        local = LocalEvaluator(problem.train)
+        if self.workers <= 2:
+            return replace(problem, evaluator=local)
+        return replace(problem, evaluator=_Sliced(self, local, self.workers - 1, here=True))
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = None
+
+
+class _PoolTask:
+    """A whole method on a pool worker, resubmitted whenever the pool is restarted."""
+
+    def __init__(self, pool: ProcessPool, fn: Callable[..., Any], args: tuple) -> None:
+        self.pool, self.fn, self.args, self.done = pool, fn, args, False
+        self.resubmit()
+        pool.tasks.append(self)
+
+    def resubmit(self) -> None:
+        self.generation = self.pool.generation
+        self.future = self.pool._submit(run_task, self.pool.key, self.fn, self.args)
+
+    def result(self) -> Any:
+        while True:
+            try:
+                value = self.future.result()
+                self.done = True
+                self.pool.tasks.remove(self)
+                return value
+            except BrokenProcessPool:
+                if self.generation == self.pool.generation:  # nobody restarted it yet
+                    self.pool.restart()
+
+
+def connect_dask(address: str, timeout_s: float = 5.0) -> Any:
+    """A `distributed.Client` for `address`, or a one-line error within `timeout_s`."""
+    where = f"--scheduler {shown(address, 100)}"
+    try:
+        from distributed import Client
+    except ImportError:
+        raise XcompassError(
+            f"{where}: Dask is not installed (pip install 'xcompass[dask]')"
+        ) from None
+    try:
+        return Client(address, timeout=f"{timeout_s}s", set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise XcompassError(f"{where}: cannot reach a Dask scheduler ({reason})") from None
+    except (ValueError, TypeError) as exc:
+        raise XcompassError(f"{where}: not a scheduler address ({exc})") from None
+
+
+class DaskCluster(Backend):
+    """`--scheduler ADDRESS`: slices and baselines run on the cluster's workers. The problem
+    reaches every worker, those that join later included, through a worker plugin."""
+
+    name = "dask"
+    parallel = True
+
+    def __init__(self, client: Any, owns_client: bool = False) -> None:
+        self.client, self.owns_client = client, owns_client
+        self.plugin = ""
+        self.key = ""
+
+    @staticmethod
+    def connect(address: str, timeout_s: float = 5.0) -> DaskCluster:
+        return DaskCluster(connect_dask(address, timeout_s), owns_client=True)
+
+    def slots(self) -> int:
+        info = self.client.scheduler_info(n_workers=-1)
+        return max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
+
+    def attach(self, problem: SearchProblem, key: str) -> SearchProblem:
+        from xcompass.explore.dask_plugin import ProblemPlugin
+
+        self.key = key
+        self.name = f"dask ({self.slots()} worker threads)"
+        self.plugin = f"xcompass-{key[:16]}"
+        payload = pickle.dumps(local_problem(problem))
+        self.client.register_plugin(ProblemPlugin(key, payload), name=self.plugin)
+        local = LocalEvaluator(problem.train)
+        return replace(problem, evaluator=_Sliced(self, local, self.slots(), here=False))
+
+    def send_slices(self, bits: np.ndarray, place: np.ndarray, parts: list[slice]) -> list:
+        return [
+            self.client.submit(score_slice, self.key, bits[s], place[s], pure=False) for s in parts
+        ]
+
+    def gather(
+        self, handles: list, bits: np.ndarray, place: np.ndarray, parts: list[slice]
+    ) -> list[Evaluation]:
+        return list(self.client.gather(handles))
+
+    def submit(self, problem: SearchProblem, fn: Callable[..., Any], *args: Any) -> Handle:
+        return self.client.submit(run_task, self.key, fn, args, pure=False)
+
+    def close(self) -> None:
+        if self.plugin:
+            with contextlib.suppress(Exception):  # the cluster may be gone: nothing to undo
+                self.client.unregister_worker_plugin(self.plugin)
+            self.plugin = ""
+        if self.owns_client:
+            self.client.close()

@@ -1,0 +1,120 @@
+"""Turning what a caller names (a model preset or config.json, a SPEC or a trace, a target, a
+lowering pipeline, workers or a scheduler) into a `ProblemSpec` and a `Backend`, IR-free.
+`xcompass explore` checks every option first (tools/explore_cmd.py); these functions raise
+`XcompassError` with a one-line diagnostic for a Python caller too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xcompass.errors import XcompassError, shown
+from xcompass.explore.api import ProblemSpec
+from xcompass.explore.backends import Backend, DaskCluster, ProcessPool
+from xcompass.explore.workloads import DEFAULT_MICROBATCHES, default_distribution
+from xcompass.graph import layer_graph
+from xcompass.kernels import layer_kernels
+from xcompass.layercost import request_groups
+from xcompass.lowering import DEFAULT, NONE, PYTORCH, Pipeline, lower
+from xcompass.models import ModelConfig, resolve_model
+from xcompass.report import lowering_summary
+from xcompass.search.samples import Distribution, SpecDistribution, TraceDistribution
+from xcompass.targets import Target, load_target
+from xcompass.trace import read_trace, sample_step
+from xcompass.workload import Workload, build_workload, parse_spec, split_microbatches
+
+PIPELINES: dict[str, Pipeline] = {"default": DEFAULT, "pytorch": PYTORCH, "none": NONE}
+"""Named lowering pipelines (xcompass.passes.DEFAULT_LOWERING, PYTORCH_LOWERING, nothing)."""
+
+
+def resolve_workload(
+    workload: str | Workload | None,
+    microbatches: int | None,
+    sample_seed: int = 0,
+    trace: str | None = None,
+    requests: int = 32,
+) -> tuple[Workload, Distribution | None]:
+    """The serving step and the distribution it comes from (for training / test batches):
+    a SPEC (one micro-batch per item unless `microbatches`), a trace sample, a `Workload`, or
+    by default the embedded distribution (8 micro-batches)."""
+    if trace is not None:
+        if workload is not None:
+            raise XcompassError("--workload and --trace: give one or the other")
+        data = read_trace(trace)
+        reqs = sample_step(data, requests, sample_seed)
+        n = min(microbatches or DEFAULT_MICROBATCHES, len(reqs))
+        return split_microbatches(reqs, n), TraceDistribution(data, requests)
+    if workload is None:
+        dist = default_distribution()
+        total = sum(r.count for r in dist.mix)
+        return dist.sample(sample_seed, min(microbatches or DEFAULT_MICROBATCHES, total)), dist
+    if isinstance(workload, Workload):
+        if microbatches is not None:
+            raise XcompassError("microbatches: a Workload object is already dealt into them")
+        return workload, None
+    reqs = parse_spec(workload)
+    return build_workload(reqs, microbatches), SpecDistribution(tuple(reqs))
+
+
+def core_lowering(
+    model: ModelConfig, target: Target, workload: Workload, name: str
+) -> tuple[tuple, dict[str, Any]]:
+    """The layer's kernels and the lowering summary, as the named pipeline's passes decide
+    them (for the target's first chiplet kind and the step's micro-batches, like the passes)."""
+    if name not in PIPELINES:
+        raise XcompassError(
+            f"lowering '{shown(name, 40)}': a Python caller names one of {', '.join(PIPELINES)} "
+            "(a pass pipeline string needs the IR: use xcompass explore --lowering)"
+        )
+    graph = layer_graph(model)
+    lowering = lower(graph, target.kinds[0], request_groups(workload), PIPELINES[name])
+    return layer_kernels(graph, lowering), lowering_summary(graph, lowering)
+
+
+def problem_spec(
+    model: str | ModelConfig = "llama3-8b",
+    workload: str | Workload | None = None,
+    target: str | Target = "compass-het-36",
+    *,
+    layers: int | None = None,
+    lowering: str = "default",
+    mode: str = "graph",
+    microbatches: int | None = None,
+    train_samples: int = 0,
+    test_samples: int = 0,
+    trace: str | None = None,
+    requests: int = 32,
+    sample_seed: int = 0,
+    granularity: str = "layer",
+) -> ProblemSpec:
+    model_cfg = resolve_model(model) if isinstance(model, str) else model
+    if layers is not None and not 1 <= layers <= model_cfg.layers:
+        raise XcompassError(f"layers={layers}: {model_cfg.name} has 1 to {model_cfg.layers}")
+    target_obj = load_target(target) if isinstance(target, str) else target
+    wl, dist = resolve_workload(workload, microbatches, sample_seed, trace, requests)
+    kernels, summary = core_lowering(model_cfg, target_obj, wl, lowering)
+    return ProblemSpec(
+        model_cfg,
+        wl,
+        target_obj,
+        layers,
+        kernels,
+        mode,
+        dist,
+        train_samples,
+        test_samples,
+        granularity,
+        summary,
+    )
+
+
+def backend_for(workers: int = 1, scheduler: Any = None, timeout_s: float = 5.0) -> Backend:
+    """In-process (1 worker), local processes, or a Dask cluster (an address or a Client)."""
+    if scheduler is not None and workers > 1:
+        raise XcompassError("--workers and --scheduler: give one or the other")
+    if scheduler is not None:
+        if isinstance(scheduler, str):
+            return DaskCluster.connect(scheduler, timeout_s)
+        return DaskCluster(scheduler)
+    if workers < 1:
+        raise XcompassError(f"--workers {workers}: must be at least 1")
+    return ProcessPool(workers) if workers > 1 else Backend()

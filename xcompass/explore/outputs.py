@@ -1,0 +1,86 @@
+"""What `xcompass explore` writes into `--out` (and `xcompass report --out` rewrites from a saved
+report): every file below comes from the report dict alone.
+
+    report.json                 the cost report (`xcompass.report.FIELDS` documents it)
+    trace.json                  Chrome / Perfetto trace of the schedule
+    gantt.png, gantt.svg        chiplet timelines and DRAM channel use
+    layout.png, layout.svg      the mapping drawn on the mesh or switch
+    convergence.png, .svg       best objective against evaluations, per method
+    pareto.png, pareto.svg      the latency-energy front (objective pareto only)
+(`mapping.mlir`, the final IR, is the command line's: it needs the IR.)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from xcompass.errors import XcompassError, shown
+from xcompass.fileio import write_atomically
+from xcompass.report import dumps
+
+PICTURES = ("gantt", "layout", "convergence", "pareto")
+
+
+def check_out_dir(out: str, flag: str = "--out") -> None:
+    """Refuse a folder that cannot be made or written, before any work (creates nothing)."""
+    where = f"{flag} {shown(out, 100)}"
+    if not out or "\0" in out:
+        raise XcompassError(f"{where}: not a folder name")
+    if os.path.exists(out):
+        if not os.path.isdir(out):
+            raise XcompassError(f"{where}: exists and is not a folder")
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise XcompassError(f"{where}: cannot write into the folder (permission denied)")
+        return
+    parent = os.path.dirname(os.path.abspath(out))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise XcompassError(f"{where}: cannot create the folder ('{shown(parent, 80)}' is a file)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise XcompassError(
+            f"{where}: cannot create the folder (no write permission in '{shown(parent, 80)}')"
+        )
+
+
+def make_out_dir(out: str) -> None:
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        raise XcompassError(f"--out {shown(out, 100)}: cannot create ({exc.strerror})") from None
+
+
+def write_outputs(
+    report: dict[str, Any], out: str, pictures: bool = True, write_report: bool = True
+) -> list[str]:
+    """Write the report, the trace and the pictures into `out`; return the paths written."""
+    from xcompass.viz.perfetto import write_trace
+
+    make_out_dir(out)
+    written = []
+    if write_report:
+        path = os.path.join(out, "report.json")
+        write_atomically(path, dumps(report))
+        written.append(path)
+    if report.get("activity") is not None or report.get("per_task"):
+        path = os.path.join(out, "trace.json")
+        write_trace(report, path)
+        written.append(path)
+    if pictures:
+        written += draw_pictures(report, out)
+    return written
+
+
+def draw_pictures(report: dict[str, Any], out: str) -> list[str]:
+    from xcompass.viz.gantt import draw_gantt
+    from xcompass.viz.layout import draw_layout
+    from xcompass.viz.plots import draw_convergence, draw_pareto
+
+    written = draw_gantt(report, os.path.join(out, "gantt"))
+    written += draw_layout(report, os.path.join(out, "layout"))
+    if report.get("convergence"):
+        written += draw_convergence(report, os.path.join(out, "convergence"))
+    if report.get("pareto"):
+        written += draw_pareto(report, os.path.join(out, "pareto"))
+    return written

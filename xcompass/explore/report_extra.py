@@ -1,0 +1,127 @@
+"""What `xcompass explore` adds to the cost report (documented in `xcompass.report.FIELDS`):
+the search's figures, its convergence and Pareto front, the target's layout and what every
+shared resource did, so `xcompass report` can redraw every table and picture from the JSON
+alone, with times that are the report's own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from xcompass.mapping import Groups, Mapping
+from xcompass.schedule import Result
+from xcompass.search.study import Outcome
+from xcompass.targets import Target
+from xcompass.workload import Workload
+
+LINK_IDS = {
+    "mesh": "link id = 4 x chiplet + direction (0 east, 1 west, 2 north, 3 south) of the "
+    "chiplet the link leaves; chiplet c sits at column c % cols, row c // cols",
+    "switch": "link id c = chiplet c's egress port, chiplets + c = its ingress port",
+}
+
+
+def layout(target: Target) -> dict[str, Any]:
+    """Topology, chiplet kinds and DRAM channels (the report's `layout`)."""
+    net = target.network
+    kinds, channels, domains = target.kind_of(), target.channel_of(), target.domain_of()
+    return {
+        "topology": net.topology,
+        "dims": [int(d) for d in net.dims] if net.topology == "mesh" else [target.chiplets, 1],
+        "link_gbs": net.link_gbs,
+        "link_ids": LINK_IDS.get(net.topology, ""),
+        "chiplets": [
+            {
+                "kind": target.kinds[int(kinds[c])].kind,
+                "channel": int(channels[c]),
+                "domain": int(domains[c]),
+            }
+            for c in range(target.chiplets)
+        ],
+        "channels": [
+            {
+                "name": f"ch{i}",
+                "bw_gbs": d.bw_gbs,
+                "attach": list(d.attach) if d.attach is not None else None,
+            }
+            for i, d in enumerate(target.drams)
+        ],
+    }
+
+
+def activity(
+    result: Result, mapping: Mapping, groups: Groups, workload: Workload
+) -> dict[str, Any]:
+    """Every node, NoP message and DRAM stream of the schedule (the report's `activity`)."""
+    B, L = mapping.place.shape
+    nodes = []
+    for b in range(B):
+        for lyr in range(L):
+            g = int(mapping.place[b, lyr])
+            nodes.append(
+                [
+                    b,
+                    lyr,
+                    list(groups.chips(g)),
+                    float(result.start[0, b, lyr]),
+                    float(result.end[0, b, lyr]),
+                    float(result.stall_time[0, b, lyr]),
+                ]
+            )
+    transfers = [
+        [node // L, node % L, list(links), float(start), float(end)]
+        for node, links, start, end in (result.transfers or [])
+    ]
+    streams = [
+        [node // L, node % L, int(ch), float(start), float(end), float(share)]
+        for node, ch, start, end, share in (result.dram_streams or [])
+    ]
+    return {
+        "microbatches": [mb.name for mb in workload.microbatches],
+        "nodes_columns": ["microbatch", "layer", "chiplets", "start_s", "end_s", "stall_s"],
+        "nodes": nodes,
+        "transfers_columns": ["microbatch", "layer", "links", "start_s", "end_s"],
+        "transfers": transfers,
+        "dram_streams_columns": ["microbatch", "layer", "channel", "start_s", "end_s", "share"],
+        "dram_streams": streams,
+    }
+
+
+def convergence(outcome: Outcome) -> dict[str, Any]:
+    """Each method's best score against evaluations spent (the report's `convergence`)."""
+    return {
+        "objective": outcome.scalar(),
+        "methods": {
+            name: [[int(e), float(s)] for e, s in r.history] for name, r in outcome.results.items()
+        },
+        "standard": float(outcome.results["standard"].best.score[0])
+        if "standard" in outcome.results
+        else None,
+        "lower_bound": float(outcome.bound.objective(outcome.objective)),
+    }
+
+
+def front(outcome: Outcome) -> list[dict[str, float]]:
+    """The Pareto front, fastest first (the report's `pareto`; empty unless objective=pareto)."""
+    f = outcome.best.front
+    if f is None:
+        return []
+    return [
+        {"latency_s": float(lat), "energy_j": float(e), "edp_js": float(lat * e)}
+        for lat, e in zip(f.latency_s, f.energy_j, strict=True)
+    ]
+
+
+def dram_usage(streams: list[list[Any]], channel: int) -> tuple[np.ndarray, np.ndarray]:
+    """A channel's share in use over time, as a step function (times, share from each time):
+    min(1, the summed rate caps of the streams running), exact under water-filling (a stream
+    gets less than its cap only while the channel is full)."""
+    events: dict[float, float] = {}
+    for _, _, ch, start, end, share in streams:
+        if ch == channel and end > start:
+            events[start] = events.get(start, 0.0) + share
+            events[end] = events.get(end, 0.0) - share
+    times = np.array(sorted(events))
+    level = np.cumsum([events[t] for t in times]) if len(times) else np.zeros(0)
+    return times, np.clip(np.round(level, 12), 0.0, 1.0)

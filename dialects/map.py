@@ -1,15 +1,20 @@
 """The `map` dialect: a mapping as Compass's computation execution graph.
 
-A task runs a contiguous range of layers of one micro-batch on one chiplet, or on a
-tensor-parallel group; `after` names the task that produced its input (a NoP transfer when the
-chiplets differ). `segments` are the layers where a new execution segment starts: all
-micro-batches finish a segment before the next begins. This is the canonical, verifiable form of
-the search genome and converts losslessly to and from it.
+A task runs a contiguous range of units of one micro-batch on one chiplet, or on a
+tensor-parallel group; `after` names the tasks that produced its inputs (a NoP transfer when
+the chiplets differ). Units are decoder layers (`map.mapping @m layers 32 ...`,
+`map.task @mb0 layers 0 to 16 ...`) or, below a layer, the units of a granularity
+(`map.mapping @m units 580 of "group" ...`, `map.task @mb0 units 0 to 18 ...`: kernels of the
+lowered layers, or Compass's tiles). `segments` are the units where a new execution segment
+starts: every micro-batch finishes a segment's units on a chiplet before the next segment's.
+This is the canonical, verifiable form of the search genome and converts losslessly to and from
+it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 
 import numpy as np
 from xcompass.dialects.diagnostics import OpVerifyError
@@ -24,11 +29,21 @@ from xdsl.dialects.builtin import (
     SymbolRefAttr,
     i64,
 )
-from xdsl.ir import Block, Dialect, ParametrizedAttribute, Region, SSAValue, TypeAttribute
+from xdsl.ir import (
+    Block,
+    Dialect,
+    EnumAttribute,
+    ParametrizedAttribute,
+    Region,
+    SpacedOpaqueSyntaxAttribute,
+    SSAValue,
+    TypeAttribute,
+)
 from xdsl.irdl import (
     IRDLOperation,
     irdl_attr_definition,
     irdl_op_definition,
+    opt_prop_def,
     prop_def,
     region_def,
     result_def,
@@ -42,7 +57,20 @@ from xcompass.layercost import memory_table
 from xcompass.mapping import Groups, Mapping, check_memory, make_groups
 from xcompass.models import ModelConfig
 from xcompass.targets import Target
+from xcompass.units import Units
 from xcompass.workload import Workload
+
+
+class UnitKind(StrEnum):
+    LAYERS = "layers"
+    UNITS = "units"
+
+
+@irdl_attr_definition
+class UnitKindAttr(EnumAttribute[UnitKind], SpacedOpaqueSyntaxAttribute):
+    """What a mapping's indices count: decoder layers, or units below a layer."""
+
+    name = "map.unit_kind"
 
 
 @irdl_attr_definition
@@ -56,23 +84,43 @@ class TokenType(ParametrizedAttribute, TypeAttribute):
 class MappingOp(IRDLOperation):
     name = "map.mapping"
     sym_name = prop_def(SymbolNameConstraint())
-    layers = prop_def(IntegerAttr[I64])
+    unit_kind = prop_def(UnitKindAttr)
+    layers = prop_def(IntegerAttr[I64])  # how many units (layers at granularity=layer)
+    granularity = opt_prop_def(StringAttr)
     segments = prop_def(DenseArrayBase.constr(i64))
     body = region_def("single_block")
     traits = traits_def(SymbolOpInterface(), NoTerminator())
-    assembly_format = "$sym_name `layers` $layers `segments` $segments $body attr-dict"
+    assembly_format = (
+        "$sym_name $unit_kind $layers (`of` $granularity^)? `segments` $segments $body attr-dict"
+    )
 
     def __init__(
-        self, sym_name: str, layers: int, segments: Sequence[int], tasks: Sequence[TaskOp]
+        self,
+        sym_name: str,
+        layers: int,
+        segments: Sequence[int],
+        tasks: Sequence[TaskOp],
+        granularity: str = "layer",
     ):
-        super().__init__(
-            properties={
-                "sym_name": StringAttr(sym_name),
-                "layers": IntegerAttr(layers, i64),
-                "segments": DenseArrayBase.from_list(i64, list(segments)),
-            },
-            regions=[Region(Block(tasks))],
-        )
+        props = {
+            "sym_name": StringAttr(sym_name),
+            "unit_kind": UnitKindAttr(
+                UnitKind.LAYERS if granularity == "layer" else UnitKind.UNITS
+            ),
+            "layers": IntegerAttr(layers, i64),
+            "segments": DenseArrayBase.from_list(i64, list(segments)),
+        }
+        if granularity != "layer":
+            props["granularity"] = StringAttr(granularity)
+        super().__init__(properties=props, regions=[Region(Block(tasks))])
+
+    @property
+    def granularity_name(self) -> str:
+        return self.granularity.data if self.granularity is not None else "layer"
+
+    @property
+    def unit_word(self) -> str:
+        return "layer" if self.unit_kind.data == UnitKind.LAYERS else "unit"
 
     @property
     def tasks(self) -> list[TaskOp]:
@@ -82,14 +130,19 @@ class MappingOp(IRDLOperation):
     def segment_starts(self) -> list[int]:
         return list(self.segments.get_values())
 
-    def verify_(self) -> None:
+    def verify_(self) -> None:  # noqa: C901
         layers = self.layers.value.data
+        word = self.unit_word
+        if (self.granularity_name == "layer") != (word == "layer"):
+            raise OpVerifyError(
+                self, "granularity 'layer' counts layers; a finer granularity counts units"
+            )
         if layers <= 0:
-            raise OpVerifyError(self, f"layers must be positive, got {layers}")
+            raise OpVerifyError(self, f"{word}s must be positive, got {layers}")
         starts = self.segment_starts
         if starts != sorted(set(starts)) or any(not 0 < s < layers for s in starts):
             raise OpVerifyError(
-                self, f"segments must be increasing layer indices in (0, {layers}), got {starts}"
+                self, f"segments must be increasing {word} indices in (0, {layers}), got {starts}"
             )
         position = {task: i for i, task in enumerate(self.tasks)}
         for task in self.tasks:
@@ -106,31 +159,37 @@ class MappingOp(IRDLOperation):
         for task in self.tasks:
             lo, hi = task.lo.value.data, task.hi.value.data
             mb = task.microbatch.root_reference.data
+            if task.unit_kind != self.unit_kind:
+                raise OpVerifyError(
+                    task, f"counts {task.unit_kind.data}; its mapping counts {word}s"
+                )
             if not 0 <= lo < hi <= layers:
-                raise OpVerifyError(task, f"layer range [{lo}, {hi}) not within [0, {layers})")
+                raise OpVerifyError(task, f"{word} range [{lo}, {hi}) not within [0, {layers})")
             for s in starts:
                 if lo < s < hi:
                     raise OpVerifyError(
-                        task, f"@{mb} layers [{lo}, {hi}) cross the segment boundary at layer {s}"
+                        task, f"@{mb} {word}s [{lo}, {hi}) cross the segment boundary at {word} {s}"
                     )
             owner = covered.setdefault(mb, [0] * layers)
             for layer in range(lo, hi):
                 if owner[layer]:
-                    raise OpVerifyError(task, f"(@{mb}, layer {layer}) is placed twice")
+                    raise OpVerifyError(task, f"(@{mb}, {word} {layer}) is placed twice")
                 owner[layer] = 1
             if lo > 0:
                 producer = [d.owner for d in task.deps if isinstance(d.owner, TaskOp)]
-                if not any(
-                    p.microbatch == task.microbatch and p.hi.value.data == lo for p in producer
-                ):
+                same = [p for p in producer if p.microbatch == task.microbatch]
+                # layers form a chain: the producer computes layer lo - 1; units form a DAG,
+                # whose edges the IR alone does not know: some task of the micro-batch
+                if (word == "layer" and not any(p.hi.value.data == lo for p in same)) or not same:
+                    what = f"layer {lo - 1}" if word == "layer" else "its inputs"
                     raise OpVerifyError(
                         task,
-                        f"@{mb} layers [{lo}, {hi}) must run after the task that computes "
-                        f"layer {lo - 1} of @{mb}",
+                        f"@{mb} {word}s [{lo}, {hi}) must run after the task that computes "
+                        f"{what} of @{mb}",
                     )
         for mb, owner in covered.items():
             if not all(owner):
-                raise OpVerifyError(self, f"(@{mb}, layer {owner.index(0)}) is never placed")
+                raise OpVerifyError(self, f"(@{mb}, {word} {owner.index(0)}) is never placed")
         module = self.parent_op()
         if isinstance(module, ModuleOp):
             from xcompass.dialects.llm import WorkloadOp
@@ -155,22 +214,30 @@ class MappingOp(IRDLOperation):
 class TaskOp(IRDLOperation):
     name = "map.task"
     microbatch = prop_def(SymbolRefAttr)
+    unit_kind = prop_def(UnitKindAttr)
     lo = prop_def(IntegerAttr[I64])
     hi = prop_def(IntegerAttr[I64])
     chips = prop_def(DenseArrayBase.constr(i64))
     deps = var_operand_def(TokenType)
     done = result_def(TokenType)
     traits = traits_def(HasParent(MappingOp))
-    assembly_format = "$microbatch `layers` $lo `to` $hi `on` $chips (`after` $deps^)? attr-dict"
+    assembly_format = "$microbatch $unit_kind $lo `to` $hi `on` $chips (`after` $deps^)? attr-dict"
 
     def __init__(
-        self, microbatch: str, lo: int, hi: int, chips: Sequence[int], deps: Sequence[SSAValue] = ()
+        self,
+        microbatch: str,
+        lo: int,
+        hi: int,
+        chips: Sequence[int],
+        deps: Sequence[SSAValue] = (),
+        unit_kind: UnitKind = UnitKind.LAYERS,
     ):
         super().__init__(
             operands=[list(deps)],
             result_types=[TokenType()],
             properties={
                 "microbatch": SymbolRefAttr(microbatch),
+                "unit_kind": UnitKindAttr(unit_kind),
                 "lo": IntegerAttr(lo, i64),
                 "hi": IntegerAttr(hi, i64),
                 "chips": DenseArrayBase.from_list(i64, list(chips)),
@@ -189,7 +256,7 @@ class TaskOp(IRDLOperation):
             raise OpVerifyError(self, f"chiplets {list(chips)} must be distinct and non-negative")
 
 
-MAP = Dialect("map", [MappingOp, TaskOp], [TokenType])
+MAP = Dialect("map", [MappingOp, TaskOp], [TokenType, UnitKindAttr])
 
 
 # --- genome <-> IR --------------------------------------------------------------------------
@@ -210,13 +277,22 @@ def to_genome(op: MappingOp, microbatches: Sequence[str], groups: Groups) -> Map
 
 
 def from_genome(
-    name: str, mapping: Mapping, microbatches: Sequence[str], groups: Groups
+    name: str,
+    mapping: Mapping,
+    microbatches: Sequence[str],
+    groups: Groups,
+    units: Units | None = None,
 ) -> MappingOp:
-    """Tasks = maximal runs of one micro-batch's layers on one group inside one segment, in
-    execution order (segment, micro-batch, layer); each waits for its micro-batch's last task."""
+    """Tasks = maximal runs of one micro-batch's units on one group inside one segment, in
+    execution order (segment, micro-batch, unit). A task waits for its micro-batch's previous
+    task (layers), or for every earlier task that computes an input of one of its units (the
+    unit DAG of a finer granularity)."""
     B, L = mapping.place.shape
+    granularity = "layer" if units is None else units.granularity
+    kind = UnitKind.LAYERS if granularity == "layer" else UnitKind.UNITS
     tasks: list[TaskOp] = []
     last: dict[int, SSAValue] = {}
+    task_of: dict[tuple[int, int], SSAValue] = {}
     for lo_seg, hi_seg in mapping.segments():
         for b in range(B):
             lo = lo_seg
@@ -225,14 +301,24 @@ def from_genome(
                 hi = lo + 1
                 while hi < hi_seg and mapping.place[b, hi] == g:
                     hi += 1
-                deps = [last[b]] if b in last else []
-                task = TaskOp(microbatches[b], lo, hi, groups.chips(int(g)), deps)
-                task.done.name_hint = f"{microbatches[b]}_l{lo}"
+                if units is None or granularity == "layer":
+                    deps = [last[b]] if b in last else []
+                else:
+                    srcs = {int(v) for u in range(lo, hi) for v in units.preds(u)} - set(
+                        range(lo, hi)
+                    )
+                    deps = list(dict.fromkeys(task_of[b, v] for v in sorted(srcs)))
+                    deps = deps or ([last[b]] if b in last else [])
+                task = TaskOp(microbatches[b], lo, hi, groups.chips(int(g)), deps, kind)
+                prefix = "l" if kind == UnitKind.LAYERS else "u"
+                task.done.name_hint = f"{microbatches[b]}_{prefix}{lo}"
                 last[b] = task.done
+                for u in range(lo, hi):
+                    task_of[b, u] = task.done
                 tasks.append(task)
                 lo = hi
-    starts = [i + 1 for i in np.flatnonzero(mapping.boundaries)]
-    return MappingOp(name, L, starts, tasks)
+    starts = [int(i) + 1 for i in np.flatnonzero(mapping.boundaries)]
+    return MappingOp(name, L, starts, tasks, granularity)
 
 
 def check_placement(
@@ -260,8 +346,8 @@ def check_placement(
                 f"chiplets {list(chips)} are not a tensor-parallel group of {target.name} "
                 f"({tp} consecutive chiplets of one kind, aligned to {tp})",
             ) from None
-    if model is None or workload is None:
-        return
+    if model is None or workload is None or op.granularity_name != "layer":
+        return  # below a layer, map-cost and llm-partition check memory with the units
     names = [mb.name for mb in workload.microbatches]
     if op.layers.value.data > model.layers:
         raise OpVerifyError(op, f"maps {op.layers.value.data} layers, the model has {model.layers}")

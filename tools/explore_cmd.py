@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from xcompass.comm import MODES
 from xcompass.errors import XcompassError, shown
 from xcompass.search.objectives import OBJECTIVES
 from xcompass.trace import MAX_SAMPLE
@@ -35,6 +36,14 @@ class Checked:
     settings: Any
 
 
+def _named(flag: str, read: Any, value: str) -> Any:
+    """`read(value)`, its diagnostic prefixed with the option that gave the value."""
+    try:
+        return read(value)
+    except XcompassError as exc:
+        raise XcompassError(f"{flag}: {exc}") from None
+
+
 def _check(o: dict[str, Any]) -> Checked:
     """Every check that needs no model import or search, in the order a user reads options."""
     from xcompass.passes.autotune import AVAILABLE_GRANULARITIES
@@ -44,7 +53,7 @@ def _check(o: dict[str, Any]) -> Checked:
     from xcompass import targets as target_lib
     from xcompass.explore import checkpoint as ckpt
     from xcompass.explore.inputs import backend_for
-    from xcompass.explore.outputs import check_out_dir
+    from xcompass.explore.outputs import check_out_dir, make_out_dir
     from xcompass.explore.study import BASELINES, SearchSettings
     from xcompass.workload import parse_spec
 
@@ -74,15 +83,19 @@ def _check(o: dict[str, Any]) -> Checked:
         raise XcompassError(
             f"--checkpoint-every {o['checkpoint_every']}: saves to --checkpoint FILE; give it"
         )
+    if o["scheduler_timeout"] is not None and not o["scheduler"]:
+        raise XcompassError(
+            f"--scheduler-timeout {o['scheduler_timeout']}: waits for --scheduler; give it"
+        )
     if o["workers"] > 1 and o["scheduler"]:
         raise XcompassError("--workers and --scheduler: give one or the other")
     check_out_dir(o["out"])
-    model = model_lib.resolve_model(o["model"])
+    model = _named("--model", model_lib.resolve_model, o["model"])
     if o["layers"] is not None and o["layers"] > model.layers:
         raise XcompassError(f"--layers {o['layers']}: {model.name} has {model.layers} layers")
-    target = target_lib.resolve_target_spec(o["target"])
+    target = _named("--target", target_lib.resolve_target_spec, o["target"])
     if o["workload"] is not None:
-        parse_spec(o["workload"])
+        _named("--workload", parse_spec, o["workload"])
     if o["trace"] is not None and not os.access(o["trace"], os.R_OK):
         raise XcompassError(f"--trace {shown(o['trace'], 100)}: cannot read the file")
     passes = lowering_passes(o["lowering"])
@@ -110,186 +123,83 @@ def _check(o: dict[str, Any]) -> Checked:
                 f"--checkpoint {shown(o['checkpoint'], 100)}: exists; continue it with --resume "
                 "FILE, or name a new file (refusing to overwrite it)"
             )
-    backend = backend_for(o["workers"], o["scheduler"] or None, SCHEDULER_TIMEOUT_S)
+    timeout = o["scheduler_timeout"] or SCHEDULER_TIMEOUT_S
+    backend = backend_for(o["workers"], o["scheduler"] or None, timeout)
+    try:
+        make_out_dir(o["out"])  # last: every other check passed
+    except XcompassError:
+        backend.close()
+        raise
     return Checked(model, target, passes, resume, backend, settings)
 
 
-def _options(f: Any) -> Any:
-    from xcompass.comm import MODES
+# fmt: off
+OPTIONS: list[tuple[str, dict[str, Any]]] = [
+    ("--model", dict(default="llama3-8b", show_default=True, metavar="NAME|config.json",
+                     help="A preset (xcompass models) or a Hugging Face config.json.")),
+    ("--layers", dict(type=click.IntRange(min=1), default=None,
+                      help="Map the first N decoder layers only  [default: the whole model]")),
+    ("--workload", dict(default=None, metavar="SPEC",
+                        help="prefill:LEN[xN],decode:CTX[xN],verify:CTX+DRAFT[xN]  [default: a "
+                        "mixed step sampled from the embedded Azure request-length distribution]")),
+    ("--trace", dict(default=None, metavar="CSV",
+                     help="Azure-format trace to sample the step (and any batches) from.")),
+    ("--requests", dict(type=click.IntRange(1, MAX_SAMPLE), default=None,
+                        help="Requests in flight sampled from --trace  [default: 32]")),
+    ("--microbatches", dict(type=click.IntRange(1, MAX_MICROBATCHES), default=None,
+                            help="Micro-batches  [default: 8 sampled, one per SPEC item]")),
+    ("--sample-seed", dict(type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
+                           help="Seed of the sampled step.")),
+    ("--target", dict(default="compass-het-36", show_default=True, metavar="NAME|FILE",
+                      help="A preset (xcompass targets) or a target TOML.")),
+    ("--lowering", dict(default="default", show_default=True, metavar="NAME|PIPELINE",
+                        help="default, pytorch, none, or lowering passes: "
+                        "'llm-fuse{eltwise=false},llm-stage-attention'")),
+    ("--mode", dict(type=click.Choice(MODES), default="graph", show_default=True,
+                    help="Execution mode.")),
+    ("--granularity", dict(type=click.Choice(("layer", "group", "tile")), default="layer",
+                           show_default=True, help="What a mapping places.")),
+    ("--objective", dict(type=click.Choice(OBJECTIVES), default="edp", show_default=True,
+                         help="What the search minimizes (pareto: a latency-energy front).")),
+    ("--population", dict(type=click.IntRange(2, MAX_POPULATION), default=None,
+                          help="Individuals per generation  [default: 100]")),
+    ("--generations", dict(type=click.IntRange(1, MAX_GENERATIONS), default=None,
+                           help="Generations  [default: 60]")),
+    ("--budget", dict(type=click.IntRange(min=0), default=0,
+                      help="Evaluations, every method the same  [default: population x "
+                      "generations]")),
+    ("--seed", dict(type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
+                    help="Search seed: one seed, one result, on any backend.")),
+    ("--train-samples", dict(type=click.IntRange(0, MAX_SAMPLES), default=0,
+                             help="Score on K request batches sampled like the step.")),
+    ("--test-samples", dict(type=click.IntRange(0, MAX_SAMPLES), default=0,
+                            help="Report on T more batches the search never saw.")),
+    ("--baselines/--no-baselines", dict(default=True, show_default=True,
+                                        help="Run annealing and random search on the budget.")),
+    ("--out", dict(default=DEFAULT_OUT, show_default=True, metavar="DIR",
+                   help="Folder for mapping.mlir, report.json, trace.json and pictures.")),
+    ("--checkpoint", dict(default=None, metavar="FILE",
+                          help="Save the search state here (Ctrl-C saves too).")),
+    ("--checkpoint-every", dict(type=click.IntRange(1, MAX_GENERATIONS), default=None,
+                                help="Generations between checkpoints  [default: 10]")),
+    ("--resume", dict(default=None, metavar="FILE",
+                      help="Continue a checkpoint to the result an uninterrupted run gives.")),
+    ("--workers", dict(type=click.IntRange(1, 256), default=1, show_default=True,
+                       help="Processes that evaluate (this one included).")),
+    ("--scheduler", dict(default=None, metavar="ADDRESS",
+                         help="Evaluate on a Dask cluster (pip install 'xcompass[dask]').")),
+    ("--scheduler-timeout", dict(type=click.FloatRange(0.1, 600.0), default=None,
+                                 help="Seconds to wait for the --scheduler  [default: 5]")),
+    ("--pictures/--no-pictures", dict(default=True, show_default=True,
+                                      help="Draw the Gantt, mapping and search pictures.")),
+    ("--quiet", dict(is_flag=True, help="No live progress display.")),
+]
+# fmt: on
 
-    opts = [
-        click.option(
-            "--model",
-            default="llama3-8b",
-            show_default=True,
-            metavar="NAME|config.json",
-            help="A preset (xcompass models) or a Hugging Face config.json.",
-        ),
-        click.option(
-            "--layers",
-            type=click.IntRange(min=1),
-            default=None,
-            help="Map the first N decoder layers only  [default: the whole model]",
-        ),
-        click.option(
-            "--workload",
-            default=None,
-            metavar="SPEC",
-            help="prefill:LEN[xN],decode:CTX[xN],verify:CTX+DRAFT[xN]  [default: a "
-            "mixed step sampled from the embedded Azure request-length distribution]",
-        ),
-        click.option(
-            "--trace",
-            default=None,
-            metavar="CSV",
-            help="Azure-format trace to sample the step (and any batches) from.",
-        ),
-        click.option(
-            "--requests",
-            type=click.IntRange(1, MAX_SAMPLE),
-            default=None,
-            help="Requests in flight sampled from --trace  [default: 32]",
-        ),
-        click.option(
-            "--microbatches",
-            type=click.IntRange(1, MAX_MICROBATCHES),
-            default=None,
-            help="Micro-batches  [default: 8 for a sampled step, one per SPEC item]",
-        ),
-        click.option(
-            "--sample-seed",
-            type=click.IntRange(0, MAX_SEED),
-            default=0,
-            show_default=True,
-            help="Seed of the sampled step.",
-        ),
-        click.option(
-            "--target",
-            default="compass-het-36",
-            show_default=True,
-            metavar="NAME|FILE",
-            help="A preset (xcompass targets) or a target TOML.",
-        ),
-        click.option(
-            "--lowering",
-            default="default",
-            show_default=True,
-            metavar="NAME|PIPELINE",
-            help="default, pytorch, none, or passes: 'llm-fuse{eltwise=false},llm-stage-attention'",
-        ),
-        click.option(
-            "--mode",
-            type=click.Choice(MODES),
-            default="graph",
-            show_default=True,
-            help="Execution mode.",
-        ),
-        click.option(
-            "--granularity",
-            type=click.Choice(("layer", "group", "tile")),
-            default="layer",
-            show_default=True,
-            help="What a mapping places.",
-        ),
-        click.option(
-            "--objective",
-            type=click.Choice(OBJECTIVES),
-            default="edp",
-            show_default=True,
-            help="What the search minimizes (pareto: a front).",
-        ),
-        click.option(
-            "--population",
-            type=click.IntRange(2, MAX_POPULATION),
-            default=None,
-            help="Individuals per generation  [default: 100]",
-        ),
-        click.option(
-            "--generations",
-            type=click.IntRange(1, MAX_GENERATIONS),
-            default=None,
-            help="Generations  [default: 60]",
-        ),
-        click.option(
-            "--budget",
-            type=click.IntRange(min=0),
-            default=0,
-            help="Evaluations (every method spends the search's)  "
-            "[default: population x generations]",
-        ),
-        click.option(
-            "--seed",
-            type=click.IntRange(0, MAX_SEED),
-            default=0,
-            show_default=True,
-            help="Search seed: one seed, one result, on any backend.",
-        ),
-        click.option(
-            "--train-samples",
-            type=click.IntRange(0, MAX_SAMPLES),
-            default=0,
-            help="Score on K request batches sampled like the step.",
-        ),
-        click.option(
-            "--test-samples",
-            type=click.IntRange(0, MAX_SAMPLES),
-            default=0,
-            help="Report on T more batches the search never saw.",
-        ),
-        click.option(
-            "--baselines/--no-baselines",
-            default=True,
-            show_default=True,
-            help="Run simulated annealing and random search on the same budget.",
-        ),
-        click.option(
-            "--out",
-            default=DEFAULT_OUT,
-            show_default=True,
-            metavar="DIR",
-            help="Folder for mapping.mlir, report.json, trace.json, pictures.",
-        ),
-        click.option(
-            "--checkpoint",
-            default=None,
-            metavar="FILE",
-            help="Save the search state here (Ctrl-C saves too).",
-        ),
-        click.option(
-            "--checkpoint-every",
-            type=click.IntRange(1, MAX_GENERATIONS),
-            default=None,
-            help="Generations between checkpoints  [default: 10]",
-        ),
-        click.option(
-            "--resume",
-            default=None,
-            metavar="FILE",
-            help="Continue a checkpoint to the result an uninterrupted run gives.",
-        ),
-        click.option(
-            "--workers",
-            type=click.IntRange(1, 256),
-            default=1,
-            show_default=True,
-            help="Processes that evaluate (this one included).",
-        ),
-        click.option(
-            "--scheduler",
-            default=None,
-            metavar="ADDRESS",
-            help="Evaluate on a Dask cluster (pip install 'xcompass[dask]').",
-        ),
-        click.option(
-            "--pictures/--no-pictures",
-            default=True,
-            show_default=True,
-            help="Draw the Gantt chart, mapping, convergence (and Pareto) pictures.",
-        ),
-        click.option("--quiet", is_flag=True, help="No live progress display."),
-    ]
-    for opt in reversed(opts):
-        f = opt(f)
+
+def _options(f: Any) -> Any:
+    for name, kwargs in reversed(OPTIONS):
+        f = click.option(name, **kwargs)(f)
     return f
 
 
@@ -318,7 +228,7 @@ def _explore(o: dict[str, Any], c: Checked, started: float) -> None:
 
     from xcompass.explore.api import Explorer, ProblemSpec
     from xcompass.explore.inputs import resolve_workload
-    from xcompass.explore.outputs import make_out_dir, write_outputs
+    from xcompass.explore.outputs import write_outputs
     from xcompass.explore.progress import LiveProgress
     from xcompass.explore.table import results_table
     from xcompass.fileio import write_atomically
@@ -356,7 +266,6 @@ def _explore(o: dict[str, Any], c: Checked, started: float) -> None:
         )
         explorer.interrupt_checkpoint = os.path.join(o["out"], "checkpoint.npz")
         live.phase("cost tables")
-        make_out_dir(o["out"])
         explorer.prepare()
         try:
             result = explorer.run()

@@ -44,7 +44,22 @@ _WHERE = {
     "write_outputs": "outputs",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "Backend",
+    "DaskCluster",
+    "Exploration",
+    "Explorer",
+    "ProblemSpec",
+    "ProcessPool",
+    "SearchSettings",
+    "Study",
+    "backend_for",
+    "default_workload",
+    "explore",
+    "problem_spec",
+    "results_table",
+    "write_outputs",
+]
 
 
 def __getattr__(name: str) -> Any:

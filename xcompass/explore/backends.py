@@ -286,6 +286,14 @@ def connect_dask(address: str, timeout_s: float = 5.0) -> Any:
         raise XcompassError(
             f"{where}: Dask is not installed (pip install 'xcompass[dask]')"
         ) from None
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:  # a malformed address would leave a half-built Client that blocks exit
+        scheme, location = parse_address(address)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            parse_host_port(location)
+    except (ValueError, TypeError) as exc:
+        raise XcompassError(f"{where}: not a scheduler address ({exc})") from None
     try:
         return Client(address, timeout=f"{timeout_s}s", set_as_default=False)
     except (OSError, TimeoutError) as exc:

@@ -175,8 +175,8 @@ def load(path: str, flag: str = "--resume") -> Loaded:
         if exc.strerror:
             raise XcompassError(f"{where}: cannot read ({exc.strerror})") from None
         raise XcompassError(f"{where}: not an xcompass checkpoint (not an .npz archive)") from None
-    except (ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise XcompassError(f"{where}: not an xcompass checkpoint ({exc})") from None
+    except (ValueError, zipfile.BadZipFile, EOFError, KeyError):
+        raise XcompassError(f"{where}: not an xcompass checkpoint (not an .npz archive)") from None
     try:
         header = json.loads(str(arrays.pop("header")))
         fmt, version = header.get("format"), header.get("version")

@@ -17,6 +17,7 @@ from xcompass.errors import XcompassError
 from xcompass.layercost import MemoryTable
 from xcompass.models import ModelConfig
 from xcompass.targets import Target
+from xcompass.units import UnitMemory, layer_unit_memory
 from xcompass.workload import RequestKind, Workload
 
 
@@ -82,38 +83,40 @@ class Mapping:
 # --- memory feasibility ---------------------------------------------------------------------
 
 
-def memory_use(mapping: Mapping, groups: Groups, table: MemoryTable, target: Target) -> np.ndarray:
+def memory_use(
+    mapping: Mapping, groups: Groups, need: MemoryTable | UnitMemory, target: Target
+) -> np.ndarray:
     """Bytes each memory domain must hold.
 
-    Weights are stored once per domain: a layer placed on several groups of one domain (data-
-    parallel replicas) counts once, a tensor-parallel shard counts the fraction of the layer its
-    chiplets in the domain hold. KV caches count per (micro-batch, layer), split like their
-    group; each chiplet adds the largest activation it produces."""
-    B, L = mapping.place.shape
+    Weights are stored once per domain: a unit placed on several groups of one domain (data-
+    parallel replicas) counts once, a tensor-parallel shard counts the fraction of the unit its
+    chiplets in the domain hold. KV caches count per (micro-batch, unit), split like their
+    group; each chiplet adds the largest activation it produces. `need` is a layer memory
+    table (granularity=layer) or what each unit needs (`xcompass.units.unit_memory`)."""
+    B, U = mapping.place.shape
+    if isinstance(need, MemoryTable):
+        need = layer_unit_memory(need, U)
     domain_of = target.domain_of()
     n_domains = int(domain_of.max()) + 1
-    share = np.zeros((n_domains, L))  # fraction of each layer's weights a domain holds
+    share = np.zeros((n_domains, U))  # fraction of each unit's weights a domain holds
     use = np.zeros(n_domains)
     act = np.zeros(target.chiplets)
-    pos = np.where(np.arange(L) == 0, 0, np.where(np.arange(L) == L - 1, 2, 1))
     for g in np.unique(mapping.place):
         chips = np.array(groups.chips(int(g)))
-        tp = groups.tp[g]
-        in_domain = np.bincount(domain_of[chips], minlength=n_domains) / tp  # [D]
+        in_domain = np.bincount(domain_of[chips], minlength=n_domains) / groups.tp[g]  # [D]
         placed = mapping.place == g
-        layers = np.flatnonzero(placed.any(axis=0))
-        share[:, layers] = np.maximum(share[:, layers], in_domain[:, None])
-        mb, _ = np.nonzero(placed)
-        use += in_domain * table.kv_bytes[mb].sum()
-        act[chips] = np.maximum(act[chips], table.act_bytes[np.unique(mb)].max(initial=0))
-    weights = table.weight_bytes[pos, 0]  # whole-layer bytes (the same for every TP option)
-    use += np.minimum(share, 1.0) @ weights
+        share[:, placed.any(axis=0)] = np.maximum(share[:, placed.any(axis=0)], in_domain[:, None])
+        use += in_domain * need.kv_bytes[placed].sum()
+        act[chips] = np.maximum(act[chips], need.act_bytes[placed].max(initial=0))
+    use += np.minimum(share, 1.0) @ need.weight_bytes
     use += np.bincount(domain_of, weights=act, minlength=n_domains)
     return use
 
 
-def check_memory(mapping: Mapping, groups: Groups, table: MemoryTable, target: Target) -> None:
-    use = memory_use(mapping, groups, table, target)
+def check_memory(
+    mapping: Mapping, groups: Groups, need: MemoryTable | UnitMemory, target: Target
+) -> None:
+    use = memory_use(mapping, groups, need, target)
     domains = target.memory_domains()
     cap = np.array([d.capacity_gb for d in domains]) * 1e9
     over = np.flatnonzero(use > cap)

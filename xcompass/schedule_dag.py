@@ -444,15 +444,17 @@ def evaluate_dag(ctx: EvalContext, boundaries: np.ndarray, place: np.ndarray) ->
     transfers = B * len(ctx.units.pred)  # at most one message per edge and micro-batch
     cap = min(transfers + 1, 4 * transfers // max(ctx.n_links, 1) + 256)
     todo = np.arange(P)
-    while todo.size:
+    for _ in range(64):  # room doubles each round: a link gets one booking per message at most
+        if not todo.size:
+            break
         overflow = np.zeros(todo.size, dtype=np.bool_)
         out = np.zeros(todo.size), np.zeros(todo.size), np.zeros((todo.size, 5))
         _run(ctx, order[todo], place[todo].reshape(todo.size, B * U), B, U, cap, *out, overflow)
         ok = ~overflow
         lat[todo[ok]], energy[todo[ok]], parts[todo[ok]] = out[0][ok], out[1][ok], out[2][ok]
-        if overflow.any() and cap > transfers:  # cannot happen: a link gets one booking a message
-            raise RuntimeError("schedule_dag: link bookings exceed the messages sent")
         todo, cap = todo[overflow], min(2 * cap, transfers + 1)
+    else:
+        raise RuntimeError("schedule_dag: link bookings exceed the messages sent")
     names = ("compute", "sram", "dram", "nop", "static")
     return Result(lat, energy, parts={n: parts[:, i] for i, n in enumerate(names)})
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from xcompass.errors import XcompassError
 from xcompass.graph import INPUT
-from xcompass.layercost import CostTable
+from xcompass.layercost import CostTable, MemoryTable
 
 GRANULARITIES = ("layer", "group", "tile")
 
@@ -203,4 +203,68 @@ def kernel_rows(table: CostTable) -> UnitTable:
         table.kv_bytes[:, None] * first_kv[None, :],
         np.repeat(table.allreduce_bytes[:, None], J, axis=1),
         np.array([sum(s.split == "k" for s in k.contractions) for k in kernels], dtype=np.int64),
+    )
+
+
+# --- memory ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitMemory:
+    """What placing each unit costs in memory: weights of the whole unit [U] (all shards), KV
+    cache of (micro-batch, unit) [B, U] and the activation a (micro-batch, unit) produces
+    [B, U], all in bytes."""
+
+    weight_bytes: np.ndarray
+    kv_bytes: np.ndarray
+    act_bytes: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.kv_bytes.shape
+
+    @staticmethod
+    def worst(memories: list[UnitMemory]) -> UnitMemory:
+        """The element-wise largest of several request batches' needs: a mapping that fits
+        this fits every one of them."""
+        return UnitMemory(
+            np.max([m.weight_bytes for m in memories], axis=0),
+            np.max([m.kv_bytes for m in memories], axis=0),
+            np.max([m.act_bytes for m in memories], axis=0),
+        )
+
+
+def layer_positions(units: int) -> np.ndarray:
+    """Cost-table position of each layer: 0 first, 2 last, 1 in between (one layer: 0)."""
+    pos = np.ones(units, dtype=np.int64)
+    pos[-1] = 2
+    pos[0] = 0
+    return pos
+
+
+def layer_unit_memory(table: MemoryTable, units: int) -> UnitMemory:
+    """`granularity=layer`: a unit is a decoder layer (the first and last may carry the
+    embedding and the LM head)."""
+    weights = table.weight_bytes[layer_positions(units), 0]
+    kv = np.repeat(table.kv_bytes[:, None], units, axis=1)
+    act = np.repeat(table.act_bytes[:, None], units, axis=1)
+    return UnitMemory(weights.astype(float), kv.astype(float), act.astype(float))
+
+
+def unit_memory(units: Units, unit_table: UnitTable, act_bytes: np.ndarray) -> UnitMemory:
+    """Any granularity: a unit's weights and KV come from its row; the activation it produces
+    is its largest out-edge (the layer's output, `act_bytes`, for a unit nobody reads)."""
+    rows = units.row
+    B, U = len(act_bytes), units.count
+    act = np.repeat(np.asarray(act_bytes, dtype=float)[:, None], U, axis=1)
+    if len(units.pred):
+        out = np.zeros((B, U))
+        np.maximum.at(out.T, units.pred, units.edge_bytes.T)
+        has_out = np.zeros(U, dtype=bool)
+        has_out[units.pred] = True
+        act[:, has_out] = out[:, has_out]
+    return UnitMemory(
+        unit_table.weight_bytes[rows, 0].astype(float),
+        unit_table.kv_bytes[:, rows].astype(float),
+        act,
     )

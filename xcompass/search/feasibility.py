@@ -15,51 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from xcompass.layercost import MemoryTable
 from xcompass.mapping import Groups
 from xcompass.targets import Target
-
-
-@dataclass(frozen=True)
-class UnitMemory:
-    """What placing each unit costs in memory: weights of the whole unit [U] (all shards), KV
-    cache of (micro-batch, unit) [B, U] and the activation a (micro-batch, unit) produces
-    [B, U], all in bytes."""
-
-    weight_bytes: np.ndarray
-    kv_bytes: np.ndarray
-    act_bytes: np.ndarray
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.kv_bytes.shape
-
-    @staticmethod
-    def worst(memories: list[UnitMemory]) -> UnitMemory:
-        """The element-wise largest of several request batches' needs: a mapping that fits
-        this fits every one of them."""
-        return UnitMemory(
-            np.max([m.weight_bytes for m in memories], axis=0),
-            np.max([m.kv_bytes for m in memories], axis=0),
-            np.max([m.act_bytes for m in memories], axis=0),
-        )
-
-
-def layer_positions(units: int) -> np.ndarray:
-    """Cost-table position of each layer: 0 first, 2 last, 1 in between (one layer: 0)."""
-    pos = np.ones(units, dtype=np.int64)
-    pos[-1] = 2
-    pos[0] = 0
-    return pos
-
-
-def layer_unit_memory(table: MemoryTable, units: int) -> UnitMemory:
-    """`granularity=layer`: a unit is a decoder layer (the first and last may carry the
-    embedding and the LM head)."""
-    weights = table.weight_bytes[layer_positions(units), 0]
-    kv = np.repeat(table.kv_bytes[:, None], units, axis=1)
-    act = np.repeat(table.act_bytes[:, None], units, axis=1)
-    return UnitMemory(weights.astype(float), kv.astype(float), act.astype(float))
+from xcompass.units import UnitMemory, layer_positions, layer_unit_memory  # noqa: F401
 
 
 @dataclass(frozen=True)

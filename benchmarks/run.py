@@ -18,6 +18,7 @@ BENCHMARKS = [
     "bench_layer",
     "bench_lowering",
     "bench_search",
+    "bench_explore",
 ]
 
 

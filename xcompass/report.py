@@ -15,6 +15,7 @@ from xcompass.layercost import CostTable
 from xcompass.mapping import Groups, Mapping
 from xcompass.schedule import Result
 from xcompass.targets import Target
+from xcompass.units import Units
 from xcompass.workload import Workload
 
 FIELDS = {
@@ -36,7 +37,10 @@ FIELDS = {
     "per_chiplet": "busy_s (running kernels), stalled_s (waiting for DRAM within its nodes), "
     "idle_s (the rest of latency_s); utilization = busy_s / latency_s; dynamic_energy_j (its "
     "share of its nodes' energy), static_energy_j, energy_j = their sum; powered = runs a task",
-    "per_task": "a task = consecutive layers of one micro-batch on one chiplet group, in "
+    "granularity": "what a mapping places: layer (decoder layers), group (each kernel of the "
+    "lowered layers) or tile (Compass's split); `layers` or `units` says how many per "
+    "micro-batch, and per_task / per_kernel ranges count the same",
+    "per_task": "a task = consecutive layers (units) of one micro-batch on one chiplet group, in "
     "execution order: start_s, end_s, stall_s (DRAM waits), transfer_in_s (its input's NoP "
     "transfer), energy_j = dynamic energy of its nodes only (static energy is per chiplet)",
     "per_kernel": "for each task (the unit a mapping places) and its micro-batch, in task "
@@ -80,7 +84,8 @@ FIELDS = {
     "min(1, the shares of the streams running)); microbatches names the indices",
     "explore": "how xcompass explore ran: the problem in words, the search settings, lowering, "
     "target as given, backend (in-process, processes, dask), prepare_s (cost tables), "
-    "search_s, wall_s (the whole command), xcompass version",
+    "search_s, wall_s (the command from its start to this report: files and pictures are "
+    "written after it), xcompass version",
 }
 
 
@@ -133,17 +138,20 @@ def layer_position(layer: int, layers: int) -> int:
 
 
 def per_kernel(mapping: Mapping, groups: Groups, table: CostTable, target: Target,
-               workload: Workload) -> list[dict[str, Any]]:  # fmt: skip
+               workload: Workload, units: Units | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """Each task's kernels with their per-launch cost (see FIELDS["per_kernel"])."""
     if table.kernel_time is None:
         return []
     layers = int(mapping.place.shape[1])
+    by_kernel = units is not None and units.granularity != "layer"
+    span = "units" if by_kernel else "layers"
     out = []
     for b, lo, hi, g in task_runs(mapping):
         kind, ti = int(groups.kind[g]), int(groups.tp_index[g])
         launches: dict[int, int] = {}
-        for layer in range(lo, hi):
-            for j in table.positions[layer_position(layer, layers)]:
+        for u in range(lo, hi):
+            rows = (int(units.row[u]),) if by_kernel else table.positions[layer_position(u, layers)]
+            for j in rows:
                 launches[j] = launches.get(j, 0) + 1
         pos = layer_position(lo, layers)
         resident = bool(table.fits_sram[kind, pos, ti])
@@ -165,7 +173,7 @@ def per_kernel(mapping: Mapping, groups: Groups, table: CostTable, target: Targe
         out.append(
             {
                 "microbatch": workload.microbatches[b].name,
-                "layers": [lo, hi],
+                span: [lo, hi],
                 "chiplets": list(groups.chips(g)),
                 "chiplet_kind": target.kinds[kind].kind,
                 "tp": int(table.tp_options[ti]),
@@ -232,6 +240,7 @@ def build_report(
     workload: Workload,
     model_name: str,
     extra: dict[str, Any] | None = None,
+    units: Units | None = None,
 ) -> dict[str, Any]:
     """`result` must come from a detailed evaluation of this one mapping; `extra` fields
     (`lowering`, `unlowered`) go before `fields`."""
@@ -241,12 +250,14 @@ def build_report(
     exec_t, ar, stall = result.exec_time[0], result.allreduce_time[0], result.stall_time[0]
     xfer, wait = result.transfer_time[0], result.link_wait[0]
     node_e = result.node_energy[0]
+    granularity = "layer" if units is None else units.granularity
+    span = "layers" if granularity == "layer" else "units"
     tasks = []
     for b, lo, hi, g in task_runs(mapping):
         tasks.append(
             {
                 "microbatch": workload.microbatches[b].name,
-                "layers": [lo, hi],
+                span: [lo, hi],
                 "chiplets": list(groups.chips(g)),
                 "start_s": float(start[b, lo]),
                 "end_s": float(end[b, hi - 1]),
@@ -290,7 +301,8 @@ def build_report(
         "tokens": tokens,
         "throughput_tok_s": tokens / latency if latency else 0.0,
         "microbatches": len(workload.microbatches),
-        "layers": int(mapping.place.shape[1]),
+        "granularity": granularity,
+        span: int(mapping.place.shape[1]),
         "critical_path_s": critical_path(result),
         "task_time_s": {
             "compute": float((exec_t - ar).sum()),
@@ -302,7 +314,7 @@ def build_report(
         "energy_breakdown_j": {k: float(v[0]) for k, v in (result.parts or {}).items()},
         "per_chiplet": per_chiplet,
         "per_task": tasks,
-        "per_kernel": per_kernel(mapping, groups, table, target, workload),
+        "per_kernel": per_kernel(mapping, groups, table, target, workload, units),
         **(extra or {}),
         "fields": FIELDS,
     }

@@ -17,8 +17,17 @@ from xcompass.tools.cli import main
 
 from xcompass.report import FIELDS
 
-SMALL = ["--layers", "2", "--microbatches", "3", "--population", "12", "--generations", "4",
-         "--quiet"]  # fmt: skip
+SMALL = [
+    "--layers",
+    "2",
+    "--microbatches",
+    "3",
+    "--population",
+    "12",
+    "--generations",
+    "4",
+    "--quiet",
+]
 XCOMPASS = str(Path(sys.executable).with_name("xcompass"))
 
 
@@ -44,8 +53,15 @@ def explored(tmp_path_factory):
 
 def test_explore_prints_the_table_and_writes_every_output(explored):
     out, printed = explored
-    for name in ("found (GA)", "simulated annealing", "random search", "best standard (",
-                 "lower bound", "found vs it (EDP)", "above bound"):  # fmt: skip
+    for name in (
+        "found (GA)",
+        "simulated annealing",
+        "random search",
+        "best standard (",
+        "lower bound",
+        "found vs it (EDP)",
+        "above bound",
+    ):
         assert name in printed
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(
@@ -72,10 +88,18 @@ def test_the_final_mlir_costs_to_the_report(explored, tmp_path):
     out, _ = explored
     again = tmp_path / "again.json"
     done = subprocess.run(
-        [str(Path(XCOMPASS).with_name("xcompass-opt")), str(out / "mapping.mlir"), "-p",
-         f"map-cost{{report={again}}}", "-o", str(tmp_path / "x.mlir")],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            str(Path(XCOMPASS).with_name("xcompass-opt")),
+            str(out / "mapping.mlir"),
+            "-p",
+            f"map-cost{{report={again}}}",
+            "-o",
+            str(tmp_path / "x.mlir"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads((out / "report.json").read_text())
     costed = json.loads(again.read_text())
@@ -103,8 +127,11 @@ def test_the_perfetto_trace_has_one_track_per_resource_and_the_reports_times(exp
     assert isinstance(events, list) and events
     for e in events:
         assert {"ph", "pid"} <= set(e) and e["ph"] in ("M", "X", "C")
-    names = {(e["pid"], e.get("tid")): e["args"]["name"] for e in events
-             if e["ph"] == "M" and e["name"] == "thread_name"}  # fmt: skip
+    names = {
+        (e["pid"], e.get("tid")): e["args"]["name"]
+        for e in events
+        if e["ph"] == "M" and e["name"] == "thread_name"
+    }
     chiplets = {tid for pid, tid in names if pid == 1}
     assert chiplets == set(range(len(report["per_chiplet"])))
     counters = {e["name"] for e in events if e["ph"] == "C"}
@@ -132,11 +159,35 @@ def test_the_perfetto_trace_has_one_track_per_resource_and_the_reports_times(exp
 
 def test_ctrl_c_leaves_a_checkpoint_and_the_best_mapping_and_resume_finishes_it(tmp_path, capsys):
     out, ckpt = tmp_path / "out", tmp_path / "c.npz"
-    argv = ["--layers", "2", "--microbatches", "3", "--population", "12", "--generations",
-            "400", "--quiet", "--no-pictures", "--no-baselines"]  # fmt: skip
-    proc = subprocess.Popen([XCOMPASS, "explore", *argv, "--out", str(out), "--checkpoint",
-                             str(ckpt), "--checkpoint-every", "1"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    argv = [
+        "--layers",
+        "2",
+        "--microbatches",
+        "3",
+        "--population",
+        "12",
+        "--generations",
+        "400",
+        "--quiet",
+        "--no-pictures",
+        "--no-baselines",
+    ]
+    proc = subprocess.Popen(
+        [
+            XCOMPASS,
+            "explore",
+            *argv,
+            "--out",
+            str(out),
+            "--checkpoint",
+            str(ckpt),
+            "--checkpoint-every",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     while not ckpt.exists() and time.time() < deadline:
         time.sleep(0.1)
@@ -148,8 +199,9 @@ def test_ctrl_c_leaves_a_checkpoint_and_the_best_mapping_and_resume_finishes_it(
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "--resume" in err
     assert (out / "best-so-far.mlir").exists() and (out / "best-so-far.json").exists()
-    code, resumed, err = run(capsys, *argv, "--out", str(out), "--checkpoint", str(ckpt),
-                             "--resume", str(ckpt))  # fmt: skip
+    code, resumed, err = run(
+        capsys, *argv, "--out", str(out), "--checkpoint", str(ckpt), "--resume", str(ckpt)
+    )
     assert code == 0, err
     code, whole, err = run(capsys, *argv, "--out", str(tmp_path / "whole"))
     assert code == 0, err
@@ -160,15 +212,19 @@ def test_ctrl_c_leaves_a_checkpoint_and_the_best_mapping_and_resume_finishes_it(
 BAD = [
     (["--out", "{file}/sub"], r"--out .*: cannot create the folder \('.*' is a file\)"),
     (["--out", "{file}"], r"--out .*: exists and is not a folder"),
-    (["--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "1"],
-     r"--scheduler tcp://127.0.0.1:9: cannot reach"),
+    (
+        ["--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "1"],
+        r"--scheduler tcp://127.0.0.1:9: cannot reach",
+    ),
     (["--scheduler-timeout", "2"], r"--scheduler-timeout 2.0: waits for --scheduler; give it"),
     (["--scheduler", "nohost"], r"--scheduler nohost: not a scheduler address"),
     (["--workers", "2", "--scheduler", "tcp://x:1"], r"--workers and --scheduler: give one"),
     (["--resume", "{file}"], r"--resume .*: not an xcompass checkpoint"),
     (["--resume", "{dir}/missing.npz"], r"--resume .*: cannot read"),
-    (["--objective", "pareto", "--checkpoint", "{dir}/c.npz"],
-     r"--checkpoint: objective pareto \(NSGA-II\) is not resumable"),
+    (
+        ["--objective", "pareto", "--checkpoint", "{dir}/c.npz"],
+        r"--checkpoint: objective pareto \(NSGA-II\) is not resumable",
+    ),
     (["--objective", "pareto", "--resume", "{file}"], r"--resume: objective pareto"),
     (["--checkpoint", "{file}"], r"--checkpoint .*: exists; continue it with --resume"),
     (["--checkpoint-every", "3"], r"--checkpoint-every 3: saves to --checkpoint FILE"),
@@ -187,7 +243,7 @@ BAD = [
     (["--model", "nope"], r"--model: unknown model 'nope'"),
     (["--target", "nope"], r"--target: unknown target 'nope'"),
     (["--layers", "99"], r"--layers 99: llama3-8b has 32 layers"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("argv, message", BAD, ids=[" ".join(a) for a, _ in BAD])
@@ -210,12 +266,14 @@ def test_bad_input_is_one_line_before_any_work(argv, message, tmp_path, capsys):
 
 def test_a_checkpoint_from_another_problem_is_refused_before_work(tmp_path, capsys):
     ckpt, out = tmp_path / "c.npz", tmp_path / "out"
-    code, _, err = run(capsys, *SMALL, "--no-pictures", "--out", str(out), "--checkpoint",
-                       str(ckpt))  # fmt: skip
+    code, _, err = run(
+        capsys, *SMALL, "--no-pictures", "--out", str(out), "--checkpoint", str(ckpt)
+    )
     assert code == 0, err
     before = ckpt.read_bytes()
-    code, _, err = run(capsys, *SMALL, "--generations", "5", "--resume", str(ckpt),
-                       "--out", str(out))  # fmt: skip
+    code, _, err = run(
+        capsys, *SMALL, "--generations", "5", "--resume", str(ckpt), "--out", str(out)
+    )
     assert code == 1 and "written with generations=4, this run has generations=5" in err
     code, _, err = run(capsys, *SMALL, "--layers", "3", "--resume", str(ckpt), "--out", str(out))
     assert code == 1 and "belongs to another problem" in err and len(err.splitlines()) == 1

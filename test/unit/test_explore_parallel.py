@@ -58,10 +58,11 @@ def test_a_dask_cluster_gives_the_in_process_result_even_losing_a_worker(referen
     from xcompass.explore.backends import DaskCluster
 
     with (
-        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                 dashboard_address=None) as cluster,
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
         DaskCluster.connect(cluster.scheduler_address) as backend,
-    ):  # fmt: skip
+    ):
         problem = backend.attach(small_problem(), "test-dask")
         assert_same_outcome(Study(problem, SETTINGS, backend).run(), reference)
 

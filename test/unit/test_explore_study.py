@@ -28,8 +28,9 @@ def test_the_study_is_autotune():
 def test_every_checkpoint_resumes_to_the_uninterrupted_result():
     problem = small_problem()
     saved: list[bytes] = []
-    whole = Study(problem, SETTINGS, checkpoint=lambda s: saved.append(ckpt.encode(s, {})),
-                  every=1).run()  # fmt: skip
+    whole = Study(
+        problem, SETTINGS, checkpoint=lambda s: saved.append(ckpt.encode(s, {})), every=1
+    ).run()
     assert len(saved) >= SETTINGS.generations  # pool, each generation, GA done, baselines
     for data in (saved[1], saved[len(saved) // 2], saved[-2]):
         path = _write(data)

@@ -44,6 +44,11 @@ def chiplet_work(report: dict[str, Any]) -> dict[int, dict[str, set[int]]]:
     return work
 
 
+def tp_groups(report: dict[str, Any]) -> list[tuple[int, ...]]:
+    """The chiplet groups that run tensor-parallel tasks."""
+    return sorted({tuple(t["chiplets"]) for t in report["per_task"] if len(t["chiplets"]) > 1})
+
+
 def hand_offs(report: dict[str, Any]) -> Counter:
     """(from chiplet, to chiplet) -> micro-batches whose activation crosses there."""
     flows: Counter = Counter()
@@ -119,6 +124,29 @@ def draw_layout(report: dict[str, Any], stem: str) -> list[str]:
             ax.text(
                 x, y - 0.05, text, ha="center", va="center", fontsize=6, color="white", wrap=True
             )
+    for chips in tp_groups(report):  # a tensor-parallel group, outlined together
+        xs, ys = [pos[c][0] for c in chips], [pos[c][1] for c in chips]
+        pad = size / 2 + 0.06
+        ax.add_patch(
+            Rectangle(
+                (min(xs) - pad, min(ys) - pad),
+                max(xs) - min(xs) + 2 * pad,
+                max(ys) - min(ys) + 2 * pad,
+                facecolor="none",
+                edgecolor="0.3",
+                linestyle="--",
+                linewidth=0.8,
+            )
+        )
+        ax.text(
+            max(xs) + pad - 0.04,
+            min(ys) - pad + 0.03,
+            f"TP{len(chips)}",
+            fontsize=5,
+            ha="right",
+            va="bottom",
+            color="0.2",
+        )
     flows = hand_offs(report)
     most = max(flows.values(), default=1)
     for (a, b), count in flows.items():

@@ -50,6 +50,9 @@ def draw_convergence(report: dict[str, Any], stem: str) -> list[str]:
         linewidth=1,
         label="lower bound" + (" (upper)" if sign < 0 else ""),
     )
+    values = [abs(p[1]) for pts in conv["methods"].values() for p in pts if p[1] == p[1]]
+    if sign > 0 and values and min(values) > 0 and max(values) / min(values) > 4:
+        ax.set_yscale("log")  # random search starts an order of magnitude above the rest
     ax.set_xlabel("evaluations")
     ax.set_ylabel(("best " if sign > 0 else "best ") + AXIS.get(objective, objective))
     ax.set_title(f"{report['model']} on {report['target']}: search convergence", fontsize=9)

@@ -26,7 +26,7 @@ def draw_gantt(report: dict[str, Any], stem: str) -> list[str]:
     streams = (report.get("activity") or {}).get("dram_streams", [])
     channels = sorted({s[2] for s in streams}) if layout else []
     rows = len(busy) + len(channels)
-    fig = figure(10.5, 1.5 + 0.28 * max(rows, 3), margins=(1.35, 0.25, 0.75, 0.5))
+    fig = figure(10.5, 1.5 + 0.28 * max(rows, 3), margins=(1.35, 0.25, 0.85, 0.5))
     ax = fig.add_subplot(1, 1, 1)
     scale = 1e3  # ms
     names = sorted({t["microbatch"] for t in tasks}, key=lambda s: (len(s), s))
@@ -78,6 +78,7 @@ def draw_gantt(report: dict[str, Any], stem: str) -> list[str]:
         f"{report['model']} on {report['target']}: {latency:.2f} ms, {report['energy_j']:.3g} J"
         + (f"  ({idle} chiplets idle, power-gated)" if idle else ""),
         fontsize=9,
+        pad=16,
     )
     handles = [Patch(color=colors[n], label=n) for n in names]
     if len(names) <= 16:
@@ -86,7 +87,7 @@ def draw_gantt(report: dict[str, Any], stem: str) -> list[str]:
             fontsize=6,
             ncol=min(len(names), 8),
             loc="lower center",
-            bbox_to_anchor=(0.5, 1.06),
+            bbox_to_anchor=(0.5, 1.0),
             frameon=False,
         )
     ax.grid(axis="x", color="0.9", linewidth=0.5)

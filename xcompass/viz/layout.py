@@ -16,6 +16,19 @@ from matplotlib.patches import FancyArrowPatch, Rectangle
 from xcompass.viz.style import figure, save
 
 KIND_EDGES = ("#222222", "#c0392b", "#2471a3", "#7d3c98")
+MAX_ARROWS = 24  # the busiest hand-offs; more only hide the chiplets
+
+
+def wrap(text: str, width: int = 13, lines: int = 3) -> str:
+    """Break a range list at commas so it fits in a chiplet's square."""
+    out = [""]
+    for part in text.split(","):
+        piece = part if not out[-1] else f",{part}"
+        if out[-1] and len(out[-1]) + len(piece) > width:
+            out.append(part)
+        else:
+            out[-1] += piece
+    return "\n".join(out[:lines]) + (",..." if len(out) > lines else "")
 
 
 def ranges(values: list[int]) -> str:
@@ -120,27 +133,31 @@ def draw_layout(report: dict[str, Any], stem: str) -> list[str]:
         )
         if w:
             mbs = "all mb" if len(w["mbs"]) == total_mbs else f"mb {ranges(list(w['mbs']))}"
-            text = f"L{ranges(list(w['layers']))}\n{mbs}"
+            text = f"{wrap('L' + ranges(list(w['layers'])))}\n{mbs}"
             ax.text(
                 x, y - 0.05, text, ha="center", va="center", fontsize=6, color="white", wrap=True
             )
-    for chips in tp_groups(report):  # a tensor-parallel group, outlined together
-        xs, ys = [pos[c][0] for c in chips], [pos[c][1] for c in chips]
+    for chips in tp_groups(report):  # a tensor-parallel group, outlined row by row
+        rows: dict[float, list[float]] = {}
+        for c in chips:
+            rows.setdefault(pos[c][1], []).append(pos[c][0])
         pad = size / 2 + 0.06
-        ax.add_patch(
-            Rectangle(
-                (min(xs) - pad, min(ys) - pad),
-                max(xs) - min(xs) + 2 * pad,
-                max(ys) - min(ys) + 2 * pad,
-                facecolor="none",
-                edgecolor="0.3",
-                linestyle="--",
-                linewidth=0.8,
+        for y, xs in rows.items():
+            ax.add_patch(
+                Rectangle(
+                    (min(xs) - pad, y - pad),
+                    max(xs) - min(xs) + 2 * pad,
+                    2 * pad,
+                    facecolor="none",
+                    edgecolor="0.3",
+                    linestyle="--",
+                    linewidth=0.8,
+                )
             )
-        )
+        y0, xs0 = min(rows.items())
         ax.text(
-            max(xs) + pad - 0.04,
-            min(ys) - pad + 0.03,
+            max(xs0) + pad - 0.03,
+            y0 - pad + 0.02,
             f"TP{len(chips)}",
             fontsize=5,
             ha="right",
@@ -149,7 +166,7 @@ def draw_layout(report: dict[str, Any], stem: str) -> list[str]:
         )
     flows = hand_offs(report)
     most = max(flows.values(), default=1)
-    for (a, b), count in flows.items():
+    for (a, b), count in flows.most_common(MAX_ARROWS):
         (xa, ya), (xb, yb) = pos[a], pos[b]
         bend = 0.25 if layout["topology"] != "mesh" else 0.12
         ax.add_patch(

@@ -19,6 +19,7 @@ from xcompass.layercost import CostTable, build_cost_table
 from xcompass.mapping import make_groups
 from xcompass.report import build_report, dumps, lowering_summary
 from xcompass.schedule import EvalContext, Result, evaluate_mapping
+from xcompass.units import Units
 
 
 def write_report(path: str, text: str) -> None:
@@ -54,7 +55,7 @@ class MapCostPass(ModulePass):
         groups = make_groups(problem.target, tuple(tps))
         mapping = to_genome(mapping_op, problem.microbatch_names, groups)
 
-        def cost(kernels: tuple[Kernel, ...]) -> tuple[CostTable, Result]:
+        def cost(kernels: tuple[Kernel, ...]) -> tuple[CostTable, Result, Units]:
             table = build_cost_table(
                 problem.model,
                 problem.workload,
@@ -64,14 +65,16 @@ class MapCostPass(ModulePass):
                 mode=self.mode,
                 kernels=kernels,
             )
-            ectx = EvalContext(table, groups, problem.target, problem.layers)
-            return table, evaluate_mapping(ectx, mapping)
+            ectx = EvalContext(
+                table, groups, problem.target, problem.layers, mapping_op.granularity_name
+            )
+            return table, evaluate_mapping(ectx, mapping), ectx.units
 
-        table, result = cost(problem.kernels)
+        table, result, units = cost(problem.kernels)
         layer = problem.layer
         extra: dict[str, Any] = {"lowering": lowering_summary(layer.graph, layer.lowering)}
         if layer.lowering != UNLOWERED:
-            base_table, base = cost(layer_kernels(layer.graph))
+            base_table, base, _ = cost(layer_kernels(layer.graph))
             latency = float(base.latency_s[0])
             extra["unlowered"] = {
                 "latency_s": latency,
@@ -87,6 +90,7 @@ class MapCostPass(ModulePass):
             problem.workload,
             problem.model.name,
             extra,
+            units,
         )
         for task, entry in zip(mapping_op.tasks, report["per_task"], strict=True):
             for key in ("start_s", "end_s", "energy_j"):

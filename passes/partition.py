@@ -26,9 +26,10 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
 
 from xcompass.errors import XcompassError
-from xcompass.layercost import memory_table
+from xcompass.layercost import build_cost_table, memory_table
 from xcompass.mapping import STRATEGIES, check_memory, make_groups, partition
 from xcompass.targets import MAX_CHIPLETS
+from xcompass.units import GRANULARITIES, build_units, expand, unit_memory
 from xcompass.workload import MAX_MICROBATCHES
 
 TAKES: dict[str, tuple[str, ...]] = {
@@ -60,6 +61,8 @@ class PartitionPass(ModulePass):
     """single | pipeline (balanced stages, pp = stage count, default: all chiplets) |
     tensor (tp) | data (dp replicas, default: all chiplets) | hybrid (tp x pp x dp) |
     pbd (THInfer prefill / KV-buffer / decode pools). `microbatches` re-splits the workload.
+    `granularity` = layer (place decoder layers) | group (place each kernel of the lowered
+    layers as a unit: the strategy puts every unit where its layer goes) | tile.
 
     An option left out takes the strategy's default; one given to a strategy that does not
     read it is an error."""
@@ -67,6 +70,7 @@ class PartitionPass(ModulePass):
     name = "llm-partition"
 
     strategy: str = "single"
+    granularity: str = "layer"
     tp: int | None = None
     pp: int | None = None
     dp: int | None = None
@@ -80,6 +84,11 @@ class PartitionPass(ModulePass):
                 f"(valid: {', '.join(STRATEGIES)})"
             )
         where = f"llm-partition{{strategy={self.strategy}}}"
+        if self.granularity not in GRANULARITIES:
+            raise _fail(
+                f"{where}: option granularity={str(self.granularity)[:40]!r} is not a "
+                f"granularity (valid: {', '.join(GRANULARITIES)})"
+            )
         for key in (*TAKES, "microbatches"):
             value = getattr(self, key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -164,13 +173,31 @@ class PartitionPass(ModulePass):
                 pp=pp,
                 dp=dp,
             )
-            table = memory_table(
-                problem.model, problem.workload, groups.tp_options, problem.ops, problem.whole_model
-            )
-            check_memory(mapping, groups, table, problem.target)
+            units = None
+            if self.granularity == "layer":
+                need = memory_table(
+                    problem.model,
+                    problem.workload,
+                    groups.tp_options,
+                    problem.ops,
+                    problem.whole_model,
+                )
+            else:
+                table = build_cost_table(
+                    problem.model,
+                    problem.workload,
+                    problem.target,
+                    groups.tp_options,
+                    whole_model=problem.whole_model,
+                    kernels=problem.kernels,
+                )
+                units, unit_table = build_units(table, problem.layers, self.granularity)
+                mapping = expand(mapping, units)
+                need = unit_memory(units, unit_table, table.act_bytes)
+            check_memory(mapping, groups, need, problem.target)
         except XcompassError as exc:
             raise _fail(f"{where} on {problem.target.name}: {exc}") from None
-        new = from_genome("mapping", mapping, problem.microbatch_names, groups)
+        new = from_genome("mapping", mapping, problem.microbatch_names, groups, units)
         new.attributes["strategy"] = StringAttr(self.strategy)
         old = find_mapping(op)
         if old is not None:

@@ -190,6 +190,7 @@ class CostTable:
     kernel_weight_bytes: np.ndarray | None = None  # [J] all shards
     kernel_fits_sram: np.ndarray | None = None  # [kind, J, TP] a kernel's shard fits SRAM
     kernel_plans: tuple[tuple[tuple[str, ...], ...], ...] = ()  # [B][K][J] pass decisions
+    pairs: np.ndarray | None = None  # [B] visible (query, key) pairs: sizes score edges
 
 
 def kernels_of(op: OpSpec | Kernel) -> int:
@@ -301,6 +302,9 @@ def build_cost_table(
         kernel_dram_resident=per_kernel["dram_resident"],
         kernel_macs=per_kernel["macs"],
         kernel_sram=per_kernel["sram"],
+        pairs=np.array(
+            [float(sum(g.q * (g.ctx + g.q) * g.count for g in groups)) for groups in mbs]
+        ),
         kernel_weight_bytes=kernel_weight,
         kernel_fits_sram=kernel_weight[None, :, None]
         / np.array(tp_options, dtype=float)[None, None, :]

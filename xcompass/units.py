@@ -15,12 +15,16 @@ and a placement group per (micro-batch, unit).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from xcompass.errors import XcompassError
 from xcompass.graph import INPUT
 from xcompass.layercost import CostTable, MemoryTable
+
+if TYPE_CHECKING:
+    from xcompass.mapping import Mapping
 
 GRANULARITIES = ("layer", "group", "tile")
 
@@ -162,7 +166,9 @@ def group_units(
         if js:
             last = len(names) - 1
     B = len(table.tokens)
-    pairs = np.zeros(B) if pairs is None else np.asarray(pairs, dtype=float)
+    if pairs is None:
+        pairs = table.pairs if table.pairs is not None else np.zeros(B)
+    pairs = np.asarray(pairs, dtype=float)
     start = np.zeros(len(names) + 1, dtype=np.int64)
     start[1:] = np.cumsum([len(x) for x in ins])
     pred = np.array([src for x in ins for src, _ in x], dtype=np.int64)
@@ -268,3 +274,14 @@ def unit_memory(units: Units, unit_table: UnitTable, act_bytes: np.ndarray) -> U
         unit_table.kv_bytes[:, rows].astype(float),
         act,
     )
+
+
+def expand(mapping: Mapping, units: Units) -> Mapping:
+    """A layer-granularity mapping over these units: each unit goes where its layer went, and
+    a segment starts at the first unit of a layer that started one."""
+    from xcompass.mapping import Mapping  # mapping imports this module
+
+    layer = units.layer
+    place = mapping.place[:, layer]
+    cut = np.r_[mapping.boundaries, False][layer[:-1]] & (layer[1:] != layer[:-1])
+    return Mapping(cut.astype(bool), place)

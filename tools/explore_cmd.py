@@ -265,7 +265,7 @@ def _explore(o: dict[str, Any], c: Checked, started: float) -> None:
             meta={"lowering": o["lowering"], "target_spec": o["target"]},
         )
         explorer.interrupt_checkpoint = os.path.join(o["out"], "checkpoint.npz")
-        live.phase("cost tables")
+        live.phase("cost, seeds")
         explorer.prepare()
         try:
             result = explorer.run()

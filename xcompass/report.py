@@ -83,7 +83,8 @@ FIELDS = {
     "share = the node's rate cap as a share of the channel; a channel's use at time t is "
     "min(1, the shares of the streams running)); microbatches names the indices",
     "explore": "how xcompass explore ran: the problem in words, the search settings, lowering, "
-    "target as given, backend (in-process, processes, dask), prepare_s (cost tables), "
+    "target as given, backend (in-process, processes, dask), tokens_per_batch (mean tokens of "
+    "the training batches, for the table's tok/s), prepare_s (cost tables), "
     "search_s, wall_s (the command from its start to this report: files and pictures are "
     "written after it), xcompass version",
 }

@@ -14,7 +14,9 @@ out on this machine, and what does it cost?
 Every argument has the command line's default (llama3-8b, whole model; a mixed step sampled
 from the embedded Azure request-length distribution; compass-het-36; the default lowering; the
 GA at population 100 x 60 generations with SA, random search and the best standard strategy on
-the same budget). `checkpoint=`/`resume=` make it resumable, `progress=` takes a callback
+the same budget). With `workers=2` or more, worker processes are spawned: call it under
+`if __name__ == "__main__":` in a script. `checkpoint=`/`resume=` make it resumable, `progress=`
+takes a callback
 (`xcompass.search.Progress` -> True to stop). A compiler with its own pipeline can instead build
 a `ProblemSpec` (its own kernels, workload, target) and run an `Explorer`; one that speaks xDSL
 can run the passes (`map-autotune`, `map-cost`) on its module.

@@ -66,10 +66,12 @@ class ProblemSpec:
 
     def summary(self) -> str:
         part = f"{self.layers} layers" if self.layers is not None else "whole model"
-        return (
-            f"{self.model.name} ({part}) on {self.target.name}, {describe(self.workload)}, "
-            f"mode {self.mode}, {self.train_samples} training / {self.test_samples} test batches"
-        )
+        text = f"{self.model.name} ({part}) on {self.target.name}, {describe(self.workload)}"
+        if self.mode != "graph":
+            text += f", {self.mode} mode"
+        if self.train_samples or self.test_samples:
+            text += f"; {self.train_samples} training / {self.test_samples} test batches"
+        return text
 
     def problem(self, seed: int) -> SearchProblem:
         """The search problem (request batches sampled with the search's seed)."""
@@ -267,6 +269,7 @@ class Explorer:
             raise
         meta = {
             **self.meta,
+            "tokens_per_batch": float(self.problem.tokens.mean()),
             "backend": self.backend.name,
             "search_s": time.perf_counter() - started,
             "xcompass": xcompass_version(),

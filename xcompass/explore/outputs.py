@@ -72,11 +72,26 @@ def write_outputs(
     return written
 
 
+def with_layout(report: dict[str, Any]) -> dict[str, Any]:
+    """A report without `layout` (map-cost's) gets its target preset's, when it names one."""
+    if report.get("layout") is not None:
+        return report
+    from xcompass.explore.report_extra import layout
+    from xcompass.targets import PRESET_NAMES, preset
+
+    if report.get("target") in PRESET_NAMES:
+        target = preset(report["target"])
+        if target.chiplets == len(report["per_chiplet"]):
+            return {**report, "layout": layout(target)}
+    return report
+
+
 def draw_pictures(report: dict[str, Any], out: str) -> list[str]:
     from xcompass.viz.gantt import draw_gantt
     from xcompass.viz.layout import draw_layout
     from xcompass.viz.plots import draw_convergence, draw_pareto
 
+    report = with_layout(report)
     written = draw_gantt(report, os.path.join(out, "gantt"))
     written += draw_layout(report, os.path.join(out, "layout"))
     if report.get("convergence"):

@@ -13,7 +13,6 @@ from rich.progress import (
     Progress,
     SpinnerColumn,
     TextColumn,
-    TimeElapsedColumn,
     TimeRemainingColumn,
 )
 
@@ -42,18 +41,16 @@ class LiveProgress:
         self.enabled = self.console.is_terminal if enabled is None else enabled
         self.objective = objective
         self.tasks: dict[str, Any] = {}
-        self.bar = Progress(
+        self.bar = Progress(  # fits 80 columns
             SpinnerColumn(),
             TextColumn("{task.description:<10}"),
-            BarColumn(bar_width=28),
-            TextColumn("{task.fields[step]:>13}"),
-            TextColumn("best {task.fields[best]:>14}"),
-            TextColumn("{task.fields[rate]:>12}"),
+            BarColumn(bar_width=16),
+            TextColumn("{task.fields[step]:>12}"),
+            TextColumn("{task.fields[best]:>14}"),
+            TextColumn("{task.fields[rate]:>10}"),
             TimeRemainingColumn(),
-            TimeElapsedColumn(),
             console=self.console,
             disable=not self.enabled,
-            transient=False,
         )
         self._phase: Any = None
 
@@ -63,6 +60,8 @@ class LiveProgress:
 
     def __exit__(self, *exc: object) -> None:
         self.phase_done()
+        for method in list(self.tasks):
+            self.finish(method)
         self.bar.stop()
 
     def phase(self, text: str) -> None:
@@ -78,6 +77,9 @@ class LiveProgress:
         self.phase_done()
         method = report.method
         if method not in self.tasks:
+            for earlier in list(self.tasks):  # methods run one after another (SA may overlap)
+                if earlier != "sa":
+                    self.finish(earlier)
             self.tasks[method] = self.bar.add_task(
                 NAMES.get(method, method), total=report.budget or None, step="", best="", rate=""
             )
@@ -95,7 +97,7 @@ class LiveProgress:
             completed=min(report.evaluations, report.budget or 0),
             step=step,
             best=_score(self.objective, report.best_score),
-            rate=f"{rate:,.0f} eval/s",
+            rate=f"{rate:,.0f}/s",
         )
 
     def finish(self, method: str) -> None:

@@ -69,12 +69,9 @@ def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         if name == "standard" and search.get("best_standard"):
             label = f"{label} ({search['best_standard']})"
         value = _objective_value(objective, m, tokens)
-        if name == search["searched"]:
-            versus = "-"
-        elif objective == "throughput":
-            versus = _pct(f_val / value - 1.0 if value else None)
-        else:
-            versus = _pct(f_val / value - 1.0 if value else None)
+        # the found mapping's objective relative to this row's
+        relative = f_val / value - 1.0 if value else None
+        versus = "-" if name == search["searched"] else _pct(relative)
         if objective == "throughput":
             above = _pct(1.0 - value / b_val if b_val else None, sign=False) + " below"
         else:

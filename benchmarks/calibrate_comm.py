@@ -43,6 +43,7 @@ latencies and millisecond transfers weigh the same.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -222,7 +223,8 @@ def layer_cases(path: Path = LAYERS_CSV):  # noqa: ANN201
     from xcompass.targets import preset
 
     chip = preset("h100").kinds[0]
-    model = model_preset("llama3-8b")
+    # the measured layer (benchmarks/gpu/measure_layer.py) has no RoPE: cost the same kernels
+    model = dataclasses.replace(model_preset("llama3-8b"), rope=False)
     ops = layer_ops(model)
     kernels = np.array([op.kernels for op in ops], dtype=float)
     measured: dict[tuple[str, int, int, int], dict[str, float]] = {}

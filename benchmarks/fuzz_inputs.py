@@ -772,7 +772,12 @@ def main() -> None:
     with ProcessPoolExecutor(
         max_workers=args.jobs, initializer=_SEEDS.update, initargs=(dict(_SEEDS),)
     ) as pool:
-        results = list(pool.map(run_case, range(args.cases), [args.seed] * args.cases, chunksize=8))
+        results = []
+        for res in pool.map(run_case, range(args.cases), [args.seed] * args.cases, chunksize=8):
+            results.append(res)
+            if len(results) % 500 == 0:
+                rate = len(results) / (time.perf_counter() - start)
+                print(f"{len(results)} cases, {rate:.1f}/s", file=sys.stderr, flush=True)
     elapsed = time.perf_counter() - start
     counts = Counter()
     examples: dict[str, list[str]] = {}

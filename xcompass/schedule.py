@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 import heapq
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from xcompass.layercost import CostTable
 from xcompass.mapping import Groups, Mapping
 from xcompass.targets import Target
 from xcompass.units import Units, UnitTable, build_units
+
+if TYPE_CHECKING:
+    from xcompass.tiles import TileSpec
 
 
 def mesh_routes(cols: int, rows: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -79,6 +83,7 @@ class EvalContext:
     layers: int
     granularity: str = "layer"
     pairs: np.ndarray | None = None  # [B] visible (query, key) pairs: sizes score edges
+    tiles: TileSpec | None = None  # what granularity 'tile' needs (`xcompass.tiles.tile_spec`)
     routes: np.ndarray = field(init=False)
     hops: np.ndarray = field(init=False)
     n_links: int = field(init=False)
@@ -119,7 +124,9 @@ class EvalContext:
         ar = self.ar_time[:, None, None, :]
         self.rate_stream = _rate(tb.dram_stream, tb.time_stream + ar)  # DRAM bytes/s of a node
         self.rate_resident = _rate(tb.dram_resident, tb.time_resident + ar)
-        self.use_units(*build_units(self.table, self.layers, self.granularity, self.pairs))
+        self.use_units(
+            *build_units(self.table, self.layers, self.granularity, self.pairs, self.tiles)
+        )
 
     def use_units(self, units: Units, unit_table: UnitTable) -> EvalContext:
         """Place these units (`xcompass.units`): set them and their per-row constants."""

@@ -25,6 +25,7 @@ from xcompass.layercost import CostTable, MemoryTable
 
 if TYPE_CHECKING:
     from xcompass.mapping import Mapping
+    from xcompass.tiles import TileSpec
 
 GRANULARITIES = ("layer", "group", "tile")
 
@@ -113,10 +114,15 @@ def layer_units(table: CostTable, layers: int) -> tuple[Units, UnitTable]:
 
 
 def build_units(
-    table: CostTable, layers: int, granularity: str = "layer", pairs: np.ndarray | None = None
+    table: CostTable,
+    layers: int,
+    granularity: str = "layer",
+    pairs: np.ndarray | None = None,
+    tiles: TileSpec | None = None,
 ) -> tuple[Units, UnitTable]:
     """The units and their cost rows for a cost table of `layers` decoder layers. `pairs`
-    ([B], visible (query, key) pairs of each micro-batch) sizes attention-score edges."""
+    ([B], visible (query, key) pairs of each micro-batch) sizes attention-score edges;
+    `tiles` (`xcompass.tiles.tile_spec`) is what granularity 'tile' needs besides the table."""
     if granularity not in GRANULARITIES:
         raise XcompassError(
             f"unknown granularity '{granularity}' (valid: {', '.join(GRANULARITIES)})"
@@ -125,7 +131,9 @@ def build_units(
         return layer_units(table, layers)
     if granularity == "group":
         return group_units(table, layers, pairs)
-    raise XcompassError("granularity 'tile' is not available yet (valid today: layer, group)")
+    from xcompass.tiles import tile_units  # tiles imports this module
+
+    return tile_units(table, layers, tiles, pairs)
 
 
 def group_units(

@@ -5,10 +5,11 @@ tensor-parallel group; `after` names the tasks that produced its inputs (a NoP t
 the chiplets differ). Units are decoder layers (`map.mapping @m layers 32 ...`,
 `map.task @mb0 layers 0 to 16 ...`) or, below a layer, the units of a granularity
 (`map.mapping @m units 580 of "group" ...`, `map.task @mb0 units 0 to 18 ...`: kernels of the
-lowered layers, or Compass's tiles). `segments` are the units where a new execution segment
-starts: every micro-batch finishes a segment's units on a chiplet before the next segment's.
-This is the canonical, verifiable form of the search genome and converts losslessly to and from
-it.
+lowered layers; `map.mapping @m units 485 of "tile" width 128 heads 1 ...`: Compass's tiles,
+GEMMs in N-tiles of `width` columns and attention per `heads` heads and request group).
+`segments` are the units where a new execution segment starts: every micro-batch finishes a
+segment's units on a chiplet before the next segment's. This is the canonical, verifiable form
+of the search genome and converts losslessly to and from it.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from xcompass.layercost import memory_table
 from xcompass.mapping import Groups, Mapping, check_memory, make_groups
 from xcompass.models import ModelConfig
 from xcompass.targets import Target
-from xcompass.units import Units
+from xcompass.units import GRANULARITIES, Units
 from xcompass.workload import Workload
 
 
@@ -87,11 +88,14 @@ class MappingOp(IRDLOperation):
     unit_kind = prop_def(UnitKindAttr)
     layers = prop_def(IntegerAttr[I64])  # how many units (layers at granularity=layer)
     granularity = opt_prop_def(StringAttr)
+    tile_width = opt_prop_def(IntegerAttr[I64])  # granularity "tile": GEMM N-tile columns
+    tile_heads = opt_prop_def(IntegerAttr[I64])  # granularity "tile": heads per attention unit
     segments = prop_def(DenseArrayBase.constr(i64))
     body = region_def("single_block")
     traits = traits_def(SymbolOpInterface(), NoTerminator())
     assembly_format = (
-        "$sym_name $unit_kind $layers (`of` $granularity^)? `segments` $segments $body attr-dict"
+        "$sym_name $unit_kind $layers (`of` $granularity^)? (`width` $tile_width^)? "
+        "(`heads` $tile_heads^)? `segments` $segments $body attr-dict"
     )
 
     def __init__(
@@ -101,7 +105,9 @@ class MappingOp(IRDLOperation):
         segments: Sequence[int],
         tasks: Sequence[TaskOp],
         granularity: str = "layer",
+        tiles: tuple[int, int] | None = None,
     ):
+        """`tiles` = (width, heads) of granularity "tile"."""
         props = {
             "sym_name": StringAttr(sym_name),
             "unit_kind": UnitKindAttr(
@@ -112,11 +118,21 @@ class MappingOp(IRDLOperation):
         }
         if granularity != "layer":
             props["granularity"] = StringAttr(granularity)
+        if tiles is not None:
+            props["tile_width"] = IntegerAttr(tiles[0], i64)
+            props["tile_heads"] = IntegerAttr(tiles[1], i64)
         super().__init__(properties=props, regions=[Region(Block(tasks))])
 
     @property
     def granularity_name(self) -> str:
         return self.granularity.data if self.granularity is not None else "layer"
+
+    @property
+    def tiles(self) -> tuple[int, int] | None:
+        """(width, heads) of a tile mapping; None at another granularity."""
+        if self.tile_width is None or self.tile_heads is None:
+            return None
+        return self.tile_width.value.data, self.tile_heads.value.data
 
     @property
     def unit_word(self) -> str:
@@ -133,10 +149,30 @@ class MappingOp(IRDLOperation):
     def verify_(self) -> None:  # noqa: C901
         layers = self.layers.value.data
         word = self.unit_word
-        if (self.granularity_name == "layer") != (word == "layer"):
+        granularity = self.granularity_name
+        if granularity not in GRANULARITIES:
+            raise OpVerifyError(
+                self,
+                f"unknown granularity {granularity[:40]!r} (valid: {', '.join(GRANULARITIES)})",
+            )
+        if (granularity == "layer") != (word == "layer"):
             raise OpVerifyError(
                 self, "granularity 'layer' counts layers; a finer granularity counts units"
             )
+        given = [
+            w for w, a in (("width", self.tile_width), ("heads", self.tile_heads)) if a is not None
+        ]
+        if granularity == "tile" and len(given) < 2:
+            raise OpVerifyError(
+                self, "granularity 'tile' needs its tile sizes: units N of \"tile\" width W heads H"
+            )
+        if granularity != "tile" and given:
+            raise OpVerifyError(
+                self, f"'{given[0]}' is a tile size; granularity '{granularity}' has none"
+            )
+        for what, value in zip(("width", "heads"), self.tiles or (), strict=False):
+            if value < 1:
+                raise OpVerifyError(self, f"tile {what} must be positive, got {value}")
         if layers <= 0:
             raise OpVerifyError(self, f"{word}s must be positive, got {layers}")
         starts = self.segment_starts
@@ -282,11 +318,12 @@ def from_genome(
     microbatches: Sequence[str],
     groups: Groups,
     units: Units | None = None,
+    tiles: tuple[int, int] | None = None,
 ) -> MappingOp:
     """Tasks = maximal runs of one micro-batch's units on one group inside one segment, in
     execution order (segment, micro-batch, unit). A task waits for its micro-batch's previous
     task (layers), or for every earlier task that computes an input of one of its units (the
-    unit DAG of a finer granularity)."""
+    unit DAG of a finer granularity). `tiles` = (width, heads) of a tile mapping's units."""
     B, L = mapping.place.shape
     granularity = "layer" if units is None else units.granularity
     kind = UnitKind.LAYERS if granularity == "layer" else UnitKind.UNITS
@@ -318,7 +355,7 @@ def from_genome(
                 tasks.append(task)
                 lo = hi
     starts = [int(i) + 1 for i in np.flatnonzero(mapping.boundaries)]
-    return MappingOp(name, L, starts, tasks, granularity)
+    return MappingOp(name, L, starts, tasks, granularity, tiles)
 
 
 def check_placement(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from xcompass.dialects.map import to_genome
@@ -13,13 +15,15 @@ from xdsl.dialects.builtin import FloatAttr, ModuleOp, StringAttr, f64
 from xdsl.passes import ModulePass
 
 from xcompass.comm import MODES
+from xcompass.errors import XcompassError
 from xcompass.fileio import write_atomically
-from xcompass.kernels import UNLOWERED, Kernel, layer_kernels
+from xcompass.kernels import UNLOWERED, Lowering, layer_kernels
 from xcompass.layercost import CostTable, build_cost_table
-from xcompass.mapping import make_groups
+from xcompass.mapping import Mapping, make_groups
 from xcompass.report import build_report, dumps, lowering_summary
 from xcompass.schedule import EvalContext, Result, evaluate_mapping
-from xcompass.units import Units
+from xcompass.tiles import tile_spec
+from xcompass.units import Units, UnitTable, collapse, expand
 
 
 def write_report(path: str, text: str) -> None:
@@ -55,7 +59,13 @@ class MapCostPass(ModulePass):
         groups = make_groups(problem.target, tuple(tps))
         mapping = to_genome(mapping_op, problem.microbatch_names, groups)
 
-        def cost(kernels: tuple[Kernel, ...]) -> tuple[CostTable, Result, Units]:
+        granularity = mapping_op.granularity_name
+
+        def cost(
+            lowering: Lowering, place: Callable[[Units], Mapping]
+        ) -> tuple[CostTable, Result, Units, UnitTable, Mapping]:
+            """Cost `lowering` of the layer with the mapping `place` gives for its units."""
+            kernels = layer_kernels(problem.layer.graph, lowering)
             table = build_cost_table(
                 problem.model,
                 problem.workload,
@@ -65,22 +75,53 @@ class MapCostPass(ModulePass):
                 mode=self.mode,
                 kernels=kernels,
             )
+            spec = None
+            if granularity == "tile":
+                spec = tile_spec(
+                    problem.model,
+                    problem.workload,
+                    problem.target,
+                    problem.layer.graph,
+                    lowering,
+                    *mapping_op.tiles,
+                )
             ectx = EvalContext(
-                table, groups, problem.target, problem.layers, mapping_op.granularity_name
+                table, groups, problem.target, problem.layers, granularity, tiles=spec
             )
-            return table, evaluate_mapping(ectx, mapping), ectx.units
+            placed = place(ectx.units)
+            return table, evaluate_mapping(ectx, placed), ectx.units, ectx.ut, placed
 
-        table, result, units = cost(problem.kernels)
+        def as_written(units: Units) -> Mapping:
+            if units.count != mapping.place.shape[1]:
+                raise XcompassError(
+                    f"the mapping places {mapping.place.shape[1]} units; granularity "
+                    f"'{granularity}' cuts this module's {problem.layers} layers into "
+                    f"{units.count}"
+                )
+            return mapping
+
         layer = problem.layer
         extra: dict[str, Any] = {"lowering": lowering_summary(layer.graph, layer.lowering)}
-        if layer.lowering != UNLOWERED:
-            base_table, base, _ = cost(layer_kernels(layer.graph))
-            latency = float(base.latency_s[0])
-            extra["unlowered"] = {
-                "latency_s": latency,
-                "energy_j": float(base.energy_j[0]),
-                "throughput_tok_s": float(base_table.tokens.sum()) / latency if latency else 0.0,
-            }
+        try:
+            table, result, units, unit_table, _ = cost(layer.lowering, as_written)
+            # the same mapping without the lowering: the unlowered units where their layers'
+            # units go (a unit mapping that splits a layer has no such twin)
+            whole = mapping if granularity == "layer" else collapse(mapping, units)
+            if layer.lowering != UNLOWERED and whole is not None:
+                base_table, base, *_ = cost(
+                    UNLOWERED,
+                    (lambda u: whole) if granularity == "layer" else partial(expand, whole),
+                )
+                latency = float(base.latency_s[0])
+                extra["unlowered"] = {
+                    "latency_s": latency,
+                    "energy_j": float(base.energy_j[0]),
+                    "throughput_tok_s": float(base_table.tokens.sum()) / latency
+                    if latency
+                    else 0.0,
+                }
+        except XcompassError as exc:
+            raise PassFailure(f"map-cost: {exc}") from None
         report = build_report(
             result,
             mapping,
@@ -91,6 +132,7 @@ class MapCostPass(ModulePass):
             problem.model.name,
             extra,
             units,
+            unit_table,
         )
         for task, entry in zip(mapping_op.tasks, report["per_task"], strict=True):
             for key in ("start_s", "end_s", "energy_j"):

@@ -29,6 +29,7 @@ from xcompass.errors import XcompassError
 from xcompass.layercost import build_cost_table, memory_table
 from xcompass.mapping import STRATEGIES, check_memory, make_groups, partition
 from xcompass.targets import MAX_CHIPLETS
+from xcompass.tiles import check_tiles, check_tp, tile_spec
 from xcompass.units import GRANULARITIES, build_units, expand, unit_memory
 from xcompass.workload import MAX_MICROBATCHES
 
@@ -62,7 +63,9 @@ class PartitionPass(ModulePass):
     tensor (tp) | data (dp replicas, default: all chiplets) | hybrid (tp x pp x dp) |
     pbd (THInfer prefill / KV-buffer / decode pools). `microbatches` re-splits the workload.
     `granularity` = layer (place decoder layers) | group (place each kernel of the lowered
-    layers as a unit: the strategy puts every unit where its layer goes) | tile.
+    layers as a unit: the strategy puts every unit where its layer goes) | tile (Compass's
+    split: GEMMs in N-tiles of `tile-width` columns, a multiple of the target's hardware tile;
+    attention per `tile-heads` heads, which divide the model's heads, and per request group).
 
     An option left out takes the strategy's default; one given to a strategy that does not
     read it is an error."""
@@ -75,6 +78,13 @@ class PartitionPass(ModulePass):
     pp: int | None = None
     dp: int | None = None
     microbatches: int | None = None
+    tile_width: int | None = None
+    tile_heads: int | None = None
+
+    @property
+    def tiles(self) -> tuple[int, int]:
+        """(tile-width, tile-heads), defaults filled in (Compass's: 128 columns, 1 head)."""
+        return (self.tile_width or 128, self.tile_heads or 1)
 
     def check_options(self) -> None:
         """Everything that can be said without the IR: strategy, applicability, signs."""
@@ -89,10 +99,19 @@ class PartitionPass(ModulePass):
                 f"{where}: option granularity={str(self.granularity)[:40]!r} is not a "
                 f"granularity (valid: {', '.join(GRANULARITIES)})"
             )
-        for key in (*TAKES, "microbatches"):
+        for key in (*TAKES, "microbatches", "tile_width", "tile_heads"):
             value = getattr(self, key)
+            option = key.replace("_", "-")
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise _fail(f"{where}: option '{key}' expects an integer, got {str(value)[:40]}")
+                raise _fail(f"{where}: option '{option}' expects an integer, got {str(value)[:40]}")
+            if key.startswith("tile") and value is not None:
+                if self.granularity != "tile":
+                    raise _fail(
+                        f"{where}: option '{option}' applies to granularity=tile only "
+                        f"(granularity={self.granularity})"
+                    )
+                if value < 1:
+                    raise _fail(f"{where}: {option}={value} must be a positive integer")
         for key, strategies in TAKES.items():
             value = getattr(self, key)
             if value is None:
@@ -130,6 +149,11 @@ class PartitionPass(ModulePass):
                     else f"needs a group of {self.tp} same-kind chiplets; the largest has {largest}"
                 )
                 raise _fail(f"{where}: tp={self.tp} {why} (valid tp: {', '.join(map(str, valid))})")
+        if self.granularity == "tile":
+            try:
+                check_tiles(problem.model, target, *self.tiles)
+            except XcompassError as exc:
+                raise _fail(f"{where}: {exc}") from None
         if self.pp is not None:
             top = min(chiplets, problem.layers)
             if self.pp > top:
@@ -191,13 +215,26 @@ class PartitionPass(ModulePass):
                     whole_model=problem.whole_model,
                     kernels=problem.kernels,
                 )
-                units, unit_table = build_units(table, problem.layers, self.granularity)
+                spec = None
+                if self.granularity == "tile":
+                    check_tp(*self.tiles, [int(groups.tp[g]) for g in set(mapping.place.flat)])
+                    layer = problem.layer
+                    spec = tile_spec(
+                        problem.model,
+                        problem.workload,
+                        problem.target,
+                        layer.graph,
+                        layer.lowering,
+                        *self.tiles,
+                    )
+                units, unit_table = build_units(table, problem.layers, self.granularity, None, spec)
                 mapping = expand(mapping, units)
                 need = unit_memory(units, unit_table, table.act_bytes)
             check_memory(mapping, groups, need, problem.target)
         except XcompassError as exc:
             raise _fail(f"{where} on {problem.target.name}: {exc}") from None
-        new = from_genome("mapping", mapping, problem.microbatch_names, groups, units)
+        tiles = self.tiles if self.granularity == "tile" else None
+        new = from_genome("mapping", mapping, problem.microbatch_names, groups, units, tiles)
         new.attributes["strategy"] = StringAttr(self.strategy)
         old = find_mapping(op)
         if old is not None:

@@ -15,7 +15,7 @@ from xcompass.layercost import CostTable
 from xcompass.mapping import Groups, Mapping
 from xcompass.schedule import Result
 from xcompass.targets import Target
-from xcompass.units import Units
+from xcompass.units import Units, UnitTable
 from xcompass.workload import Workload
 
 FIELDS = {
@@ -50,7 +50,9 @@ FIELDS = {
     "launches (how many of the task's layers run it), and per launch on the task's chiplet "
     "kind and TP shard: time_s, flops, dram_bytes (weights as the schedule charged them: "
     "streamed, or resident when they fit); launches x time_s summed over kernels is the task's "
-    "kernel time (all-reduces and transfers are in per_task)",
+    "kernel time (all-reduces and transfers are in per_task); at granularity tile, one entry "
+    'per kind of share of a kernel, `share` saying which ("128 columns", "1 head of request '
+    "group 0\"), and `unit_names` the task's first and last unit",
     "lowering": "what the lowering passes recorded in the IR, for the first layer (every "
     "layer is costed like it): fused groups (kernel, kinds, anchor, level, DRAM bytes per token "
     "saved), attention stages per request shape (mode, br x bc tile, K/V buffers, level, K/V "
@@ -139,10 +141,13 @@ def layer_position(layer: int, layers: int) -> int:
 
 
 def per_kernel(mapping: Mapping, groups: Groups, table: CostTable, target: Target,
-               workload: Workload, units: Units | None = None) -> list[dict[str, Any]]:  # fmt: skip
+               workload: Workload, units: Units | None = None,
+               unit_table: UnitTable | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """Each task's kernels with their per-launch cost (see FIELDS["per_kernel"])."""
     if table.kernel_time is None:
         return []
+    if units is not None and units.granularity == "tile" and unit_table is not None:
+        return per_tile(mapping, groups, table, target, workload, units, unit_table)
     layers = int(mapping.place.shape[1])
     by_kernel = units is not None and units.granularity != "layer"
     span = "units" if by_kernel else "layers"
@@ -179,6 +184,51 @@ def per_kernel(mapping: Mapping, groups: Groups, table: CostTable, target: Targe
                 "chiplet_kind": target.kinds[kind].kind,
                 "tp": int(table.tp_options[ti]),
                 "kernels": kernels,
+            }
+        )
+    return out
+
+
+def per_tile(mapping: Mapping, groups: Groups, table: CostTable, target: Target,
+             workload: Workload, units: Units, ut: UnitTable) -> list[dict[str, Any]]:  # fmt: skip
+    """per_kernel at granularity 'tile': each task's unit rows (a kernel's share) with their
+    per-launch cost from the unit cost table."""
+    out = []
+    for b, lo, hi, g in task_runs(mapping):
+        kind, ti = int(groups.kind[g]), int(groups.tp_index[g])
+        launches: dict[int, int] = {}
+        for u in range(lo, hi):
+            launches[int(units.row[u])] = launches.get(int(units.row[u]), 0) + 1
+        entries = []
+        for r, n in launches.items():
+            kern = table.kernels[int(ut.kernel[r])]
+            resident = bool(ut.fits_sram[kind, r, ti])
+            time = ut.time_resident if resident else ut.time_stream
+            dram = ut.dram_resident if resident else ut.dram_stream
+            entries.append(
+                {
+                    "name": kern.name,
+                    "share": ut.share[r],
+                    "kind": kern.kind,
+                    "decision": kern.decision,
+                    "plan": table.kernel_plans[b][kind][int(ut.kernel[r])]
+                    if table.kernel_plans
+                    else "",
+                    "launches": n,
+                    "time_s": float(time[b, r, kind, ti]),
+                    "flops": float(2.0 * ut.macs[b, r, kind, ti]),
+                    "dram_bytes": float(dram[b, r, kind, ti]),
+                }
+            )
+        out.append(
+            {
+                "microbatch": workload.microbatches[b].name,
+                "units": [lo, hi],
+                "unit_names": [units.names[lo], units.names[hi - 1]],
+                "chiplets": list(groups.chips(g)),
+                "chiplet_kind": target.kinds[kind].kind,
+                "tp": int(table.tp_options[ti]),
+                "kernels": entries,
             }
         )
     return out
@@ -242,6 +292,7 @@ def build_report(
     model_name: str,
     extra: dict[str, Any] | None = None,
     units: Units | None = None,
+    unit_table: UnitTable | None = None,
 ) -> dict[str, Any]:
     """`result` must come from a detailed evaluation of this one mapping; `extra` fields
     (`lowering`, `unlowered`) go before `fields`."""
@@ -315,7 +366,7 @@ def build_report(
         "energy_breakdown_j": {k: float(v[0]) for k, v in (result.parts or {}).items()},
         "per_chiplet": per_chiplet,
         "per_task": tasks,
-        "per_kernel": per_kernel(mapping, groups, table, target, workload, units),
+        "per_kernel": per_kernel(mapping, groups, table, target, workload, units, unit_table),
         **(extra or {}),
         "fields": FIELDS,
     }

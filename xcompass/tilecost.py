@@ -76,6 +76,16 @@ def head_share(kernel: Kernel, h0: int, h1: int, dtype_bytes: int) -> Kernel:
     )
 
 
+def share_label(p: Piece) -> str:
+    """What part of its kernel a unit computes, in words (the report's `share`)."""
+    if p.kind == "gemm":
+        return f"{p.c1 - p.c0} columns"
+    if p.kind == "attn":
+        heads = p.h1 - p.h0
+        return f"{heads} head{'s' if heads > 1 else ''} of request group {p.slot}"
+    return ""
+
+
 def _key(kernel: Kernel, j: int, p: Piece) -> tuple:
     if p.kind == "gemm":
         return ("gemm", j, p.c1 - p.c0)
@@ -158,6 +168,8 @@ def tile_rows(
         kv,
         ar_bytes,
         allreduces,
+        np.array([j for j, _ in first], dtype=np.int64),
+        tuple(share_label(p) for _, p in first),
     )
     return unit_table, row_of
 

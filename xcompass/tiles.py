@@ -90,6 +90,18 @@ def check_tiles(model: ModelConfig, target: Target, width: int, heads: int) -> N
         raise XcompassError(f"tile-heads={heads} does not divide the model's {model.heads} heads")
 
 
+def check_tp(width: int, heads: int, tps: list[int] | tuple[int, ...]) -> None:
+    """Refuse tensor-parallel degrees that cannot share a tile evenly (such a unit would take
+    forever: `tilecost` gives it infinite time)."""
+    for tp in sorted(set(tps)):
+        if tp > 1 and (heads % tp or width % tp):
+            what = f"tile-heads={heads}" if heads % tp else f"tile-width={width}"
+            raise XcompassError(
+                f"a tensor-parallel group of {tp} cannot share a tile evenly: {what} is not a "
+                f"multiple of {tp}"
+            )
+
+
 def tile_spec(
     model: ModelConfig,
     workload: Workload,

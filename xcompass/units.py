@@ -81,6 +81,8 @@ class UnitTable:
     kv_bytes: np.ndarray  # [B, R] KV cache a unit of this row holds
     allreduce_bytes: np.ndarray  # [B, R] bytes of each all-reduce under TP
     allreduces: np.ndarray  # [R] all-reduces a unit of this row runs under TP
+    kernel: np.ndarray | None = None  # [R] the cost table's kernel of each row (None: layers)
+    share: tuple[str, ...] = ()  # [R] the part of its kernel a row computes ("": all of it)
 
 
 def layer_units(table: CostTable, layers: int) -> tuple[Units, UnitTable]:
@@ -217,6 +219,8 @@ def kernel_rows(table: CostTable) -> UnitTable:
         table.kv_bytes[:, None] * first_kv[None, :],
         np.repeat(table.allreduce_bytes[:, None], J, axis=1),
         np.array([sum(s.split == "k" for s in k.contractions) for k in kernels], dtype=np.int64),
+        np.arange(J, dtype=np.int64),
+        ("",) * J,
     )
 
 
@@ -293,3 +297,24 @@ def expand(mapping: Mapping, units: Units) -> Mapping:
     place = mapping.place[:, layer]
     cut = np.r_[mapping.boundaries, False][layer[:-1]] & (layer[1:] != layer[:-1])
     return Mapping(cut.astype(bool), place)
+
+
+def collapse(mapping: Mapping, units: Units) -> Mapping | None:
+    """The layer-granularity mapping this unit mapping is, when it is one: every layer's units of
+    a micro-batch on one group, and segments starting only at a layer's first unit (else None).
+    `expand` inverts it."""
+    from xcompass.mapping import Mapping  # mapping imports this module
+
+    layer = units.layer
+    L = int(layer.max()) + 1 if units.count else 0
+    first = np.searchsorted(layer, np.arange(L))
+    if not np.array_equal(np.sort(layer), layer):
+        return None
+    place = mapping.place[:, first]
+    if not np.array_equal(mapping.place, place[:, layer]):
+        return None
+    starts = np.flatnonzero(mapping.boundaries) + 1
+    if not np.isin(starts, first).all():
+        return None
+    boundaries = np.isin(first[1:], starts)
+    return Mapping(boundaries, place)

@@ -1,11 +1,15 @@
-"""The same schedule as `schedule.evaluate`, compiled with numba: one tight loop per individual.
+"""The same schedule as `schedule.evaluate` for whole layers (a chain of units per micro-batch),
+compiled with numba: one discrete-event simulation per individual; the search's hot path.
 
 `schedule.py` is the readable reference (one individual at a time, Python lists for each
-resource's bandwidth profile); this is the search's hot path. A link's bookings always take
-the whole link, so it keeps exclusive busy intervals `[link, booking]`; a DRAM channel keeps
-its bandwidth-share step function `[channel, breakpoint]` (a node books a resource at most
-once and adds at most two breakpoints, so N + 1 and 2N + 2 slots suffice). Both are searched
-from their latest entries, where most requests land.
+resource's bandwidth profile). Here a micro-batch has one pending event at a time (its next
+transfer or node start), so the events sit in a tournament tree over micro-batches. A link's
+bookings always take the whole link, so it keeps exclusive busy intervals `[link, booking]`,
+dropping those that ended before the current event (no later request can reach them); a DRAM
+channel keeps its bandwidth-share step function `[channel, breakpoint]` (a node adds at most two
+breakpoints per channel, so 2N + 2 slots suffice), searched from its latest entries, where most
+requests land. Everything a node costs that does not depend on the schedule (execution time,
+DRAM shares, energy) is tabulated once per call per (micro-batch, layer position, group).
 The arithmetic is step for step the reference's, so results agree to rounding (tested).
 """
 
@@ -14,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from xcompass.schedule import SHARE_EPS, EvalContext, Result, order_nodes
+from xcompass.schedule import SHARE_EPS, EvalContext, Result
 
 # --- links: exclusive busy intervals [start, end), sorted ----------------------------------
 
@@ -117,53 +121,28 @@ def _fill(times, used, cnt, r, t, need, cap, run):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _candidate(node, b, L, grp, members, valid, max_tp, qnodes, qoff, head, chip_free, arrival):  # noqa: ANN001, ANN202, E501
-    """Start time of micro-batch b's next node if every member chiplet is at it, else inf."""
-    free = 0.0
-    for j in range(max_tp):
-        if valid[grp, j]:
-            c = members[grp, j]
-            if qnodes[qoff[c] + head[c]] != node:
-                return np.inf
-            if chip_free[c] > free:
-                free = chip_free[c]
-    return arrival[b] if arrival[b] >= free else free
+def _link_drop(busy, lcnt, r, now):  # noqa: ANN001, ANN202
+    """Forget link r's bookings that ended by `now`: events come in time order, so no later
+    request can overlap them (keeps the busy lists, and their scans, short)."""
+    n = 0
+    for i in range(lcnt[r]):
+        if busy[r, i, 1] > now:
+            busy[r, n, 0] = busy[r, i, 0]
+            busy[r, n, 1] = busy[r, i, 1]
+            n += 1
+    lcnt[r] = n
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _settle(win, cand, crank, Bp, b):  # noqa: ANN001, ANN202
-    """Replay the tournament (earliest event time, then Compass rank) from leaf b to the root."""
-    i = (Bp + b) >> 1
-    while i >= 1:
-        x = win[2 * i]
-        y = win[2 * i + 1]
-        if cand[y] < cand[x] or (cand[y] == cand[x] and crank[y] < crank[x]):
-            win[i] = y
-        else:
-            win[i] = x
-        i >>= 1
+# --- what a node costs regardless of the schedule, per (micro-batch, position, group) ------
 
 
 @njit(cache=True, nogil=True)
-def _kernel(
-    order,
-    flat,
-    B,
-    L,
+def _node_table(
     members,
     valid,
     g_kind,
     g_tpi,
     g_tp,
-    lead,
-    routes,
-    hops,
-    n_links,
-    occupy_b,
-    hop_j,
-    link_latency,
-    hop_s,
-    pj_hop,
     fits,
     t_res,
     t_str,
@@ -174,13 +153,155 @@ def _kernel(
     ar_time,
     ar_bits,
     channel,
-    n_channels,
     inv_bw,
     dram_pj,
     macs,
     sram,
     pj_mac,
     sram_pj,
+    pj_hop,
+):  # noqa: ANN001, ANN202
+    """Row k = (b * 3 + pos) * G + grp; with residency, 2 * k + resident. The expressions are
+    the reference's, operation for operation, so the sums the kernel makes are its sums.
+    DRAM: the group's distinct channels ascending (`chans[grp, :nch[grp]]`), and per row and
+    channel the stream's need, cap and run (`Timeline.fill`)."""
+    B, R, _, _ = t_res.shape
+    G, max_tp = members.shape
+    nch = np.zeros(G, dtype=np.int64)
+    chans = np.zeros((G, max_tp), dtype=np.int64)
+    loads = np.zeros((G, max_tp), dtype=np.int64)
+    for grp in range(G):
+        for j in range(max_tp):
+            if valid[grp, j]:
+                ch = channel[members[grp, j]]
+                k = 0
+                while k < nch[grp] and chans[grp, k] != ch:
+                    k += 1
+                if k == nch[grp]:
+                    nch[grp] += 1
+                chans[grp, k] = ch
+                loads[grp, k] += 1
+        for a in range(1, nch[grp]):  # insertion sort by channel id (the reference's order)
+            k = a
+            while k > 0 and chans[grp, k - 1] > chans[grp, k]:
+                chans[grp, k - 1], chans[grp, k] = chans[grp, k], chans[grp, k - 1]
+                loads[grp, k - 1], loads[grp, k] = loads[grp, k], loads[grp, k - 1]
+                k -= 1
+    rows = B * R * G
+    fit = np.zeros(rows, dtype=np.bool_)
+    ex = np.zeros(2 * rows)
+    has_dram = np.zeros(2 * rows, dtype=np.bool_)
+    need = np.zeros((2 * rows, max_tp))
+    cap = np.zeros((2 * rows, max_tp))
+    run = np.zeros((2 * rows, max_tp))
+    e_dram = np.zeros(2 * rows)
+    e_comp = np.zeros(rows)
+    e_sram = np.zeros(rows)
+    e_ar = np.zeros(B * G)
+    for b in range(B):
+        for pos in range(R):
+            for grp in range(G):
+                kind, ti = g_kind[grp], g_tpi[grp]
+                k = (b * R + pos) * G + grp
+                fit[k] = fits[kind, pos, ti]
+                for res in range(2):
+                    if res == 1:
+                        t, db, rate = (
+                            t_res[b, pos, kind, ti],
+                            d_res[b, pos, kind, ti],
+                            rate_res[b, pos, kind, ti],
+                        )
+                    else:
+                        t, db, rate = (
+                            t_str[b, pos, kind, ti],
+                            d_str[b, pos, kind, ti],
+                            rate_str[b, pos, kind, ti],
+                        )
+                    kk = 2 * k + res
+                    t += ar_time[b, ti]
+                    ex[kk] = t
+                    if db > 0.0:
+                        has_dram[kk] = True
+                        e = 0.0
+                        for j in range(max_tp):
+                            if valid[grp, j]:
+                                e += db * 8.0 * dram_pj[channel[members[grp, j]]] * 1e-12
+                        e_dram[kk] = e
+                        for i in range(nch[grp]):
+                            ch = chans[grp, i]
+                            need[kk, i] = loads[grp, i] * db * inv_bw[ch]
+                            c = loads[grp, i] * rate * inv_bw[ch]
+                            cap[kk, i] = c if c < 1.0 else 1.0
+                            run[kk, i] = t if t > need[kk, i] else need[kk, i]
+                tp = g_tp[grp]
+                e_comp[k] = tp * macs[b, pos, kind, ti] * pj_mac[grp] * 1e-12
+                e_sram[k] = tp * sram[b, pos, kind, ti] * 8.0 * sram_pj[grp] * 1e-12
+        for grp in range(G):
+            e_ar[b * G + grp] = ar_bits[b, g_tpi[grp]] * pj_hop * 1e-12
+    return nch, chans, fit, ex, has_dram, need, cap, run, e_dram, e_comp, e_sram, e_ar
+
+
+# --- the event queue: a tournament over micro-batches ---------------------------------------
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _settle(win, cand, crank, Bp, b):  # noqa: ANN001, ANN202
+    """Replay the tournament (earliest event time, then Compass rank) from leaf b to the root.
+    Written without branches: which side wins is data-dependent, a coin flip to the CPU."""
+    i = (Bp + b) >> 1
+    while i >= 1:
+        x = win[2 * i]
+        y = win[2 * i + 1]
+        cx = cand[x]
+        cy = cand[y]
+        later = (cy < cx) | ((cy == cx) & (crank[y] < crank[x]))
+        win[i] = y if later else x
+        i >>= 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _candidate(node, b, grp, members, valid, max_tp, head, chip_free, arrival):  # noqa: ANN001, ANN202
+    """Start time of micro-batch b's next node if every member chiplet is at it, else inf."""
+    free = 0.0
+    for j in range(max_tp):
+        if valid[grp, j]:
+            c = members[grp, j]
+            if head[c] != node:
+                return np.inf
+            if chip_free[c] > free:
+                free = chip_free[c]
+    return arrival[b] if arrival[b] >= free else free
+
+
+@njit(cache=True, nogil=True)
+def _kernel(  # noqa: C901
+    bounds,
+    flat,
+    B,
+    L,
+    members,
+    valid,
+    lead,
+    routes,
+    hops,
+    n_links,
+    occupy_b,
+    hop_j,
+    link_latency,
+    hop_s,
+    n_channels,
+    nch,
+    chans,
+    fit,
+    ex_of,
+    has_dram,
+    need_of,
+    cap_of,
+    run_of,
+    e_dram_of,
+    e_comp_of,
+    e_sram_of,
+    e_ar_of,
     C,
     static_w,
     idle_w,
@@ -190,20 +311,20 @@ def _kernel(
 ):  # noqa: ANN001
     P = flat.shape[0]
     N = B * L
-    max_tp = members.shape[1]
+    G, max_tp = members.shape
+    R = 3  # layer positions: first, middle, last
     busy = np.empty((n_links, N + 1, 2))
     lcnt = np.zeros(n_links, dtype=np.int64)
     last = np.zeros(n_links)
     times = np.empty((n_channels, 2 * N + 2))
     used = np.empty((n_channels, 2 * N + 2))
     cnt = np.zeros(n_channels, dtype=np.int64)
-    chans = np.empty(max_tp, dtype=np.int64)
-    loads = np.empty(max_tp, dtype=np.int64)
     rank = np.empty(N, dtype=np.int64)
-    qcount = np.zeros(C + 1, dtype=np.int64)
-    qoff = np.zeros(C + 2, dtype=np.int64)
-    qnodes = np.empty(N * max_tp + 1, dtype=np.int64)
-    head = np.zeros(C + 1, dtype=np.int64)
+    # each chiplet's queue of nodes in Compass order, as linked lists: head[c] = the node it
+    # runs next (-1: none), link[node * max_tp + j] = the node after it on its j-th member
+    head = np.empty(C + 1, dtype=np.int64)
+    tail = np.empty(C + 1, dtype=np.int64)
+    link = np.empty(N * max_tp, dtype=np.int64)
     chip_free = np.zeros(C + 1)
     last_layer = np.zeros(C + 1, dtype=np.int64)
     powered = np.zeros(C + 1, dtype=np.bool_)
@@ -218,31 +339,33 @@ def _kernel(
     while Bp < B:
         Bp *= 2
     win = np.full(2 * Bp, B, dtype=np.int64)
-    done = np.zeros(N)
-    mb_of = np.arange(N) // L
     for p in range(P):
-        # each chiplet's queue of nodes in Compass order (CSR)
-        qcount[:] = 0
-        for step in range(N):
-            node = order[p, step]
-            rank[node] = step
-            grp = flat[p, node]
-            for j in range(max_tp):
-                if valid[grp, j]:
-                    qcount[members[grp, j]] += 1
-        qoff[0] = 0
-        for c in range(C + 1):
-            qoff[c + 1] = qoff[c] + qcount[c]
-            qcount[c] = 0
-        for step in range(N):
-            node = order[p, step]
-            grp = flat[p, node]
-            for j in range(max_tp):
-                if valid[grp, j]:
-                    c = members[grp, j]
-                    qnodes[qoff[c] + qcount[c]] = node
-                    qcount[c] += 1
-        head[:] = 0
+        fp = flat[p]
+        # Compass order (segment, micro-batch, layer) straight from the segment bits
+        head[:] = -1
+        tail[:] = -1
+        step = 0
+        first = 0
+        for end_l in range(1, L + 1):
+            if end_l < L and not bounds[p, end_l - 1]:
+                continue
+            for b in range(B):
+                for lyr in range(first, end_l):
+                    node = b * L + lyr
+                    rank[node] = step
+                    step += 1
+                    grp = fp[node]
+                    for j in range(max_tp):
+                        if valid[grp, j]:
+                            c = members[grp, j]
+                            slot = node * max_tp + j
+                            link[slot] = -1
+                            if tail[c] < 0:
+                                head[c] = node
+                            else:
+                                link[tail[c]] = node
+                            tail[c] = slot
+            first = end_l
         chip_free[:] = 0.0
         last_layer[:] = -1
         powered[:] = False
@@ -253,63 +376,48 @@ def _kernel(
         arrival[:] = 0.0
         pending[:] = False
         for b in range(B):
+            node = b * L
             cand[b] = _candidate(
-                b * L,
-                b,
-                L,
-                flat[p, b * L],
-                members,
-                valid,
-                max_tp,
-                qnodes,
-                qoff,
-                head,
-                chip_free,
-                arrival,
+                node, b, fp[node], members, valid, max_tp, head, chip_free, arrival
             )
-        for b in range(B):
-            crank[b] = rank[b * L]
+            crank[b] = rank[node]
             win[Bp + b] = b
         for i in range(Bp - 1, 0, -1):
             x = win[2 * i]
             y = win[2 * i + 1]
-            if cand[y] < cand[x] or (cand[y] == cand[x] and crank[y] < crank[x]):
-                win[i] = y
-            else:
-                win[i] = x
+            later = (cand[y] < cand[x]) | ((cand[y] == cand[x]) & (crank[y] < crank[x]))
+            win[i] = y if later else x
         e_comp = e_sram = e_dram = e_nop = 0.0
         latency = 0.0
         while True:
             b = win[1]
-            best = cand[b]
-            if best == np.inf:
+            now = cand[b]
+            if now == np.inf:
                 break
             lyr = nxt[b]
             node = b * L + lyr
-            grp = flat[p, node]
-            if pending[b]:
-                src = lead[flat[p, node - 1]]
+            grp = fp[node]
+            if pending[b]:  # its input crosses the NoP: every link of the route at once
+                src = lead[fp[node - 1]]
                 dst = lead[grp]
                 nh = hops[src, dst]
                 occupy = occupy_b[b]
-                s = best
-                clear = True  # the route's links are all free from the request on
+                clear = True  # every link of the route idle from now on
                 for h in range(nh):
-                    if last[routes[src, dst, h]] > s:
+                    if last[routes[src, dst, h]] > now:
                         clear = False
-                if clear:
-                    e = s + occupy
+                s = now
+                if clear:  # what they held has ended: one booking each
+                    e = now + occupy
                     for h in range(nh):
                         r = routes[src, dst, h]
-                        n = lcnt[r]
-                        if n > 0 and busy[r, n - 1, 1] == s:
-                            busy[r, n - 1, 1] = e
-                        else:
-                            busy[r, n, 0] = s
-                            busy[r, n, 1] = e
-                            lcnt[r] = n + 1
+                        busy[r, 0, 0] = now
+                        busy[r, 0, 1] = e
+                        lcnt[r] = 1
                         last[r] = e
                 else:
+                    for h in range(nh):
+                        _link_drop(busy, lcnt, routes[src, dst, h], now)
                     moved = True
                     while moved:
                         moved = False
@@ -323,70 +431,30 @@ def _kernel(
                 arrival[b] = s + occupy + nh * hop_s
                 e_nop += hop_j[b] * nh
                 pending[b] = False
-                cand[b] = _candidate(
-                    node,
-                    b,
-                    L,
-                    grp,
-                    members,
-                    valid,
-                    max_tp,
-                    qnodes,
-                    qoff,
-                    head,
-                    chip_free,
-                    arrival,
-                )
+                cand[b] = _candidate(node, b, grp, members, valid, max_tp, head, chip_free, arrival)
                 _settle(win, cand, crank, Bp, b)
                 continue
-            start = best
+            # the node starts: its kernels, and its DRAM streams on its members' channels
             pos = 0 if lyr == 0 else (2 if lyr == L - 1 else 1)
-            kind = g_kind[grp]
-            ti = g_tpi[grp]
-            resident = fits[kind, pos, ti]
+            k = (b * R + pos) * G + grp
+            resident = fit[k]
             for j in range(max_tp):
                 if valid[grp, j] and last_layer[members[grp, j]] != lyr:
                     resident = False
-            if resident:
-                ex = t_res[b, pos, kind, ti]
-                db = d_res[b, pos, kind, ti]
-                rate = rate_res[b, pos, kind, ti]
-            else:
-                ex = t_str[b, pos, kind, ti]
-                db = d_str[b, pos, kind, ti]
-                rate = rate_str[b, pos, kind, ti]
-            ex += ar_time[b, ti]
-            end = start + ex
-            edram = 0.0
-            if db > 0.0:
-                # distinct channels of the members, ascending, with their member counts
-                nch = 0
-                for j in range(max_tp):
-                    if valid[grp, j]:
-                        ch = channel[members[grp, j]]
-                        edram += db * 8.0 * dram_pj[ch] * 1e-12
-                        k = 0
-                        while k < nch and chans[k] != ch:
-                            k += 1
-                        if k == nch:
-                            chans[nch] = ch
-                            loads[nch] = 1
-                            nch += 1
-                        else:
-                            loads[k] += 1
-                for a in range(1, nch):  # insertion sort by channel id (reference order)
-                    k = a
-                    while k > 0 and chans[k - 1] > chans[k]:
-                        chans[k - 1], chans[k] = chans[k], chans[k - 1]
-                        loads[k - 1], loads[k] = loads[k], loads[k - 1]
-                        k -= 1
-                for k in range(nch):
-                    need = loads[k] * db * inv_bw[chans[k]]
-                    cap = loads[k] * rate * inv_bw[chans[k]]
-                    if cap > 1.0:
-                        cap = 1.0
-                    run = ex if ex > need else need
-                    f = _fill(times, used, cnt, chans[k], start, need, cap, run)
+            kk = 2 * k + (1 if resident else 0)
+            end = now + ex_of[kk]
+            if has_dram[kk]:
+                for i in range(nch[grp]):
+                    f = _fill(
+                        times,
+                        used,
+                        cnt,
+                        chans[grp, i],
+                        now,
+                        need_of[kk, i],
+                        cap_of[kk, i],
+                        run_of[kk, i],
+                    )
                     if f > end:
                         end = f
             for j in range(max_tp):
@@ -395,61 +463,36 @@ def _kernel(
                     chip_free[c] = end
                     last_layer[c] = lyr
                     powered[c] = True
-                    head[c] += 1
-            done[node] = end
+                    head[c] = link[node * max_tp + j]
             if end > latency:
                 latency = end
-            tp = g_tp[grp]
-            e_comp += tp * macs[b, pos, kind, ti] * pj_mac[grp] * 1e-12
-            e_sram += tp * sram[b, pos, kind, ti] * 8.0 * sram_pj[grp] * 1e-12
-            e_dram += edram
-            e_nop += ar_bits[b, ti] * pj_hop * 1e-12
+            e_comp += e_comp_of[k]
+            e_sram += e_sram_of[k]
+            e_dram += e_dram_of[kk]
+            e_nop += e_ar_of[b * G + grp]
             # this micro-batch's next step, and nodes now at the head of the freed chiplets
             nxt[b] = lyr + 1
             if lyr + 1 < L:
                 crank[b] = rank[node + 1]
-                if flat[p, node + 1] != grp:
+                if fp[node + 1] != grp:
                     pending[b] = True
                     cand[b] = end + link_latency
                 else:
                     arrival[b] = end
                     cand[b] = _candidate(
-                        node + 1,
-                        b,
-                        L,
-                        grp,
-                        members,
-                        valid,
-                        max_tp,
-                        qnodes,
-                        qoff,
-                        head,
-                        chip_free,
-                        arrival,
+                        node + 1, b, grp, members, valid, max_tp, head, chip_free, arrival
                     )
             else:
                 cand[b] = np.inf
             _settle(win, cand, crank, Bp, b)
             for j in range(max_tp):
                 if valid[grp, j]:
-                    c = members[grp, j]
-                    if head[c] < qoff[c + 1] - qoff[c]:
-                        h = qnodes[qoff[c] + head[c]]
-                        hb = mb_of[h]
+                    h = head[members[grp, j]]
+                    if h >= 0:
+                        hb = h // L
                         if hb != b and h == hb * L + nxt[hb] and not pending[hb]:
                             cand[hb] = _candidate(
-                                h,
-                                hb,
-                                L,
-                                flat[p, h],
-                                members,
-                                valid,
-                                max_tp,
-                                qnodes,
-                                qoff,
-                                head,
-                                chip_free,
-                                arrival,
+                                h, hb, fp[h], members, valid, max_tp, head, chip_free, arrival
                             )
                             _settle(win, cand, crank, Bp, hb)
         static = 0.0
@@ -468,51 +511,19 @@ def evaluate_fast(ctx: EvalContext, boundaries: np.ndarray, place: np.ndarray) -
     """Latency and energy of P mappings (no per-node detail): the search's hot path."""
     place = np.ascontiguousarray(place, dtype=np.int64)
     P, B, L = place.shape
-    order = order_nodes(np.asarray(boundaries, dtype=bool), B, L)
+    bounds = np.ascontiguousarray(boundaries, dtype=np.bool_).reshape(P, max(L - 1, 0))
     tb, g = ctx.table, ctx.groups
+    table = _node_table(
+        ctx.members, ctx.valid, g.kind, g.tp_index, g.tp.astype(np.float64), tb.fits_sram,
+        tb.time_resident, tb.time_stream, tb.dram_resident, tb.dram_stream, ctx.rate_resident,
+        ctx.rate_stream, ctx.ar_time, ctx.ar_bits, ctx.channel, ctx.inv_channel_bw, ctx.dram_pj,
+        tb.macs, tb.sram_bytes, ctx.pj_mac, ctx.sram_pj, ctx.pj_hop,
+    )  # fmt: skip
     lat, energy, parts = np.zeros(P), np.zeros(P), np.zeros((P, 5))
     _kernel(
-        order,
-        place.reshape(P, B * L),
-        B,
-        L,
-        ctx.members,
-        ctx.valid,
-        g.kind,
-        g.tp_index,
-        g.tp.astype(np.float64),
-        ctx.lead,
-        ctx.routes,
-        ctx.hops,
-        ctx.n_links,
-        ctx.occupy,
-        ctx.hop_j,
-        ctx.link_latency,
-        ctx.hop_s,
-        ctx.pj_hop,
-        tb.fits_sram,
-        tb.time_resident,
-        tb.time_stream,
-        tb.dram_resident,
-        tb.dram_stream,
-        ctx.rate_resident,
-        ctx.rate_stream,
-        ctx.ar_time,
-        ctx.ar_bits,
-        ctx.channel,
-        ctx.n_channels,
-        ctx.inv_channel_bw,
-        ctx.dram_pj,
-        tb.macs,
-        tb.sram_bytes,
-        ctx.pj_mac,
-        ctx.sram_pj,
-        ctx.C,
-        ctx.static_w,
-        ctx.idle_w,
-        lat,
-        energy,
-        parts,
-    )
+        bounds, place.reshape(P, B * L), B, L, ctx.members, ctx.valid, ctx.lead, ctx.routes,
+        ctx.hops, ctx.n_links, ctx.occupy, ctx.hop_j, ctx.link_latency, ctx.hop_s,
+        ctx.n_channels, *table, ctx.C, ctx.static_w, ctx.idle_w, lat, energy, parts,
+    )  # fmt: skip
     names = ("compute", "sram", "dram", "nop", "static")
     return Result(lat, energy, parts={n: parts[:, i] for i, n in enumerate(names)})

@@ -162,7 +162,7 @@ def _kernel(  # noqa: C901
     N = B * U
     E = pred.shape[0]
     max_tp = members.shape[1]
-    busy = np.empty((n_links, link_cap, 2))
+    busy = np.empty((link_cap, n_links, 2))
     lcnt = np.zeros(n_links, dtype=np.int64)
     last = np.zeros(n_links)
     times = np.empty((n_channels, 2 * N + 2))

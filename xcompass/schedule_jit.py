@@ -26,7 +26,7 @@ from xcompass.schedule import SHARE_EPS, EvalContext, Result
 @njit(cache=True, nogil=True, inline="always")
 def _link_earliest(busy, lcnt, last, r, t, duration):  # noqa: ANN001, ANN202
     """First s >= t with link r free during [s, s + duration) (Timeline with share 1).
-    `busy[r, :lcnt[r]]` = (start, end) of its bookings, unordered; `last[r]` = latest end.
+    `busy[:lcnt[r], r]` = (start, end) of its bookings, unordered; `last[r]` = latest end.
     Each conflict moves s to the conflicting booking's end, which never passes the answer."""
     if t >= last[r]:
         return t
@@ -36,8 +36,8 @@ def _link_earliest(busy, lcnt, last, r, t, duration):  # noqa: ANN001, ANN202
     while moved:
         moved = False
         for i in range(n):
-            if busy[r, i, 0] < s + duration and busy[r, i, 1] > s:
-                s = busy[r, i, 1]
+            if busy[i, r, 0] < s + duration and busy[i, r, 1] > s:
+                s = busy[i, r, 1]
                 moved = True
     return s
 
@@ -51,8 +51,8 @@ def _link_book(busy, lcnt, last, r, s, duration):  # noqa: ANN001, ANN202
     e = s + duration
     if e > last[r]:
         last[r] = e
-    busy[r, n, 0] = s
-    busy[r, n, 1] = e
+    busy[n, r, 0] = s
+    busy[n, r, 1] = e
     lcnt[r] = n + 1
 
 
@@ -120,17 +120,56 @@ def _fill(times, used, cnt, r, t, need, cap, run):  # noqa: ANN001, ANN202
         j += 1
 
 
+# --- links, for a chain: a message holds every link of its route at once ------------------
+
+
+@njit(cache=True, nogil=True)
+def _route_masks(routes, hops, n_links):  # noqa: ANN001, ANN202
+    """Bit set of the links on each route, row src * C + dst: two messages contend iff their
+    sets meet."""
+    C = routes.shape[0]
+    W = (n_links + 63) // 64
+    masks = np.zeros((C * C, W), dtype=np.uint64)
+    for a in range(C):
+        for z in range(C):
+            for h in range(hops[a, z]):
+                r = routes[a, z, h]
+                masks[a * C + z, r // 64] |= np.uint64(1) << np.uint64(r % 64)
+    return masks
+
+
 @njit(cache=True, nogil=True, inline="always")
-def _link_drop(busy, lcnt, r, now):  # noqa: ANN001, ANN202
-    """Forget link r's bookings that ended by `now`: events come in time order, so no later
-    request can overlap them (keeps the busy lists, and their scans, short)."""
-    n = 0
-    for i in range(lcnt[r]):
-        if busy[r, i, 1] > now:
-            busy[r, n, 0] = busy[r, i, 0]
-            busy[r, n, 1] = busy[r, i, 1]
-            n += 1
-    lcnt[r] = n
+def _messages_drop(msg_s, msg_e, msg_route, n, now):  # noqa: ANN001, ANN202
+    """Forget messages that arrived by `now`: events come in time order, so no later request
+    can overlap them. Returns how many remain."""
+    k = 0
+    for i in range(n):
+        if msg_e[i] > now:
+            msg_s[k] = msg_s[i]
+            msg_e[k] = msg_e[i]
+            msg_route[k] = msg_route[i]
+            k += 1
+    return k
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _route_slot(msg_s, msg_e, msg_route, n, masks, route, t, duration):  # noqa: ANN001, ANN202
+    """First s >= t at which no message on a route sharing a link with `route` overlaps
+    [s, s + duration): `common_slot` over the route's links, whose bookings are exactly those
+    messages. Each conflict moves s to that message's end, which never passes the answer."""
+    s = t
+    moved = True
+    while moved:
+        moved = False
+        for i in range(n):
+            if msg_s[i] < s + duration and msg_e[i] > s:
+                other = msg_route[i]
+                for w in range(masks.shape[1]):
+                    if masks[route, w] & masks[other, w]:
+                        s = msg_e[i]
+                        moved = True
+                        break
+    return s
 
 
 # --- what a node costs regardless of the schedule, per (micro-batch, position, group) ------
@@ -313,9 +352,11 @@ def _kernel(  # noqa: C901
     N = B * L
     G, max_tp = members.shape
     R = 3  # layer positions: first, middle, last
-    busy = np.empty((n_links, N + 1, 2))
-    lcnt = np.zeros(n_links, dtype=np.int64)
-    last = np.zeros(n_links)
+    masks = _route_masks(routes, hops, n_links)
+    # messages that may still be in flight: interval [msg_s, msg_e) on the route msg_route
+    msg_s = np.empty(N + 1)
+    msg_e = np.empty(N + 1)
+    msg_route = np.empty(N + 1, dtype=np.int64)
     times = np.empty((n_channels, 2 * N + 2))
     used = np.empty((n_channels, 2 * N + 2))
     cnt = np.zeros(n_channels, dtype=np.int64)
@@ -369,8 +410,8 @@ def _kernel(  # noqa: C901
         chip_free[:] = 0.0
         last_layer[:] = -1
         powered[:] = False
-        lcnt[:] = 0
-        last[:] = 0.0
+        n_msg = 0
+        busy_until = 0.0  # when the last message sent so far leaves the NoP
         cnt[:] = 0
         nxt[:] = 0
         arrival[:] = 0.0
@@ -402,32 +443,21 @@ def _kernel(  # noqa: C901
                 dst = lead[grp]
                 nh = hops[src, dst]
                 occupy = occupy_b[b]
-                clear = True  # every link of the route idle from now on
-                for h in range(nh):
-                    if last[routes[src, dst, h]] > now:
-                        clear = False
                 s = now
-                if clear:  # what they held has ended: one booking each
-                    e = now + occupy
-                    for h in range(nh):
-                        r = routes[src, dst, h]
-                        busy[r, 0, 0] = now
-                        busy[r, 0, 1] = e
-                        lcnt[r] = 1
-                        last[r] = e
+                if busy_until > now:  # messages may still be in flight: wait for a gap
+                    n_msg = _messages_drop(msg_s, msg_e, msg_route, n_msg, now)
+                    s = _route_slot(
+                        msg_s, msg_e, msg_route, n_msg, masks, src * C + dst, now, occupy
+                    )
                 else:
-                    for h in range(nh):
-                        _link_drop(busy, lcnt, routes[src, dst, h], now)
-                    moved = True
-                    while moved:
-                        moved = False
-                        for h in range(nh):
-                            e = _link_earliest(busy, lcnt, last, routes[src, dst, h], s, occupy)
-                            if e > s:
-                                s = e
-                                moved = True
-                    for h in range(nh):
-                        _link_book(busy, lcnt, last, routes[src, dst, h], s, occupy)
+                    n_msg = 0  # every message sent so far has arrived
+                if nh > 0 and occupy > 0.0:
+                    msg_s[n_msg] = s
+                    msg_e[n_msg] = s + occupy
+                    msg_route[n_msg] = src * C + dst
+                    n_msg += 1
+                    if s + occupy > busy_until:
+                        busy_until = s + occupy
                 arrival[b] = s + occupy + nh * hop_s
                 e_nop += hop_j[b] * nh
                 pending[b] = False

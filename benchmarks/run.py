@@ -16,6 +16,7 @@ BENCHMARKS = [
     "calibrate_energy",
     "calibrate_comm",
     "bench_layer",
+    "bench_tp",
     "bench_lowering",
     "bench_search",
     "bench_explore",

@@ -451,26 +451,25 @@ class LMHeadOp(IRDLOperation):
         _features(self, self.output, "result")
 
 
+class _NormOp(_UnaryOp):
+    """A normalization over the feature dimension with its epsilon."""
+
+    eps = prop_def(FloatAttr[Float64Type])
+    assembly_format = "$input `eps` $eps attr-dict `:` type($input)"
+
+    def verify_(self) -> None:
+        super().verify_()
+        _finite_positive(self, "eps", self.eps)
+
+
 @irdl_op_definition
-class RMSNormOp(_UnaryOp):
+class RMSNormOp(_NormOp):
     name = "llm.rmsnorm"
-    eps = prop_def(FloatAttr[Float64Type])
-    assembly_format = "$input `eps` $eps attr-dict `:` type($input)"
-
-    def verify_(self) -> None:
-        super().verify_()
-        _finite_positive(self, "eps", self.eps)
 
 
 @irdl_op_definition
-class LayerNormOp(_UnaryOp):
+class LayerNormOp(_NormOp):
     name = "llm.layernorm"
-    eps = prop_def(FloatAttr[Float64Type])
-    assembly_format = "$input `eps` $eps attr-dict `:` type($input)"
-
-    def verify_(self) -> None:
-        super().verify_()
-        _finite_positive(self, "eps", self.eps)
 
 
 @irdl_op_definition

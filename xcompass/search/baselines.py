@@ -1,5 +1,7 @@
 """The peers the GA must beat on the same evaluation budget: random search (Compass's
-`random_run`), simulated annealing (Gemini's method) and the best standard strategy.
+`random_run`), simulated annealing (Gemini's method) and the best standard strategy. Every move
+and random mapping is repaired like the GA's (`SearchProblem.legalize`) before its memory is
+checked.
 
 Simulated annealing follows Gemini (HPCA 2024): one current mapping, a random local move per
 step, Metropolis acceptance, geometric cooling. Its moves on our genome:
@@ -87,6 +89,7 @@ def anneal(
     while spent < budget and attempts < 20 * max(steps, 1):
         attempts += 1
         bits, place = propose(rng, current.bits[0], current.place[0], problem.group_ids)
+        problem.legalize(place)
         if not problem.fits(place[None])[0]:
             continue
         cand, used = evaluate(problem, objective, bits[None], place[None])
@@ -125,6 +128,7 @@ def random_search(
         rounds += 1
         n = min(batch, budget - spent)
         bits, place = random_genomes(rng, n, problem.shape, problem.group_ids)
+        problem.legalize(place)
         ok = problem.fits(place)
         scored, used = evaluate(problem, objective, bits[ok], place[ok])
         spent += used

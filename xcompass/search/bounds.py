@@ -1,12 +1,13 @@
 """An analytic lower bound on latency and energy: no mapping of this workload on this target,
 found or not, can do better. It tells how far the best mapping found may still be from optimal.
 
-Per node (micro-batch b, unit u), the cost tables give its best case over every placement
-(chiplet kind x TP degree), weights resident whenever they fit on chip:
+Per node (micro-batch b, unit u), the unit cost rows give its best case over every placement
+(chiplet kind x TP degree a group offers and the unit can run on), weights resident whenever
+they fit on chip:
 - work: a node occupies at least tp x t_min chiplet-seconds; all of them fit in C chiplets x
   latency, so latency >= sum over nodes of min(tp x t) / C;
-- chain: a micro-batch's units run one after another, so latency >= max over micro-batches of
-  the sum over its units of min(t);
+- chain: a unit starts once its inputs are computed, so latency >= max over micro-batches of
+  the longest path of min(t) through its unit DAG (for a layer chain, the sum over its units);
 - DRAM: every node reads at least its resident-weights bytes (KV, activations), and each unit's
   weights come from DRAM at least once (the first node to run it streams them); all channels
   together move at most their summed bandwidth, so latency >= bytes / sum(channel bandwidth).
@@ -24,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from xcompass.schedule import EvalContext
-from xcompass.search.feasibility import layer_positions
 from xcompass.search.problem import SearchProblem
+from xcompass.units import Units
 
 
 @dataclass(frozen=True)
@@ -51,38 +52,51 @@ class LowerBound:
 
 def _valid_placements(ctx: EvalContext) -> np.ndarray:
     """[kind, TP option] pairs some placement group offers."""
-    tb = ctx.table
-    ok = np.zeros((tb.time_stream.shape[2], len(tb.tp_options)), dtype=bool)
+    ut = ctx.ut
+    ok = np.zeros((ut.time_stream.shape[2], ut.time_stream.shape[3]), dtype=bool)
     ok[ctx.groups.kind, ctx.groups.tp_index] = True
     return ok
 
 
-def context_bound(ctx: EvalContext, units: int) -> tuple[float, float, dict[str, float]]:
-    """Latency and energy bounds for one request batch: (latency, energy, latency parts)."""
-    tb, target = ctx.table, ctx.target
-    pos = layer_positions(units)
-    ok = _valid_placements(ctx)[None, None]  # [1, 1, K, T]
-    tp = np.array(tb.tp_options, dtype=float)[None, None, None, :]
-    fits = np.transpose(tb.fits_sram, (1, 0, 2))[None]  # [1, 3, K, T]
+def longest_path(units: Units, t: np.ndarray) -> np.ndarray:
+    """[B]: the longest chain of unit times t [B, U] along the unit DAG (units are in a
+    topological order; a layer chain gives the sum)."""
+    finish = np.zeros_like(t)
+    for u in range(units.count):
+        preds = units.preds(u)
+        ready = finish[:, preds].max(axis=1) if len(preds) else 0.0
+        finish[:, u] = ready + t[:, u]
+    return finish.max(axis=1) if units.count else np.zeros(len(t))
 
-    def per_unit(a: np.ndarray) -> np.ndarray:  # [B, 3, K, T] -> [B, U, K, T]
-        return a[:, pos]
 
-    t_min = np.minimum(tb.time_resident, tb.time_stream)
+def context_bound(ctx: EvalContext) -> tuple[float, float, dict[str, float]]:
+    """Latency and energy bounds for one request batch: (latency, energy, latency parts),
+    over the context's units (layers, kernels or tiles) and their cost rows."""
+    ut, target = ctx.ut, ctx.target
+    rows = ctx.units.row
+    tp = np.array(ctx.table.tp_options, dtype=float)[None, None, None, :]
+    fits = np.transpose(ut.fits_sram, (1, 0, 2))[None]  # [1, R, K, T]
+    t_min = np.minimum(ut.time_resident, ut.time_stream)
+    # a placement is possible where some group offers it and the unit runs there (finite time)
+    ok = _valid_placements(ctx)[None, None] & np.isfinite(t_min[:, rows])  # [B, U, K, T]
+
+    def per_unit(a: np.ndarray) -> np.ndarray:  # [B, R, K, T] -> [B, U, K, T]
+        return a[:, rows]
+
     t_node = np.where(ok, per_unit(t_min), np.inf)
-    chain = float(t_node.min(axis=(2, 3)).sum(axis=1).max())
+    chain = float(longest_path(ctx.units, t_node.min(axis=(2, 3))).max())
     work = float(np.where(ok, per_unit(t_min) * tp, np.inf).min(axis=(2, 3)).sum())
     work /= target.chiplets
-    resident_bytes = np.where(fits, tb.dram_resident, tb.dram_stream) * tp
+    resident_bytes = np.where(fits, ut.dram_resident, ut.dram_stream) * tp
     node_bytes = np.where(ok, per_unit(resident_bytes), np.inf).min(axis=(2, 3))  # [B, U]
-    stream_bytes = np.where(ok, per_unit(tb.dram_stream * tp), np.inf).min(axis=(2, 3))
+    stream_bytes = np.where(ok, per_unit(ut.dram_stream * tp), np.inf).min(axis=(2, 3))
     total_bytes = float(node_bytes.sum() + (stream_bytes - node_bytes).min(axis=0).sum())
     bandwidth = sum(d.bw_gbs for d in target.drams) * 1e9
     dram = total_bytes / bandwidth
     latency = max(work, chain, dram)
     pj_mac = np.array([k.pj_per_mac for k in target.kinds])[None, None, :, None]
     pj_sram = np.array([k.sram_pj_per_bit for k in target.kinds])[None, None, :, None]
-    node_e = tp * (tb.macs * pj_mac + tb.sram_bytes * 8.0 * pj_sram) * 1e-12
+    node_e = tp * (ut.macs * pj_mac + ut.sram_bytes * 8.0 * pj_sram) * 1e-12
     dynamic = float(np.where(ok, per_unit(node_e), np.inf).min(axis=(2, 3)).sum())
     dynamic += total_bytes * 8.0 * min(d.pj_per_bit for d in target.drams) * 1e-12
     kinds = target.kind_of()
@@ -95,7 +109,7 @@ def context_bound(ctx: EvalContext, units: int) -> tuple[float, float, dict[str,
 
 def lower_bound(problem: SearchProblem) -> LowerBound:
     """The bound for the problem's training request batches (see the module docstring)."""
-    runs = [context_bound(ctx, problem.units) for ctx in problem.train]
+    runs = [context_bound(ctx) for ctx in problem.train]
     lat = np.array([r[0] for r in runs])
     energy = np.array([r[1] for r in runs])
     parts = {k: float(np.mean([r[2][k] for r in runs])) for k in runs[0][2]}

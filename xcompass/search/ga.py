@@ -4,8 +4,10 @@ Generation 0 holds every feasible standard strategy (and any extra seed) plus ra
 to the population size; when the seeds outnumber the population, all are scored and the best
 `population` kept. Each later generation keeps one elite (the best so far, so no seed better
 than everything found is ever lost) and breeds the rest: two tournaments of 5, crossover,
-mutation with falling probabilities, memory repair (an offspring that does not fit falls back
-to its better parent). Infeasible genomes are never evaluated and never selected.
+mutation with falling probabilities, repair (a node on a placement its unit cannot run on moves
+to that group's first chiplet, `SearchProblem.legalize`; an offspring that does not fit in memory
+is redrawn, then falls back to its better parent). Infeasible genomes are never evaluated and
+never selected.
 
 A run is resumable: `GAState` is a plain, picklable checkpoint (population, scores, random
 generator state, counters), and `run(state=...)` continues it exactly as if never stopped.
@@ -87,12 +89,14 @@ def fill_random(
     from `pool` put through a disruptive mutation."""
     B, U = problem.shape
     bits, place = random_genomes(rng, n, (B, U), problem.group_ids)
+    problem.legalize(place)
     bad = ~problem.fits(place)
     for _ in range(tries - 1):
         if not bad.any():
             break
         idx = np.flatnonzero(bad)
         b2, p2 = random_genomes(rng, len(idx), (B, U), problem.group_ids)
+        problem.legalize(p2)
         bits[idx], place[idx] = b2, p2
         bad[idx] = ~problem.fits(p2)
     if bad.any():
@@ -106,7 +110,8 @@ def fill_random(
         fallback = (src.bits, src.place)
 
         def make(sub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return mutate(rng, src.bits[sub], src.place[sub], problem.group_ids, 0.0)
+            b, p = mutate(rng, src.bits[sub], src.place[sub], problem.group_ids, 0.0)
+            return b, problem.legalize(p)
 
         b2, p2, _ = feasible_offspring(make, problem.fits, fallback)
         bits[idx], place[idx] = b2, p2
@@ -180,7 +185,8 @@ class GeneticSearch:
         def make(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             ia, ib = a[idx], b[idx]
             cb, cp = crossover(rng, pop.bits[ia], pop.place[ia], pop.bits[ib], pop.place[ib])
-            return mutate(rng, cb, cp, problem.group_ids, progress, c.rates)
+            mb, mp = mutate(rng, cb, cp, problem.group_ids, progress, c.rates)
+            return mb, problem.legalize(mp)
 
         bits, place, _ = feasible_offspring(make, problem.fits, fallback, c.repair_tries)
         children, spent = evaluate(problem, self.objective, bits, place)

@@ -100,7 +100,7 @@ class _MappingProblem(Problem):
             ok = np.isfinite(scored.score)
             batch = scored.take(np.flatnonzero(ok))
             self.archive = non_dominated(Scored.concat([self.archive, batch]))
-        load = self.search.memory.load(place)
+        load = self.search.load(place)
         mean_lat, mean_e = lat.mean(axis=0), energy.mean(axis=0)
         bad = ~np.isfinite(mean_lat)
         out["F"] = np.stack(
@@ -140,7 +140,8 @@ class _CompassCrossover(Crossover):
         bb, pb = decode(X[1], search.shape)
 
         def make(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return crossover(random_state, ba[idx], pa[idx], bb[idx], pb[idx])
+            cb, cp = crossover(random_state, ba[idx], pa[idx], bb[idx], pb[idx])
+            return cb, search.legalize(cp)
 
         bits, place, _ = feasible_offspring(make, search.fits, (ba, pa))
         return encode(bits, place)[None]
@@ -162,9 +163,10 @@ class _CompassMutation(Mutation):
         progress = min((generation - 1) / max(self.generations, 1), 1.0)
 
         def make(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return mutate(
+            mb, mp = mutate(
                 random_state, bits[idx], place[idx], search.group_ids, progress, self.config.rates
             )
+            return mb, search.legalize(mp)
 
         b2, p2, _ = feasible_offspring(make, search.fits, (bits, place), self.config.repair_tries)
         return encode(b2, p2)

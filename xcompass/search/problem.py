@@ -2,7 +2,12 @@
 
 The genome is Compass's: segmentation bits over the U-1 boundaries between consecutive units and a
 placement group for every (micro-batch, unit). U is read from the genome's shape everywhere in
-`xcompass.search`; only `build_problem` decides what a unit is (today: a decoder layer).
+`xcompass.search`; only `build_problem` decides what a unit is: a decoder layer, each kernel of
+the lowered layers (`granularity="group"`) or Compass's tiles (`"tile"`; see `xcompass.units`).
+
+Every individual stays valid by construction or by repair: memory capacity (`MemoryCheck`), and
+below a layer, the placements a unit allows (`allowed`: a tensor-parallel group that cannot share
+a tile evenly costs infinite time, so `legalize` moves such a node to its group's first chiplet).
 
 Scoring goes through one hook, `SearchProblem.evaluator`: any callable taking boundaries[P, U-1]
 and place[P, B, U] and returning an `Evaluation` (latency and energy per request batch and
@@ -22,11 +27,13 @@ from xcompass.errors import XcompassError
 from xcompass.layercost import build_cost_table, memory_table
 from xcompass.mapping import Groups, make_groups
 from xcompass.models import ModelConfig
-from xcompass.schedule import EvalContext
+from xcompass.schedule import EvalContext, Result
+from xcompass.schedule_dag import evaluate_dag
 from xcompass.schedule_jit import evaluate_fast
 from xcompass.search.feasibility import MemoryCheck, UnitMemory, layer_unit_memory
 from xcompass.search.objectives import OBJECTIVES, score_arrays  # noqa: F401 (re-export)
 from xcompass.targets import Target
+from xcompass.units import GRANULARITIES, Units, unit_memory
 from xcompass.workload import Workload
 
 
@@ -71,17 +78,39 @@ class Evaluator(Protocol):
 @dataclass
 class LocalEvaluator:
     """In this process: one vectorized engine call per request batch (picklable, so a pool
-    can hold a copy per worker and score a slice of the population)."""
+    can hold a copy per worker and score a slice of the population). Layer chains run
+    `schedule_jit.evaluate_fast`, unit DAGs (group, tile) `schedule_dag.evaluate_dag`."""
 
     contexts: Sequence[EvalContext]
 
     def __call__(self, boundaries: np.ndarray, place: np.ndarray) -> Evaluation:
         if len(place) == 0:
             return Evaluation.empty(len(self.contexts))
-        runs = [evaluate_fast(ctx, boundaries, place) for ctx in self.contexts]
+        runs = [_engine_call(ctx, boundaries, place) for ctx in self.contexts]
         return Evaluation(
             np.stack([r.latency_s for r in runs]), np.stack([r.energy_j for r in runs])
         )
+
+
+def _engine_call(ctx: EvalContext, boundaries: np.ndarray, place: np.ndarray) -> Result:
+    """One engine call for a population. The DAG kernel can divide by zero on a DRAM channel
+    whose open tail was booked by a stream shorter than the clock's resolution (see
+    `schedule_jit._fill`); then each individual is run alone, and one that fails again is
+    marked infinitely bad (never selected) instead of losing the whole population."""
+    if ctx.granularity == "layer":
+        return evaluate_fast(ctx, boundaries, place)
+    try:
+        return evaluate_dag(ctx, boundaries, place)
+    except ZeroDivisionError:
+        P = len(place)
+        lat, energy = np.full(P, np.inf), np.full(P, np.inf)
+        for p in range(P):
+            try:
+                one = evaluate_dag(ctx, boundaries[p : p + 1], place[p : p + 1])
+            except ZeroDivisionError:
+                continue
+            lat[p], energy[p] = one.latency_s[0], one.energy_j[0]
+        return Result(lat, energy)
 
 
 def score(objective: str, ev: Evaluation, tokens: np.ndarray) -> np.ndarray:
@@ -117,10 +146,17 @@ class SearchProblem:
     whole_model: bool = False
     mode: str = "graph"
     evaluator: Evaluator = field(default=None)  # type: ignore[assignment]
+    granularity: str = "layer"
+    layers: int = 0  # decoder layers mapped (0: `units`, at granularity=layer)
+    unit_graph: Units | None = None  # the units of one micro-batch (None: layers)
+    allowed: np.ndarray | None = None  # [U, G] placements each unit allows (None: all)
+    tiles: Mapping[str, Any] = field(default_factory=dict)  # tile options (granularity=tile)
 
     def __post_init__(self) -> None:
         if self.evaluator is None:
             self.evaluator = LocalEvaluator(self.train)
+        if not self.layers:
+            self.layers = self.units
 
     @property
     def microbatches(self) -> int:
@@ -145,8 +181,44 @@ class SearchProblem:
     def test_tokens(self) -> np.ndarray:
         return np.array([float(ctx.table.tokens.sum()) for ctx in self.test])
 
+    def placeable(self, place: np.ndarray) -> np.ndarray:
+        """Whether every node of each individual sits on a placement its unit allows, [P]."""
+        place = np.asarray(place, dtype=np.int64)
+        if place.ndim == 2:
+            place = place[None]
+        if self.allowed is None:
+            return np.ones(len(place), dtype=bool)
+        ok = self.allowed[np.arange(place.shape[2])[None, None, :], place]  # [P, B, U]
+        return ok.all(axis=(1, 2))
+
+    def legalize(self, place: np.ndarray) -> np.ndarray:
+        """Repair: every node on a placement its unit does not allow moves to the first
+        chiplet of that group (in place; returns `place`)."""
+        if self.allowed is None:
+            return place
+        units = np.arange(place.shape[-1])
+        bad = ~self.allowed[np.broadcast_to(units, place.shape), place]
+        if bad.any():
+            place[bad] = self.fallback()[place[bad]]
+        return place
+
+    def fallback(self) -> np.ndarray:
+        """[G]: the group of one on each group's first chiplet (itself without one)."""
+        g = self.groups
+        lead = g.members[:, 0]
+        single = np.full(int(lead.max()) + 1, -1, dtype=np.int64)
+        ones = np.flatnonzero(g.tp == 1)
+        single[lead[ones]] = ones
+        out = single[lead]
+        return np.where(out >= 0, out, np.arange(len(lead)))
+
+    def load(self, place: np.ndarray) -> np.ndarray:
+        """The fullest memory domain's use over its capacity, [P]; +inf for a placement a
+        unit does not allow."""
+        return np.where(self.placeable(place), self.memory.load(place), np.inf)
+
     def fits(self, place: np.ndarray) -> np.ndarray:
-        return self.memory.fits(place)
+        return self.memory.fits(place) & self.placeable(place)
 
     def evaluate_test(self, boundaries: np.ndarray, place: np.ndarray) -> Evaluation | None:
         if not self.test:
@@ -159,28 +231,62 @@ def _contexts(
     workloads: Sequence[Workload],
     target: Target,
     groups: Groups,
-    units: int,
+    layers: int,
     layer_costing: Mapping[str, Any],
     whole_model: bool,
     mode: str,
+    granularity: str = "layer",
+    tiles: Mapping[str, Any] | None = None,
 ) -> list[EvalContext]:
-    return [
-        EvalContext(
-            build_cost_table(
-                model,
-                wl,
-                target,
-                groups.tp_options,
-                whole_model=whole_model,
-                mode=mode,
-                **layer_costing,
-            ),
-            groups,
+    out = []
+    for wl in workloads:
+        table = build_cost_table(
+            model,
+            wl,
             target,
-            units,
+            groups.tp_options,
+            whole_model=whole_model,
+            mode=mode,
+            **layer_costing,
         )
-        for wl in workloads
-    ]
+        spec = None
+        if granularity == "tile":
+            from xcompass.tiles import tile_spec
+
+            spec = tile_spec(model, wl, target, **(tiles or {}))
+        out.append(EvalContext(table, groups, target, layers, granularity, tiles=spec))
+    return out
+
+
+def allowed_placements(ctx: EvalContext) -> np.ndarray:
+    """[U, G]: the placement groups each unit can run on (finite time for every micro-batch:
+    a tensor-parallel group that cannot share a tile evenly costs infinite time)."""
+    g, ut = ctx.groups, ctx.ut
+    finite = np.isfinite(ut.time_stream).all(axis=0) & np.isfinite(ut.time_resident).all(axis=0)
+    per_row = finite[:, g.kind, g.tp_index]  # [R, G]
+    return per_row[ctx.units.row]
+
+
+def _unit_kwargs(
+    granularity: str,
+    layer_costing: Mapping[str, Any],
+    tiles: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """Check what a granularity needs and say which tile options apply."""
+    if granularity not in GRANULARITIES:
+        raise XcompassError(
+            f"unknown granularity '{granularity}' (valid: {', '.join(GRANULARITIES)})"
+        )
+    if granularity != "layer" and "ops" in layer_costing:
+        raise XcompassError(
+            f"granularity={granularity} places kernels: cost the layer by its kernels "
+            "(layer_costing={'kernels': ...}), not by ops"
+        )
+    if granularity != "tile":
+        if tiles:
+            raise XcompassError(f"tile options {sorted(tiles)} need granularity=tile")
+        return {}
+    return dict(tiles or {})
 
 
 def build_problem(
@@ -195,17 +301,26 @@ def build_problem(
     tp_options: tuple[int, ...] | None = None,
     train_workloads: Sequence[Workload] = (),
     test_workloads: Sequence[Workload] = (),
+    granularity: str = "layer",
+    tiles: Mapping[str, Any] | None = None,
 ) -> SearchProblem:
-    """A problem at layer granularity: one unit per decoder layer (`units`, default the
-    model's layer count, maps the first `units` layers). With `train_workloads`, the score is
-    the mean over those request batches instead of `workload` alone; every batch must have
-    `workload`'s micro-batch count, so one genome fits them all. `layer_costing` says how one
-    layer is costed and is passed on to `build_cost_table` and `memory_table` (`ops=[...]` or
-    `kernels=(...)`, as the IR's lowering decided; default: the model's unlowered layer)."""
+    """A problem over the first `units` decoder layers (default: the model's layer count).
+
+    `granularity` says what a mapping places: `layer` (one unit per decoder layer), `group`
+    (each kernel of the layer as `layer_costing` runs it) or `tile` (Compass's split; `tiles`
+    are `xcompass.tiles.tile_spec`'s options: `graph`, `lowering` (they must give the kernels
+    `layer_costing` names; default the model's unlowered layer), `width`, `heads`). With
+    `train_workloads`, the score is the mean over those request batches instead of `workload`
+    alone; every batch must have `workload`'s micro-batch count, so one genome fits them all
+    (at granularity=tile, every batch is cut into as many request slots as the one with the
+    most request groups). `layer_costing` says how one layer is costed and is passed on to
+    `build_cost_table` and `memory_table` (`ops=[...]` or `kernels=(...)`, as the IR's
+    lowering decided; default: the model's unlowered layer)."""
     layer_costing = dict(layer_costing or {})
-    units = model.layers if units is None else units
-    if units < 1:
-        raise XcompassError(f"a mapping needs at least one unit, got {units}")
+    tiles = _unit_kwargs(granularity, layer_costing, tiles)
+    layers = model.layers if units is None else units
+    if layers < 1:
+        raise XcompassError(f"a mapping needs at least one unit, got {layers}")
     B = len(workload.microbatches)
     for wl in (*train_workloads, *test_workloads):
         if len(wl.microbatches) != B:
@@ -216,26 +331,60 @@ def build_problem(
     tps = tp_options or search_tp_options(model, target)
     groups = make_groups(target, tps)
     train = list(train_workloads) or [workload]
-    needs = [
-        layer_unit_memory(
-            memory_table(model, wl, groups.tp_options, whole_model=whole_model, **layer_costing),
-            units,
+    if granularity == "tile" and not tiles.get("slots"):
+        from xcompass.layercost import request_groups
+
+        tiles["slots"] = max(
+            len(g) for wl in (workload, *train, *test_workloads) for g in request_groups(wl)
         )
-        for wl in (workload, *train_workloads, *test_workloads)
-    ]
+
+    def contexts(workloads: Sequence[Workload]) -> list[EvalContext]:
+        return _contexts(
+            model, workloads, target, groups, layers, layer_costing, whole_model, mode,
+            granularity, tiles,
+        )  # fmt: skip
+
+    train_ctx, test_ctx = contexts(train), contexts(test_workloads)
+    unit_graph, allowed = None, None
+    if granularity == "layer":
+        U = layers
+        tps = groups.tp_options
+        needs = [
+            layer_unit_memory(
+                memory_table(model, wl, tps, whole_model=whole_model, **layer_costing), layers
+            )
+            for wl in (workload, *train_workloads, *test_workloads)
+        ]
+    else:
+        own = [] if not train_workloads else contexts([workload])
+        every = [*train_ctx, *test_ctx, *own]
+        U = train_ctx[0].U
+        if any(ctx.U != U for ctx in every):
+            raise XcompassError(
+                f"granularity={granularity}: the request batches cut into different unit "
+                f"counts ({sorted({ctx.U for ctx in every})}); one static mapping needs one"
+            )
+        unit_graph = train_ctx[0].units
+        needs = [unit_memory(ctx.units, ctx.ut, ctx.table.act_bytes) for ctx in every]
+        allowed = np.logical_and.reduce([allowed_placements(ctx) for ctx in every])
+        if allowed.all():
+            allowed = None
     memory = MemoryCheck.build(UnitMemory.worst(needs), groups, target)
     return SearchProblem(
         model=model,
         workload=workload,
         target=target,
         groups=groups,
-        units=units,
-        train=_contexts(model, train, target, groups, units, layer_costing, whole_model, mode),
-        test=_contexts(
-            model, test_workloads, target, groups, units, layer_costing, whole_model, mode
-        ),
+        units=U,
+        train=train_ctx,
+        test=test_ctx,
         memory=memory,
         layer_costing=layer_costing,
         whole_model=whole_model,
         mode=mode,
+        granularity=granularity,
+        layers=layers,
+        unit_graph=unit_graph,
+        allowed=allowed,
+        tiles=tiles,
     )

@@ -5,7 +5,11 @@ Every strategy `llm-partition` offers is enumerated for the problem: single, pip
 per chiplet), tensor (each TP degree), data (one replica per micro-batch), P-B-D, and hybrid over
 tp x pp x dp with tp a placeable TP degree, pp a divisor of the unit count or a power of two, dp a
 divisor of the micro-batch count or a power of two, and tp x pp x dp within the chiplet count.
-Infeasible ones (memory) and duplicates are dropped.
+Infeasible ones (memory) and duplicates are dropped. Below a layer (granularity group or tile),
+each strategy is built over the decoder layers and expanded to the units (`xcompass.units.expand`:
+every unit goes where its layer goes), as `llm-partition{granularity=...}` writes it; one that
+puts a unit on a placement the unit cannot run on (a tensor-parallel group over a one-head tile)
+is dropped like one that does not fit.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 from xcompass.errors import XcompassError
 from xcompass.mapping import Mapping, partition
 from xcompass.search.problem import SearchProblem
+from xcompass.units import expand
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,7 @@ def _degrees(limit: int, count: int) -> list[int]:
 
 def strategy_requests(problem: SearchProblem) -> list[tuple[str, dict[str, int]]]:
     """(strategy, options) pairs to try, in a fixed order."""
-    C, U, B = problem.target.chiplets, problem.units, problem.microbatches
+    C, U, B = problem.target.chiplets, problem.layers, problem.microbatches
     tps = [t for t in problem.groups.tp_options if t > 1]
     out: list[tuple[str, dict[str, int]]] = [("single", {}), ("pipeline", {})]
     out += [("tensor", {"tp": t}) for t in tps]
@@ -64,11 +69,13 @@ def standard_seeds(problem: SearchProblem) -> list[Seed]:
                 problem.workload,
                 problem.target,
                 problem.groups,
-                problem.units,
+                problem.layers,
                 **options,
             )
         except XcompassError:
             continue  # not offered on this target (too few chiplets or groups)
+        if problem.unit_graph is not None:
+            mapping = expand(mapping, problem.unit_graph)
         label = " ".join(f"{k}={v}" for k, v in options.items())
         candidates.append(Seed(f"{strategy} {label}".strip(), mapping))
     if not candidates:

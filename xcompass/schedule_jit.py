@@ -286,16 +286,22 @@ def _node_table(
 @njit(cache=True, nogil=True, inline="always")
 def _settle(win, cand, crank, Bp, b):  # noqa: ANN001, ANN202
     """Replay the tournament (earliest event time, then Compass rank) from leaf b to the root.
-    Written without branches: which side wins is data-dependent, a coin flip to the CPU."""
-    i = (Bp + b) >> 1
-    while i >= 1:
-        x = win[2 * i]
-        y = win[2 * i + 1]
-        cx = cand[x]
-        cy = cand[y]
-        later = (cy < cx) | ((cy == cx) & (crank[y] < crank[x]))
-        win[i] = y if later else x
+    The winner so far rides in registers and meets the sibling's stored winner, so the levels'
+    loads do not wait on each other; no branches (who wins is a coin flip to the CPU)."""
+    i = Bp + b
+    w = b
+    cw = cand[b]
+    rw = crank[b]
+    while i > 1:
+        o = win[i ^ 1]
+        co = cand[o]
+        ro = crank[o]
+        first = (co < cw) | ((co == cw) & (ro < rw))
+        w = o if first else w
+        cw = co if first else cw
+        rw = ro if first else rw
         i >>= 1
+        win[i] = w
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -364,7 +370,6 @@ def _kernel(  # noqa: C901
     # each chiplet's queue of nodes in Compass order, as linked lists: head[c] = the node it
     # runs next (-1: none), link[node * max_tp + j] = the node after it on its j-th member
     head = np.empty(C + 1, dtype=np.int64)
-    tail = np.empty(C + 1, dtype=np.int64)
     link = np.empty(N * max_tp, dtype=np.int64)
     chip_free = np.zeros(C + 1)
     last_layer = np.zeros(C + 1, dtype=np.int64)
@@ -382,31 +387,26 @@ def _kernel(  # noqa: C901
     win = np.full(2 * Bp, B, dtype=np.int64)
     for p in range(P):
         fp = flat[p]
-        # Compass order (segment, micro-batch, layer) straight from the segment bits
+        # Compass order (segment, micro-batch, layer) straight from the segment bits, walked
+        # backwards so that each node is pushed on the front of its chiplets' queues (padding
+        # members push onto the dummy chiplet C, never read)
         head[:] = -1
-        tail[:] = -1
-        step = 0
-        first = 0
-        for end_l in range(1, L + 1):
-            if end_l < L and not bounds[p, end_l - 1]:
+        step = N
+        stop = L
+        for first in range(L - 1, -1, -1):
+            if first > 0 and not bounds[p, first - 1]:
                 continue
-            for b in range(B):
-                for lyr in range(first, end_l):
+            for b in range(B - 1, -1, -1):
+                for lyr in range(stop - 1, first - 1, -1):
                     node = b * L + lyr
+                    step -= 1
                     rank[node] = step
-                    step += 1
                     grp = fp[node]
                     for j in range(max_tp):
-                        if valid[grp, j]:
-                            c = members[grp, j]
-                            slot = node * max_tp + j
-                            link[slot] = -1
-                            if tail[c] < 0:
-                                head[c] = node
-                            else:
-                                link[tail[c]] = node
-                            tail[c] = slot
-            first = end_l
+                        c = members[grp, j]
+                        link[node * max_tp + j] = head[c]
+                        head[c] = node
+            stop = first
         chip_free[:] = 0.0
         last_layer[:] = -1
         powered[:] = False
@@ -463,7 +463,9 @@ def _kernel(  # noqa: C901
                 pending[b] = False
                 cand[b] = _candidate(node, b, grp, members, valid, max_tp, head, chip_free, arrival)
                 _settle(win, cand, crank, Bp, b)
-                continue
+                if win[1] != b or cand[b] == np.inf:
+                    continue
+                now = cand[b]  # the node is the next event: start it without going round
             # the node starts: its kernels, and its DRAM streams on its members' channels
             pos = 0 if lyr == 0 else (2 if lyr == L - 1 else 1)
             k = (b * R + pos) * G + grp

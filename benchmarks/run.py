@@ -17,6 +17,7 @@ BENCHMARKS = [
     "calibrate_comm",
     "bench_layer",
     "bench_tp",
+    "bench_pipeline",
     "bench_lowering",
     "bench_search",
     "bench_explore",

@@ -284,17 +284,19 @@ def _node_table(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _settle(win, cand, crank, Bp, b):  # noqa: ANN001, ANN202
+def _settle(win, key, crank, Bp, b):  # noqa: ANN001, ANN202
     """Replay the tournament (earliest event time, then Compass rank) from leaf b to the root.
-    The winner so far rides in registers and meets the sibling's stored winner, so the levels'
-    loads do not wait on each other; no branches (who wins is a coin flip to the CPU)."""
+    `key` = the event times' bits as int64, which order as the times do (all >= 0, inf
+    included) and compare faster. The winner so far rides in registers and meets the sibling's
+    stored winner, so the levels' loads do not wait on each other; no branches (who wins is a
+    coin flip to the CPU)."""
     i = Bp + b
     w = b
-    cw = cand[b]
+    cw = key[b]
     rw = crank[b]
     while i > 1:
         o = win[i ^ 1]
-        co = cand[o]
+        co = key[o]
         ro = crank[o]
         first = (co < cw) | ((co == cw) & (ro < rw))
         w = o if first else w
@@ -380,6 +382,7 @@ def _kernel(  # noqa: C901
     # event time of each micro-batch's next step (inf: waits for chiplets, or finished), the
     # Compass rank of its next node, and a tournament tree over them (leaf B: a dummy)
     cand = np.full(B + 1, np.inf)
+    ckey = cand.view(np.int64)
     crank = np.full(B + 1, N, dtype=np.int64)
     Bp = 1
     while Bp < B:
@@ -426,8 +429,8 @@ def _kernel(  # noqa: C901
         for i in range(Bp - 1, 0, -1):
             x = win[2 * i]
             y = win[2 * i + 1]
-            later = (cand[y] < cand[x]) | ((cand[y] == cand[x]) & (crank[y] < crank[x]))
-            win[i] = y if later else x
+            first = (cand[y] < cand[x]) | ((cand[y] == cand[x]) & (crank[y] < crank[x]))
+            win[i] = y if first else x
         e_comp = e_sram = e_dram = e_nop = 0.0
         latency = 0.0
         while True:
@@ -462,7 +465,7 @@ def _kernel(  # noqa: C901
                 e_nop += hop_j[b] * nh
                 pending[b] = False
                 cand[b] = _candidate(node, b, grp, members, valid, max_tp, head, chip_free, arrival)
-                _settle(win, cand, crank, Bp, b)
+                _settle(win, ckey, crank, Bp, b)
                 if win[1] != b or cand[b] == np.inf:
                     continue
                 now = cand[b]  # the node is the next event: start it without going round
@@ -516,7 +519,7 @@ def _kernel(  # noqa: C901
                     )
             else:
                 cand[b] = np.inf
-            _settle(win, cand, crank, Bp, b)
+            _settle(win, ckey, crank, Bp, b)
             for j in range(max_tp):
                 if valid[grp, j]:
                     h = head[members[grp, j]]
@@ -526,7 +529,7 @@ def _kernel(  # noqa: C901
                             cand[hb] = _candidate(
                                 h, hb, fp[h], members, valid, max_tp, head, chip_free, arrival
                             )
-                            _settle(win, cand, crank, Bp, hb)
+                            _settle(win, ckey, crank, Bp, hb)
         static = 0.0
         for c in range(C):
             static += (static_w[c] if powered[c] else idle_w[c]) * latency

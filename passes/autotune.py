@@ -15,6 +15,14 @@ With `train-samples=K`, the score is the mean over K request batches sampled fro
 `spec=SPEC` (the SPEC's mix with lengths drawn around its values), dealt into the module's
 micro-batch count; `test-samples=T` more batches report how the mapping does on batches the
 search never saw. Every option is checked before any work, with a one-line diagnostic.
+
+`granularity` = layer | group | tile says what the search places (default: the granularity of
+the module's mapping, else layer): below a layer, the genome is segmentation bits over the unit
+boundaries and a placement group per (micro-batch, unit), the search runs on the unit DAG, and
+the best is written as a unit mapping (`map.mapping @mapping units N of "group"`, or `of "tile"
+width W heads H` with `tile-width` / `tile-heads` as `llm-partition` takes them; defaults: the
+module's mapping's, else Compass's 128 columns and 1 head). A module mapping at a coarser
+granularity (layers) is expanded to the units as one more seed.
 """
 
 from __future__ import annotations
@@ -47,14 +55,16 @@ from xcompass.mapping import Mapping
 from xcompass.report import build_report, dumps
 from xcompass.schedule import EvalContext, evaluate_mapping
 from xcompass.search.objectives import OBJECTIVES
+from xcompass.tiles import check_tiles
 from xcompass.trace import MAX_SAMPLE, read_trace
+from xcompass.units import expand
 from xcompass.workload import MAX_SEED, parse_spec
 
 if TYPE_CHECKING:  # the search loads numba: only when the pass runs
     from xcompass.search import GAConfig, Outcome, SearchProblem, Seed
 
 GRANULARITIES = ("layer", "group", "tile")
-AVAILABLE_GRANULARITIES = ("layer",)
+AVAILABLE_GRANULARITIES = GRANULARITIES
 MAX_POPULATION = 10_000
 MAX_GENERATIONS = 100_000
 MAX_SAMPLES = 256
@@ -75,9 +85,10 @@ class AutotunePass(ModulePass):
 
     objective: edp | latency | energy | throughput | pareto; population >= 2; generations >= 1;
     budget: evaluations, at least one generation (0: population x generations); seed: the
-    search is deterministic for it; granularity: layer (the current mapping's by default);
-    train-samples / test-samples: request batches to score on and to report on (need trace= or
-    spec=); baselines=false skips SA and random search; mode: graph | eager; report: JSON."""
+    search is deterministic for it; granularity: layer | group | tile (the current mapping's by
+    default); tile-width / tile-heads: tile sizes (granularity=tile); train-samples /
+    test-samples: request batches to score on and to report on (need trace= or spec=);
+    baselines=false skips SA and random search; mode: graph | eager; report: JSON."""
 
     name = NAME
 
@@ -87,6 +98,8 @@ class AutotunePass(ModulePass):
     budget: int = 0
     seed: int = 0
     granularity: str = ""
+    tile_width: int | None = None
+    tile_heads: int | None = None
     train_samples: int = 0
     test_samples: int = 0
     trace: str = ""
@@ -132,11 +145,19 @@ class AutotunePass(ModulePass):
                 f"unknown granularity '{shown(self.granularity, 40)}' "
                 f"(valid: {', '.join(GRANULARITIES)})"
             )
-        if self.granularity and self.granularity not in AVAILABLE_GRANULARITIES:
-            raise _fail(
-                f"granularity={self.granularity} is not available yet: mapping units below a "
-                f"layer are not built (valid now: {', '.join(AVAILABLE_GRANULARITIES)})"
-            )
+        for key in ("tile_width", "tile_heads"):
+            value, option = getattr(self, key), key.replace("_", "-")
+            if value is None:
+                continue
+            if not _is_int(value):
+                raise _fail(f"option '{option}' expects an integer, got {shown(value, 40)}")
+            if self.granularity and self.granularity != "tile":
+                raise _fail(
+                    f"option '{option}' applies to granularity=tile only "
+                    f"(granularity={self.granularity})"
+                )
+            if value < 1:
+                raise _fail(f"{option}={value} must be a positive integer")
         if self.mode not in MODES:
             raise _fail(
                 f"option mode={shown(self.mode, 40)} is not an execution mode "
@@ -176,14 +197,45 @@ class AutotunePass(ModulePass):
             seed=self.seed,
         )
 
+    def units_of(self, problem: Problem, old: MappingOp | None) -> tuple[str, dict[str, Any]]:
+        """The granularity searched and its tile options: the options', else the module
+        mapping's, else layer (Compass's tile sizes), checked against the target and model."""
+        granularity = self.granularity or (old.granularity_name if old is not None else "layer")
+        given = self.tile_width is not None or self.tile_heads is not None
+        if given and granularity != "tile":
+            why = "by default" if old is None else "as the module's mapping"
+            raise _fail(
+                f"option 'tile-{'width' if self.tile_width is not None else 'heads'}' applies "
+                f"to granularity=tile only (granularity={granularity} {why})"
+            )
+        if granularity != "tile":
+            return granularity, {}
+        width, heads = 128, 1
+        if old is not None and old.granularity_name == "tile" and old.tiles is not None:
+            width, heads = old.tiles
+        width = self.tile_width if self.tile_width is not None else width
+        heads = self.tile_heads if self.tile_heads is not None else heads
+        try:
+            check_tiles(problem.model, problem.target, width, heads)
+        except XcompassError as exc:
+            raise _fail(f"on {problem.target.name}: {exc}") from None
+        layer = problem.layer
+        return granularity, {
+            "graph": layer.graph,
+            "lowering": layer.lowering,
+            "width": width,
+            "heads": heads,
+        }
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         from xcompass.search import autotune
 
         self.check_options()
         problem = read_problem(op, NAME)
         old = find_mapping(op)
+        granularity, tiles = self.units_of(problem, old)
         try:
-            search = self.search_problem(problem)
+            search = self.search_problem(problem, granularity, tiles)
             extra = self.module_seed(old, problem, search)
             outcome = autotune(
                 search,
@@ -211,7 +263,9 @@ class AutotunePass(ModulePass):
             return {"kernels": problem.kernels}
         return {"ops": problem.ops}
 
-    def search_problem(self, problem: Problem) -> SearchProblem:
+    def search_problem(
+        self, problem: Problem, granularity: str = "layer", tiles: dict[str, Any] | None = None
+    ) -> SearchProblem:
         from xcompass.search import (
             SpecDistribution,
             TraceDistribution,
@@ -241,6 +295,8 @@ class AutotunePass(ModulePass):
             mode=self.mode,
             train_workloads=train,
             test_workloads=test,
+            granularity=granularity,
+            tiles=tiles or None,
         )
 
     def module_seed(
@@ -251,12 +307,33 @@ class AutotunePass(ModulePass):
 
         if old is None:
             return []
-        if old.layers.value.data != search.units:
+        placed, theirs = old.layers.value.data, old.granularity_name
+        if theirs == "layer" and search.granularity != "layer":
+            if placed != search.layers:
+                raise XcompassError(
+                    f"the module's mapping places {placed} layers, the module has {search.layers}"
+                )
+            layer_mapping = to_genome(old, problem.microbatch_names, search.groups)
+            mapping = expand(layer_mapping, search.unit_graph)
+        elif theirs != search.granularity:
             raise XcompassError(
-                f"the module's mapping places {old.layers.value.data} units, the search "
-                f"{search.units}"
+                f"the module's mapping places {theirs} units, finer than granularity="
+                f"{search.granularity}: search at granularity={theirs} (or re-partition)"
             )
-        mapping = to_genome(old, problem.microbatch_names, search.groups)
+        elif placed != search.units or (
+            theirs == "tile" and old.tiles != (search.tiles["width"], search.tiles["heads"])
+        ):
+            raise XcompassError(
+                f"the module's mapping places {placed} units, the search {search.units}"
+                + (
+                    f" (tiles of width {old.tiles[0]} and {old.tiles[1]} heads, the search's "
+                    f"{search.tiles['width']} and {search.tiles['heads']})"
+                    if theirs == "tile" and old.tiles is not None
+                    else ""
+                )
+            )
+        else:
+            mapping = to_genome(old, problem.microbatch_names, search.groups)
         name = old.attributes.get("strategy")
         label = name.data if isinstance(name, StringAttr) else "mapping"
         return [Seed(f"module {label}", mapping)]
@@ -281,6 +358,7 @@ class AutotunePass(ModulePass):
             else _module_context(problem, search, self.mode)
         )
         result = evaluate_mapping(ectx, mapping)
+        units = None if search.granularity == "layer" else ectx.units
         report = build_report(
             result,
             mapping,
@@ -289,6 +367,8 @@ class AutotunePass(ModulePass):
             problem.target,
             problem.workload,
             problem.model.name,
+            units=units,
+            unit_table=None if units is None else ectx.ut,
         )
         for task, entry in zip(new.tasks, report["per_task"], strict=True):
             for key in ("start_s", "end_s", "energy_j"):
@@ -339,7 +419,11 @@ class _IRMapping(Mapping):
 
 
 def _ir(name: str, mapping: Mapping, names: list[str], search: SearchProblem) -> MappingOp:
-    return from_genome(name, _IRMapping(mapping.boundaries, mapping.place), names, search.groups)
+    units = search.unit_graph if search.granularity != "layer" else None
+    tiles = (search.tiles["width"], search.tiles["heads"]) if search.granularity == "tile" else None
+    return from_genome(
+        name, _IRMapping(mapping.boundaries, mapping.place), names, search.groups, units, tiles
+    )
 
 
 def _module_context(problem: Problem, search: SearchProblem, mode: str) -> EvalContext:
@@ -350,12 +434,20 @@ def _module_context(problem: Problem, search: SearchProblem, mode: str) -> EvalC
         problem.model,
         problem.workload,
         problem.target,
-        units=search.units,
+        units=search.layers,
         layer_costing=search.layer_costing,
         whole_model=problem.whole_model,
         mode=mode,
         tp_options=search.groups.tp_options,
+        granularity=search.granularity,
+        tiles={k: v for k, v in search.tiles.items() if k != "slots"} or None,
     )
+    if alone.units != search.units:
+        raise XcompassError(
+            f"granularity={search.granularity}: the sampled request batches cut the layers into "
+            f"{search.units} units, the module's workload into {alone.units} (more request "
+            "groups per micro-batch than the module's): sample batches like the module's"
+        )
     return alone.train[0]
 
 

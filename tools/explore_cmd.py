@@ -46,7 +46,6 @@ def _named(flag: str, read: Any, value: str) -> Any:
 
 def _check(o: dict[str, Any]) -> Checked:
     """Every check that needs no model import or search, in the order a user reads options."""
-    from xcompass.passes.autotune import AVAILABLE_GRANULARITIES
     from xcompass.tools.explore_ir import lowering_passes
 
     from xcompass import models as model_lib
@@ -67,11 +66,12 @@ def _check(o: dict[str, Any]) -> Checked:
             f"{o['population']}); give at least {o['population']}, or 0 for population x "
             "generations"
         )
-    if o["granularity"] not in AVAILABLE_GRANULARITIES:
-        raise XcompassError(
-            f"--granularity {o['granularity']}: not available yet: mapping units below a layer "
-            f"are not built (valid now: {', '.join(AVAILABLE_GRANULARITIES)})"
-        )
+    for flag in ("tile_width", "tile_heads"):
+        if o[flag] is not None and o["granularity"] != "tile":
+            raise XcompassError(
+                f"--{flag.replace('_', '-')} {o[flag]}: sizes tiles; give --granularity tile "
+                f"(not {o['granularity']})"
+            )
     if o["objective"] == "pareto":
         for flag in ("checkpoint", "resume"):
             if o[flag]:
@@ -94,6 +94,15 @@ def _check(o: dict[str, Any]) -> Checked:
     if o["layers"] is not None and o["layers"] > model.layers:
         raise XcompassError(f"--layers {o['layers']}: {model.name} has {model.layers} layers")
     target = _named("--target", target_lib.resolve_target_spec, o["target"])
+    if o["granularity"] == "tile":
+        from xcompass.tiles import check_tiles
+
+        width, heads = o["tile_width"] or 128, o["tile_heads"] or 1
+        try:
+            check_tiles(model, target_lib.load_target(target), width, heads)
+        except XcompassError as exc:
+            flag = "--tile-width" if "tile-width" in str(exc) else "--tile-heads"
+            raise XcompassError(f"{flag}: {exc}") from None
     if o["workload"] is not None:
         _named("--workload", parse_spec, o["workload"])
     if o["trace"] is not None and not os.access(o["trace"], os.R_OK):
@@ -158,7 +167,12 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--mode", dict(type=click.Choice(MODES), default="graph", show_default=True,
                     help="Execution mode.")),
     ("--granularity", dict(type=click.Choice(("layer", "group", "tile")), default="layer",
-                           show_default=True, help="What a mapping places.")),
+                           show_default=True, help="What a mapping places: decoder layers, "
+                           "kernels of the lowered layers, or Compass's tiles.")),
+    ("--tile-width", dict(type=click.IntRange(min=1), default=None,
+                          help="Columns of a GEMM tile (--granularity tile)  [default: 128]")),
+    ("--tile-heads", dict(type=click.IntRange(min=1), default=None,
+                          help="Heads of an attention tile (--granularity tile)  [default: 1]")),
     ("--objective", dict(type=click.Choice(OBJECTIVES), default="edp", show_default=True,
                          help="What the search minimizes (pareto: a latency-energy front).")),
     ("--population", dict(type=click.IntRange(2, MAX_POPULATION), default=None,
@@ -227,7 +241,7 @@ def _explore(o: dict[str, Any], c: Checked, started: float) -> None:
     from xcompass.tools.explore_ir import lowered_module, module_text
 
     from xcompass.explore.api import Explorer, ProblemSpec
-    from xcompass.explore.inputs import resolve_workload
+    from xcompass.explore.inputs import resolve_workload, tile_options
     from xcompass.explore.outputs import write_outputs
     from xcompass.explore.progress import LiveProgress
     from xcompass.explore.table import results_table
@@ -252,6 +266,14 @@ def _explore(o: dict[str, Any], c: Checked, started: float) -> None:
             o["test_samples"],
             o["granularity"],
             lowered.summary,
+            tile_options(
+                lowered.problem.layer.graph,
+                lowered.problem.layer.lowering,
+                o["tile_width"] or 128,
+                o["tile_heads"] or 1,
+            )
+            if o["granularity"] == "tile"
+            else None,
         )
         explorer = Explorer(
             spec,

@@ -148,7 +148,9 @@ def interim_module_text(
 
     module = lowered.module.clone()
     names = [mb.name for mb in lowered.problem.workload.microbatches]
-    op = from_genome("mapping", mapping, names, search.groups)
+    units = search.unit_graph if search.granularity != "layer" else None
+    tiles = (search.tiles["width"], search.tiles["heads"]) if search.granularity == "tile" else None
+    op = from_genome("mapping", mapping, names, search.groups, units, tiles)
     module.body.block.add_op(op)
     try:
         MapCostPass(report=report, mode=mode).apply(_context(), module)

@@ -78,3 +78,20 @@ def test_readme_pass_pipeline_example(tmp_path):
     pipeline.apply(ctx, module)
     assert "map.mapping" in str(module)
     assert json.loads(report.read_text())["latency_s"] > 0
+
+
+def test_the_api_searches_units_below_a_layer():
+    """explore(granularity=...) maps kernel or tile units, like `xcompass explore`."""
+    from xcompass.explore import SearchSettings, explore
+
+    small = SearchSettings("edp", 8, 2, 0, 0, ("standard",))
+    for granularity, units in (("group", 10), ("tile", None)):
+        done = explore("llama3-8b", "prefill:128,decode:256x4", "simba-36", layers=2,
+                       granularity=granularity, tile_width=256, settings=small)  # fmt: skip
+        assert done.problem.granularity == granularity
+        assert done.report["granularity"] == granularity
+        if units is not None:
+            assert done.problem.units == units
+        else:
+            assert done.problem.tiles["width"] == 256 and done.problem.units > 10
+        assert done.problem.fits(done.mapping.place[None])[0]

@@ -107,6 +107,41 @@ def test_the_final_mlir_costs_to_the_report(explored, tmp_path):
         assert costed[key] == report[key], key
 
 
+@pytest.mark.parametrize(
+    "granularity, extra, header",
+    [
+        ("group", [], 'units 10 of "group"'),  # 5 kernels per lowered Llama layer
+        ("tile", ["--tile-width", "256"], 'of "tile" width 256 heads 1'),
+    ],
+)
+def test_explore_searches_units_below_a_layer(granularity, extra, header, tmp_path):
+    """--granularity group|tile: the unit mapping is written, costs to the report under
+    map-cost, and the pictures and trace label tasks by their units' layers."""
+    out = tmp_path / "out"
+    argv = [*SMALL[:4], "--population", "8", "--generations", "2", "--quiet", "--target",
+            "simba-36", "--granularity", granularity, *extra, "--out", str(out)]  # fmt: skip
+    done = subprocess.run([XCOMPASS, "explore", *argv], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "found (GA)" in done.stdout
+    mlir = (out / "mapping.mlir").read_text()
+    assert header in mlir and 'strategy = "autotune"' in mlir
+    report = json.loads((out / "report.json").read_text())
+    assert report["granularity"] == granularity
+    assert all(t["layers"][0] < t["layers"][1] <= 2 for t in report["per_task"])
+    assert (out / "gantt.png").stat().st_size > 1000 and (out / "trace.json").exists()
+    again = tmp_path / "again.json"
+    cost = subprocess.run(
+        [str(Path(XCOMPASS).with_name("xcompass-opt")), str(out / "mapping.mlir"), "-p",
+         f"map-cost{{report={again}}}", "-o", str(tmp_path / "x.mlir")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert cost.returncode == 0, cost.stderr
+    costed = json.loads(again.read_text())
+    for key in ("latency_s", "energy_j", "tokens", "units"):
+        assert costed[key] == report[key], key
+
+
 def test_report_rerenders_the_table_trace_and_pictures(explored, tmp_path, capsys):
     out, printed = explored
     code, text, err = run(capsys, "report", str(out / "report.json"), "--out", str(tmp_path))
@@ -228,7 +263,22 @@ BAD = [
     (["--objective", "pareto", "--resume", "{file}"], r"--resume: objective pareto"),
     (["--checkpoint", "{file}"], r"--checkpoint .*: exists; continue it with --resume"),
     (["--checkpoint-every", "3"], r"--checkpoint-every 3: saves to --checkpoint FILE"),
-    (["--granularity", "tile"], r"--granularity tile: not available yet"),
+    (
+        ["--tile-width", "256"],
+        r"--tile-width 256: sizes tiles; give --granularity tile \(not layer\)",
+    ),
+    (
+        ["--granularity", "group", "--tile-heads", "2"],
+        r"--tile-heads 2: sizes tiles; give --granularity tile \(not group\)",
+    ),
+    (
+        ["--granularity", "tile", "--tile-width", "100", "--target", "simba-36"],
+        r"--tile-width: tile-width=100 is not a multiple of simba-36's hardware tile",
+    ),
+    (
+        ["--granularity", "tile", "--tile-heads", "5"],
+        r"--tile-heads: tile-heads=5 does not divide the model's 32 heads",
+    ),
     (["--granularity", "row"], r"Invalid value for '--granularity'"),
     (["--lowering", "map-cost"], r"--lowering map-cost: 'map-cost' is not a lowering pass"),
     (["--lowering", "llm-fuse{theta=x}"], r"llm-fuse: option 'theta' expects a number"),

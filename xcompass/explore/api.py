@@ -6,7 +6,6 @@ make the decisions the lowering passes make)."""
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +58,8 @@ class ProblemSpec:
     test_samples: int = 0
     granularity: str = "layer"
     lowering: dict[str, Any] | None = field(default=None, compare=False)  # report summary
+    tiles: dict[str, Any] | None = field(default=None, compare=False)  # granularity=tile:
+    # the layer's graph and lowering, tile width and heads (`inputs.tile_options`)
 
     @property
     def units(self) -> int:
@@ -81,12 +82,8 @@ class ProblemSpec:
             )
         extra: dict[str, Any] = {}
         if self.granularity != "layer":
-            if "granularity" not in inspect.signature(build_problem).parameters:
-                raise XcompassError(
-                    f"granularity={self.granularity} is not available yet: mapping units below "
-                    "a layer are not built (valid now: layer)"
-                )
             extra["granularity"] = self.granularity
+            extra["tiles"] = self.tiles if self.granularity == "tile" else None
         train: list[Workload] = []
         test: list[Workload] = []
         if self.train_samples or self.test_samples:
@@ -152,12 +149,20 @@ def mapping_report(
             spec.model,
             spec.workload,
             spec.target,
-            units=problem.units,
+            units=problem.layers,
             layer_costing=problem.layer_costing,
             whole_model=problem.whole_model,
             mode=spec.mode,
             tp_options=problem.groups.tp_options,
+            granularity=problem.granularity,
+            tiles={k: v for k, v in problem.tiles.items() if k != "slots"} or None,
         )
+        if alone.units != problem.units:
+            raise XcompassError(
+                f"granularity={problem.granularity}: the sampled request batches cut the layers "
+                f"into {problem.units} units, the serving step into {alone.units}: sample "
+                "batches with as many request groups per micro-batch"
+            )
         ectx = alone.train[0]
     result = evaluate_mapping(ectx, mapping)
     extra: dict[str, Any] = {}
@@ -171,7 +176,8 @@ def mapping_report(
         activity=activity(result, mapping, problem.groups, spec.workload),
         explore={**meta, **settings.as_dict(), "problem": spec.summary()},
     )
-    return build_report(
+    below = problem.granularity != "layer"
+    report = build_report(
         result,
         mapping,
         problem.groups,
@@ -180,7 +186,15 @@ def mapping_report(
         spec.workload,
         spec.model.name,
         extra,
+        ectx.units if below else None,
+        ectx.ut if below else None,
     )
+    if below:  # the pictures and the trace label tasks by the layers their units belong to
+        layer = ectx.units.layer
+        for task in report["per_task"]:
+            lo, hi = task["units"]
+            task["layers"] = [int(layer[lo]), int(layer[hi - 1]) + 1]
+    return report
 
 
 class Explorer:
@@ -293,6 +307,9 @@ def explore(
     lowering: str = "default",
     mode: str = "graph",
     microbatches: int | None = None,
+    granularity: str = "layer",
+    tile_width: int = 128,
+    tile_heads: int = 1,
     settings: SearchSettings | None = None,
     train_samples: int = 0,
     test_samples: int = 0,
@@ -318,6 +335,9 @@ def explore(
         microbatches=microbatches,
         train_samples=train_samples,
         test_samples=test_samples,
+        granularity=granularity,
+        tile_width=tile_width,
+        tile_heads=tile_heads,
     )
     loaded = ckpt.load(resume) if resume else None
     with backend_for(workers, scheduler) as backend:

@@ -65,9 +65,14 @@ def core_lowering(
             f"lowering '{shown(name, 40)}': a Python caller names one of {', '.join(PIPELINES)} "
             "(a pass pipeline string needs the IR: use xcompass explore --lowering)"
         )
-    graph = layer_graph(model)
-    lowering = lower(graph, target.kinds[0], request_groups(workload), PIPELINES[name])
+    graph, lowering = core_layer(model, target, workload, name)
     return layer_kernels(graph, lowering), lowering_summary(graph, lowering)
+
+
+def core_layer(model: ModelConfig, target: Target, workload: Workload, name: str) -> tuple:
+    """The layer's graph and the named pipeline's lowering decisions (what tiles cut)."""
+    graph = layer_graph(model)
+    return graph, lower(graph, target.kinds[0], request_groups(workload), PIPELINES[name])
 
 
 def problem_spec(
@@ -85,6 +90,8 @@ def problem_spec(
     requests: int = 32,
     sample_seed: int = 0,
     granularity: str = "layer",
+    tile_width: int = 128,
+    tile_heads: int = 1,
 ) -> ProblemSpec:
     model_cfg = resolve_model(model) if isinstance(model, str) else model
     if layers is not None and not 1 <= layers <= model_cfg.layers:
@@ -92,6 +99,10 @@ def problem_spec(
     target_obj = load_target(target) if isinstance(target, str) else target
     wl, dist = resolve_workload(workload, microbatches, sample_seed, trace, requests)
     kernels, summary = core_lowering(model_cfg, target_obj, wl, lowering)
+    tiles = None
+    if granularity == "tile":
+        graph, decided = core_layer(model_cfg, target_obj, wl, lowering)
+        tiles = tile_options(graph, decided, tile_width, tile_heads)
     return ProblemSpec(
         model_cfg,
         wl,
@@ -104,7 +115,13 @@ def problem_spec(
         test_samples,
         granularity,
         summary,
+        tiles,
     )
+
+
+def tile_options(graph: Any, lowering: Any, width: int, heads: int) -> dict[str, Any]:
+    """What `build_problem(granularity="tile")` needs besides the kernels."""
+    return {"graph": graph, "lowering": lowering, "width": width, "heads": heads}
 
 
 def backend_for(workers: int = 1, scheduler: Any = None, timeout_s: float = 5.0) -> Backend:

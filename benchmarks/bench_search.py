@@ -5,12 +5,23 @@ lower bound, wall time and evaluations per second.
     .venv/bin/python benchmarks/bench_search.py            # every scenario, population 60 x 40
     .venv/bin/python benchmarks/bench_search.py --compass  # Compass's budget: 120 x 100
     .venv/bin/python benchmarks/bench_search.py llama3-8b/decode/simba-36 ...   # some rows
+    .venv/bin/python benchmarks/bench_search.py --tile          # Compass's tile rows + speed
+    .venv/bin/python benchmarks/bench_search.py --speed --generations 5   # speed row, shorter
 
 Workloads come from the Azure conversation trace (seed 0): `prefill` = 8 prompts, `decode` =
 64 requests each at a random decode step, `mixed` = 64 requests at a random step of their life
 (prefill or decode), dealt into 8 micro-batches. Layers are costed unlowered (one kernel per op).
-A scenario is one `Scenario` row: Compass's own (a GPT-3-6.7B block split into ~485 tile units,
-32 micro-batches, simba-36) becomes one more row once `granularity=tile` exists (see TILE_ROW).
+A scenario is one `Scenario` row.
+
+Compass's own scenarios (`TILE_SCENARIOS`): one GPT-3 block (6.7B or 13B) split into tile units
+as Compass does (`granularity=tile`: Q/K/V per head, attention per (head, request), GEMMs in
+N-tiles of 128 columns: 485 units for 6.7B), the 64 `mixed` requests in 32 micro-batches of two
+(`compass_pairs`), on simba-36 and compass-het-36. Their table runs at a smaller budget
+(`TILE_CONFIG`; --compass: 120 x 100) because a random mapping of 15,520 nodes scatters every
+edge over the mesh and costs the DAG kernel about a second. The speed row is Compass's run:
+that scenario on simba-36, population 120 x 100 generations, one core; it reports wall time,
+evaluations per second and where the time goes (building the problem, scoring the seeds, the
+engine, the operators).
 """
 
 from __future__ import annotations
@@ -27,10 +38,24 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 from xcompass.errors import XcompassError  # noqa: E402
 from xcompass.models import preset  # noqa: E402
-from xcompass.search import GAConfig, Outcome, autotune, build_problem  # noqa: E402
+from xcompass.search import (  # noqa: E402
+    GAConfig,
+    GeneticSearch,
+    Outcome,
+    SearchProblem,
+    SeedPool,
+    autotune,
+    build_problem,
+)
 from xcompass.targets import preset as target_preset  # noqa: E402
 from xcompass.trace import read_trace  # noqa: E402
-from xcompass.workload import Request, RequestKind, Workload, split_microbatches  # noqa: E402
+from xcompass.workload import (  # noqa: E402
+    MicroBatch,
+    Request,
+    RequestKind,
+    Workload,
+    split_microbatches,
+)
 
 TRACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
 TRACE = TRACE / "AzureLLMInferenceTrace_conv.csv"
@@ -39,6 +64,8 @@ MODELS = {  # name -> (preset, layers or None for the whole model with embedding
     "mixtral-8x7b": ("mixtral-8x7b", None),
     "gpt3-7b": ("gpt3-7b", 32),
     "gpt3-13b": ("gpt3-13b", 40),
+    "gpt3-7b-block": ("gpt3-7b", 1),  # Compass's scenarios: one block, tile units
+    "gpt3-13b-block": ("gpt3-13b", 1),
 }
 WORKLOADS = ("prefill", "decode", "mixed")
 TARGETS = ("simba-36", "compass-het-36", "hgx-h200x8")
@@ -57,10 +84,22 @@ class Scenario:
     def name(self) -> str:
         return f"{self.model}/{self.workload}/{self.target}"
 
+    @property
+    def label(self) -> str:
+        return self.name + (f" ({self.granularity})" if self.granularity != "layer" else "")
 
-SCENARIOS = [Scenario(m, w, t) for m in MODELS for w in WORKLOADS for t in TARGETS]
-TILE_ROW = Scenario("gpt3-7b-block", "mixed", "simba-36", granularity="tile", microbatches=32)
-"""Compass's own scenario; not run until mapping units below a layer exist (issue 7)."""
+
+LAYER_MODELS = ("llama3-8b", "mixtral-8x7b", "gpt3-7b", "gpt3-13b")
+SCENARIOS = [Scenario(m, w, t) for m in LAYER_MODELS for w in WORKLOADS for t in TARGETS]
+TILE_SCENARIOS = [
+    Scenario(m, "mixed", t, granularity="tile", microbatches=32)
+    for m in ("gpt3-7b-block", "gpt3-13b-block")
+    for t in ("simba-36", "compass-het-36")
+]
+TILE_ROW = TILE_SCENARIOS[0]
+"""Compass's own scenario: the speed row."""
+TILE_CONFIG = GAConfig(24, 10)
+"""The tile rows' default budget (a random tile mapping costs the engine about a second)."""
 
 
 def trace_requests(kind: str, seed: int = 0) -> list[Request]:
@@ -82,25 +121,44 @@ def trace_requests(kind: str, seed: int = 0) -> list[Request]:
     return out
 
 
+def compass_pairs(requests: list[Request], n: int) -> Workload:
+    """Compass's batching: `n` micro-batches of len(requests) / n requests each, balanced on
+    tokens (the largest with the smallest: micro-batch j holds the j-th and the (2n-1-j)-th
+    by new tokens for two each)."""
+    per = len(requests) // n
+    if per * n != len(requests):
+        raise XcompassError(f"{len(requests)} requests do not deal evenly into {n} micro-batches")
+    order = sorted(requests, key=lambda r: (-r.new_tokens * r.count, r.name))
+    mbs = []
+    for j in range(n):
+        picks = [order[k * n + (j if k % 2 == 0 else n - 1 - j)] for k in range(per)]
+        mbs.append(MicroBatch(f"mb{j}", tuple(r.name for r in picks)))
+    return Workload(tuple(requests), tuple(mbs))
+
+
 def workload_of(s: Scenario) -> Workload:
+    if s.granularity == "tile":
+        return compass_pairs(trace_requests(s.workload), s.microbatches)
     return split_microbatches(trace_requests(s.workload), s.microbatches)
+
+
+def problem_of(s: Scenario) -> SearchProblem:
+    name, layers = MODELS[s.model]
+    model = preset(name)
+    return build_problem(
+        model,
+        workload_of(s),
+        target_preset(s.target),
+        units=layers or model.layers,
+        whole_model=layers is None,
+        granularity=s.granularity,
+    )
 
 
 def run(s: Scenario, config: GAConfig) -> Outcome | str:
     """The study for one scenario, or why it cannot run."""
-    if s.granularity != "layer":
-        return f"granularity={s.granularity} is not built yet"
-    name, layers = MODELS[s.model]
-    model = preset(name)
     try:
-        problem = build_problem(
-            model,
-            workload_of(s),
-            target_preset(s.target),
-            units=layers or model.layers,
-            whole_model=layers is None,
-        )
-        return autotune(problem, "edp", config)
+        return autotune(problem_of(s), "edp", config)
     except XcompassError as exc:
         return str(exc)
 
@@ -109,6 +167,7 @@ def warm_up() -> None:
     """Compile (or load) every kernel once so no row pays for it."""
     run(Scenario("gpt3-7b", "decode", "simba-36", microbatches=2), GAConfig(6, 2))
     run(Scenario("gpt3-7b", "decode", "hgx-h200x8", microbatches=2), GAConfig(6, 2))
+    run(Scenario("gpt3-7b-block", "decode", "simba-36", "tile", microbatches=2), GAConfig(4, 1))
 
 
 def pct(x: float) -> str:
@@ -131,13 +190,13 @@ def table(config: GAConfig, scenarios: list[Scenario]) -> list[tuple[Scenario, O
     for s in scenarios:
         out = run(s, config)
         if isinstance(out, str):
-            print(f"{s.name:36} skipped: {out}")
+            print(f"{s.label:36} skipped: {out}")
             continue
         r = out.results
         ga, sa, rnd, std = (r[k].best.score[0] for k in ("ga", "sa", "random", "standard"))
         lb = out.bound.edp_js
         print(
-            f"{s.name:36} {len(out.pool):>5} {std:>10.4g} {ga:>10.4g} {sa:>10.4g} {rnd:>10.4g} "
+            f"{s.label:36} {len(out.pool):>5} {std:>10.4g} {ga:>10.4g} {sa:>10.4g} {rnd:>10.4g} "
             f"{pct(ga / std - 1):>7} {pct(ga / sa - 1):>7} {pct(ga / rnd - 1):>7} "
             f"{lb:>10.4g} {ga / lb:>6.2f} {r['ga'].wall_s:>6.2f} "
             f"{r['ga'].evaluations_per_s:>7.0f}  {out.pool.names[out.pool.best_index()]}"
@@ -170,43 +229,79 @@ def summary(done: list[tuple[Scenario, Outcome]]) -> None:
 
 
 def speed(config: GAConfig) -> None:
-    """Compass's speed target at the granularity that exists: a GPT-3-6.7B-like model, 32
-    micro-batches, simba-36, population x generations evaluations, one core."""
-    s = Scenario("gpt3-7b", "mixed", "simba-36", microbatches=32)
+    """Compass's speed target: its own scenario (one GPT-3-6.7B block in tile units, 32
+    micro-batches of two requests, simba-36), population x generations, one core; where the
+    time goes: building the problem (cost rows, units), scoring the seeds, the GA's engine
+    calls and everything else in its generations (selection, crossover, mutation, repair,
+    memory checks)."""
+    s = TILE_ROW
     t0 = time.perf_counter()
-    out = run(s, config)
-    wall = time.perf_counter() - t0
-    if isinstance(out, str):
-        print(f"speed row skipped: {out}")
-        return
-    ga = out.results["ga"]
-    nodes = 32 * 32
-    per_node_us = 1e6 / ga.evaluations_per_s / nodes
+    problem = problem_of(s)
+    build_s = time.perf_counter() - t0
+    engine = {"s": 0.0, "calls": 0}
+    evaluator = problem.evaluator
+
+    def timed(bits: np.ndarray, place: np.ndarray):  # noqa: ANN202
+        t = time.perf_counter()
+        out = evaluator(bits, place)
+        engine["s"] += time.perf_counter() - t
+        engine["calls"] += len(place)
+        return out
+
+    problem.evaluator = timed
+    t1 = time.perf_counter()
+    pool = SeedPool.build(problem, "edp")
+    pool_s = time.perf_counter() - t1
+    seed_engine = engine["s"]
+    ga, _ = GeneticSearch(problem, "edp", config, pool).run()
+    ga_s = ga.wall_s - pool.wall_s
+    ga_engine = engine["s"] - seed_engine
+    B, U = problem.shape
+    nodes = B * U
+    total = build_s + ga.wall_s
+    evals = ga.evaluations
     print(
-        f"speed: gpt3-7b, 32 layers x 32 micro-batches = {nodes} nodes on simba-36, GA "
-        f"{config.population} x {config.generations}: {ga.evaluations} evaluations in "
-        f"{ga.wall_s:.1f} s ({ga.evaluations_per_s:,.0f}/s, {per_node_us:.3f} us per node; "
-        f"whole study with SA and random: {wall:.1f} s). Compass's own scenario "
-        f"({TILE_ROW.microbatches} micro-batches x ~485 tile units = 15,520 nodes) needs "
-        f"granularity=tile; at this per-node cost it would take "
-        f"~{ga.wall_s * 15520 / nodes:.0f} s (Compass's C++: ~654 s on 2 threads)"
+        f"speed: {s.label}: {U} units x {B} micro-batches = {nodes:,} nodes on {s.target}, "
+        f"GA {config.population} x {config.generations}: {evals:,} evaluations in "
+        f"{total:.1f} s wall ({evals / total:.1f} evaluations/s, "
+        f"{1e6 * engine['s'] / max(engine['calls'], 1) / nodes:.2f} us per node in the engine)"
+    )
+    print(
+        f"  build {build_s:.1f} s | seeds {pool_s:.1f} s ({len(pool)} seeds) | generations "
+        f"{ga_s:.1f} s = engine {ga_engine:.1f} s ({100 * ga_engine / max(ga_s, 1e-9):.0f}%) + "
+        f"operators, repair, memory {ga_s - ga_engine:.1f} s | best EDP {ga.best.score[0]:.4g} "
+        f"vs best seed {pool.scored.score.min():.4g} ({pool.names[pool.best_index()]})"
+    )
+    print(
+        f"  Compass's target: 12,000 evaluations in under 10 s; Compass's C++: ~654 s on 2 "
+        f"threads; at this run's rate 12,000 evaluations take ~{12000 * total / evals:.0f} s"
     )
 
 
 def main(argv: list[str] | tuple[str, ...] = ()) -> None:
-    """`benchmarks/run.py` calls it with no arguments: every scenario at the default budget."""
+    """`benchmarks/run.py` calls it with no arguments: every layer scenario at the default
+    budget, then the tile rows and the speed row (--tile: only those; --speed: only that)."""
     compass = "--compass" in argv
-    names = [a for a in argv if not a.startswith("--")]
+    args = list(argv)
+    generations = 100
+    if "--generations" in args:
+        k = args.index("--generations")
+        generations = int(args[k + 1])
+        del args[k : k + 2]
+    names = [a for a in args if not a.startswith("--")]
     config = GAConfig(120, 100) if compass else GAConfig(60, 40)
-    scenarios = [s for s in SCENARIOS if not names or s.name in names]
+    tile_config = GAConfig(120, 100) if compass else TILE_CONFIG
     t0 = time.perf_counter()
     warm_up()
-    done = table(config, scenarios)
-    summary(done)
-    print(f"{TILE_ROW.name} (granularity=tile, {TILE_ROW.microbatches} micro-batches): not run, "
-          "mapping units below a layer do not exist yet")  # fmt: skip
+    only_tile, only_speed = "--tile" in args, "--speed" in args
+    if not (only_tile or only_speed):
+        scenarios = [s for s in SCENARIOS if not names or s.name in names]
+        summary(table(config, scenarios))
+    tiles = [s for s in TILE_SCENARIOS if not names or s.name in names]
+    if tiles and not only_speed:
+        summary(table(tile_config, tiles))
     if not names:
-        speed(GAConfig(120, 100))
+        speed(GAConfig(120, generations))
     print(f"bench_search: {time.perf_counter() - t0:.0f} s")
 
 

@@ -369,6 +369,7 @@ def _kernel(  # noqa: C901
     used = np.empty((n_channels, 2 * N + 2))
     cnt = np.zeros(n_channels, dtype=np.int64)
     rank = np.empty(N, dtype=np.int64)
+    mb_of = np.arange(N) // L
     # each chiplet's queue of nodes in Compass order, as linked lists: head[c] = the node it
     # runs next (-1: none), link[node * max_tp + j] = the node after it on its j-th member
     head = np.empty(C + 1, dtype=np.int64)
@@ -473,9 +474,10 @@ def _kernel(  # noqa: C901
             pos = 0 if lyr == 0 else (2 if lyr == L - 1 else 1)
             k = (b * R + pos) * G + grp
             resident = fit[k]
-            for j in range(max_tp):
-                if valid[grp, j] and last_layer[members[grp, j]] != lyr:
-                    resident = False
+            if resident:  # and every member still holds this layer's weights
+                for j in range(max_tp):
+                    if valid[grp, j] and last_layer[members[grp, j]] != lyr:
+                        resident = False
             kk = 2 * k + (1 if resident else 0)
             end = now + ex_of[kk]
             if has_dram[kk]:
@@ -524,7 +526,7 @@ def _kernel(  # noqa: C901
                 if valid[grp, j]:
                     h = head[members[grp, j]]
                     if h >= 0:
-                        hb = h // L
+                        hb = mb_of[h]
                         if hb != b and h == hb * L + nxt[hb] and not pending[hb]:
                             cand[hb] = _candidate(
                                 h, hb, fp[h], members, valid, max_tp, head, chip_free, arrival

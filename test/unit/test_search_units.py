@@ -183,3 +183,15 @@ def test_bad_unit_requests_are_refused():
         build_problem(TINY, wl, target, granularity="group", tiles={"width": 128})
     with pytest.raises(XcompassError, match="tile-width=100"):
         build_problem(TINY, wl, target, granularity="tile", tiles={"width": 100})
+
+
+def test_the_pareto_front_of_tile_mappings_is_feasible_and_non_dominated():
+    p = unit_problem("tile")
+    out = autotune(p, "pareto", SMALL, baselines=("standard",))
+    front = out.best.front
+    assert len(front) >= 1 and p.fits(front.place).all()
+    lat, energy = front.latency_s, front.energy_j
+    assert np.isfinite(lat).all() and (np.diff(lat) >= 0).all()  # fastest first
+    for i in range(len(front)):
+        no_worse = (lat <= lat[i]) & (energy <= energy[i])
+        assert not (no_worse & ((lat < lat[i]) | (energy < energy[i]))).any()

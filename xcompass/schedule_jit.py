@@ -370,6 +370,7 @@ def _kernel(  # noqa: C901
     cnt = np.zeros(n_channels, dtype=np.int64)
     rank = np.empty(N, dtype=np.int64)
     mb_of = np.arange(N) // L
+    fp = np.empty(N, dtype=np.int64)  # this individual's placement
     # each chiplet's queue of nodes in Compass order, as linked lists: head[c] = the node it
     # runs next (-1: none), link[node * max_tp + j] = the node after it on its j-th member
     head = np.empty(C + 1, dtype=np.int64)
@@ -390,7 +391,7 @@ def _kernel(  # noqa: C901
         Bp *= 2
     win = np.full(2 * Bp, B, dtype=np.int64)
     for p in range(P):
-        fp = flat[p]
+        fp[:] = flat[p]  # one streaming read: the walks below jump about in it
         # Compass order (segment, micro-batch, layer) straight from the segment bits, walked
         # backwards so that each node is pushed on the front of its chiplets' queues (padding
         # members push onto the dummy chiplet C, never read)

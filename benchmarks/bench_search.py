@@ -280,7 +280,8 @@ def speed(config: GAConfig) -> None:
 
 def main(argv: list[str] | tuple[str, ...] = ()) -> None:
     """`benchmarks/run.py` calls it with no arguments: every layer scenario at the default
-    budget, then the tile rows and the speed row (--tile: only those; --speed: only that)."""
+    budget, then the tile rows and the speed row (--tile: only the tile rows; --speed: only the
+    speed row)."""
     compass = "--compass" in argv
     args = list(argv)
     generations = 100
@@ -300,7 +301,7 @@ def main(argv: list[str] | tuple[str, ...] = ()) -> None:
     tiles = [s for s in TILE_SCENARIOS if not names or s.name in names]
     if tiles and not only_speed:
         summary(table(tile_config, tiles))
-    if not names:
+    if not names and not only_tile:
         speed(GAConfig(120, generations))
     print(f"bench_search: {time.perf_counter() - t0:.0f} s")
 

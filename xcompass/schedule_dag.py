@@ -12,7 +12,66 @@ import numpy as np
 from numba import njit
 
 from xcompass.schedule import EvalContext, Result, order_nodes
-from xcompass.schedule_jit import _fill, _link_book, _link_earliest
+from xcompass.schedule_jit import _fill
+
+DROP_AT = 8  # a link's ended bookings are moved out once this many lie before its live ones
+
+
+# --- links: each link's bookings, disjoint [start, end) intervals in time order -----------
+# busy[lo[r]:hi[r], r] = (start, end) of link r's live bookings. Bookings never overlap, so
+# sorted by start they are sorted by end too: those that ended form a prefix (dropped by
+# moving lo), and a request finds its first possible conflict by bisection.
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _link_earliest(busy, lo, hi, r, now, t, duration):  # noqa: ANN001, ANN202
+    """First s >= t with link r free during [s, s + duration) (Timeline with share 1), after
+    dropping the bookings that ended by `now` (events come in time order: no later request
+    can reach them). Each conflict moves s to that booking's end; the next booking ends later
+    still, so one forward walk from the first booking ending after t finds the answer."""
+    i, n = lo[r], hi[r]
+    while i < n and busy[i, r, 1] <= now:
+        i += 1
+    lo[r] = i
+    if i == n or t >= busy[n - 1, r, 1]:
+        return t
+    k = n - 1  # bisect: the first booking ending after t
+    while i < k:
+        mid = (i + k) >> 1
+        if busy[mid, r, 1] > t:
+            k = mid
+        else:
+            i = mid + 1
+    s = t
+    while i < n and busy[i, r, 0] < s + duration:
+        s = busy[i, r, 1]
+        i += 1
+    return s
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _link_book(busy, lo, hi, r, s, duration, cap):  # noqa: ANN001, ANN202
+    """Book [s, s + duration) on link r in time order; False if the link has no room left
+    (live bookings are first moved down when enough dead ones lie before them)."""
+    if duration <= 0.0:
+        return True
+    if hi[r] + 1 >= cap:
+        if lo[r] <= DROP_AT:
+            return False
+        n = hi[r] - lo[r]
+        for i in range(n):
+            busy[i, r, 0] = busy[lo[r] + i, r, 0]
+            busy[i, r, 1] = busy[lo[r] + i, r, 1]
+        lo[r], hi[r] = 0, n
+    k = hi[r]
+    while k > lo[r] and busy[k - 1, r, 0] > s:  # from the end, where most requests land
+        busy[k, r, 0] = busy[k - 1, r, 0]
+        busy[k, r, 1] = busy[k - 1, r, 1]
+        k -= 1
+    busy[k, r, 0] = s
+    busy[k, r, 1] = s + duration
+    hi[r] += 1
+    return True
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -65,45 +124,6 @@ def _pop(ht, hr, he, hi, n):  # noqa: ANN001, ANN202
         _swap(ht, hr, he, hi, i, best)
         i = best
     return n
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _try_start(
-    node,
-    U,
-    flat,
-    members,
-    valid,
-    max_tp,
-    qnodes,
-    qoff,
-    head,
-    in_left,
-    queued,
-    arrival,
-    chip_free,
-    rank,
-    ht,
-    hr,
-    he,
-    hi,
-    n,
-):  # noqa: ANN001, ANN202, E501
-    """Queue the node's start if every input is in and every chiplet of its group is at it."""
-    if queued[node] or in_left[node] > 0:
-        return n
-    grp = flat[node]
-    free = 0.0
-    for j in range(max_tp):
-        if valid[grp, j]:
-            c = members[grp, j]
-            if head[c] >= qoff[c + 1] - qoff[c] or qnodes[qoff[c] + head[c]] != node:
-                return n
-            if chip_free[c] > free:
-                free = chip_free[c]
-    queued[node] = True
-    t = arrival[node] if arrival[node] >= free else free
-    return _push(ht, hr, he, hi, n, t, rank[node], -1, node)
 
 
 @njit(cache=True, nogil=True)
@@ -163,8 +183,8 @@ def _kernel(  # noqa: C901
     E = pred.shape[0]
     max_tp = members.shape[1]
     busy = np.empty((link_cap, n_links, 2))
-    lcnt = np.zeros(n_links, dtype=np.int64)
-    last = np.zeros(n_links)
+    blo = np.zeros(n_links, dtype=np.int64)
+    bhi = np.zeros(n_links, dtype=np.int64)
     times = np.empty((n_channels, 2 * N + 2))
     used = np.empty((n_channels, 2 * N + 2))
     cnt = np.zeros(n_channels, dtype=np.int64)
@@ -187,6 +207,7 @@ def _kernel(  # noqa: C901
     hr = np.empty(H, dtype=np.int64)
     he = np.empty(H, dtype=np.int64)
     hi = np.empty(H, dtype=np.int64)
+    todo = np.empty(N + E + max_tp, dtype=np.int64)  # nodes that may have become ready
     for p in range(P):
         qcount[:] = 0
         for step in range(N):
@@ -212,8 +233,8 @@ def _kernel(  # noqa: C901
         chip_free[:] = 0.0
         last_unit[:] = -1
         powered[:] = False
-        lcnt[:] = 0
-        last[:] = 0.0
+        blo[:] = 0
+        bhi[:] = 0
         cnt[:] = 0
         arrival[:] = 0.0
         queued[:] = False
@@ -224,29 +245,36 @@ def _kernel(  # noqa: C901
         latency = 0.0
         fp = flat[p]
         n = 0
+        nt = 0
         for step in range(N):
-            n = _try_start(
-                order[p, step],
-                U,
-                fp,
-                members,
-                valid,
-                max_tp,
-                qnodes,
-                qoff,
-                head,
-                in_left,
-                queued,
-                arrival,
-                chip_free,
-                rank,
-                ht,
-                hr,
-                he,
-                hi,
-                n,
-            )
-        while n > 0:
+            todo[nt] = order[p, step]
+            nt += 1
+        while True:
+            # queue the start of each node noted since the last event that is now ready: every
+            # input in, every chiplet of its group at it. Checking once the event is done
+            # changes nothing: both conditions, and the start time, hold for good once met
+            for q in range(nt):
+                node = todo[q]
+                if queued[node] or in_left[node] > 0:
+                    continue
+                grp = fp[node]
+                free = 0.0
+                ready = True
+                for j in range(max_tp):
+                    if valid[grp, j]:
+                        c = members[grp, j]
+                        if head[c] >= qoff[c + 1] - qoff[c] or qnodes[qoff[c] + head[c]] != node:
+                            ready = False
+                            break
+                        if chip_free[c] > free:
+                            free = chip_free[c]
+                if ready:
+                    queued[node] = True
+                    when = arrival[node] if arrival[node] >= free else free
+                    n = _push(ht, hr, he, hi, n, when, rank[node], -1, node)
+            nt = 0
+            if n == 0:
+                break
             n = _pop(ht, hr, he, hi, n)
             time, edge, item = ht[n], he[n], hi[n]
             if edge >= 0:
@@ -262,15 +290,13 @@ def _kernel(  # noqa: C901
                 while moved:
                     moved = False
                     for h in range(nh):
-                        e = _link_earliest(busy, lcnt, last, routes[a, z, h], s, occupy)
+                        e = _link_earliest(busy, blo, bhi, routes[a, z, h], time, s, occupy)
                         if e > s:
                             s = e
                             moved = True
                 for h in range(nh):
-                    if lcnt[routes[a, z, h]] + 1 >= link_cap:
+                    if not _link_book(busy, blo, bhi, routes[a, z, h], s, occupy, link_cap):
                         out_overflow[p] = True
-                    else:
-                        _link_book(busy, lcnt, last, routes[a, z, h], s, occupy)
                 if out_overflow[p]:
                     break  # this individual is re-run with more room
                 e_nop += edge_hop_j[b, edge] * nh
@@ -278,27 +304,8 @@ def _kernel(  # noqa: C901
                 if at > arrival[dst]:
                     arrival[dst] = at
                 in_left[dst] -= 1
-                n = _try_start(
-                    dst,
-                    U,
-                    fp,
-                    members,
-                    valid,
-                    max_tp,
-                    qnodes,
-                    qoff,
-                    head,
-                    in_left,
-                    queued,
-                    arrival,
-                    chip_free,
-                    rank,
-                    ht,
-                    hr,
-                    he,
-                    hi,
-                    n,
-                )
+                todo[nt] = dst
+                nt += 1
                 continue
             node = item
             b = node // U
@@ -374,27 +381,8 @@ def _kernel(  # noqa: C901
                     if end > arrival[dst]:
                         arrival[dst] = end
                     in_left[dst] -= 1
-                    n = _try_start(
-                        dst,
-                        U,
-                        fp,
-                        members,
-                        valid,
-                        max_tp,
-                        qnodes,
-                        qoff,
-                        head,
-                        in_left,
-                        queued,
-                        arrival,
-                        chip_free,
-                        rank,
-                        ht,
-                        hr,
-                        he,
-                        hi,
-                        n,
-                    )
+                    todo[nt] = dst
+                    nt += 1
                 else:
                     n = _push(ht, hr, he, hi, n, end + link_latency, rank[dst], edge, b)
             for j in range(max_tp):
@@ -402,27 +390,8 @@ def _kernel(  # noqa: C901
                     c = members[grp, j]
                     head[c] += 1
                     if head[c] < qoff[c + 1] - qoff[c]:
-                        n = _try_start(
-                            qnodes[qoff[c] + head[c]],
-                            U,
-                            fp,
-                            members,
-                            valid,
-                            max_tp,
-                            qnodes,
-                            qoff,
-                            head,
-                            in_left,
-                            queued,
-                            arrival,
-                            chip_free,
-                            rank,
-                            ht,
-                            hr,
-                            he,
-                            hi,
-                            n,
-                        )
+                        todo[nt] = qnodes[qoff[c] + head[c]]
+                        nt += 1
         static = 0.0
         for c in range(C):
             static += (static_w[c] if powered[c] else idle_w[c]) * latency

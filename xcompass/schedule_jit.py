@@ -20,42 +20,6 @@ from numba import njit
 
 from xcompass.schedule import SHARE_EPS, EvalContext, Result
 
-# --- links: exclusive busy intervals [start, end), sorted ----------------------------------
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _link_earliest(busy, lcnt, last, r, t, duration):  # noqa: ANN001, ANN202
-    """First s >= t with link r free during [s, s + duration) (Timeline with share 1).
-    `busy[:lcnt[r], r]` = (start, end) of its bookings, unordered; `last[r]` = latest end.
-    Each conflict moves s to the conflicting booking's end, which never passes the answer."""
-    if t >= last[r]:
-        return t
-    n = lcnt[r]
-    s = t
-    moved = True
-    while moved:
-        moved = False
-        for i in range(n):
-            if busy[i, r, 0] < s + duration and busy[i, r, 1] > s:
-                s = busy[i, r, 1]
-                moved = True
-    return s
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _link_book(busy, lcnt, last, r, s, duration):  # noqa: ANN001, ANN202
-    """Book [s, s + duration) on link r."""
-    if duration <= 0.0:
-        return
-    n = lcnt[r]
-    e = s + duration
-    if e > last[r]:
-        last[r] = e
-    busy[n, r, 0] = s
-    busy[n, r, 1] = e
-    lcnt[r] = n + 1
-
-
 # --- DRAM channels: bandwidth share in use, a step function -----------------------------
 
 

@@ -3,14 +3,20 @@ compiled with numba: one discrete-event simulation per individual; the search's 
 
 `schedule.py` is the readable reference (one individual at a time, Python lists for each
 resource's bandwidth profile). Here a micro-batch has one pending event at a time (its next
-transfer or node start), so the events sit in a tournament tree over micro-batches. A link's
-bookings always take the whole link, so it keeps exclusive busy intervals `[link, booking]`,
-dropping those that ended before the current event (no later request can reach them); a DRAM
-channel keeps its bandwidth-share step function `[channel, breakpoint]` (a node adds at most two
-breakpoints per channel, so 2N + 2 slots suffice), searched from its latest entries, where most
-requests land. Everything a node costs that does not depend on the schedule (execution time,
-DRAM shares, energy) is tabulated once per call per (micro-batch, layer position, group).
-The arithmetic is step for step the reference's, so results agree to rounding (tested).
+transfer or node start), so the events sit in a tournament tree over micro-batches; a node
+whose input has just arrived and that wins the tournament starts at once. A message holds
+every link of its route at once, so the NoP is one list of the messages that may still be in
+flight, each with its route's link set as a bit mask: two messages contend iff their masks
+meet and their times overlap; messages that arrived before the current event are dropped (no
+later request can reach them), and while nothing is in flight, which is nearly always, a
+message goes straight out. A DRAM channel keeps its bandwidth-share step function
+`[channel, breakpoint]` (a node adds at most two breakpoints per channel, so 2N + 2 slots
+suffice), searched from its latest entries, where most requests land. Everything a node costs
+that does not depend on the schedule (execution time, DRAM shares, energy) is tabulated once
+per call per (micro-batch, layer position, group); Compass order and the chiplets' queues come
+straight from the segment bits, without a sort.
+The arithmetic is step for step the reference's, so results agree to rounding (tested; in
+practice bit for bit).
 """
 
 from __future__ import annotations
@@ -323,7 +329,7 @@ def _kernel(  # noqa: C901
     P = flat.shape[0]
     N = B * L
     G, max_tp = members.shape
-    R = 3  # layer positions: first, middle, last
+    R = fit.shape[0] // (B * G)  # layer positions: first, middle, last
     masks = _route_masks(routes, hops, n_links)
     # messages that may still be in flight: interval [msg_s, msg_e) on the route msg_route
     msg_s = np.empty(N + 1)

@@ -253,6 +253,8 @@ class Timeline:
             free = min(cap, 1.0 - used[j])
             if j + 1 == len(times):  # open-ended free tail
                 finish = times[j] + left / free
+                if finish == times[j]:  # too little to book at the clock's resolution: a
+                    return finish  # share on the tail would leave it used forever
                 self._split(finish)
                 used[j] += free
                 return finish
@@ -260,8 +262,9 @@ class Timeline:
                 span = times[j + 1] - times[j]
                 if free * span >= left:
                     finish = times[j] + left / free
-                    self._split(finish)
-                    used[j] += free
+                    if finish > times[j]:  # else nothing to book at the clock's resolution
+                        self._split(finish)
+                        used[j] += free
                     return finish
                 used[j] += free
                 left -= free * span

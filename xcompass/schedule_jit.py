@@ -75,6 +75,8 @@ def _fill(times, used, cnt, r, t, need, cap, run):  # noqa: ANN001, ANN202
             free = cap
         if j + 1 == cnt[r]:
             finish = times[r, j] + left / free
+            if finish == times[r, j]:  # too little to book at the clock's resolution
+                return finish
             _split(times, used, cnt, r, finish)
             used[r, j] += free
             return finish
@@ -82,8 +84,9 @@ def _fill(times, used, cnt, r, t, need, cap, run):  # noqa: ANN001, ANN202
             span = times[r, j + 1] - times[r, j]
             if free * span >= left:
                 finish = times[r, j] + left / free
-                _split(times, used, cnt, r, finish)
-                used[r, j] += free
+                if finish > times[r, j]:
+                    _split(times, used, cnt, r, finish)
+                    used[r, j] += free
                 return finish
             used[r, j] += free
             left -= free * span

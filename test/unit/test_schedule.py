@@ -86,6 +86,38 @@ def test_timeline_fills_gaps():
     assert half.earliest(0.0, 1.0, 0.6) == 4.0
 
 
+def _jit_fill(bookings, fills):
+    """The compiled kernel's fill on one channel: book `bookings` as fills, then return the
+    finishes of `fills` (t, need, cap, run) and the breakpoints."""
+    from xcompass.schedule_jit import _fill
+
+    times, used, cnt = np.zeros((1, 32)), np.zeros((1, 32)), np.zeros(1, dtype=np.int64)
+    out = [_fill(times, used, cnt, 0, *f) for f in (*bookings, *fills)]
+    n = cnt[0]
+    return out[len(bookings) :], list(times[0, :n]), list(used[0, :n])
+
+
+def test_a_stream_too_small_for_the_clock_books_nothing():
+    # [0, 1) full; a stream of 1e-20 s arriving at 0.5 finishes where the booking ends (1.0 +
+    # 1e-20 == 1.0): it must not take a share of the free tail, or the next stream that walks
+    # into the tail finds no bandwidth (a division by zero, an infinite latency)
+    tl = Timeline()
+    assert tl.fill(0.0, 1.0, 1.0, 1.0) == 1.0
+    assert tl.fill(0.5, 1e-20, 1.0, 1e-20) == 1.0
+    assert tl.used[-1] == 0.0
+    assert tl.fill(0.5, 0.25, 1.0, 0.25) == 1.25  # waits for the booking, then runs
+    assert tl.times == [0.0, 0.5, 1.0, 1.25] and tl.used == [1.0, 1.0, 1.0, 0.0]
+    fills = [(0.5, 1e-20, 1.0, 1e-20), (0.5, 0.25, 1.0, 0.25)]
+    finishes, times, used = _jit_fill([(0.0, 1.0, 1.0, 1.0)], fills)
+    assert finishes == [1.0, 1.25] and times == tl.times and used == tl.used
+    # inside a gap, too: [0, 1) at 1/2 and [1, 2) full; a tiny stream at 0.25 books nothing
+    tl = Timeline()
+    tl.book(0.0, 1.0, 0.5)
+    tl.book(1.0, 1.0, 1.0)
+    assert tl.fill(0.25, 1e-20, 1.0, 1e-20) == 0.25
+    assert tl.times == [0.0, 0.25, 1.0, 2.0] and tl.used == [0.5, 0.5, 1.0, 0.0]
+
+
 def test_a_stream_fills_the_bandwidth_left_free():
     tl = Timeline()
     tl.book(0.0, 2.0, 0.75)  # a stream holding 3/4 of the channel during [0, 2)
@@ -337,10 +369,10 @@ def test_group_units_of_a_layer_on_one_gpu_cost_the_layer():
     groups = make_groups(target, (1,))
     layer = EvalContext(tb, groups, target, 2)
     group = EvalContext(tb, groups, target, 2, granularity="group")
-    U = group.units.count
-    assert U == 2 * len(tb.positions[1])
+    n = group.units.count
+    assert n == 2 * len(tb.positions[1])
     one = evaluate_mapping(layer, Mapping(np.zeros(1, bool), np.zeros((2, 2), dtype=int)))
-    many = evaluate_mapping(group, Mapping(np.zeros(U - 1, bool), np.zeros((2, U), dtype=int)))
+    many = evaluate_mapping(group, Mapping(np.zeros(n - 1, bool), np.zeros((2, n), dtype=int)))
     assert many.latency_s[0] == pytest.approx(one.latency_s[0], rel=1e-9)
     assert many.energy_j[0] == pytest.approx(one.energy_j[0], rel=1e-9)
 

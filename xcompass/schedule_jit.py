@@ -51,7 +51,9 @@ def _split(times, used, cnt, r, x):  # noqa: ANN001, ANN202
 
 @njit(cache=True, nogil=True, inline="always")
 def _fill(times, used, cnt, r, t, need, cap, run):  # noqa: ANN001, ANN202
-    """Stream `need` channel-seconds from t at up to `cap` of what is free (Timeline.fill)."""
+    """Stream `need` channel-seconds from t at up to `cap` of what is free (Timeline.fill).
+    schedule_dag's cached kernel inlines this, and numba's cache does not see edits to other
+    files: after changing it, delete xcompass/__pycache__/*.nb* (a fresh install is safe)."""
     if need <= 0.0:
         return t
     n = cnt[r]

@@ -93,10 +93,10 @@ class LocalEvaluator:
 
 
 def _engine_call(ctx: EvalContext, boundaries: np.ndarray, place: np.ndarray) -> Result:
-    """One engine call for a population. The DAG kernel can divide by zero on a DRAM channel
-    whose open tail was booked by a stream shorter than the clock's resolution (see
-    `schedule_jit._fill`); then each individual is run alone, and one that fails again is
-    marked infinitely bad (never selected) instead of losing the whole population."""
+    """One engine call for a population. A guard, not a known case: should the DAG kernel
+    divide by zero on a DRAM channel (it did, until `schedule_jit._fill` stopped booking
+    streams too small for the clock), each individual is run alone, and one that fails again
+    is marked infinitely bad (never selected) instead of losing the whole population."""
     if ctx.granularity == "layer":
         return evaluate_fast(ctx, boundaries, place)
     try:

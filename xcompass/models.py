@@ -285,7 +285,8 @@ def from_hf_config(cfg: dict[str, Any], name: str, where: str) -> ModelConfig:
         or _opt_int(cfg, where, "num_experts", "experts", zero_is_unset=True)
         or 1
     )
-    top_k = _opt_int(cfg, where, "num_experts_per_tok", "top_k", zero_is_unset=True) or 1
+    # 0 means "no MoE" in dense configs; with experts, each token must pick at least one
+    top_k = _opt_int(cfg, where, "num_experts_per_tok", "top_k", zero_is_unset=experts == 1) or 1
     enable_bias = cfg.get("enable_bias")
     enable_bias = True if enable_bias is None else _bool(enable_bias, where, "enable_bias")
     if hidden != heads * head_dim:

@@ -414,8 +414,22 @@ def _parse_drams(r: _Reader, tables: Any) -> list[DramChannel]:
         cap = r.get(t, "capacity_gb", float, prefix)
         if bw <= 0 or cap <= 0 or pj < 0 or count <= 0:
             raise r.fail(prefix + "bw_gbs", "bandwidth, capacity and count must be positive")
+        unknown = set(t) - {"count", "bw_gbs", "pj_per_bit", "capacity_gb", "attach"}
+        if unknown:
+            raise r.fail(
+                prefix + sorted(unknown)[0],
+                "is not a dram field (count, bw_gbs, pj_per_bit, capacity_gb, attach)",
+            )
         attach = t.get("attach")
-        if attach is not None and (not isinstance(attach, list) or len(attach) != count):
+        pairs_ok = isinstance(attach, list) and all(
+            isinstance(p, list)
+            and len(p) == 2
+            and all(
+                isinstance(x, int) and not isinstance(x, bool) and 0 <= x < MAX_CHIPLETS for x in p
+            )  # fmt: skip
+            for p in attach
+        )
+        if attach is not None and (not pairs_ok or len(attach) != count):
             raise r.fail(prefix + "attach", f"must list {count} (column, row) pairs")
         for j in range(count):
             where = tuple(attach[j]) if attach is not None else None
@@ -526,6 +540,11 @@ def parse_target(data: dict[str, Any], where: str, path: str = "") -> Target:
     sources = meta.get("sources", [])
     if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
         raise r.fail("meta.sources", "must be a list of strings")
+    unknown = set(meta) - {"name", "description", "sources"}
+    if unknown:
+        raise r.fail(
+            "meta." + sorted(unknown)[0], "is not a meta field (name, description, sources)"
+        )
     drams = _parse_drams(r, data.get("dram"))
     kinds_raw = data.get("chiplet")
     if not isinstance(kinds_raw, list) or not kinds_raw:

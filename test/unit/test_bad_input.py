@@ -257,6 +257,40 @@ def test_config_values_of_the_wrong_kind(key, value, message):
     assert message in text and text.startswith("cfg.json: ")
 
 
+def test_moe_top_k_zero_is_refused_but_means_dense_without_experts():
+    moe = dict(LLAMA, num_local_experts=8, num_experts_per_tok=0)
+    with pytest.raises(XcompassError) as err:
+        from_hf_config(moe, "m", "cfg.json")
+    assert "'num_experts_per_tok' must be between 1 and 4,096, got 0" in one_line(err)
+    assert from_hf_config(dict(LLAMA, num_experts_per_tok=0), "m", "cfg.json").top_k == 1
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "value", "message"),
+    [
+        ("meta", "turbo_mode", 1, "field 'meta.turbo_mode' is not a meta field"),
+        ("dram", "turbo_mode", 1, "field 'dram[0].turbo_mode' is not a dram field"),
+        ("dram", "attach", [[0, "x"]], "field 'dram[0].attach' must list 1 (column, row) pairs"),
+        ("dram", "attach", [[0, 1, 2]], "field 'dram[0].attach' must list 1 (column, row) pairs"),
+        ("dram", "attach", [7], "field 'dram[0].attach' must list 1 (column, row) pairs"),
+    ],
+)
+def test_target_tables_refuse_unknown_or_malformed_fields(where, key, value, message):
+    import tomllib
+    from pathlib import Path
+
+    from xcompass.targets import parse_target
+
+    data = tomllib.loads((Path(__file__).parents[1] / "inputs" / "my-target.toml").read_text())
+    table = data[where][0] if isinstance(data[where], list) else data[where]
+    table[key] = value
+    if key == "attach":
+        table["count"] = 1
+    with pytest.raises(XcompassError) as err:
+        parse_target(data, "t.toml")
+    assert message in one_line(err)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -42,6 +42,8 @@ BIN = Path(sys.executable).parent
 TRACE = REPO.parent / "shared" / "data" / "traces" / "AzureLLMInferenceTrace_conv.csv"
 TIMEOUT_S = 10.0
 PRESET_MODELS = ("llama3-8b", "mixtral-8x7b", "opt-13b", "gpt3-7b", "qwen2.5-7b", "mistral-7b")
+PRESET_LAYERS = {"llama3-8b": 32, "mixtral-8x7b": 32, "opt-13b": 40, "gpt3-7b": 32,
+                 "qwen2.5-7b": 28, "mistral-7b": 32}  # fmt: skip
 PRESET_TARGETS = ("h100", "hgx-h200x2", "dgx-h100x8", "simba-36", "compass-het-36", "mt3000")
 STRATEGIES = ("single", "pipeline", "tensor", "data", "hybrid", "pbd")
 TAKES = {"tp": ("tensor", "hybrid"), "pp": ("pipeline", "hybrid"), "dp": ("data", "hybrid")}
@@ -262,12 +264,15 @@ def _mutate_target(rng: random.Random, data: dict, case: Case) -> str:
         numeric = [k for k, v in table.items() if isinstance(v, int | float)]
         key = _pick(rng, numeric) if numeric and rng.random() < 0.8 else _pick(rng, list(table))
         value = _pick(rng, [*HOSTILE_JSON, 100_000, 1e300, -1.0])
+        was_text = isinstance(table.get(key), str)  # name, description, kind: any text goes
         table[key] = value
         if isinstance(value, float) and (value != value or abs(value) == float("inf")):
             case.should_fail = f"target {name}.{key} = {value}"
         if key == "count" and isinstance(value, int) and value > 256:
             case.should_fail = f"target {name}.count = {value}"
-        if isinstance(value, str | list | dict) and key not in ("attach", "dram_channel"):
+        free_text = was_text and isinstance(value, str) and key in ("name", "description", "kind")
+        structured = isinstance(value, str | list | dict) and key not in ("attach", "dram_channel")
+        if structured and not free_text:
             case.should_fail = f"target {name}.{key} = {str(value)[:20]}"
         if isinstance(value, int) and not isinstance(value, bool) and value >= 2**63:
             case.should_fail = f"target {name}.{key} = {value}"
@@ -340,10 +345,18 @@ def _spec(rng: random.Random, case: Case) -> str:
 def import_case(rng: random.Random, case: Case, seeds: dict) -> None:
     argv = [str(BIN / "xcompass"), "import"]
     r = rng.random()
+    model_layers = 32
     if r < 0.4:
-        argv += ["--model", _pick(rng, PRESET_MODELS)]
+        name = _pick(rng, PRESET_MODELS)
+        argv += ["--model", name]
+        model_layers = PRESET_LAYERS[name]
     elif r < 0.85:
         text = _mutate_json(rng, _pick(rng, seeds["configs"]), case)
+        try:
+            n = json.loads(text).get("num_hidden_layers", json.loads(text).get("n_layer", 32))
+            model_layers = n if isinstance(n, int) and not isinstance(n, bool) else 32
+        except (ValueError, AttributeError, RecursionError):
+            pass
         data = text.encode()
         if rng.random() < 0.05:
             data = b"\xff\xfe" + data
@@ -359,7 +372,7 @@ def import_case(rng: random.Random, case: Case, seeds: dict) -> None:
     if rng.random() < 0.8:
         layers = _pick(rng, [1, 2, 1, 2, 4, 0, -1, 33, 2000, 2**63, "x"])
         argv += ["--layers", str(layers)]
-        if not isinstance(layers, int) or layers < 1 or layers > 32:
+        if not isinstance(layers, int) or layers < 1 or layers > model_layers:
             case.should_fail = case.should_fail or f"--layers {layers}"
     trace = rng.random() < 0.3
     if trace:
@@ -620,6 +633,10 @@ def opt_case(rng: random.Random, case: Case, seeds: dict) -> None:
     if rng.random() < 0.03:
         argv.append(_pick(rng, ["--bogus", "-f", "-f=txt", "--frontend=mlir"]))
     _output(rng, case, argv, inputs=["in.mlir"])
+    if case.should_fail == "report=out.mlir" and "out.mlir" not in argv:
+        # out.mlir is then just a file the user named as the report: writing it is asked for
+        case.should_fail = ""
+        case.outputs.add("out.mlir")
     if "--parsing-diagnostics" in argv or "--verify-diagnostics" in argv:
         case.should_fail = ""  # xDSL's test modes: a diagnostic is the expected output, exit 0
     case.argv = argv

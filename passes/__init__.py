@@ -1,4 +1,4 @@
-
+"""The xcompass passes (one `ModulePass` per module) and the lowering pipelines they make."""
 
 DEFAULT_LOWERING = "llm-fuse,llm-stage-attention,llm-pad-tiles"
 """The default lowering pipeline (`xcompass explore` and the fidelity benchmarks run it before

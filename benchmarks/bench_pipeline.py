@@ -21,21 +21,13 @@ t(pp)/t(1) line divides that and every per-layer error out, leaving the pipeline
 from __future__ import annotations
 
 import csv
-import json
-import tempfile
 from pathlib import Path
 
-from bench_tp import _context
-from xcompass.passes import PYTORCH_LOWERING
-from xcompass.tools.importer import build_module
-from xcompass.tools.universe import XCOMPASS_UNIVERSE
-from xdsl.passes import PassPipeline
+from bench_tp import TARGETS, latency_us
 
-from xcompass.models import preset
 from xcompass.workload import build_workload, parse_spec
 
 HERE = Path(__file__).resolve().parent
-TARGETS = {1: "h200", 2: "hgx-h200x2", 4: "hgx-h200x4", 8: "hgx-h200x8"}
 
 
 def workload_spec(phase: str, batch: int, q_len: int, kv_len: int, microbatches: int) -> str:
@@ -49,17 +41,8 @@ def predict(model: str, spec: str, microbatches: int, layers: int, pp: int, mode
     """Predicted time (us) of the M micro-batches through the pp stages, through the passes."""
     workload = build_workload(parse_spec(spec), microbatches)
     assert len(workload.microbatches) == microbatches, (spec, microbatches)
-    module = build_module(preset(model), workload, layers=layers, target=TARGETS[pp])
     strategy = "single" if pp == 1 else f"pipeline pp={pp}"
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "r.json"
-        pipeline = PassPipeline.parse_spec(
-            XCOMPASS_UNIVERSE.all_passes,
-            f"{PYTORCH_LOWERING},llm-partition{{strategy={strategy}}},"
-            f'map-cost{{report="{report}" mode={mode}}}',
-        )
-        pipeline.apply(_context(), module)
-        return json.loads(report.read_text())["latency_s"] * 1e6
+    return latency_us(model, workload, layers, TARGETS[pp], strategy, mode)
 
 
 def main() -> None:

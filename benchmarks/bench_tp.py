@@ -22,7 +22,7 @@ from xdsl.context import Context
 from xdsl.passes import PassPipeline
 
 from xcompass.models import preset
-from xcompass.workload import build_workload, parse_spec
+from xcompass.workload import Workload, build_workload, parse_spec
 
 HERE = Path(__file__).resolve().parent
 TARGETS = {1: "h200", 2: "hgx-h200x2", 4: "hgx-h200x4", 8: "hgx-h200x8"}
@@ -35,12 +35,12 @@ def _context() -> Context:
     return ctx
 
 
-def predict(model: str, spec: str, tp: int, mode: str) -> float:
-    """Predicted layer time (us) through the passes."""
-    module = build_module(
-        preset(model), build_workload(parse_spec(spec), None), layers=1, target=TARGETS[tp]
-    )
-    strategy = "single" if tp == 1 else f"tensor tp={tp}"
+def latency_us(
+    model: str, workload: Workload, layers: int, target: str, strategy: str, mode: str
+) -> float:
+    """The mapping's latency (us) through the real passes: PYTORCH_LOWERING, llm-partition
+    with `strategy`, map-cost in `mode`."""
+    module = build_module(preset(model), workload, layers=layers, target=target)
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "r.json"
         pipeline = PassPipeline.parse_spec(
@@ -50,6 +50,13 @@ def predict(model: str, spec: str, tp: int, mode: str) -> float:
         )
         pipeline.apply(_context(), module)
         return json.loads(report.read_text())["latency_s"] * 1e6
+
+
+def predict(model: str, spec: str, tp: int, mode: str) -> float:
+    """Predicted layer time (us) of one tensor-parallel layer."""
+    strategy = "single" if tp == 1 else f"tensor tp={tp}"
+    workload = build_workload(parse_spec(spec), None)
+    return latency_us(model, workload, 1, TARGETS[tp], strategy, mode)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 from xcompass.schedule import EvalContext, Result, order_nodes
-from xcompass.schedule_jit import _fill
+from xcompass.schedule_jit import _fill, _record
 
 DROP_AT = 8  # a link's ended bookings are moved out once this many lie before its live ones
 
@@ -392,16 +392,8 @@ def _kernel(  # noqa: C901
                     if head[c] < qoff[c + 1] - qoff[c]:
                         todo[nt] = qnodes[qoff[c] + head[c]]
                         nt += 1
-        static = 0.0
-        for c in range(C):
-            static += (static_w[c] if powered[c] else idle_w[c]) * latency
-        out_lat[p] = latency
-        out_e[p] = e_comp + e_sram + e_dram + e_nop + static
-        out_parts[p, 0] = e_comp
-        out_parts[p, 1] = e_sram
-        out_parts[p, 2] = e_dram
-        out_parts[p, 3] = e_nop
-        out_parts[p, 4] = static
+        _record(p, latency, powered, static_w, idle_w, C, e_comp, e_sram, e_dram, e_nop,
+                out_lat, out_e, out_parts)  # fmt: skip
 
 
 def evaluate_dag(ctx: EvalContext, boundaries: np.ndarray, place: np.ndarray) -> Result:

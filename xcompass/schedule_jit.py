@@ -255,6 +255,23 @@ def _node_table(
     return nch, chans, fit, ex, has_dram, need, cap, run, e_dram, e_comp, e_sram, e_ar
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _record(p, latency, powered, static_w, idle_w, C, e_comp, e_sram, e_dram, e_nop,
+            out_lat, out_e, out_parts):  # fmt: skip  # noqa: ANN001, ANN202
+    """Individual p's latency and energy: the parts plus static power over the run (a chiplet
+    with no task draws its idle power). Shared by the chain and the DAG kernels."""
+    static = 0.0
+    for c in range(C):
+        static += (static_w[c] if powered[c] else idle_w[c]) * latency
+    out_lat[p] = latency
+    out_e[p] = e_comp + e_sram + e_dram + e_nop + static
+    out_parts[p, 0] = e_comp
+    out_parts[p, 1] = e_sram
+    out_parts[p, 2] = e_dram
+    out_parts[p, 3] = e_nop
+    out_parts[p, 4] = static
+
+
 # --- the event queue: a tournament over micro-batches ---------------------------------------
 
 
@@ -508,16 +525,8 @@ def _kernel(  # noqa: C901
                                 h, hb, fp[h], members, valid, max_tp, head, chip_free, arrival
                             )
                             _settle(win, ckey, crank, Bp, hb)
-        static = 0.0
-        for c in range(C):
-            static += (static_w[c] if powered[c] else idle_w[c]) * latency
-        out_lat[p] = latency
-        out_e[p] = e_comp + e_sram + e_dram + e_nop + static
-        out_parts[p, 0] = e_comp
-        out_parts[p, 1] = e_sram
-        out_parts[p, 2] = e_dram
-        out_parts[p, 3] = e_nop
-        out_parts[p, 4] = static
+        _record(p, latency, powered, static_w, idle_w, C, e_comp, e_sram, e_dram, e_nop,
+                out_lat, out_e, out_parts)  # fmt: skip
 
 
 def evaluate_fast(ctx: EvalContext, boundaries: np.ndarray, place: np.ndarray) -> Result:

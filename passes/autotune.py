@@ -53,7 +53,7 @@ from xcompass.errors import XcompassError, shown
 from xcompass.fileio import write_atomically
 from xcompass.mapping import Mapping
 from xcompass.report import build_report, dumps
-from xcompass.schedule import EvalContext, evaluate_mapping
+from xcompass.schedule import evaluate_mapping
 from xcompass.search.objectives import OBJECTIVES
 from xcompass.tiles import check_tiles
 from xcompass.trace import MAX_SAMPLE, read_trace
@@ -355,7 +355,7 @@ class AutotunePass(ModulePass):
         ectx = (
             search.train[0]
             if len(search.train) == 1 and not (self.train_samples or self.test_samples)
-            else _module_context(problem, search, self.mode)
+            else search.own_context()
         )
         result = evaluate_mapping(ectx, mapping)
         units = None if search.granularity == "layer" else ectx.units
@@ -424,31 +424,6 @@ def _ir(name: str, mapping: Mapping, names: list[str], search: SearchProblem) ->
     return from_genome(
         name, _IRMapping(mapping.boundaries, mapping.place), names, search.groups, units, tiles
     )
-
-
-def _module_context(problem: Problem, search: SearchProblem, mode: str) -> EvalContext:
-    """An engine context for the module's own workload (the search scored sampled ones)."""
-    from xcompass.search import build_problem
-
-    alone = build_problem(
-        problem.model,
-        problem.workload,
-        problem.target,
-        units=search.layers,
-        layer_costing=search.layer_costing,
-        whole_model=problem.whole_model,
-        mode=mode,
-        tp_options=search.groups.tp_options,
-        granularity=search.granularity,
-        tiles={k: v for k, v in search.tiles.items() if k != "slots"} or None,
-    )
-    if alone.units != search.units:
-        raise XcompassError(
-            f"granularity={search.granularity}: the sampled request batches cut the layers into "
-            f"{search.units} units, the module's workload into {alone.units} (more request "
-            "groups per micro-batch than the module's): sample batches like the module's"
-        )
-    return alone.train[0]
 
 
 def _front_entries(outcome: Outcome) -> list[dict[str, float]]:

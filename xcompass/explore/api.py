@@ -145,25 +145,7 @@ def mapping_report(
     mapping = outcome.best.best.mapping()
     ectx = problem.train[0]
     if spec.train_samples or spec.test_samples:  # the search scored sampled batches
-        alone = build_problem(
-            spec.model,
-            spec.workload,
-            spec.target,
-            units=problem.layers,
-            layer_costing=problem.layer_costing,
-            whole_model=problem.whole_model,
-            mode=spec.mode,
-            tp_options=problem.groups.tp_options,
-            granularity=problem.granularity,
-            tiles={k: v for k, v in problem.tiles.items() if k != "slots"} or None,
-        )
-        if alone.units != problem.units:
-            raise XcompassError(
-                f"granularity={problem.granularity}: the sampled request batches cut the layers "
-                f"into {problem.units} units, the serving step into {alone.units}: sample "
-                "batches with as many request groups per micro-batch"
-            )
-        ectx = alone.train[0]
+        ectx = problem.own_context()
     result = evaluate_mapping(ectx, mapping)
     extra: dict[str, Any] = {}
     if spec.lowering is not None:

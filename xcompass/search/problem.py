@@ -220,6 +220,29 @@ class SearchProblem:
     def fits(self, place: np.ndarray) -> np.ndarray:
         return self.memory.fits(place) & self.placeable(place)
 
+    def own_context(self) -> EvalContext:
+        """The engine context of `workload` alone, to cost the result on the batch the IR
+        names when the search scored sampled batches instead."""
+        alone = build_problem(
+            self.model,
+            self.workload,
+            self.target,
+            units=self.layers,
+            layer_costing=self.layer_costing,
+            whole_model=self.whole_model,
+            mode=self.mode,
+            tp_options=self.groups.tp_options,
+            granularity=self.granularity,
+            tiles={k: v for k, v in self.tiles.items() if k != "slots"} or None,
+        )
+        if alone.units != self.units:
+            raise XcompassError(
+                f"granularity={self.granularity}: the sampled request batches cut the layers "
+                f"into {self.units} units, the module's workload into {alone.units} (more "
+                "request groups per micro-batch than the module's): sample batches like it"
+            )
+        return alone.train[0]
+
     def evaluate_test(self, boundaries: np.ndarray, place: np.ndarray) -> Evaluation | None:
         if not self.test:
             return None

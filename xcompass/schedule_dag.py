@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 from xcompass.schedule import EvalContext, Result, order_nodes
-from xcompass.schedule_jit import _fill, _record
+from xcompass.schedule_jit import _fill, _record, member_slots
 
 DROP_AT = 8  # a link's ended bookings are moved out once this many lie before its live ones
 
@@ -177,11 +177,12 @@ def _kernel(  # noqa: C901
     out_e,
     out_parts,
     out_overflow,
+    slots,
 ):  # noqa: ANN001, E501
     P = flat.shape[0]
     N = B * U
     E = pred.shape[0]
-    max_tp = members.shape[1]
+    max_tp = len(slots)  # a compile-time constant (`member_slots`): the member loops unroll
     busy = np.empty((link_cap, n_links, 2))
     blo = np.zeros(n_links, dtype=np.int64)
     bhi = np.zeros(n_links, dtype=np.int64)
@@ -432,4 +433,5 @@ def _run(ctx, order, flat, B, U, cap, lat, energy, parts, overflow) -> None:  # 
         ctx.unit_rate_stream, ctx.unit_ar_time, ctx.unit_ar_bits, ctx.channel, ctx.n_channels,
         ctx.inv_channel_bw, ctx.dram_pj, ut.macs, ut.sram_bytes, ctx.pj_mac, ctx.sram_pj,
         ctx.C, ctx.static_w, ctx.idle_w, cap, lat, energy, parts, overflow,
+        member_slots(ctx),
     )  # fmt: skip

@@ -6,6 +6,9 @@ Times are CPU time of this process (`time.process_time`), best of several runs, 
 work on a shared machine does not count. Rows:
 
 - the chain kernel (`schedule_jit.evaluate_fast`, whole layers), the search's hot path;
+- the chain kernel side by side with the previous release's (git revision `PREVIOUS`, which
+  booked DRAM and links in program order; taken from the clone's history, skipped without it):
+  calls interleaved, so that a shared machine's load falls on both alike;
 - the DAG kernel (`schedule_dag.evaluate_dag`) on Compass's own scenario: one GPT-3-6.7B block
   cut into its 485 tile units per micro-batch, 32 micro-batches of 2 requests, simba-36, and
   the time Compass's budget of 12,000 evaluations takes. Random placements send almost every
@@ -14,8 +17,12 @@ work on a shared machine does not count. Rows:
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -32,6 +39,8 @@ from xcompass.tiles import tile_spec  # noqa: E402
 from xcompass.workload import build_workload, parse_spec  # noqa: E402
 
 POP = 256
+PREVIOUS = "f61ea85"  # the last commit with the program-order chain kernel
+PAIRS = 40
 TILE_POP = 16
 COMPASS_BUDGET = 12_000
 
@@ -46,7 +55,7 @@ def cpu_best(fn, runs: int) -> float:  # noqa: ANN001
     return best
 
 
-def rate(model: str, layers: int, mbs: int, target: str, fast: bool = True) -> float:
+def chain_problem(model: str, layers: int, mbs: int, target: str) -> tuple:
     m, t = preset(model), target_preset(target)
     wl = build_workload(parse_spec("prefill:512x2,decode:1024x62"), mbs)
     table = build_cost_table(m, wl, t, (1,))
@@ -55,9 +64,67 @@ def rate(model: str, layers: int, mbs: int, target: str, fast: bool = True) -> f
     rng = np.random.default_rng(0)
     bounds = rng.random((POP, layers - 1)) < 0.1
     place = rng.integers(0, t.chiplets, (POP, mbs, layers))
+    return ctx, bounds, place
+
+
+def rate(model: str, layers: int, mbs: int, target: str, fast: bool = True) -> float:
+    ctx, bounds, place = chain_problem(model, layers, mbs, target)
     fn = evaluate_fast if fast else evaluate
     fn(ctx, bounds, place)  # compile / warm
     return POP / cpu_best(lambda: fn(ctx, bounds, place), 5 if fast else 2)
+
+
+class _ScalarStatic:
+    """The context as the previous kernel read it: one static power for the whole target."""
+
+    def __init__(self, ctx: EvalContext) -> None:
+        self._ctx = ctx
+        self.static_w = float(ctx.static_w[: ctx.C].sum())
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._ctx, name)
+
+
+def previous_kernel():  # noqa: ANN201
+    """`evaluate_fast` of revision PREVIOUS, or None outside a git clone that has it."""
+    root = Path(__file__).resolve().parents[1]
+    shown = subprocess.run(
+        ["git", "show", f"{PREVIOUS}:xcompass/schedule_jit.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    if shown.returncode:
+        return None
+    path = Path(tempfile.mkdtemp()) / "previous_schedule_jit.py"
+    path.write_text(shown.stdout)
+    spec = importlib.util.spec_from_file_location("previous_schedule_jit", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.evaluate_fast
+
+
+def side_by_side() -> None:
+    old = previous_kernel()
+    if old is None:
+        print(f"side by side with {PREVIOUS}: skipped (no git history here)")
+        return
+    ctx, bounds, place = chain_problem("llama3-70b", 80, 8, "simba-36")
+    legacy = _ScalarStatic(ctx)
+    old(legacy, bounds, place)  # compile / warm
+    now, before = [], []
+    for _ in range(PAIRS):
+        for fn, arg, times in ((evaluate_fast, ctx, now), (old, legacy, before)):
+            t0 = time.process_time()
+            fn(arg, bounds, place)
+            times.append(time.process_time() - t0)
+    now, before = np.array(now), np.array(before)
+    print(
+        f"side by side with {PREVIOUS} (program-order kernel), {PAIRS} interleaved pairs: "
+        f"this {POP / now.min():,.0f} vs {POP / before.min():,.0f} evals/s (best); "
+        f"ratio {before.min() / now.min():.3f} (best), {np.median(before / now):.3f} (median "
+        f"of pairs)"
+    )
 
 
 def tile_context() -> EvalContext:
@@ -94,6 +161,7 @@ def main() -> None:
         f"chain kernel, llama3-70b, 80 layers x 8 micro-batches, simba-36: {r:,.0f} evals/s "
         f"(numpy reference path: {r_np:,.0f} evals/s)"
     )
+    side_by_side()
     print("scaling (llama3-70b on simba-36 unless noted):")
     print(f"  {'layers':>6} {'mbs':>4} {'chiplets':>8} {'nodes':>6} {'evals/s':>9} {'us/node':>8}")
     cases = [

@@ -18,7 +18,7 @@ DROP_AT = 8  # a link's ended bookings are moved out once this many lie before i
 
 
 # --- links: each link's bookings, disjoint [start, end) intervals in time order -----------
-# busy[lo[r]:hi[r], r] = (start, end) of link r's live bookings. Bookings never overlap, so
+# busy[r, lo[r]:hi[r]] = (start, end) of link r's live bookings. Bookings never overlap, so
 # sorted by start they are sorted by end too: those that ended form a prefix (dropped by
 # moving lo), and a request finds its first possible conflict by bisection.
 
@@ -30,21 +30,21 @@ def _link_earliest(busy, lo, hi, r, now, t, duration):  # noqa: ANN001, ANN202
     can reach them). Each conflict moves s to that booking's end; the next booking ends later
     still, so one forward walk from the first booking ending after t finds the answer."""
     i, n = lo[r], hi[r]
-    while i < n and busy[i, r, 1] <= now:
+    while i < n and busy[r, i, 1] <= now:
         i += 1
     lo[r] = i
-    if i == n or t >= busy[n - 1, r, 1]:
+    if i == n or t >= busy[r, n - 1, 1]:
         return t
     k = n - 1  # bisect: the first booking ending after t
     while i < k:
         mid = (i + k) >> 1
-        if busy[mid, r, 1] > t:
+        if busy[r, mid, 1] > t:
             k = mid
         else:
             i = mid + 1
     s = t
-    while i < n and busy[i, r, 0] < s + duration:
-        s = busy[i, r, 1]
+    while i < n and busy[r, i, 0] < s + duration:
+        s = busy[r, i, 1]
         i += 1
     return s
 
@@ -60,16 +60,16 @@ def _link_book(busy, lo, hi, r, s, duration, cap):  # noqa: ANN001, ANN202
             return False
         n = hi[r] - lo[r]
         for i in range(n):
-            busy[i, r, 0] = busy[lo[r] + i, r, 0]
-            busy[i, r, 1] = busy[lo[r] + i, r, 1]
+            busy[r, i, 0] = busy[r, lo[r] + i, 0]
+            busy[r, i, 1] = busy[r, lo[r] + i, 1]
         lo[r], hi[r] = 0, n
     k = hi[r]
-    while k > lo[r] and busy[k - 1, r, 0] > s:  # from the end, where most requests land
-        busy[k, r, 0] = busy[k - 1, r, 0]
-        busy[k, r, 1] = busy[k - 1, r, 1]
+    while k > lo[r] and busy[r, k - 1, 0] > s:  # from the end, where most requests land
+        busy[r, k, 0] = busy[r, k - 1, 0]
+        busy[r, k, 1] = busy[r, k - 1, 1]
         k -= 1
-    busy[k, r, 0] = s
-    busy[k, r, 1] = s + duration
+    busy[r, k, 0] = s
+    busy[r, k, 1] = s + duration
     hi[r] += 1
     return True
 
@@ -183,7 +183,7 @@ def _kernel(  # noqa: C901
     N = B * U
     E = pred.shape[0]
     max_tp = len(slots)  # a compile-time constant (`member_slots`): the member loops unroll
-    busy = np.empty((link_cap, n_links, 2))
+    busy = np.empty((n_links, link_cap, 2))  # a link's bookings side by side
     blo = np.zeros(n_links, dtype=np.int64)
     bhi = np.zeros(n_links, dtype=np.int64)
     times = np.empty((n_channels, 2 * N + 2))
@@ -287,14 +287,16 @@ def _kernel(  # noqa: C901
                 nh = hops[a, z]
                 occupy = edge_occupy[b, edge]
                 s = time
-                moved = True
-                while moved:
-                    moved = False
-                    for h in range(nh):
-                        e = _link_earliest(busy, blo, bhi, routes[a, z, h], time, s, occupy)
-                        if e > s:
-                            s = e
-                            moved = True
+                h = 0
+                clear = 0  # links in a row found free from s on: all of them ends the search
+                while clear < nh:
+                    e = _link_earliest(busy, blo, bhi, routes[a, z, h], time, s, occupy)
+                    if e > s:
+                        s = e
+                        clear = 1
+                    else:
+                        clear += 1
+                    h = h + 1 if h + 1 < nh else 0
                 for h in range(nh):
                     if not _link_book(busy, blo, bhi, routes[a, z, h], s, occupy, link_cap):
                         out_overflow[p] = True

@@ -74,55 +74,53 @@ def _link_book(busy, lo, hi, r, s, duration, cap):  # noqa: ANN001, ANN202
     return True
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _before(ht, hr, he, i, j):  # noqa: ANN001, ANN202
-    """Heap entry i comes before entry j: earlier time, then rank, then edge."""
-    if ht[i] != ht[j]:
-        return ht[i] < ht[j]
-    if hr[i] != hr[j]:
-        return hr[i] < hr[j]
-    return he[i] < he[j]
+# --- the event queue: a binary heap of (time, key), key = Compass rank << EDGE_BITS | edge + 1
+# (0: the node's start), so one integer compare breaks a tie in time as (rank, edge) would.
+# The event's node is the rank's; a message's micro-batch is its destination node's.
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _swap(ht, hr, he, hi, i, j):  # noqa: ANN001, ANN202
-    ht[i], ht[j] = ht[j], ht[i]
-    hr[i], hr[j] = hr[j], hr[i]
-    he[i], he[j] = he[j], he[i]
-    hi[i], hi[j] = hi[j], hi[i]
+def _before(ta, ka, tb, kb):  # noqa: ANN001, ANN202
+    return ta < tb or (ta == tb and ka < kb)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _push(ht, hr, he, hi, n, t, r, e, item):  # noqa: ANN001, ANN202
-    ht[n], hr[n], he[n], hi[n] = t, r, e, item
+def _push(ht, hk, n, t, k):  # noqa: ANN001, ANN202
     i = n
-    while i > 0:
+    while i > 0:  # move the hole up past every later parent
         parent = (i - 1) >> 1
-        if _before(ht, hr, he, i, parent):
-            _swap(ht, hr, he, hi, i, parent)
-            i = parent
-        else:
+        if not _before(t, k, ht[parent], hk[parent]):
             break
+        ht[i] = ht[parent]
+        hk[i] = hk[parent]
+        i = parent
+    ht[i] = t
+    hk[i] = k
     return n + 1
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _pop(ht, hr, he, hi, n):  # noqa: ANN001, ANN202
+def _pop(ht, hk, n):  # noqa: ANN001, ANN202
     """Remove the first entry (moved to slot n - 1); return the new size."""
     n -= 1
-    _swap(ht, hr, he, hi, 0, n)
+    t0, k0 = ht[0], hk[0]
+    t, k = ht[n], hk[n]
     i = 0
-    while True:
-        a, z = 2 * i + 1, 2 * i + 2
-        best = i
-        if a < n and _before(ht, hr, he, a, best):
-            best = a
-        if z < n and _before(ht, hr, he, z, best):
-            best = z
-        if best == i:
+    while True:  # move the hole down past every earlier child
+        c = 2 * i + 1
+        if c >= n:
             break
-        _swap(ht, hr, he, hi, i, best)
-        i = best
+        if c + 1 < n and _before(ht[c + 1], hk[c + 1], ht[c], hk[c]):
+            c += 1
+        if not _before(ht[c], hk[c], t, k):
+            break
+        ht[i] = ht[c]
+        hk[i] = hk[c]
+        i = c
+    ht[i] = t
+    hk[i] = k
+    ht[n] = t0
+    hk[n] = k0
     return n
 
 
@@ -205,9 +203,11 @@ def _kernel(  # noqa: C901
     done = np.zeros(N)
     H = N + B * E + 1
     ht = np.empty(H)
-    hr = np.empty(H, dtype=np.int64)
-    he = np.empty(H, dtype=np.int64)
-    hi = np.empty(H, dtype=np.int64)
+    hk = np.empty(H, dtype=np.int64)
+    edge_bits = 1
+    while (1 << edge_bits) <= E:
+        edge_bits += 1
+    edge_mask = (1 << edge_bits) - 1
     todo = np.empty(N + E + max_tp, dtype=np.int64)  # nodes that may have become ready
     for p in range(P):
         qcount[:] = 0
@@ -272,16 +272,18 @@ def _kernel(  # noqa: C901
                 if ready:
                     queued[node] = True
                     when = arrival[node] if arrival[node] >= free else free
-                    n = _push(ht, hr, he, hi, n, when, rank[node], -1, node)
+                    n = _push(ht, hk, n, when, rank[node] << edge_bits)
             nt = 0
             if n == 0:
                 break
-            n = _pop(ht, hr, he, hi, n)
-            time, edge, item = ht[n], he[n], hi[n]
+            n = _pop(ht, hk, n)
+            time, key = ht[n], hk[n]
+            item = order[p, key >> edge_bits]
+            edge = (key & edge_mask) - 1
             if edge >= 0:
-                b = item
+                dst = item
+                b = dst // U
                 src = b * U + pred[edge]
-                dst = b * U + edge_dst[edge]
                 a = lead[fp[src]]
                 z = lead[fp[dst]]
                 nh = hops[a, z]
@@ -387,7 +389,7 @@ def _kernel(  # noqa: C901
                     todo[nt] = dst
                     nt += 1
                 else:
-                    n = _push(ht, hr, he, hi, n, end + link_latency, rank[dst], edge, b)
+                    n = _push(ht, hk, n, end + link_latency, rank[dst] << edge_bits | edge + 1)
             for j in range(max_tp):
                 if valid[grp, j]:
                     c = members[grp, j]

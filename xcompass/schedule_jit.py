@@ -34,15 +34,21 @@ def _split(times, used, cnt, r, x):  # noqa: ANN001, ANN202
     """Index of a breakpoint at x, inserted (splitting its segment) if missing."""
     n = cnt[r]
     i = n
-    while i > 0 and times[r, i - 1] > x:
-        times[r, i] = times[r, i - 1]  # shift up while searching from the end
-        used[r, i] = used[r, i - 1]
+    while i > 0 and times[r, i - 1] > x:  # from the end, where most requests land
         i -= 1
     if i > 0 and times[r, i - 1] == x:
-        for j in range(i, n):  # already there: undo the shift
-            times[r, j] = times[r, j + 1]
-            used[r, j] = used[r, j + 1]
         return i - 1
+    return _insert(times, used, cnt, r, i, x)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _insert(times, used, cnt, r, i, x):  # noqa: ANN001, ANN202
+    """Insert a breakpoint at x as index i (times[r, i - 1] < x < times[r, i]): the segment
+    it splits keeps its share on both sides."""
+    n = cnt[r]
+    for k in range(n, i, -1):
+        times[r, k] = times[r, k - 1]
+        used[r, k] = used[r, k - 1]
     times[r, i] = x
     used[r, i] = used[r, i - 1] if i > 0 else 0.0
     cnt[r] = n + 1
@@ -79,7 +85,7 @@ def _fill(times, used, cnt, r, t, need, cap, run):  # noqa: ANN001, ANN202
             finish = times[r, j] + left / free
             if finish == times[r, j]:  # too little to book at the clock's resolution
                 return finish
-            _split(times, used, cnt, r, finish)
+            _insert(times, used, cnt, r, j + 1, finish)
             used[r, j] += free
             return finish
         if free > SHARE_EPS:
@@ -87,7 +93,10 @@ def _fill(times, used, cnt, r, t, need, cap, run):  # noqa: ANN001, ANN202
             if free * span >= left:
                 finish = times[r, j] + left / free
                 if finish > times[r, j]:
-                    _split(times, used, cnt, r, finish)
+                    if finish < times[r, j + 1]:
+                        _insert(times, used, cnt, r, j + 1, finish)
+                    elif finish > times[r, j + 1]:  # rounding: where the reference puts it
+                        _split(times, used, cnt, r, finish)
                     used[r, j] += free
                 return finish
             used[r, j] += free

@@ -64,16 +64,14 @@ def _fill(times, used, cnt, r, t, need, cap, run):  # noqa: ANN001, ANN202
         return t
     n = cnt[r]
     if n == 0 or t >= times[r, n - 1]:  # past every booking: the tail is free
+        # and no later stream starts before t (streams start as events, in time order): the
+        # profile before t is forgotten, which keeps it a few breakpoints long
         finish = t + run
-        if n > 0 and times[r, n - 1] == t:
-            used[r, n - 1] = cap
-        else:
-            times[r, n] = t
-            used[r, n] = cap
-            n += 1
-        times[r, n] = finish
-        used[r, n] = 0.0
-        cnt[r] = n + 1
+        times[r, 0] = t
+        used[r, 0] = cap
+        times[r, 1] = finish
+        used[r, 1] = 0.0
+        cnt[r] = 2
         return finish
     j = _split(times, used, cnt, r, t)
     left = need

@@ -87,8 +87,9 @@ class _ScalarStatic:
         return getattr(self._ctx, name)
 
 
-def previous_kernel():  # noqa: ANN201
-    """`evaluate_fast` of revision PREVIOUS, or None outside a git clone that has it."""
+def previous_kernel(folder: Path):  # noqa: ANN201
+    """`evaluate_fast` of revision PREVIOUS, written to `folder` and compiled there (numba's
+    cache too), or None outside a git clone that has it."""
     root = Path(__file__).resolve().parents[1]
     shown = subprocess.run(
         ["git", "show", f"{PREVIOUS}:xcompass/schedule_jit.py"],
@@ -98,7 +99,7 @@ def previous_kernel():  # noqa: ANN201
     )
     if shown.returncode:
         return None
-    path = Path(tempfile.mkdtemp()) / "previous_schedule_jit.py"
+    path = folder / "previous_schedule_jit.py"
     path.write_text(shown.stdout)
     spec = importlib.util.spec_from_file_location("previous_schedule_jit", path)
     module = importlib.util.module_from_spec(spec)
@@ -109,10 +110,15 @@ def previous_kernel():  # noqa: ANN201
 def one_side_by_side() -> None:
     """In this process: PAIRS interleaved calls of each kernel; prints both rates (best) and
     the median of the pairs' ratios."""
-    old = previous_kernel()
-    if old is None:
-        print("none")
-        return
+    with tempfile.TemporaryDirectory() as folder:
+        old = previous_kernel(Path(folder))
+        if old is None:
+            print("none")
+            return
+        time_pairs(old)
+
+
+def time_pairs(old) -> None:  # noqa: ANN001
     ctx, bounds, place = chain_problem("llama3-70b", 80, 8, "simba-36")
     legacy = _ScalarStatic(ctx)
     evaluate_fast(ctx, bounds, place)  # compile / warm

@@ -74,9 +74,10 @@ def _link_book(busy, lo, hi, r, s, duration, cap):  # noqa: ANN001, ANN202
     return True
 
 
-# --- the event queue: a binary heap of (time, key), key = Compass rank << EDGE_BITS | edge + 1
-# (0: the node's start), so one integer compare breaks a tie in time as (rank, edge) would.
-# The event's node is the rank's; a message's micro-batch is its destination node's.
+# --- the event queue: a binary heap of (time, key), key = Compass rank << edge_bits | edge + 1
+# (edge + 1 = 0: the node's start; edge_bits holds any edge index + 1), so one integer compare
+# breaks a tie in time as (rank, edge) would. The event's node is the rank's; a message's
+# micro-batch is its destination node's.
 
 
 @njit(cache=True, nogil=True, inline="always")

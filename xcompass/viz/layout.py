@@ -1,25 +1,45 @@
 """The mapping drawn on the target: which chiplet runs what. A mesh is drawn as its grid
 (chiplet c at column c % cols, row c // cols, as the schedule routes it); a switch-connected
-node as its GPUs in a row under the switch. Each chiplet shows the layers and micro-batches it
-runs, coloured by where in the model its layers sit (pipeline stage), outlined by chiplet kind;
-idle chiplets are grey. Arrows are activations crossing the NoP, thicker when more micro-batches
-take them."""
+node as its GPUs in a row above the switch.
+
+Each chiplet is filled by how busy it is (share of the latency, with a colour bar), outlined
+by chiplet kind, and says in words what it runs: its layers (at group / tile granularity also
+how many of the units, and which kernel kinds by time), and which micro-batches. A strip along
+its bottom shows where in the model its work sits, so pipeline stages read at a glance. Idle
+chiplets are hatched grey. Tensor-parallel groups are dashed outlines, one colour per group,
+with a tag in every member. Arrows are activations handed from one task group to the next,
+thicker when more micro-batches take them; the figure's limits are computed from the arrows'
+curves, so none leaves the picture."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from matplotlib import colormaps
-from matplotlib.patches import FancyArrowPatch, Rectangle
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize, to_rgb
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
+from matplotlib.patheffects import withStroke
 
-from xcompass.viz.style import figure, save
+from xcompass.viz.style import save
 
 KIND_EDGES = ("#222222", "#c0392b", "#2471a3", "#7d3c98")
-MAX_ARROWS = 24  # the busiest hand-offs; more only hide the chiplets
+GROUP_COLORS = ("#1b5e20", "#6a1b9a", "#b71c1c", "#0d47a1", "#e65100", "#004d40", "#880e4f")
+ARROW_COLOR = "#d35400"
+MAX_ARROWS = 12  # the busiest hand-offs; more only hide the chiplets
+CMAP = "YlGnBu"
+SIZE = 0.86  # a chiplet's square, in pitches
+SCALE = 1.2  # inches per pitch
+SHORT_KIND = {"attention": "attn", "eltwise": "elt"}
 
 
-def wrap(text: str, width: int = 13, lines: int = 3) -> str:
+def wrap(text: str, width: int = 18, lines: int = 2) -> str:
     """Break a range list at commas so it fits in a chiplet's square."""
     out = [""]
     for part in text.split(","):
@@ -28,33 +48,72 @@ def wrap(text: str, width: int = 13, lines: int = 3) -> str:
             out.append(part)
         else:
             out[-1] += piece
-    return "\n".join(out[:lines]) + (",..." if len(out) > lines else "")
+    if len(out) > lines:
+        out = out[:lines]
+        out[-1] += ",..."
+    return "\n".join(out)
 
 
-def ranges(values: list[int]) -> str:
+def ranges(values: list[int] | set[int]) -> str:
     """[0, 1, 2, 5, 7, 8] -> '0-2,5,7-8'."""
-    out, values = [], sorted(set(values))
+    out, vals = [], sorted(set(values))
     i = 0
-    while i < len(values):
+    while i < len(vals):
         j = i
-        while j + 1 < len(values) and values[j + 1] == values[j] + 1:
+        while j + 1 < len(vals) and vals[j + 1] == vals[j] + 1:
             j += 1
-        out.append(f"{values[i]}" if i == j else f"{values[i]}-{values[j]}")
+        out.append(f"{vals[i]}" if i == j else f"{vals[i]}-{vals[j]}")
         i = j + 1
     return ",".join(out)
 
 
+def _span(task: dict[str, Any], key: str) -> range:
+    lo, hi = (task.get(key) or [0, 0])[:2]
+    return range(int(lo), int(hi))
+
+
+def microbatch_names(report: dict[str, Any]) -> list[str]:
+    """mb0, mb1, ..., mb10 in numeric order (the report's own names)."""
+    return sorted({t["microbatch"] for t in report["per_task"]}, key=lambda s: (len(s), s))
+
+
+def unit_key(report: dict[str, Any]) -> str:
+    """What a task's range counts: 'units' at group / tile granularity, else 'layers'."""
+    tasks = report["per_task"]
+    return "units" if tasks and all("units" in t for t in tasks) else "layers"
+
+
+def total_units(report: dict[str, Any], key: str) -> int:
+    """How many layers (units) one micro-batch runs: the report's count, else the tasks'."""
+    value = report.get(key)
+    if isinstance(value, int) and value > 0:
+        return value
+    return max((_span(t, key).stop for t in report["per_task"]), default=1) or 1
+
+
 def chiplet_work(report: dict[str, Any]) -> dict[int, dict[str, set[int]]]:
-    """Per chiplet: the layers and micro-batch indices it runs."""
-    names = sorted({t["microbatch"] for t in report["per_task"]}, key=lambda s: (len(s), s))
-    index = {n: i for i, n in enumerate(names)}
+    """Per chiplet: the layers, units (when the report has them) and micro-batch indices it
+    runs."""
+    index = {n: i for i, n in enumerate(microbatch_names(report))}
     work: dict[int, dict[str, set[int]]] = {}
     for t in report["per_task"]:
         for c in t["chiplets"]:
-            w = work.setdefault(c, {"layers": set(), "mbs": set()})
-            w["layers"].update(range(*t["layers"]))
+            w = work.setdefault(c, {"layers": set(), "units": set(), "mbs": set()})
+            w["layers"].update(_span(t, "layers"))
+            w["units"].update(_span(t, "units"))
             w["mbs"].add(index[t["microbatch"]])
     return work
+
+
+def kind_times(report: dict[str, Any]) -> dict[int, Counter]:
+    """Per chiplet: kernel time by kernel kind (gemm, attention, ...), from per_kernel."""
+    out: dict[int, Counter] = defaultdict(Counter)
+    for entry in report.get("per_kernel") or []:
+        for k in entry.get("kernels") or []:
+            spent = float(k.get("launches", 1) or 0) * float(k.get("time_s", 0.0) or 0.0)
+            for c in entry.get("chiplets") or []:
+                out[c][k.get("kind", "?")] += spent
+    return out
 
 
 def tp_groups(report: dict[str, Any]) -> list[tuple[int, ...]]:
@@ -63,85 +122,320 @@ def tp_groups(report: dict[str, Any]) -> list[tuple[int, ...]]:
 
 
 def hand_offs(report: dict[str, Any]) -> Counter:
-    """(from chiplet, to chiplet) -> micro-batches whose activation crosses there."""
+    """(from group, to group) -> micro-batches whose activation goes from a task on the first
+    chiplet group to the next task of the same micro-batch on the second."""
+    key = unit_key(report)
     flows: Counter = Counter()
     by_mb: dict[str, list[dict[str, Any]]] = {}
     for t in report["per_task"]:
         by_mb.setdefault(t["microbatch"], []).append(t)
     for tasks in by_mb.values():
-        tasks.sort(key=lambda t: t["layers"][0])
+        tasks.sort(key=lambda t: (_span(t, key).start, t.get("start_s", 0.0)))
         for a, b in zip(tasks, tasks[1:], strict=False):
-            if a["chiplets"][0] != b["chiplets"][0]:
-                flows[(a["chiplets"][0], b["chiplets"][0])] += 1
+            if tuple(a["chiplets"]) != tuple(b["chiplets"]):
+                flows[(tuple(a["chiplets"]), tuple(b["chiplets"]))] += 1
     return flows
 
 
-def _positions(
-    layout: dict[str, Any], n: int
-) -> tuple[dict[int, tuple[float, float]], float, float]:
-    if layout["topology"] == "mesh":
+@dataclass
+class Arrow:
+    start: tuple[float, float]
+    end: tuple[float, float]
+    rad: float
+    count: int
+
+    def bulge(self) -> tuple[float, float]:
+        """The curve's farthest point: matplotlib's arc3 puts the control point at the
+        midpoint + rad x (dy, -dx), and a quadratic Bezier reaches halfway to it."""
+        (x1, y1), (x2, y2) = self.start, self.end
+        dx, dy = x2 - x1, y2 - y1
+        return (x1 + x2) / 2 + self.rad * dy / 2, (y1 + y2) / 2 - self.rad * dx / 2
+
+
+def _positions(layout: dict[str, Any], n: int) -> dict[int, tuple[float, float]]:
+    if layout.get("topology") == "mesh" and len(layout.get("dims") or []) == 2:
         cols, rows = layout["dims"]
-        return {c: (c % cols, rows - 1 - c // cols) for c in range(n)}, cols, rows
+        if cols * rows >= n:
+            return {c: (c % cols, rows - 1 - c // cols) for c in range(n)}
     per_row = n if n <= 8 else (n + 1) // 2
     rows = (n + per_row - 1) // per_row
-    return {c: (c % per_row, rows - c // per_row) for c in range(n)}, per_row, rows + 1
+    return {c: (c % per_row, rows - 1 - c // per_row) for c in range(n)}
 
 
-def draw_layout(report: dict[str, Any], stem: str) -> list[str]:
-    """Write `stem`.png and `stem`.svg; return their paths."""
-    layout = report.get("layout") or {"topology": "switch", "dims": [len(report["per_chiplet"]), 1]}
-    n = len(report["per_chiplet"])
-    pos, width, height = _positions(layout, n)
-    kinds = list(dict.fromkeys(c["kind"] for c in report["per_chiplet"]))
-    work = chiplet_work(report)
-    layers = max(report.get("layers", 1), 1)
-    total_mbs = len({t["microbatch"] for t in report["per_task"]})
-    cmap = colormaps["viridis"]
-    fig = figure(
-        max(4.5, 1.25 * width + 1.2), max(3.2, 1.1 * height + 1.3), margins=(0.1, 0.1, 0.6, 0.1)
+def _centre(pos: dict[int, tuple[float, float]], chips: tuple[int, ...]) -> tuple[float, float]:
+    return (
+        sum(pos[c][0] for c in chips) / len(chips),
+        sum(pos[c][1] for c in chips) / len(chips),
     )
-    ax = fig.add_subplot(1, 1, 1)
-    size = 0.86
+
+
+def _arrows(report: dict[str, Any], pos: dict[int, tuple[float, float]], switch: bool):
+    """The busiest hand-offs as arrows between group centres, and how many there were."""
+    flows = hand_offs(report)
+    arrows = []
+    for (a, b), count in flows.most_common():
+        if len(arrows) == MAX_ARROWS:
+            break
+        start, end = _centre(pos, a), _centre(pos, b)
+        dist = ((end[0] - start[0]) ** 2 + (end[1] - start[1]) ** 2) ** 0.5
+        if dist < 0.2:  # the same place (a group and its own sub-group): no arrow to draw
+            continue
+        if switch:
+            # every GPU is one hop from every other: arcs leave the row, rightwards above it
+            # and leftwards below it (arc3's side turns with the direction), longer ones
+            # higher so they nest instead of crossing the squares
+            side = 1 if end[0] > start[0] else -1
+            start = (start[0], start[1] + side * (SIZE / 2 + 0.02))
+            end = (end[0], end[1] + side * (SIZE / 2 + 0.02))
+            rad = -2 * (0.15 + 0.07 * dist) / dist
+        else:
+            rad = 0.15
+        arrows.append(Arrow(start, end, rad, count))
+    return arrows, len(flows)
+
+
+def _nesting(groups: list[tuple[int, ...]]) -> dict[tuple[int, ...], int]:
+    """0 for a group that contains no other group's chiplets, else 1 + the deepest such."""
+    level: dict[tuple[int, ...], int] = {}
+    for g in sorted(groups, key=len):
+        inner = [level[h] for h in level if len(h) < len(g) and set(h) & set(g)]
+        level[g] = 1 + max(inner) if inner else 0
+    return level
+
+
+def group_colors(
+    groups: list[tuple[int, ...]], pos: dict[int, tuple[float, float]]
+) -> dict[tuple[int, ...], str]:
+    """A colour per TP group, greedily different from every group it overlaps or touches
+    (a member within one pitch), so neighbouring outlines never share a colour."""
+    out: dict[tuple[int, ...], str] = {}
+    for g in sorted(groups, key=len, reverse=True):
+        near = {
+            out[h]
+            for h in out
+            if any(
+                abs(pos[a][0] - pos[b][0]) <= 1.01 and abs(pos[a][1] - pos[b][1]) <= 1.01
+                for a in g
+                for b in h
+            )
+        }
+        free = [c for c in GROUP_COLORS if c not in near]
+        out[g] = free[0] if free else GROUP_COLORS[len(out) % len(GROUP_COLORS)]
+    return out
+
+
+def _ink(face: Any) -> str:
+    """Black or white, whichever reads on `face`."""
+    r, g, b = to_rgb(face)
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "white"
+
+
+def chiplet_text(
+    w: dict[str, set[int]],
+    key: str,
+    units: int,
+    mbs: int,
+    kinds: Counter | None,
+) -> str:
+    """The words in a chiplet's square: layers (and units), kernel kinds, micro-batches."""
+    lines = [wrap("L" + ranges(w["layers"]))] if w["layers"] else []
+    if key == "units":
+        lines.append(f"{len(w['units'])} of {units} units")
+        total = sum(kinds.values()) if kinds else 0.0
+        if total > 0:
+            top = kinds.most_common()
+            parts = [f"{SHORT_KIND.get(k, k)} {100 * v / total:.0f}%" for k, v in top[:2]]
+            lines.append(", ".join(parts))
+    if len(w["mbs"]) == mbs:
+        lines.append(f"all {mbs} mb")
+    else:
+        lines.append(wrap(f"mb {ranges(w['mbs'])}", lines=1) + f" ({len(w['mbs'])}/{mbs})")
+    return "\n".join(lines)
+
+
+def layout_figure(report: dict[str, Any]) -> Figure:
+    """The picture as a Figure (on an Agg canvas), for `draw_layout` and the tests."""
+    n = len(report["per_chiplet"])
+    layout = report.get("layout") or {}
+    switch = layout.get("topology") != "mesh"
+    pos = _positions(layout, n)
+    kinds = list(dict.fromkeys(c.get("kind", "?") for c in report["per_chiplet"]))
+    key = unit_key(report)
+    units = total_units(report, key)
+    work = chiplet_work(report)
+    by_kind = kind_times(report)
+    mb_names = microbatch_names(report)
+    latency = float(report.get("latency_s") or 0.0)
+    groups = tp_groups(report)
+    nest = _nesting(groups)
+    arrows, flows = _arrows(report, pos, switch)
+
+    # the data limits: every square, every arrow's curve, the switch under everything
+    half = SIZE / 2
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+    xlo, xhi = min(xs) - half - 0.14, max(xs) + half + 0.14
+    ylo, yhi = min(ys) - half - 0.14, max(ys) + half + 0.14
+    for a in arrows:
+        bx, by = a.bulge()
+        xlo, xhi = min(xlo, bx - 0.2), max(xhi, bx + 0.2)
+        ylo, yhi = min(ylo, by - 0.2), max(yhi, by + 0.2)
+    switch_top = ylo - 0.25
+    if switch:
+        ylo = switch_top - 0.45
+    width_in = (xhi - xlo) * SCALE
+    minimum = 7.0  # room for the title and the key
+    if width_in < minimum:
+        grow = (minimum - width_in) / SCALE / 2
+        xlo, xhi, width_in = xlo - grow, xhi + grow, minimum
+    height_in = (yhi - ylo) * SCALE
+    left, right, top, bottom = 0.1, 1.25, 0.95, 0.1
+    fig_w, fig_h = width_in + left + right, height_in + top + bottom
+    fig = Figure(figsize=(fig_w, fig_h), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((left / fig_w, bottom / fig_h, width_in / fig_w, height_in / fig_h))
+    ax.set_xlim(xlo, xhi)
+    ax.set_ylim(ylo, yhi)
+    ax.set_aspect("equal")
+    ax.axis("off")
+
+    cmap = colormaps[CMAP]
+    norm = Normalize(0, 100)
     for c in range(n):
         x, y = pos[c]
-        kind = report["per_chiplet"][c]["kind"]
-        edge = KIND_EDGES[kinds.index(kind) % len(KIND_EDGES)]
+        chip = report["per_chiplet"][c]
+        edge = KIND_EDGES[kinds.index(chip.get("kind", "?")) % len(KIND_EDGES)]
         w = work.get(c)
-        if w:
-            face = cmap(0.15 + 0.75 * (sum(w["layers"]) / len(w["layers"])) / layers)
-            hatch = None
-        else:
-            face, hatch = "#eeeeee", "///"
+        busy = 100 * float(chip.get("busy_s", 0.0)) / latency if latency > 0 else 0.0
+        face = cmap(norm(busy)) if w else "#f2f2f2"
+        ink = _ink(face) if w else "0.35"
         ax.add_patch(
             Rectangle(
-                (x - size / 2, y - size / 2),
-                size,
-                size,
+                (x - half, y - half),
+                SIZE,
+                SIZE,
                 facecolor=face,
                 edgecolor=edge,
                 linewidth=1.6,
-                hatch=hatch,
+                hatch=None if w else "///",
+                zorder=1,
+            )
+        )
+        ax.text(x - half + 0.05, y + half - 0.05, f"{c}", fontsize=6, va="top", color=ink, zorder=5)
+        if not w:
+            ax.text(
+                x, y, "idle", ha="center", va="center", fontsize=6, color="0.35", zorder=5,
+                bbox={"boxstyle": "round,pad=0.2", "facecolor": "#f2f2f2", "edgecolor": "none"},
+            )  # fmt: skip
+            continue
+        text = chiplet_text(w, key, units, len(mb_names), by_kind.get(c))
+        ax.text(
+            x,
+            y + 0.02,
+            text,
+            ha="center",
+            va="center",
+            fontsize=6,
+            color=ink,
+            linespacing=1.25,
+            zorder=5,
+            path_effects=[withStroke(linewidth=2, foreground=face)],
+        )
+        _coverage(ax, x, y, w["units" if key == "units" else "layers"], units)
+    _tp_outlines(ax, fig, pos, groups, nest)
+    most = max((a.count for a in arrows), default=1)
+    for a in arrows:
+        ax.add_patch(
+            FancyArrowPatch(
+                a.start,
+                a.end,
+                arrowstyle="-|>",
+                mutation_scale=9,
+                connectionstyle=f"arc3,rad={a.rad}",
+                color=ARROW_COLOR,
+                linewidth=0.6 + 2.4 * a.count / most,
+                alpha=0.8,
+                shrinkA=6,
+                shrinkB=6,
+                zorder=3,
+            )
+        )
+    if switch:
+        ax.add_patch(
+            Rectangle(
+                (min(xs) - half, switch_top - 0.35),
+                max(xs) - min(xs) + SIZE,
+                0.35,
+                facecolor="0.85",
+                edgecolor="0.5",
+                zorder=1,
             )
         )
         ax.text(
-            x - size / 2 + 0.04,
-            y + size / 2 - 0.05,
-            f"{c}",
-            fontsize=6,
-            va="top",
-            color="white" if w else "0.4",
+            (min(xs) + max(xs)) / 2, switch_top - 0.175, "switch", ha="center", va="center",
+            fontsize=7, zorder=5,
+        )  # fmt: skip
+        for c in range(n):
+            ax.plot([pos[c][0]] * 2, [switch_top, pos[c][1] - half], color="0.7", lw=0.8, zorder=0)
+    _key(fig, ax, report, layout, kinds, key, arrows, flows, bool(groups), len(work) < n)
+    cax = fig.add_axes(
+        (
+            (left + width_in + 0.3) / fig_w,
+            (bottom + 0.1 * height_in) / fig_h,
+            0.14 / fig_w,
+            0.8 * height_in / fig_h,
         )
-        if w:
-            mbs = "all mb" if len(w["mbs"]) == total_mbs else f"mb {ranges(list(w['mbs']))}"
-            text = f"{wrap('L' + ranges(list(w['layers'])))}\n{mbs}"
-            ax.text(
-                x, y - 0.05, text, ha="center", va="center", fontsize=6, color="white", wrap=True
+    )
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax)
+    bar.set_label("busy, % of latency", fontsize=7)
+    bar.ax.tick_params(labelsize=6)
+    return fig
+
+
+def _coverage(ax: Axes, x: float, y: float, spans: set[int], total: int) -> None:
+    """A strip along the square's bottom: the model's layers (units) left to right, the ones
+    this chiplet runs dark."""
+    x0, y0, w, h = x - SIZE / 2 + 0.06, y - SIZE / 2 + 0.05, SIZE - 0.12, 0.07
+    ax.add_patch(
+        Rectangle((x0, y0), w, h, facecolor="white", edgecolor="0.3", linewidth=0.4, zorder=2)
+    )
+    for run in ranges(spans).split(","):
+        if not run:
+            continue
+        lo, _, hi = run.partition("-")
+        a, b = int(lo), int(hi or lo) + 1
+        ax.add_patch(
+            Rectangle(
+                (x0 + w * a / total, y0),
+                w * (b - a) / total,
+                h,
+                facecolor="0.15",
+                linewidth=0,
+                zorder=2,
             )
-    for chips in tp_groups(report):  # a tensor-parallel group, outlined row by row
+        )
+
+
+def _tp_outlines(
+    ax: Axes,
+    fig: Figure,
+    pos: dict[int, tuple[float, float]],
+    groups: list[tuple[int, ...]],
+    nest: dict[tuple[int, ...], int],
+) -> None:
+    """Each TP group: a dashed outline per mesh row in the group's colour (nested groups a
+    little further out), and a `TPn` tag in the colour inside every member, right-aligned
+    from the top-right corner so tags of several groups sit side by side."""
+    renderer = fig.canvas.get_renderer()
+    right_edge: dict[int, float] = {}
+    inv = ax.transData.inverted()
+    colors = group_colors(groups, pos)
+    for g in groups:
+        color = colors[g]
+        pad = SIZE / 2 + 0.025 + 0.025 * min(nest[g], 1)
         rows: dict[float, list[float]] = {}
-        for c in chips:
+        for c in g:
             rows.setdefault(pos[c][1], []).append(pos[c][0])
-        pad = size / 2 + 0.06
         for y, xs in rows.items():
             ax.add_patch(
                 Rectangle(
@@ -149,78 +443,90 @@ def draw_layout(report: dict[str, Any], stem: str) -> list[str]:
                     max(xs) - min(xs) + 2 * pad,
                     2 * pad,
                     facecolor="none",
-                    edgecolor="0.3",
-                    linestyle="--",
-                    linewidth=0.8,
+                    edgecolor=color,
+                    linestyle=(0, (3, 2)),
+                    linewidth=1.0,
+                    zorder=4,
                 )
             )
-        y0, xs0 = min(rows.items())
-        ax.text(
-            max(xs0) + pad - 0.03,
-            y0 - pad + 0.02,
-            f"TP{len(chips)}",
-            fontsize=5,
-            ha="right",
-            va="bottom",
-            color="0.2",
-        )
-    flows = hand_offs(report)
-    most = max(flows.values(), default=1)
-    for (a, b), count in flows.most_common(MAX_ARROWS):
-        (xa, ya), (xb, yb) = pos[a], pos[b]
-        bend = 0.25 if layout["topology"] != "mesh" else 0.12
-        ax.add_patch(
-            FancyArrowPatch(
-                (xa, ya),
-                (xb, yb),
-                arrowstyle="-|>",
-                mutation_scale=8,
-                connectionstyle=f"arc3,rad={bend}",
-                color="#d35400",
-                linewidth=0.6 + 2.4 * count / most,
-                alpha=0.85,
-                shrinkA=9,
-                shrinkB=9,
+        for c in g:
+            x, y = pos[c]
+            tx = right_edge.get(c, x + SIZE / 2 - 0.04)
+            tag = ax.text(
+                tx,
+                y + SIZE / 2 - 0.04,
+                f"TP{len(g)}",
+                fontsize=5.5,
+                ha="right",
+                va="top",
+                color=color,
+                fontweight="bold",
+                bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": color,
+                      "linewidth": 0.6},
+                zorder=6,
+            )  # fmt: skip
+            box = tag.get_window_extent(renderer).transformed(inv)
+            right_edge[c] = box.x0 - 0.06
+
+
+def _key(
+    fig: Figure,
+    ax: Axes,
+    report: dict[str, Any],
+    layout: dict[str, Any],
+    kinds: list[str],
+    key: str,
+    arrows: list[Arrow],
+    flows: int,
+    tp: bool,
+    idle: bool,
+) -> None:
+    """The title and, under it, what every mark means."""
+    dims = layout.get("dims") or []
+    topo = f"{dims[0]}x{dims[1]} mesh" if layout.get("topology") == "mesh" else "switch"
+    grain = report.get("granularity", key.rstrip("s"))
+    fig.suptitle(
+        f"{report.get('model', '?')} on {report.get('target', '?')} ({topo}), "
+        f"{grain} granularity: where each micro-batch's work runs",
+        fontsize=9,
+        y=1 - 0.12 / fig.get_figheight(),
+        va="top",
+    )
+    handles: list[Any] = [
+        Patch(facecolor="none", edgecolor=KIND_EDGES[i % len(KIND_EDGES)], lw=1.6, label=k)
+        for i, k in enumerate(kinds)
+    ]
+    if idle:
+        handles.append(Patch(facecolor="#f2f2f2", edgecolor="0.5", hatch="///", label="idle"))
+    if tp:
+        handles.append(
+            Patch(
+                facecolor="none", edgecolor="0.3", linestyle=(0, (3, 2)),
+                label="TP group (a colour each)",
             )
-        )
-    if layout["topology"] != "mesh":
-        ax.add_patch(Rectangle((-0.45, -0.35), width - 0.1, 0.4, facecolor="0.85", edgecolor="0.5"))
-        ax.text((width - 1) / 2, -0.15, "switch", ha="center", va="center", fontsize=7)
-        for c in range(n):
-            ax.plot([pos[c][0], pos[c][0]], [0.05, pos[c][1] - size / 2], color="0.6", lw=0.8)
-    for i, kind in enumerate(kinds):
-        ax.plot(
-            [],
-            [],
-            "s",
-            markerfacecolor="none",
-            markeredgewidth=1.6,
-            markersize=8,
-            color=KIND_EDGES[i % len(KIND_EDGES)],
-            label=kind,
-        )
-    ax.plot([], [], "s", color="#eeeeee", markersize=8, label="idle (power-gated)")
-    ax.legend(
-        fontsize=6,
-        loc="lower center",
-        bbox_to_anchor=(0.5, 1.0),
-        ncol=len(kinds) + 1,
+        )  # fmt: skip
+    strip = "units" if key == "units" else "layers"
+    handles.append(Patch(facecolor="0.15", edgecolor="0.3", label=f"bottom strip: {strip} run"))
+    if arrows:
+        shown = f"{len(arrows)} busiest of {flows}" if flows > len(arrows) else "all"
+        handles.append(
+            Line2D(
+                [], [], color=ARROW_COLOR, lw=2,
+                label=f"activation hand-off, width = micro-batches ({shown})",
+            )
+        )  # fmt: skip
+    fig.legend(
+        handles=handles,
+        fontsize=6.5,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 1 - 0.38 / fig.get_figheight()),
+        ncol=(len(handles) + 1) // 2 if len(handles) > 4 else len(handles),
         frameon=False,
+        handlelength=1.6,
+        columnspacing=1.2,
     )
-    ax.set_xlim(-0.6, width - 0.4)
-    low = -0.6 if layout["topology"] != "mesh" else -0.6
-    ax.set_ylim(low, height - 0.4)
-    ax.set_aspect("equal")
-    ax.axis("off")
-    topo = (
-        f"{layout['dims'][0]}x{layout['dims'][1]} mesh"
-        if layout["topology"] == "mesh"
-        else "switch"
-    )
-    ax.set_title(
-        f"{report['model']} on {report['target']} ({topo}): colour = layers' depth, "
-        "arrows = activations",
-        fontsize=8,
-        pad=14,
-    )
-    return save(fig, stem)
+
+
+def draw_layout(report: dict[str, Any], stem: str) -> list[str]:
+    """Write `stem`.png and `stem`.svg; return their paths."""
+    return save(layout_figure(report), stem)

@@ -58,8 +58,8 @@ def _insert(times, used, cnt, r, i, x):  # noqa: ANN001, ANN202
 @njit(cache=True, nogil=True, inline="always")
 def _fill(times, used, cnt, r, t, need, cap, run):  # noqa: ANN001, ANN202
     """Stream `need` channel-seconds from t at up to `cap` of what is free (Timeline.fill).
-    schedule_dag's cached kernel inlines this, and numba's cache does not see edits to other
-    files: after changing it, delete xcompass/__pycache__/*.nb* (a fresh install is safe)."""
+    schedule_dag's cached kernel inlines this: the cache directory is keyed on both files'
+    sources (`xcompass._cache`), so an edit here recompiles that kernel too."""
     if need <= 0.0:
         return t
     n = cnt[r]

@@ -1,0 +1,153 @@
+"""Where numba keeps the compiled engine: a user cache directory keyed on the kernel sources,
+never the installed package.
+
+numba's default (`cache=True`) writes `*.nbi`/`*.nbc` into the package's `__pycache__`: an
+installed package then holds files pip does not know about (they survive an uninstall and
+shadow a later editable install), and a kernel that inlines a helper from another file is not
+recompiled when only that file changes. Here numba's documented `NUMBA_CACHE_DIR` setting
+points at `<cache>/numba-<key>`, where `<cache>` is `$XDG_CACHE_HOME/xcompass` (default
+`~/.cache/xcompass`) and `<key>` hashes every core module that compiles with numba together
+with every core module it imports from. Any edit to those files is a new key, so a stale
+compiled kernel cannot be loaded; an unchanged tree finds its kernels compiled by an earlier
+process (another clone or install with the same sources shares them: numba separates them by
+source path inside the directory).
+
+`NUMBA_CACHE_DIR` set by the user is honoured as the root (`$NUMBA_CACHE_DIR/xcompass/
+numba-<key>`); worker processes inherit the final directory unchanged. The setting is made
+when `xcompass` is imported, before any kernel is compiled; it is process-wide, so other numba
+code in the same process caches there too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+PREFIX = "numba-"
+KEEP_UNUSED_S = 30 * 24 * 3600
+"""Sibling cache directories (older sources) untouched this long are removed."""
+
+_USES_NUMBA = re.compile(rb"^\s*(?:import numba|from numba[\s.])", re.M)
+_IMPORT = re.compile(rb"^\s*from\s+(xcompass(?:\.\w+)*|\.+\w*(?:\.\w+)*)\s+import", re.M)
+
+
+def _module_file(name: str, package: Path) -> Path | None:
+    """The file of core module `xcompass.a.b` (None outside the core package)."""
+    parts = name.split(".")[1:]
+    base = package.joinpath(*parts) if parts else package
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported(path: Path, text: bytes, package: Path) -> set[Path]:
+    """Core modules `path` imports names from (absolute or relative `from ... import`)."""
+    out: set[Path] = set()
+    for raw in _IMPORT.findall(text):
+        name = raw.decode()
+        if name.startswith("."):
+            dots = len(name) - len(name.lstrip("."))
+            rel = path.relative_to(package).parent.parts
+            if dots - 1 > len(rel):
+                continue
+            name = ".".join(("xcompass", *rel[: len(rel) - (dots - 1)], *name[dots:].split(".")))
+            name = name.rstrip(".")
+        found = _module_file(name, package)
+        if found is not None:
+            out.add(found)
+    return out
+
+
+def kernel_sources(package: Path = PACKAGE) -> list[Path]:
+    """Every core module that uses numba, and every core module those import from: what a
+    compiled kernel can inline or freeze as a constant."""
+    texts = {p: p.read_bytes() for p in sorted(package.rglob("*.py"))}
+    kernels = {p for p, t in texts.items() if _USES_NUMBA.search(t)}
+    deps = set(kernels)
+    for p in kernels:
+        deps |= _imported(p, texts[p], package)
+    return sorted(deps)
+
+
+def source_key(package: Path = PACKAGE) -> str:
+    """16 hex digits over the kernel sources' relative paths and contents."""
+    h = hashlib.sha256()
+    for p in kernel_sources(package):
+        h.update(p.relative_to(package).as_posix().encode() + b"\0")
+        h.update(p.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def cache_root(env: dict[str, str] | None = None) -> Path:
+    """The directory that holds one `numba-<key>` folder per kernel-source version."""
+    env = os.environ if env is None else env
+    if env.get("NUMBA_CACHE_DIR"):
+        return Path(env["NUMBA_CACHE_DIR"]) / "xcompass"
+    xdg = env.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "xcompass"
+
+
+def _writable(path: Path) -> bool:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path):
+            return True
+    except OSError:
+        return False
+
+
+def _prune(root: Path, keep: Path) -> None:
+    """Drop cache folders of older sources nobody used for `KEEP_UNUSED_S`."""
+    now = time.time()
+    for old in root.glob(PREFIX + "*"):
+        try:
+            if old != keep and now - old.stat().st_mtime > KEEP_UNUSED_S:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def numba_cache_dir(env: dict[str, str] | None = None) -> Path:
+    """The keyed directory for this source tree (created; a temporary one when the user
+    cache is not writable). An inherited `NUMBA_CACHE_DIR` that already is one is kept."""
+    env = os.environ if env is None else env
+    key = source_key()
+    inherited = env.get("NUMBA_CACHE_DIR", "")
+    if inherited and Path(inherited).name == PREFIX + key:
+        return Path(inherited)
+    root = cache_root(env)
+    target = root / (PREFIX + key)
+    fresh = not target.exists()
+    if not _writable(target):
+        uid = getattr(os, "getuid", lambda: "user")()
+        target = Path(tempfile.gettempdir()) / f"xcompass-{uid}" / (PREFIX + key)
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+    if fresh:
+        _prune(root, target)
+    else:
+        os.utime(target)  # in use: not pruned
+    return target
+
+
+def configure_numba() -> Path | None:
+    """Point numba's cache at `numba_cache_dir()` (before any kernel compiles; numba imported
+    already is told through `numba.config`). None if the directory cannot be set up."""
+    try:
+        target = numba_cache_dir()
+    except OSError:
+        return None
+    os.environ["NUMBA_CACHE_DIR"] = str(target)
+    config = sys.modules.get("numba.core.config")
+    if config is not None:
+        config.CACHE_DIR = str(target)
+    return target

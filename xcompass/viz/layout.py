@@ -21,13 +21,13 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize, to_rgb
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
 from matplotlib.patheffects import withStroke
 
-from xcompass.viz.style import save
+from xcompass.viz.style import ink, save
 
 KIND_EDGES = ("#222222", "#c0392b", "#2471a3", "#7d3c98")
 GROUP_COLORS = ("#1b5e20", "#6a1b9a", "#b71c1c", "#0d47a1", "#e65100", "#004d40", "#880e4f")
@@ -224,12 +224,6 @@ def group_colors(
     return out
 
 
-def _ink(face: Any) -> str:
-    """Black or white, whichever reads on `face`."""
-    r, g, b = to_rgb(face)
-    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "white"
-
-
 def chiplet_text(
     w: dict[str, set[int]],
     key: str,
@@ -308,7 +302,7 @@ def layout_figure(report: dict[str, Any]) -> Figure:
         w = work.get(c)
         busy = 100 * float(chip.get("busy_s", 0.0)) / latency if latency > 0 else 0.0
         face = cmap(norm(busy)) if w else "#f2f2f2"
-        ink = _ink(face) if w else "0.35"
+        text_ink = ink(face) if w else "0.35"
         ax.add_patch(
             Rectangle(
                 (x - half, y - half),
@@ -321,7 +315,9 @@ def layout_figure(report: dict[str, Any]) -> Figure:
                 zorder=1,
             )
         )
-        ax.text(x - half + 0.05, y + half - 0.05, f"{c}", fontsize=6, va="top", color=ink, zorder=5)
+        ax.text(
+            x - half + 0.05, y + half - 0.05, f"{c}", fontsize=6, va="top", color=text_ink, zorder=5
+        )
         if not w:
             ax.text(
                 x, y, "idle", ha="center", va="center", fontsize=6, color="0.35", zorder=5,
@@ -336,7 +332,7 @@ def layout_figure(report: dict[str, Any]) -> Figure:
             ha="center",
             va="center",
             fontsize=6,
-            color=ink,
+            color=text_ink,
             linespacing=1.25,
             zorder=5,
             path_effects=[withStroke(linewidth=2, foreground=face)],

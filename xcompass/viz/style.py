@@ -3,9 +3,11 @@ colours, and writing PNG + SVG side by side."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import to_hex
+from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 
 from xcompass.fileio import check_writable
@@ -46,6 +48,12 @@ def figure(
 
 def microbatch_colors(names: list[str]) -> dict[str, str]:
     return {n: to_hex(PALETTE[i % len(PALETTE)]) for i, n in enumerate(names)}
+
+
+def ink(face: Any) -> str:
+    """Black or white, whichever reads on `face` (by its luminance)."""
+    r, g, b = to_rgb(face)
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "white"
 
 
 def save(fig: Figure, stem: str, formats: tuple[str, ...] = ("png", "svg")) -> list[str]:

@@ -69,7 +69,7 @@ def gantt_figure(report: dict[str, Any]) -> Figure:
     ax.set_ylim(rows - 0.5, -0.6)
     renderer = fig.canvas.get_renderer()
     bars: dict[tuple[int, str], list[tuple[float, float]]] = {}
-    for t, label in zip(tasks, task_labels(report), strict=True):
+    for i, (t, label) in enumerate(zip(tasks, task_labels(report), strict=True)):
         start, width = t["start_s"] * scale, (t["end_s"] - t["start_s"]) * scale
         for c in t["chiplets"]:
             bars.setdefault((row_of[c], t["microbatch"]), []).append((start, width))
@@ -83,6 +83,7 @@ def gantt_figure(report: dict[str, Any]) -> Figure:
                     fontsize=6,
                     color=ink(colors[t["microbatch"]]),
                     clip_on=True,
+                    gid=f"task{i}",
                 )
                 box = text.get_window_extent(renderer)
                 bar = ax.transData.transform([(start, 0), (start + width, 0)])

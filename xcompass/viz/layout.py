@@ -313,6 +313,7 @@ def layout_figure(report: dict[str, Any]) -> Figure:
                 linewidth=1.6,
                 hatch=None if w else "///",
                 zorder=1,
+                gid=f"chiplet{c}",
             )
         )
         ax.text(
@@ -321,6 +322,7 @@ def layout_figure(report: dict[str, Any]) -> Figure:
         if not w:
             ax.text(
                 x, y, "idle", ha="center", va="center", fontsize=6, color="0.35", zorder=5,
+                gid=f"chiplet{c}-idle",
                 bbox={"boxstyle": "round,pad=0.2", "facecolor": "#f2f2f2", "edgecolor": "none"},
             )  # fmt: skip
             continue
@@ -335,6 +337,7 @@ def layout_figure(report: dict[str, Any]) -> Figure:
             color=text_ink,
             linespacing=1.25,
             zorder=5,
+            gid=f"chiplet{c}-work",
             path_effects=[withStroke(linewidth=2, foreground=face)],
         )
         _coverage(ax, x, y, w["units" if key == "units" else "layers"], units)
@@ -354,6 +357,7 @@ def layout_figure(report: dict[str, Any]) -> Figure:
                 shrinkA=6,
                 shrinkB=6,
                 zorder=3,
+                gid="handoff",
             )
         )
     if switch:
@@ -457,6 +461,7 @@ def _tp_outlines(
                 va="top",
                 color=color,
                 fontweight="bold",
+                gid=f"chiplet{c}-tp",
                 bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": color,
                       "linewidth": 0.6},
                 zorder=6,

@@ -1,12 +1,14 @@
 """`map-autotune{...}`: search a mapping for the module's problem and write the best back.
 
 Reads the model, workload and target (and the module's current `map.mapping`, if any, as one
-more seed), runs `xcompass.search.autotune` (the GA, or NSGA-II for `objective=pareto`, then
-SA, random search and the best standard strategy on the same evaluation budget, and the lower
-bound), and replaces the mapping with the best found, costed like `map-cost` does (tasks
-annotated with start/end/energy, totals on the mapping) plus a `search` dictionary of
-provenance: objective, budget, seed, evaluations, the baselines' scores and the search's change
-against each, the lower bound. `objective=pareto` writes the front's lowest-EDP point as
+more seed), runs the one study (`xcompass.search.study`: the GA, or NSGA-II for
+`objective=pareto`, then every registered baseline on the same evaluation budget, and the lower
+bound), and replaces the mapping with the best mapping any method evaluated (`found_by` names
+the method), costed like `map-cost` does (tasks annotated with start/end/energy, totals on the
+mapping) plus a `search` dictionary of provenance: objective, budget, seed, evaluations, the
+baselines' scores (`<method>_failed` for one that found no mapping) and the answer's change
+against each, the lower bound. `objective=pareto` merges every method's front and writes its
+lowest-EDP point as
 `@mapping` (what later passes cost) and every front point, fastest first, as `@pareto_<i>`
 with its latency, energy and EDP; `report=FILE.json` lists the front.
 
@@ -229,6 +231,7 @@ class AutotunePass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         from xcompass.search import autotune
+        from xcompass.search.registry import baselines, free_baselines
 
         self.check_options()
         problem = read_problem(op, NAME)
@@ -241,7 +244,7 @@ class AutotunePass(ModulePass):
                 search,
                 self.objective,
                 self.config(),
-                ("sa", "random", "standard") if self.baselines else ("standard",),
+                baselines() if self.baselines else free_baselines(),
                 extra,
             )
         except XcompassError as exc:
@@ -377,7 +380,10 @@ class AutotunePass(ModulePass):
         for key in ("latency_s", "energy_j", "edp_js", "throughput_tok_s"):
             new.attributes[key] = FloatAttr(report[key], f64)
         new.attributes["mode"] = StringAttr(self.mode)
+        from xcompass.search.layout import describe
+
         summary = outcome.summary()
+        summary["answer"]["layout"] = describe(mapping, search.groups, units)
         new.attributes["search"] = _provenance(summary, outcome)
         if self.report:
             report["search"] = summary
@@ -444,23 +450,26 @@ def _provenance(summary: dict[str, Any], outcome: Outcome) -> DictionaryAttr:
     entries: dict[str, Attribute] = {
         "objective": StringAttr(summary["objective"]),
         "method": StringAttr(summary["searched"]),
+        "found_by": StringAttr(summary["answer"]["method"]),
         "population": IntegerAttr(summary["population"], i64),
         "generations": IntegerAttr(summary["generations"], i64),
         "budget": IntegerAttr(summary["budget"], i64),
         "seed": IntegerAttr(summary["seed"], i64),
         "evaluations": IntegerAttr(outcome.best.evaluations, i64),
         "seeds": IntegerAttr(summary["seeds"], i64),
-        "score": FloatAttr(summary["methods"][summary["searched"]]["score"], f64),
+        "score": FloatAttr(summary["answer"]["score"], f64),
     }
     for method, figures in summary["methods"].items():
         if method != summary["searched"]:
             entries[f"{method}_score"] = FloatAttr(figures["score"], f64)
+    for method, failed in summary["failed"].items():
+        entries[f"{method}_failed"] = StringAttr(failed["note"])
     for method, change in summary["improvement_vs"].items():
         entries[f"vs_{method}"] = FloatAttr(change, f64)
     if summary["best_standard"]:
         entries["best_standard"] = StringAttr(summary["best_standard"])
     entries["lower_bound"] = FloatAttr(summary["lower_bound"]["objective"], f64)
-    test = summary["methods"][summary["searched"]].get("test_score")
+    test = summary["answer"].get("test_score")
     if test is not None:
         entries["test_score"] = FloatAttr(test, f64)
     if outcome.best.front is not None:

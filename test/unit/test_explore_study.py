@@ -25,11 +25,14 @@ def test_the_study_is_autotune():
     assert_same_outcome(Study(problem, SETTINGS).run(), autotune(problem, "edp", SETTINGS.config()))
 
 
+HEADER = {"fingerprint": "test", "settings": SETTINGS.as_dict()}
+
+
 def test_every_checkpoint_resumes_to_the_uninterrupted_result():
     problem = small_problem()
     saved: list[bytes] = []
     whole = Study(
-        problem, SETTINGS, checkpoint=lambda s: saved.append(ckpt.encode(s, {})), every=1
+        problem, SETTINGS, checkpoint=lambda s: saved.append(ckpt.encode(s, HEADER)), every=1
     ).run()
     assert len(saved) >= SETTINGS.generations  # pool, each generation, GA done, baselines
     for data in (saved[1], saved[len(saved) // 2], saved[-2]):
@@ -88,7 +91,7 @@ def test_a_checkpoint_of_another_problem_or_settings_is_refused(tmp_path):
 
 def test_a_checkpoint_of_another_version_or_no_checkpoint_is_refused(tmp_path):
     path = tmp_path / "c.npz"
-    ckpt.save(str(path), ckpt.StudyState(), {"settings": {}})
+    ckpt.save(str(path), ckpt.StudyState(), HEADER)
     with zipfile.ZipFile(path) as z:
         arrays = {n[:-4]: np.load(z.open(n)) for n in z.namelist()}
     header = json.loads(str(arrays["header"]))
@@ -117,6 +120,7 @@ def test_pareto_and_baselines_off():
 def test_the_embedded_workload_is_the_default_mix_with_sampled_lengths():
     wl = default_workload(0)
     kinds = {k: sum(r.count for r in wl.requests if r.kind is k) for k in RequestKind}
+    kinds = {k: n for k, n in kinds.items() if n}  # kinds the mix does not use are absent
     assert kinds == {RequestKind.PREFILL: 2, RequestKind.DECODE: 32, RequestKind.VERIFY: 4}
     assert len(wl.microbatches) == 8
     assert default_workload(0) == wl and default_workload(1) != wl

@@ -23,6 +23,7 @@ from xcompass.mapping import Mapping
 from xcompass.models import ModelConfig
 from xcompass.report import build_report
 from xcompass.schedule import evaluate_mapping
+from xcompass.search.layout import describe as describe_layout
 from xcompass.search.population import ProgressCallback
 from xcompass.search.problem import SearchProblem, build_problem
 from xcompass.search.samples import Distribution, batch_seeds, sample_batches
@@ -150,15 +151,19 @@ def mapping_report(
     extra: dict[str, Any] = {}
     if spec.lowering is not None:
         extra["lowering"] = spec.lowering
+    below = problem.granularity != "layer"
+    search = outcome.summary()
+    search["answer"]["layout"] = describe_layout(
+        mapping, problem.groups, problem.unit_graph if below else None
+    )
     extra.update(
-        search=outcome.summary(),
+        search=search,
         convergence=convergence(outcome),
         pareto=front(outcome),
         layout=layout(spec.target),
         activity=activity(result, mapping, problem.groups, spec.workload),
         explore={**meta, **settings.as_dict(), "problem": spec.summary()},
     )
-    below = problem.granularity != "layer"
     report = build_report(
         result,
         mapping,

@@ -1,56 +1,55 @@
-"""The results table `xcompass explore` prints (and `xcompass report` reprints): the found
-mapping against every baseline and the lower bound, from a report's `search` section alone.
+"""The results table `xcompass explore` prints (and `xcompass report` reprints): the answer
+against every method's best and the lower bound, from a report's `search` section alone.
 
-Columns: mean latency, energy and EDP over the training request batches (the module's step when
-there are none), throughput (tokens per step / latency), how much the found mapping improves
-on that row's objective ("found vs it": lower EDP, latency or energy, higher throughput), and
-how far the row is from the lower bound on the objective. With test batches, the objective on
-batches the search never saw.
+Rows: "found" is the answer, the best mapping any method evaluated, named after the method that
+found it, with a one-line summary of its layout under it; then every other method's best (the
+searched method's too when a baseline beat it), a line for a method that found no mapping
+(saying why), and the bound. Columns: mean latency, energy and EDP over the training request
+batches (the module's step when there are none), throughput (tokens per step / latency), and
+two comparisons on the objective with one sign convention whatever the objective: "found %
+better" (how much better the answer is than that row: lower EDP, latency or energy, higher
+throughput; positive = better) and "bound % better" (how much better the lower bound is than
+that row: the most that row could still gain). With test batches, the objective on batches the
+search never saw.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-NAMES = {
-    "ga": "found (GA)",
-    "nsga2": "found (NSGA-II, lowest EDP)",
-    "sa": "simulated annealing",
-    "random": "random search",
-    "standard": "best standard",
-}
-UNITS = {"edp": "EDP", "latency": "latency", "energy": "energy", "throughput": "throughput"}
+from xcompass.search import registry
+from xcompass.search.objectives import better
+
+PARETO_NOTE = ", lowest EDP"
 
 
-def _pct(x: float | None, sign: bool = True) -> str:
+def label(name: str) -> str:
+    return registry.label(name)
+
+
+def _pct(x: float | None) -> str:
     if x is None or x != x:  # None or NaN
         return "-"
-    return f"{x * 100:+.1f}%" if sign else f"{x * 100:.1f}%"
+    return f"{x * 100:+.1f}%"
 
 
-def _objective_value(objective: str, m: dict[str, Any], tokens: float) -> float:
-    return {
-        "edp": m["edp_js"],
-        "latency": m["latency_s"],
-        "energy": m["energy_j"],
-        "throughput": tokens / m["latency_s"] if m["latency_s"] else 0.0,
-    }[objective]
+def _answer(search: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(finder, figures) of the answer; a report from before the shared archive names the
+    searched method's best."""
+    answer = search.get("answer")
+    if answer is None:
+        return search["searched"], search["methods"][search["searched"]]
+    return answer["method"], answer
 
 
 def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows (strings), first the found mapping, then each baseline, the bound."""
+    """Header and rows (strings). A row of two cells is a line of words under its label
+    (layout, a method that found nothing)."""
     search = report["search"]
-    objective = "edp" if search["objective"] == "pareto" else search["objective"]
     tokens = float(report.get("explore", {}).get("tokens_per_batch", report["tokens"]))
-    methods = search["methods"]
-    found = methods[search["searched"]]
-    bound = search["lower_bound"]
-    f_val = _objective_value(objective, found, tokens)
-    b_val = (
-        bound["throughput_tok_s"]
-        if objective == "throughput"
-        else bound[{"edp": "edp_js", "latency": "latency_s", "energy": "energy_j"}[objective]]
-    )
+    methods, failed = search["methods"], search.get("failed", {})
+    finder, found = _answer(search)
+    bound = search["lower_bound"]["objective"]
     has_test = any("test_score" in m for m in methods.values())
     header = [
         "method",
@@ -58,43 +57,62 @@ def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "energy J",
         "EDP J*s",
         "tok/s",
-        f"found vs it ({UNITS[objective]})",
-        "above bound",
+        "found % better",
+        "bound % better",
     ]
     if has_test:
         header.append("test objective")
-    rows = []
-    for name, m in methods.items():
-        label = NAMES.get(name, name)
-        if name == "standard" and search.get("best_standard"):
-            label = f"{label} ({search['best_standard']})"
-        value = _objective_value(objective, m, tokens)
-        # the found mapping's objective relative to this row's
-        relative = f_val / value - 1.0 if value else None
-        versus = "-" if name == search["searched"] else _pct(relative)
-        if objective == "throughput":
-            above = _pct(1.0 - value / b_val if b_val else None, sign=False) + " below"
-        else:
-            above = _pct(value / b_val - 1.0 if b_val else None)
-        row = [
-            label,
+
+    def figures(m: dict[str, Any]) -> list[str]:
+        return [
             f"{m['latency_s'] * 1e3:,.2f}",
             f"{m['energy_j']:,.4g}",
             f"{m['edp_js']:,.4g}",
             f"{tokens / m['latency_s']:,.0f}" if m["latency_s"] else "-",
-            versus,
-            above,
         ]
-        if has_test:
-            t = m.get("test_score")
-            row.append("-" if t is None else f"{abs(t):,.4g}")
-        rows.append(row)
+
+    def test(m: dict[str, Any]) -> list[str]:
+        if not has_test:
+            return []
+        t = m.get("test_score")
+        return ["-" if t is None else f"{abs(t):,.4g}"]
+
+    pareto = PARETO_NOTE if search["objective"] == "pareto" else ""
+    rows = [
+        [
+            f"found ({label(finder)}{pareto})",
+            *figures(found),
+            "-",
+            _pct(better(bound, found["score"])),
+            *test(found),
+        ]
+    ]
+    if found.get("layout"):
+        rows.append(["", f"layout: {found['layout']}"])
+    for name, m in methods.items():
+        if name == finder:
+            continue
+        text = label(name)
+        if name == "standard" and search.get("best_standard"):
+            text = f"{text} ({search['best_standard']})"
+        rows.append(
+            [
+                text,
+                *figures(m),
+                _pct(better(found["score"], m["score"])),
+                _pct(better(bound, m["score"])),
+                *test(m),
+            ]
+        )
+    for name, f in failed.items():
+        rows.append([label(name), f"found no mapping: {f['note']}"])
+    b = search["lower_bound"]
     bound_row = [
         "lower bound",
-        f"{bound['latency_s'] * 1e3:,.2f}",
-        f"{bound['energy_j']:,.4g}",
-        f"{bound['edp_js']:,.4g}",
-        f"{bound['throughput_tok_s']:,.0f}",
+        f"{b['latency_s'] * 1e3:,.2f}",
+        f"{b['energy_j']:,.4g}",
+        f"{b['edp_js']:,.4g}",
+        f"{b['throughput_tok_s']:,.0f}",
         "-",
         "-",
     ]
@@ -103,10 +121,14 @@ def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def format_rows(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    full = [r for r in [header, *rows] if len(r) == len(header)]
+    widths = [max(len(r[i]) for r in full) for i in range(len(header))]
+    widths[0] = max([widths[0], *(len(r[0]) for r in rows)])
 
     def line(cells: list[str]) -> str:
         first = cells[0].ljust(widths[0])
+        if len(cells) == 2:  # words under the label, not aligned to columns
+            return f"{first}  {cells[1]}".rstrip()
         rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
         return "  ".join([first, *rest]).rstrip()
 
@@ -117,12 +139,15 @@ def format_rows(header: list[str], rows: list[list[str]]) -> str:
 def headline(report: dict[str, Any]) -> str:
     """Two lines: what was mapped, and how it was searched."""
     ex, search = report.get("explore", {}), report["search"]
-    method = "NSGA-II" if search["searched"] == "nsga2" else "GA"
+    method = label(search["searched"])
     evals = search["methods"][search["searched"]]["evaluations"]
+    ran = [*search["methods"], *search.get("failed", {})]
+    budgeted = [m for m in ran if m != search["searched"] and registry.spends(m)]
+    same = ", every baseline the same" if budgeted else "; no baseline on this budget"
     first = ex.get("problem") or f"{report['model']} on {report['target']}"
     second = (
         f"objective {search['objective']}; {method} population {search['population']} x "
-        f"{search['generations']} generations ({evals:,} evaluations, every baseline the same); "
+        f"{search['generations']} generations ({evals:,} evaluations{same}); "
         f"seed {search['seed']}; {ex.get('backend', 'in-process')}"
     )
     if "search_s" in ex:

@@ -5,8 +5,12 @@ bound).
 
     problem = build_problem(model, workload, target, whole_model=True)
     outcome = autotune(problem, "edp", GAConfig(population=120, generations=100, seed=0))
-    outcome.best.best.mapping()          # the Mapping found
+    outcome.best.best.mapping()          # the answer: the best mapping any method evaluated
+    outcome.found_by                     # which method found it ("ga", "sa", ...)
     outcome.summary()                    # every method's figures, the bound
+
+Methods are listed in `xcompass.search.registry` (one line each) and run by one
+`xcompass.search.study.Study`, which `map-autotune` and `xcompass explore` call too.
 
 `xcompass.search.pareto.pareto_search` is the Pareto mode (it loads pymoo).
 Hooks for distributed runs: `SearchProblem.evaluator` (any `Evaluator`), `GeneticSearch.run`'s
@@ -24,7 +28,12 @@ from typing import TYPE_CHECKING, Any
 _WHERE = {
     "BASELINES": "study",
     "Outcome": "study",
+    "SearchSettings": "study",
+    "Study": "study",
+    "StudyState": "method",
     "autotune": "study",
+    "REGISTRY": "registry",
+    "register": "registry",
     "anneal": "baselines",
     "best_standard": "baselines",
     "random_search": "baselines",
@@ -66,12 +75,16 @@ __all__ = [
     "OBJECTIVES",
     "Outcome",
     "Progress",
+    "REGISTRY",
     "Scored",
     "SearchProblem",
     "SearchResult",
+    "SearchSettings",
     "Seed",
     "SeedPool",
     "SpecDistribution",
+    "Study",
+    "StudyState",
     "TraceDistribution",
     "anneal",
     "autotune",
@@ -81,6 +94,7 @@ __all__ = [
     "check_objective",
     "lower_bound",
     "random_search",
+    "register",
     "sample_batches",
     "standard_seeds",
 ]
@@ -98,6 +112,7 @@ if TYPE_CHECKING:
     from xcompass.search.baselines import anneal, best_standard, random_search
     from xcompass.search.bounds import LowerBound, lower_bound
     from xcompass.search.ga import GAConfig, GAState, GeneticSearch
+    from xcompass.search.method import StudyState
     from xcompass.search.objectives import OBJECTIVES, check_objective
     from xcompass.search.operators import MutationRates
     from xcompass.search.population import Progress, Scored, SearchResult, SeedPool
@@ -108,6 +123,7 @@ if TYPE_CHECKING:
         SearchProblem,
         build_problem,
     )
+    from xcompass.search.registry import REGISTRY, register
     from xcompass.search.samples import (
         SpecDistribution,
         TraceDistribution,
@@ -115,4 +131,4 @@ if TYPE_CHECKING:
         sample_batches,
     )
     from xcompass.search.seeds import Seed, standard_seeds
-    from xcompass.search.study import BASELINES, Outcome, autotune
+    from xcompass.search.study import BASELINES, Outcome, SearchSettings, Study, autotune

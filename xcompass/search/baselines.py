@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from xcompass.errors import XcompassError
+from xcompass.search.archive import Archive, non_dominated
+from xcompass.search.method import Done, Handle, Run
 from xcompass.search.operators import random_genomes
 from xcompass.search.population import (
     Clock,
@@ -71,9 +72,11 @@ def anneal(
     worse_at_start: float = 0.10,
     cooling_span: float = 1e-3,
     report_every: int = 100,
+    front: bool = False,
 ) -> SearchResult:
     """Simulated annealing from the pool's best mapping until `budget` evaluations are spent
-    (the pool's included). Moves that do not fit in memory are redrawn, not evaluated."""
+    (the pool's included). Moves that do not fit in memory are redrawn, not evaluated. With
+    `front`, the result keeps the latency-energy front of every mapping it evaluated."""
     clock = Clock(pool.wall_s)
     rng = np.random.default_rng([seed, 1])
     current = pool.scored.take([pool.best_index()])
@@ -85,6 +88,9 @@ def anneal(
     temperature = t0
     history = [(spent, float(best.score[0]))]
     cur_cost = _log_cost(objective, float(current.score[0]))
+    archive = Archive() if front else None
+    if archive is not None:
+        archive.add(pool.scored)
     attempts = 0
     while spent < budget and attempts < 20 * max(steps, 1):
         attempts += 1
@@ -94,6 +100,8 @@ def anneal(
             continue
         cand, used = evaluate(problem, objective, bits[None], place[None])
         spent += used
+        if archive is not None:
+            archive.add(cand)
         new_cost = _log_cost(objective, float(cand.score[0]))
         delta = new_cost - cur_cost
         if delta <= 0.0 or rng.random() < np.exp(-delta / temperature):
@@ -106,7 +114,8 @@ def anneal(
             if _report(progress, "sa", spent // report_every, budget, spent, best, clock):
                 break
     history.append((spent, float(best.score[0])))
-    return SearchResult("sa", best, spent, clock.elapsed, history)
+    kept = archive.result() if archive is not None else None
+    return SearchResult("sa", best, spent, clock.elapsed, history, front=kept)
 
 
 def random_search(
@@ -116,22 +125,31 @@ def random_search(
     seed: int,
     batch: int = 120,
     progress: ProgressCallback | None = None,
+    front: bool = False,
 ) -> SearchResult:
     """Compass's random run: `budget` random mappings (coin-flip boundaries, any group per
-    node), scored in batches; those that do not fit are redrawn, not evaluated."""
+    node), scored in batches; those that do not fit are redrawn, not evaluated. When none of
+    the mappings drawn fits, the result is `SearchResult.failed` (a row that says so, not an
+    error: the other methods' results stand). With `front`, it keeps the latency-energy front
+    of every mapping it evaluated."""
     clock = Clock()
     rng = np.random.default_rng([seed, 2])
     best: Scored | None = None
     spent, rounds = 0, 0
     history: list[tuple[int, float]] = []
+    archive = Archive() if front else None
+    drawn = 0
     while spent < budget and rounds < 20 * (budget // max(batch, 1) + 1):
         rounds += 1
         n = min(batch, budget - spent)
         bits, place = random_genomes(rng, n, problem.shape, problem.group_ids)
         problem.legalize(place)
         ok = problem.fits(place)
+        drawn += n
         scored, used = evaluate(problem, objective, bits[ok], place[ok])
         spent += used
+        if archive is not None and used:
+            archive.add(scored)
         if used and (best is None or scored.score.min() < best.score[0]):
             best = scored.best()
         if best is not None:
@@ -139,16 +157,82 @@ def random_search(
             if _report(progress, "random", rounds, budget, spent, best, clock):
                 break
     if best is None:
-        raise XcompassError("random search found no mapping that fits in memory")
-    return SearchResult("random", best, spent, clock.elapsed, history)
+        return SearchResult.failed(
+            "random",
+            f"none of {drawn:,} random mappings fits in memory",
+            problem.shape,
+            len(problem.train),
+            clock.elapsed,
+        )
+    kept = archive.result() if archive is not None else None
+    return SearchResult("random", best, spent, clock.elapsed, history, front=kept)
 
 
-def best_standard(pool: SeedPool) -> SearchResult:
-    """The best of the standard strategies (what `llm-partition` offers, tuned)."""
+def best_standard(pool: SeedPool, front: bool = False) -> SearchResult:
+    """The best of the standard strategies (what `llm-partition` offers, tuned); with
+    `front`, the latency-energy front of all of them."""
     best = pool.scored.take([pool.best_index()])
-    result = SearchResult("standard", best, pool.evaluations, pool.wall_s)
+    kept = non_dominated(pool.scored) if front else None
+    result = SearchResult("standard", best, pool.evaluations, pool.wall_s, front=kept)
     result.history.append((pool.evaluations, float(best.score[0])))
     return result
+
+
+# --- the baselines as study methods (`xcompass.search.registry`) ----------------------------
+
+
+def _anneal_task(
+    problem: SearchProblem, objective: str, budget: int, seed: int, pool: SeedPool, front: bool
+) -> SearchResult:
+    """Simulated annealing as a worker runs it (module level, so it pickles)."""
+    return anneal(problem, objective, budget, seed, pool, front=front)
+
+
+class Annealing:
+    """Needs a standard strategy to start from; runs on a worker when the backend is
+    parallel (while random search runs here)."""
+
+    def start(self, run: Run) -> Handle:
+        if not len(run.pool):
+            return Done(None)
+        pareto = run.objective == "pareto"
+        if run.backend.parallel:
+            args = (run.scalar, run.budget, run.config.seed, run.pool, pareto)
+            return run.backend.submit(run.problem, _anneal_task, *args)
+        return Done(
+            anneal(
+                run.problem,
+                run.scalar,
+                run.budget,
+                run.config.seed,
+                run.pool,
+                run.progress,
+                front=pareto,
+            )
+        )
+
+
+class RandomSearch:
+    def start(self, run: Run) -> Done:
+        pareto = run.objective == "pareto"
+        return Done(
+            random_search(
+                run.here,
+                run.scalar,
+                run.budget,
+                run.config.seed,
+                run.config.population,
+                run.progress,
+                front=pareto,
+            )
+        )
+
+
+class BestStandard:
+    def start(self, run: Run) -> Done:
+        if not len(run.pool):
+            return Done(None)
+        return Done(best_standard(run.pool, front=run.objective == "pareto"))
 
 
 def _report(

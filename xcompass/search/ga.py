@@ -16,6 +16,7 @@ generator state, counters), and `run(state=...)` continues it exactly as if neve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,6 +38,9 @@ from xcompass.search.population import (
     evaluate,
 )
 from xcompass.search.problem import SearchProblem
+
+if TYPE_CHECKING:
+    from xcompass.search.method import Done, Run
 
 
 @dataclass(frozen=True)
@@ -243,3 +247,27 @@ class GeneticSearch:
                 )
             )
         )
+
+
+class GAMethod:
+    """The GA as a study method: resumable from `run.state.ga`, a checkpoint (`run.save`)
+    after generation 0, every `run.every` generations and at the end."""
+
+    def start(self, run: Run) -> Done:
+        from xcompass.search.method import Done
+
+        search = GeneticSearch(run.problem, run.objective, run.config, run.pool)
+        state = run.state.ga
+        if state is None:
+            state = search.start()
+            run.state.ga = state
+            run.save()
+        stop = search._report(state, run.progress)
+        while not stop and search.can_step(state):
+            state = search.step(state)
+            run.state.ga = state
+            if state.generation % run.every == 0:
+                run.save()
+            stop = search._report(state, run.progress)
+        history = list(state.history)
+        return Done(SearchResult("ga", state.best, state.evaluations, state.wall_s, history))

@@ -33,3 +33,12 @@ def score_arrays(
             return -(tokens[:, None] / latency_s).mean(axis=0)
     check_objective(objective)
     raise AssertionError(objective)
+
+
+def better(ours: float, theirs: float) -> float:
+    """How much better score `ours` is than `theirs`, as a fraction of theirs: positive =
+    better, whatever the objective (scores are lower-is-better and throughput is scored as its
+    negative, so there this is the throughput gain). The results table's one convention."""
+    if theirs != theirs or theirs in (0.0, float("inf"), float("-inf")):
+        return float("nan")
+    return float((theirs - ours) / abs(theirs))

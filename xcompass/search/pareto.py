@@ -21,6 +21,7 @@ from pymoo.optimize import minimize
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from xcompass.search.ga import GAConfig, fill_random
+from xcompass.search.method import Done, Run
 from xcompass.search.operators import crossover, feasible_offspring, mutate
 from xcompass.search.population import (
     Clock,
@@ -259,3 +260,10 @@ def pareto_search(
     return SearchResult(
         "nsga2", best, mproblem.evaluations, clock.elapsed, report.history, front=front
     )
+
+
+class NSGA2Method:
+    """NSGA-II as the study's searched method for `objective=pareto` (not resumable)."""
+
+    def start(self, run: Run) -> Done:
+        return Done(pareto_search(run.problem, run.config, run.pool, run.progress))

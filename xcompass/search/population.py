@@ -151,10 +151,31 @@ class SearchResult:
     wall_s: float
     history: list[tuple[int, float]] = field(default_factory=list)
     front: Scored | None = None  # pareto: the non-dominated individuals
+    note: str = ""  # why there is no mapping (a method that found none)
 
     @property
     def evaluations_per_s(self) -> float:
         return self.evaluations / self.wall_s if self.wall_s > 0 else float("inf")
+
+    @property
+    def feasible(self) -> bool:
+        """Whether the method found a mapping (one that fits in memory)."""
+        return len(self.best) > 0 and bool(np.isfinite(self.best.score[0]))
+
+    @staticmethod
+    def failed(
+        method: str, note: str, shape: tuple[int, int], samples: int, wall_s: float = 0.0
+    ) -> SearchResult:
+        """A method that found no mapping: no individual, zero evaluations, and why (a
+        baseline that finds nothing is a row of the results, not the end of the study)."""
+        B, U = shape
+        empty = Scored(
+            np.zeros((0, max(U - 1, 0)), bool),
+            np.zeros((0, B, U), np.int64),
+            Evaluation.empty(samples),
+            np.zeros(0),
+        )
+        return SearchResult(method, empty, 0, wall_s, note=note)
 
 
 class Clock:

@@ -1,56 +1,148 @@
-"""One autotuning study: the searched mapping and its peers on the same evaluation budget.
+"""The one autotuning study: the searched method and its peers on the same evaluation budget,
+the bound, and the answer (the best mapping any of them evaluated).
 
-`autotune` scores the standard strategies once (the seed pool), runs the GA (or NSGA-II for
-`pareto`), then random search and simulated annealing with exactly the evaluations the search
-spent, takes the best standard strategy, computes the analytic lower bound, and reports every
-method's best on the test request batches. `map-autotune` and `benchmarks/bench_search.py`
-are thin layers over it; `xcompass explore` can call it the same way.
+`Study.run` scores the standard strategies once (the seed pool every method shares), runs the
+searched method the registry gives for the objective (the GA, NSGA-II for `pareto`), then every
+baseline asked for on exactly the evaluations the search spent, computes the bound, and scores
+each method's best on the test request batches. Methods come from `xcompass.search.registry`;
+the study knows none of them by name. `map-autotune`, `xcompass explore` (through
+`xcompass.explore.study`, which adds nothing but the names it always had), the Python API and
+`benchmarks/bench_search.py` all call this class (`autotune` is it, in one call).
+
+It is resumable: `state` (`StudyState`) is always the last consistent point, `checkpoint` is
+called with it after the pool, every `every` GA generations and after each method, and a study
+given a saved state continues to the result an uninterrupted one gives. A baseline that finds
+no mapping (random search on a machine where almost nothing fits) is a result that says so;
+the study goes on. The answer never loses to a method's best: every method's best goes into
+one comparison (for `pareto`, every method's front into one archive), and the outcome says
+which method found it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-from xcompass.search.baselines import anneal, best_standard, random_search
-from xcompass.search.bounds import LowerBound, lower_bound
-from xcompass.search.ga import GAConfig, GeneticSearch
-from xcompass.search.objectives import check_objective
-from xcompass.search.population import ProgressCallback, SearchResult, SeedPool
+from xcompass.errors import XcompassError
+from xcompass.search import registry
+from xcompass.search.archive import merge_fronts
+from xcompass.search.bounds import LowerBound
+from xcompass.search.ga import GAConfig
+from xcompass.search.method import Backend, Done, Handle, InProcess, Run, StudyState
+from xcompass.search.objectives import OBJECTIVES, better, check_objective
+from xcompass.search.population import Progress, ProgressCallback, Scored, SearchResult, SeedPool
 from xcompass.search.problem import Evaluation, SearchProblem, score
 from xcompass.search.seeds import Seed
 
-BASELINES = ("sa", "random", "standard")
+BASELINES = registry.baselines()
+"""The baselines registered at import (`registry.baselines()` for those added later)."""
+DEFAULT_POPULATION = 100
+DEFAULT_GENERATIONS = 60
+DEFAULT_CHECKPOINT_EVERY = 10
+
+__all__ = [
+    "BASELINES",
+    "Outcome",
+    "SearchSettings",
+    "Study",
+    "StudyState",
+    "autotune",
+    "better",
+]
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What decides the search's result besides the problem (all of it goes into a
+    checkpoint's header: a checkpoint resumes only under the same settings)."""
+
+    objective: str = "edp"
+    population: int = DEFAULT_POPULATION
+    generations: int = DEFAULT_GENERATIONS
+    budget: int = 0  # 0: population x generations
+    seed: int = 0
+    baselines: tuple[str, ...] = BASELINES
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise XcompassError(
+                f"unknown objective '{self.objective}' (valid: {', '.join(OBJECTIVES)})"
+            )
+        registry.check_baselines(self.baselines)
+
+    @property
+    def scalar(self) -> str:
+        return "edp" if self.objective == "pareto" else self.objective
+
+    def config(self) -> GAConfig:
+        return GAConfig(self.population, self.generations, self.budget or None, self.seed)
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["baselines"] = ",".join(self.baselines)
+        return out
 
 
 @dataclass
 class Outcome:
-    """Every method's result, the bound, and test-batch scores of each method's best."""
+    """Every method's result, the bound, test-batch scores of each method's best, and the
+    answer: the best mapping any method evaluated."""
 
     objective: str
     config: GAConfig
-    searched: str  # "ga" or "nsga2"
-    results: dict[str, SearchResult]
+    searched: str  # the searched method ("ga" or "nsga2")
+    results: dict[str, SearchResult]  # the searched method first, then the baselines
     bound: LowerBound
     pool: SeedPool
     test: dict[str, Evaluation] = field(default_factory=dict)
     test_tokens: np.ndarray | None = None
 
+    @cached_property
+    def answer(self) -> SearchResult:
+        """The best mapping any method evaluated, as a result named after the method that
+        found it (ties go to the searched method, then registry order), with the searched
+        method's spend and history. For `pareto`, `front` is the non-dominated set of every
+        method's front and the best is its lowest-EDP point."""
+        feasible = [(n, r) for n, r in self.results.items() if r.feasible]
+        if not feasible:
+            raise XcompassError("no method found a mapping that fits in memory")
+        searched = self.results[self.searched]
+        if self.objective == "pareto":
+            fronts = [r.front if r.front is not None else r.best for _, r in feasible]
+            front, source = merge_fronts(fronts)
+            edp = front.latency_s * front.energy_j
+            front.score = edp
+            i = int(np.argmin(edp))
+            best, finder = front.take([i]), feasible[int(source[i])][0]
+        else:
+            scores = [float(r.best.score[0]) for _, r in feasible]
+            finder = feasible[int(np.argmin(scores))][0]
+            best, front = self.results[finder].best, None
+        return SearchResult(
+            finder, best, searched.evaluations, searched.wall_s, list(searched.history), front
+        )
+
     @property
     def best(self) -> SearchResult:
-        return self.results[self.searched]
+        """The answer (what `map-autotune` writes and `explore` reports)."""
+        return self.answer
+
+    @property
+    def found_by(self) -> str:
+        return self.answer.method
 
     def scalar(self) -> str:
         """The one-number objective methods are compared on (`pareto` compares EDP)."""
         return "edp" if self.objective == "pareto" else self.objective
 
     def improvement(self, method: str = "standard") -> float:
-        """Relative change of the searched best's score against `method`'s (negative: the
-        search is better; for throughput, a higher throughput is negative here too)."""
-        ours, theirs = self.best.best.score[0], self.results[method].best.score[0]
+        """Relative change of the answer's score against `method`'s (negative: the answer is
+        better; for throughput, a higher throughput is negative here too)."""
+        ours, theirs = self.answer.best.score[0], self.results[method].best.score[0]
         return float((ours - theirs) / abs(theirs))
 
     def test_score(self, method: str) -> float | None:
@@ -60,8 +152,15 @@ class Outcome:
 
     def summary(self) -> dict[str, Any]:
         """Plain data for reports and IR provenance."""
-        methods = {}
+        methods, failed = {}, {}
         for name, r in self.results.items():
+            if not r.feasible:
+                failed[name] = {
+                    "note": r.note or "no mapping that fits in memory",
+                    "evaluations": r.evaluations,
+                    "wall_s": r.wall_s,
+                }
+                continue
             entry = {
                 "score": float(r.best.score[0]),
                 "latency_s": float(r.best.latency_s[0]),
@@ -75,10 +174,22 @@ class Outcome:
             if test is not None:
                 entry["test_score"] = test
             methods[name] = entry
-        b = self.bound
+        b, answer = self.bound, self.answer
+        found = {
+            "method": answer.method,
+            "score": float(answer.best.score[0]),
+            "latency_s": float(answer.best.latency_s[0]),
+            "energy_j": float(answer.best.energy_j[0]),
+            "edp_js": float(answer.best.latency_s[0] * answer.best.energy_j[0]),
+        }
+        test = self.test_answer()
+        if test is not None:
+            found["test_score"] = test
+        ours = found["score"]
         return {
             "objective": self.objective,
             "searched": self.searched,
+            "answer": found,
             "population": self.config.population,
             "generations": self.config.generations,
             "budget": self.config.total_budget,
@@ -86,7 +197,9 @@ class Outcome:
             "seeds": len(self.pool),
             "best_standard": self.pool.names[self.pool.best_index()] if len(self.pool) else "",
             "methods": methods,
-            "improvement_vs": {m: self.improvement(m) for m in self.results if m != self.searched},
+            "failed": failed,
+            "improvement_vs": {m: self.improvement(m) for m in methods if m != self.searched},
+            "better_than": {m: better(ours, methods[m]["score"]) for m in methods},
             "lower_bound": {
                 "latency_s": b.latency_s,
                 "energy_j": b.energy_j,
@@ -97,6 +210,137 @@ class Outcome:
             },
         }
 
+    def test_answer(self) -> float | None:
+        """The answer's objective on the test batches (its finder's, or, for a front point no
+        method kept as its best, scored here)."""
+        answer = self.answer
+        own = self.results[answer.method].best
+        if (
+            answer.method in self.test
+            and np.array_equal(own.bits, answer.best.bits)
+            and np.array_equal(own.place, answer.best.place)
+        ):
+            return self.test_score(answer.method)
+        return None
+
+
+class Study:
+    """One study on `problem`; `state` is always the last consistent point (what Ctrl-C
+    saves). `config` overrides the GA's settings beyond `settings` (tournament, rates)."""
+
+    def __init__(
+        self,
+        problem: SearchProblem,
+        settings: SearchSettings,
+        backend: Backend | None = None,
+        *,
+        config: GAConfig | None = None,
+        extra_seeds: Sequence[Seed] = (),
+        progress: ProgressCallback | None = None,
+        checkpoint: Callable[[Any], None] | None = None,
+        every: int = DEFAULT_CHECKPOINT_EVERY,
+        state: Any = None,
+    ) -> None:
+        self.problem, self.settings = problem, settings
+        self.config = config or settings.config()
+        self.backend: Backend = backend if backend is not None else InProcess()
+        self.extra_seeds = extra_seeds
+        self.progress = progress
+        self.checkpoint = checkpoint
+        self.every = max(1, every)
+        self.state = state if state is not None else StudyState()
+
+    def _save(self) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint(self.state)
+
+    def best_so_far(self) -> Scored | None:
+        """The best mapping evaluated so far by any method (else the best seed), for Ctrl-C."""
+        s = self.state
+        candidates = [r.best for r in s.results.values() if r.feasible]
+        if s.ga is not None:
+            candidates.append(s.ga.best)
+        if s.pool is not None and len(s.pool):
+            candidates.append(s.pool.scored.take([s.pool.best_index()]))
+        if not candidates:
+            return None
+        return candidates[int(np.argmin([float(c.score[0]) for c in candidates]))]
+
+    def run(self) -> Outcome:
+        st, cfg = self.settings, self.config
+        check_objective(st.objective)
+        if self.state.pool is None:
+            self.state.pool = SeedPool.build(self.problem, st.scalar, self.extra_seeds)
+            self._save()
+        pool = self.state.pool
+        run = Run(
+            self.problem,
+            st.objective,
+            cfg,
+            pool,
+            cfg.total_budget,
+            self.progress,
+            self.backend,
+            self.state,
+            self._save,
+            self.every,
+        )
+        done = self.state.results
+        searched = registry.searched_for(st.objective).name
+        if searched not in done:
+            done[searched] = registry.REGISTRY[searched].load().start(run).result()
+            self._save()
+        self._baselines(run.with_budget(done[searched].evaluations))
+        results = {searched: done[searched]}
+        for name in registry.baselines():  # registry order, whatever order they finished in
+            if name in st.baselines and done.get(name) is not None:
+                results[name] = done[name]
+        bound = registry.bound().load().start(run).result()
+        outcome = Outcome(st.objective, cfg, searched, results, bound, pool)
+        if self.problem.test:
+            for name, r in results.items():
+                if not r.feasible:
+                    continue
+                ev = self.problem.evaluate_test(r.best.bits, r.best.place)
+                if ev is not None:
+                    outcome.test[name] = ev
+            outcome.test_tokens = self.problem.test_tokens
+        return outcome
+
+    def _baselines(self, run: Run) -> None:
+        """Every baseline asked for, here or (a method that asks for it) on a worker; those on
+        workers are collected after the ones that run here. A baseline that raises a
+        diagnostic becomes a result that carries it."""
+        done = self.state.results
+        away: dict[str, Handle] = {}
+        for name in registry.baselines():
+            if name not in self.settings.baselines or name in done:
+                continue
+            method = registry.REGISTRY[name].load()
+            try:
+                handle = method.start(run.with_budget(run.budget, busy=bool(away)))
+            except XcompassError as exc:
+                handle = Done(self._failed(name, str(exc)))
+            if isinstance(handle, Done):
+                result = handle.result()
+                if result is not None:
+                    done[name] = result
+                    self._save()
+            else:
+                away[name] = handle
+        for name, handle in away.items():
+            if self.progress is not None:
+                nan = float("nan")
+                self.progress(Progress(name, 0, 0, 0, run.budget, nan, nan, nan, 0.0))
+            try:
+                done[name] = handle.result()
+            except XcompassError as exc:
+                done[name] = self._failed(name, str(exc))
+            self._save()
+
+    def _failed(self, name: str, note: str) -> SearchResult:
+        return SearchResult.failed(name, note, self.problem.shape, len(self.problem.train))
+
 
 def autotune(
     problem: SearchProblem,
@@ -106,33 +350,16 @@ def autotune(
     extra_seeds: Sequence[Seed] = (),
     progress: ProgressCallback | None = None,
 ) -> Outcome:
-    """Search, then run `baselines` on the evaluations the search spent."""
+    """The study in one call, in this process: search, then `baselines` on the evaluations
+    the search spent."""
     check_objective(objective)
     config = config or GAConfig()
-    scalar = "edp" if objective == "pareto" else objective
-    pool = SeedPool.build(problem, scalar, extra_seeds)
-    if objective == "pareto":
-        from xcompass.search.pareto import pareto_search  # pymoo loads only when needed
-
-        searched = pareto_search(problem, config, pool, progress)
-    else:
-        searched, _ = GeneticSearch(problem, objective, config, pool).run(progress=progress)
-    results = {searched.method: searched}
-    budget = searched.evaluations
-    for name in baselines:
-        if name == "standard" and len(pool):
-            results[name] = best_standard(pool)
-        elif name == "sa" and len(pool):
-            results[name] = anneal(problem, scalar, budget, config.seed, pool, progress)
-        elif name == "random":
-            results[name] = random_search(
-                problem, scalar, budget, config.seed, config.population, progress
-            )
-    outcome = Outcome(objective, config, searched.method, results, lower_bound(problem), pool)
-    if problem.test:
-        for name, r in results.items():
-            ev = problem.evaluate_test(r.best.bits, r.best.place)
-            if ev is not None:
-                outcome.test[name] = ev
-        outcome.test_tokens = problem.test_tokens
-    return outcome
+    settings = SearchSettings(
+        objective,
+        config.population,
+        config.generations,
+        config.budget or 0,
+        config.seed,
+        tuple(baselines),
+    )
+    return Study(problem, settings, config=config, extra_seeds=extra_seeds, progress=progress).run()

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import textwrap
+import time
 
 import pytest
 from explore_cases import SETTINGS, assert_same_outcome, small_problem
@@ -84,3 +88,74 @@ def test_an_unreachable_scheduler_fails_fast():
     assert time.perf_counter() - started < 10
     with pytest.raises(XcompassError, match="not a scheduler address"):
         connect_dask("no-port-here")
+
+
+def _readme_embedding_block() -> str:
+    """The README's embedding example, as a user would save it."""
+    from conftest import REPO
+
+    text = (REPO / "README.md").read_text()
+    start = text.index("```python\n", text.index("**Embedding**")) + len("```python\n")
+    block = text[start : text.index("```", start)]
+    return textwrap.dedent(block)
+
+
+def _run_script(source: str, where, timeout_s: float = 180):  # noqa: ANN001, ANN202
+    script = where / "embed.py"
+    script.write_text(source)
+    return subprocess.run(
+        [sys.executable, str(script)],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+
+
+def _smaller(block: str) -> str:
+    """The same script on a search small enough for a test (2 layers, 16 x 2)."""
+    big = "settings=SearchSettings(population=60, generations=40, seed=1),"
+    assert big in block, "the README's embedding example changed: update this test"
+    return block.replace(
+        big,
+        "settings=SearchSettings(population=16, generations=2, seed=1),\n" + " " * 8 + "layers=2,",
+    )
+
+
+def test_the_readme_embedding_example_runs_as_a_script_with_workers(tmp_path):
+    block = _readme_embedding_block()
+    assert 'if __name__ == "__main__":' in block and "workers=2" in block
+    done = _run_script(_smaller(block), tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "found (" in done.stdout and "lower bound" in done.stdout
+    assert (tmp_path / "out" / "report.json").is_file()
+
+
+def test_an_unguarded_script_with_workers_fails_fast_in_one_line(tmp_path):
+    """Without the guard, each spawned worker re-runs the script: the worker leaves with one
+    line and the parent stops within seconds (it used to wait for ever)."""
+    body = _smaller(_readme_embedding_block())
+    lines = body.splitlines()
+    guard = next(i for i, line in enumerate(lines) if line.startswith("if __name__"))
+    inner = textwrap.dedent("\n".join(lines[guard + 1 :]))
+    unguarded = "\n".join(lines[:guard]) + "\n" + inner
+    started = time.perf_counter()
+    done = _run_script(unguarded, tmp_path, timeout_s=120)
+    assert done.returncode != 0
+    assert time.perf_counter() - started < 60
+    worker = [line for line in done.stderr.splitlines() if "error: worker process" in line]
+    assert worker and worker[0].startswith("xcompass: error: worker process: a script")
+    assert worker[0].endswith("(each worker process re-imports the script)")
+    assert "--workers 2: a worker process exited before it started" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_pool_that_never_delivered_is_not_restarted(reference):
+    """A pool whose workers die before their first result gives the one-line error at
+    once; one that delivered before is restarted (the tests above)."""
+    with ProcessPool(2) as pool:
+        pool.attach(small_problem(), "test-start")
+        assert not pool.delivered
+        with pytest.raises(XcompassError, match="exited before it started"):
+            pool.restart()
+        assert pool.executor is None and pool.restarts == 0

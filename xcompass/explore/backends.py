@@ -11,19 +11,25 @@ Two kinds of work go out:
 - a whole baseline (`submit`): simulated annealing runs on a worker while random search runs
   here, both on the budget the GA spent.
 A lost worker costs no result: its slices and tasks are resubmitted (the process pool is
-restarted; Dask reschedules them itself) and, being deterministic, give the same answer.
+restarted; Dask reschedules them itself) and, being deterministic, give the same answer. A pool
+whose workers die before delivering anything is not restarted: that is a start-up failure (most
+often a script without an `if __name__ == "__main__":` guard, which every spawned worker
+re-imports), reported at once in one line.
 """
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import pickle
 import signal
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -36,6 +42,18 @@ MIN_SLICE = 8
 MAX_RESTARTS = 8
 """Worker pool restarts one study tolerates before giving up."""
 MAX_WORKERS = 256
+UNGUARDED = (
+    "a script that runs xcompass with workers must call it under "
+    '`if __name__ == "__main__":` (each worker process re-imports the script)'
+)
+
+
+def _refuse_in_bootstrapping_worker() -> None:
+    """In a spawned worker that is still importing the parent's main script, starting a pool
+    would recurse (Python refuses, and the half-started worker never exits): leave at once
+    with one line instead. Worker processes that run tasks normally are not affected."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise SystemExit(f"xcompass: error: worker process: {UNGUARDED}")
 
 
 def slices(n: int, parts: int) -> list[slice]:
@@ -76,9 +94,9 @@ def _warm(problem: SearchProblem) -> None:
     problem.evaluator(np.zeros((1, max(U - 1, 0)), bool), np.zeros((1, B, U), np.int64))
 
 
-def _pool_init(key: str, payload: bytes) -> None:
+def _pool_init(key: str, payload_file: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _install(key, payload)
+    _install(key, Path(payload_file).read_bytes())
 
 
 def _problem(key: str) -> SearchProblem:
@@ -168,17 +186,28 @@ class ProcessPool(Backend):
     def __init__(self, workers: int) -> None:
         if not 2 <= workers <= MAX_WORKERS:
             raise XcompassError(f"--workers {workers}: must be 1 to {MAX_WORKERS}")
+        _refuse_in_bootstrapping_worker()
         self.workers = workers
         self.name = f"{workers} processes"
         self.executor: ProcessPoolExecutor | None = None
         self.restarts = 0
         self.generation = 0  # bumped by every restart
+        self.delivered = False  # has the current pool returned any result yet?
         self.tasks: list[_PoolTask] = []  # whole methods running on a worker
         self.key = ""
-        self.payload = b""
+        self.payload_file = ""
 
     def attach(self, problem: SearchProblem, key: str) -> SearchProblem:
-        self.key, self.payload = key, pickle.dumps(local_problem(problem))
+        """The problem reaches the workers through a temporary file, not the spawn pipe:
+        CPython's spawn blocks for ever writing more than a pipe holds to a child that died
+        before reading it, which is how a worker dying on start-up used to hang the parent."""
+        self.key = key
+        self._drop_payload()
+        with tempfile.NamedTemporaryFile(
+            prefix="xcompass-problem-", suffix=".pickle", delete=False
+        ) as f:
+            f.write(pickle.dumps(local_problem(problem)))
+        self.payload_file = f.name
         self._start()
         local = LocalEvaluator(problem.train)
         return replace(problem, evaluator=_Sliced(self, local, self.workers, here=True))
@@ -188,11 +217,18 @@ class ProcessPool(Backend):
             max_workers=self.workers - 1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_pool_init,
-            initargs=(self.key, self.payload),
+            initargs=(self.key, self.payload_file),
         )
 
     def restart(self) -> None:
-        """A worker died: start a fresh pool (the dead one's work is resubmitted)."""
+        """A worker died: start a fresh pool (the dead one's work is resubmitted), unless
+        this pool never delivered a result: then its workers die on start-up, and a fresh
+        pool would too."""
+        if not self.delivered:
+            self.close()
+            raise XcompassError(
+                f"--workers {self.workers}: a worker process exited before it started; {UNGUARDED}"
+            )
         self.restarts += 1
         if self.restarts > MAX_RESTARTS:
             raise XcompassError(
@@ -202,6 +238,7 @@ class ProcessPool(Backend):
         if self.executor is not None:
             self.executor.shutdown(wait=False, cancel_futures=True)
         self.generation += 1
+        self.delivered = False
         self._start()
         for task in self.tasks:  # every method the dead pool was running starts again
             if not task.done:
@@ -235,6 +272,7 @@ class ProcessPool(Backend):
                 generation, future = handles[i]
                 try:
                     out.append(future.result())
+                    self.delivered = True
                     break
                 except BrokenProcessPool:  # resubmit this slice and every one not yet read
                     if generation == self.generation:
@@ -257,10 +295,17 @@ class ProcessPool(Backend):
             return replace(problem, evaluator=local)
         return replace(problem, evaluator=_Sliced(self, local, self.workers - 1, here=True))
 
+    def _drop_payload(self) -> None:
+        if self.payload_file:
+            with contextlib.suppress(OSError):
+                os.unlink(self.payload_file)
+            self.payload_file = ""
+
     def close(self) -> None:
         if self.executor is not None:
             self.executor.shutdown(wait=False, cancel_futures=True)
             self.executor = None
+        self._drop_payload()
 
 
 class _PoolTask:
@@ -279,6 +324,7 @@ class _PoolTask:
         while True:
             try:
                 value = self.future.result()
+                self.pool.delivered = True
                 self.done = True
                 self.pool.tasks.remove(self)
                 return value

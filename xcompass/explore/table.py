@@ -89,7 +89,13 @@ def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     ]
     if found.get("layout"):
         rows.append(["", f"layout: {found['layout']}"])
-    for name, m in methods.items():
+    order = list(registry.REGISTRY)
+    names = sorted([*methods, *failed], key=lambda n: order.index(n) if n in order else len(order))
+    for name in names:
+        if name in failed:
+            rows.append([label(name), f"found no mapping: {failed[name]['note']}"])
+            continue
+        m = methods[name]
         if name == finder:
             continue
         text = label(name)
@@ -104,8 +110,6 @@ def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 *test(m),
             ]
         )
-    for name, f in failed.items():
-        rows.append([label(name), f"found no mapping: {f['note']}"])
     b = search["lower_bound"]
     bound_row = [
         "lower bound",

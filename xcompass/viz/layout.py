@@ -40,7 +40,8 @@ SHORT_KIND = {"attention": "attn", "eltwise": "elt"}
 
 
 def wrap(text: str, width: int = 18, lines: int = 2) -> str:
-    """Break a range list at commas so it fits in a chiplet's square."""
+    """Break a range list at commas so it fits in a chiplet's square: at most `lines` lines
+    of at most `width` characters, ',...' (inside the width) where the list goes on."""
     out = [""]
     for part in text.split(","):
         piece = part if not out[-1] else f",{part}"
@@ -50,7 +51,10 @@ def wrap(text: str, width: int = 18, lines: int = 2) -> str:
             out[-1] += piece
     if len(out) > lines:
         out = out[:lines]
-        out[-1] += ",..."
+        last = out[-1].split(",")
+        while len(last) > 1 and len(",".join(last)) + 4 > width:
+            last.pop()
+        out[-1] = ",".join(last) + ",..."
     return "\n".join(out)
 
 
@@ -105,14 +109,15 @@ def chiplet_work(report: dict[str, Any]) -> dict[int, dict[str, set[int]]]:
     return work
 
 
-def kind_times(report: dict[str, Any]) -> dict[int, Counter]:
-    """Per chiplet: kernel time by kernel kind (gemm, attention, ...), from per_kernel."""
+def kind_times(report: dict[str, Any], field: str = "kind") -> dict[int, Counter]:
+    """Per chiplet: kernel time by kernel kind (gemm, attention, ...) or, with
+    field="name", by kernel (q+k+v, attn, ...), from per_kernel."""
     out: dict[int, Counter] = defaultdict(Counter)
     for entry in report.get("per_kernel") or []:
         for k in entry.get("kernels") or []:
             spent = float(k.get("launches", 1) or 0) * float(k.get("time_s", 0.0) or 0.0)
             for c in entry.get("chiplets") or []:
-                out[c][k.get("kind", "?")] += spent
+                out[c][k.get(field, "?")] += spent
     return out
 
 
@@ -230,20 +235,32 @@ def chiplet_text(
     units: int,
     mbs: int,
     kinds: Counter | None,
+    names: Counter | None = None,
 ) -> str:
-    """The words in a chiplet's square: layers (and units), kernel kinds, micro-batches."""
+    """The words in a chiplet's square: layers (and units), what it runs, micro-batches.
+    What it runs: the kernels by name where there are one or two (a unit-granularity chiplet
+    often holds a share of one kernel: 'runs down'), else kernel kinds by share of its
+    kernel time ('gemm 93%, attn 6%')."""
     lines = [wrap("L" + ranges(w["layers"]))] if w["layers"] else []
     if key == "units":
         lines.append(f"{len(w['units'])} of {units} units")
         total = sum(kinds.values()) if kinds else 0.0
-        if total > 0:
+        named = [n for n, _ in names.most_common()] if names else []
+        if 0 < len(named) <= 2 and len(", ".join(named)) <= 13:
+            lines.append("runs " + ", ".join(named))
+        elif total > 0:
             top = kinds.most_common()
             parts = [f"{SHORT_KIND.get(k, k)} {100 * v / total:.0f}%" for k, v in top[:2]]
             lines.append(", ".join(parts))
     if len(w["mbs"]) == mbs:
         lines.append(f"all {mbs} mb")
     else:
-        lines.append(wrap(f"mb {ranges(w['mbs'])}", lines=1) + f" ({len(w['mbs'])}/{mbs})")
+        # two lines of micro-batches where the layers leave room (not beside units and kinds)
+        count = f" ({len(w['mbs'])}/{mbs})"
+        listed = wrap(f"mb {ranges(w['mbs'])}", lines=1 if key == "units" else 2).split("\n")
+        if len(listed[-1]) + len(count) > 18:
+            listed[-1] = wrap(listed[-1], width=18 - len(count), lines=1)
+        lines += listed[:-1] + [listed[-1] + count]
     return "\n".join(lines)
 
 
@@ -258,6 +275,7 @@ def layout_figure(report: dict[str, Any]) -> Figure:
     units = total_units(report, key)
     work = chiplet_work(report)
     by_kind = kind_times(report)
+    by_name = kind_times(report, "name")
     mb_names = microbatch_names(report)
     latency = float(report.get("latency_s") or 0.0)
     groups = tp_groups(report)
@@ -326,7 +344,7 @@ def layout_figure(report: dict[str, Any]) -> Figure:
                 bbox={"boxstyle": "round,pad=0.2", "facecolor": "#f2f2f2", "edgecolor": "none"},
             )  # fmt: skip
             continue
-        text = chiplet_text(w, key, units, len(mb_names), by_kind.get(c))
+        text = chiplet_text(w, key, units, len(mb_names), by_kind.get(c), by_name.get(c))
         ax.text(
             x,
             y + 0.02,

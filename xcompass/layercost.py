@@ -18,7 +18,7 @@ from xcompass.kernels import Edge, Flow, Kernel, Lowering, layer_kernels
 from xcompass.models import ModelConfig
 from xcompass.opcost import OpCost, OpSpec, RequestGroup
 from xcompass.targets import ChipletKind, Target
-from xcompass.workload import Workload
+from xcompass.workload import RequestKind, Workload
 
 
 def layer_ops(model: ModelConfig) -> list[OpSpec]:
@@ -86,7 +86,10 @@ def head_kernels(model: ModelConfig) -> tuple[tuple[Kernel, ...], tuple[Kernel, 
 def request_groups(workload: Workload) -> list[list[RequestGroup]]:
     """Each micro-batch as (new tokens, history, count) groups."""
     return [
-        [RequestGroup(r.new_tokens, r.context, r.count) for r in workload.microbatch_requests(mb)]
+        [
+            RequestGroup(r.new_tokens, r.context, r.count, int(r.kind is RequestKind.CHUNK))
+            for r in workload.microbatch_requests(mb)
+        ]
         for mb in workload.microbatches
     ]
 

@@ -81,6 +81,15 @@ class RequestGroup:
     q: int
     ctx: int
     count: int = 1
+    logits: int = 0  # logit rows per request; 0: the last token, or every new one over history
+
+    @property
+    def logit_rows(self) -> int:
+        """Rows the LM head computes for one request: a prompt needs its last token's, a
+        decode or verify step every new token's, a prefill chunk `logits` (serving)."""
+        if self.logits:
+            return self.logits
+        return self.q if self.ctx else 1
 
 
 @dataclass(frozen=True)
@@ -371,7 +380,7 @@ def op_cost(
         return OpCost(chip.eltwise_floor_us * 1e-6 + moved / chip.bandwidth, 0, moved, 0, moved)
     if op.kind in ("gemm", "lm_head"):
         # logits are needed for the last token of each request (all of them when verifying)
-        m = sum((g.q if g.ctx else 1) * g.count for g in groups) if op.kind == "lm_head" else tokens
+        m = sum(g.logit_rows * g.count for g in groups) if op.kind == "lm_head" else tokens
         n = op.n // tp if op.split == "n" else op.n
         k = op.k // tp if op.split == "k" else op.k
         t, dram, w = gemm_time(chip, m, n, k, dtype_bytes, weights_resident)

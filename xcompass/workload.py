@@ -37,6 +37,7 @@ class RequestKind(StrEnum):
     PREFILL = "prefill"
     DECODE = "decode"
     VERIFY = "verify"
+    CHUNK = "chunk"  # a prompt's later chunk (chunked prefill): new tokens over those done
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ class Request:
         times = f"x{self.count}" if self.count > 1 else ""
         if self.kind is RequestKind.PREFILL:
             return f"prefill:{self.new_tokens}{times}"
+        if self.kind is RequestKind.CHUNK:
+            return f"chunk:{self.context}+{self.new_tokens}{times}"
         if self.kind is RequestKind.DECODE:
             return f"decode:{self.context}{times}"
         return f"verify:{self.context}+{self.new_tokens}{times}"

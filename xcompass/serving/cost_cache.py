@@ -1,0 +1,202 @@
+"""Iteration costs for an hour of traffic: the exact engine on a grid, interpolated.
+
+Costing every iteration exactly takes milliseconds (the cost table of the step, then the
+schedule), and an hour of serving runs ~10^5 iterations. What the engine's cost depends on is
+small: per micro-batch, how many decodes and at what history, how many verify steps, how many
+prompt tokens in how many chunks and over what history. So an iteration is reduced to those
+features, each history-like feature is put on a geometric grid (ratio GRID_RATIO) and the
+prompt-token count on a fine grid (exact up to EXACT_TOKENS, then steps of TOKEN_STEP). For
+a one-micro-batch replica the cost is interpolated multilinearly between the exact engine's
+costs at the grid corners (the engine is near-linear in KV and tokens between tile steps);
+with several micro-batches each feature snaps to its nearest grid point. Every corner is one
+exact engine call on a canonical step, memoized. `check` re-costs a sample of the run's own
+iterations exactly and reports the error, so the approximation is measured, not assumed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from itertools import product
+
+import numpy as np
+
+from xcompass.serving.replicas import Item, ReplicaEngine
+
+GRID_RATIO = 2 ** (1 / 4)
+"""Geometric step of the history grid (~19%): the cost is near-linear in KV between points."""
+EXACT_TOKENS = 64
+"""Prompt-token counts up to this are costed exactly (small GEMMs step at every tile)."""
+TOKEN_STEP = 32
+"""Grid step of larger prompt-token counts."""
+EXACT_COUNT = 16
+"""Decode / verify counts up to this are exact; larger ones interpolate on steps of COUNT_STEP."""
+COUNT_STEP = 8
+
+
+def _grid_down(x: float) -> int:
+    """The largest history grid point <= x (x >= 1)."""
+    i = math.floor(math.log(x, GRID_RATIO) + 1e-9)
+    return max(1, round(GRID_RATIO**i))
+
+
+def _grid_up(x: float) -> int:
+    i = math.ceil(math.log(x, GRID_RATIO) - 1e-9)
+    return max(1, round(GRID_RATIO**i))
+
+
+def _axis_history(x: float) -> list[tuple[int, float]]:
+    """Grid points around a history value and their interpolation weights."""
+    if x <= 0:
+        return [(0, 1.0)]
+    lo, hi = _grid_down(x), _grid_up(x)
+    if hi <= lo:
+        return [(lo, 1.0)]
+    w = (x - lo) / (hi - lo)
+    return [(lo, 1.0 - w), (hi, w)]
+
+
+def _axis_tokens(q: int, floor: int) -> list[tuple[int, float]]:
+    """Grid points around a prompt-token count (never below `floor`, one per chunk)."""
+    if q <= EXACT_TOKENS:
+        return [(q, 1.0)]
+    lo = max(floor, (q // TOKEN_STEP) * TOKEN_STEP)
+    hi = -(-q // TOKEN_STEP) * TOKEN_STEP
+    if hi <= lo:
+        return [(q, 1.0)]
+    w = (q - lo) / (hi - lo)
+    return [(lo, 1.0 - w), (hi, w)]
+
+
+def _axis_count(n: int) -> list[tuple[int, float]]:
+    if n <= EXACT_COUNT:
+        return [(n, 1.0)]
+    lo, hi = (n // COUNT_STEP) * COUNT_STEP, -(-n // COUNT_STEP) * COUNT_STEP
+    if hi <= lo:
+        return [(n, 1.0)]
+    w = (n - lo) / (hi - lo)
+    return [(lo, 1.0 - w), (hi, w)]
+
+
+def _snap(axis: list[tuple[int, float]]) -> int:
+    return max(axis, key=lambda p: p[1])[0]
+
+
+@dataclass(frozen=True)
+class Features:
+    """What the engine's cost of one micro-batch depends on."""
+
+    decodes: int
+    decode_ctx: float  # mean history of the decodes
+    verifies: int
+    verify_q: int  # tokens of one verify step (draft + 1)
+    verify_ctx: float
+    chunks: int  # prompts or prompt chunks
+    prompt_tokens: int
+    chunk_ctx: float  # token-weighted mean history of the chunks (0: prompts from the start)
+
+    @staticmethod
+    def of(items: list[Item]) -> Features:
+        nd = nv = nc = qv = qp = 0
+        sd = sv = sc = 0.0
+        for _, q, ctx, kind in items:
+            if kind == "d":
+                nd += 1
+                sd += ctx
+            elif kind == "v":
+                nv += 1
+                qv = max(qv, q)
+                sv += ctx
+            else:
+                nc += 1
+                qp += q
+                sc += ctx * q
+        return Features(
+            nd, sd / nd if nd else 0.0, nv, qv, sv / nv if nv else 0.0, nc, qp,
+            sc / qp if qp else 0.0,
+        )  # fmt: skip
+
+
+def canonical(
+    decodes: int, dctx: int, verifies: int, vq: int, vctx: int, chunks: int, tokens: int, cctx: int
+) -> list[tuple[int, int, int, str]]:
+    """The step a grid point stands for, as engine groups (new tokens, history, count, kind)."""
+    out: list[tuple[int, int, int, str]] = []
+    if decodes:
+        out.append((1, max(dctx, 1), decodes, "d"))
+    if verifies:
+        out.append((vq, max(vctx, 1), verifies, "v"))
+    if chunks:
+        base, extra = divmod(tokens, chunks)
+        kind = "c" if cctx > 0 else "p"
+        if extra:
+            out.append((base + 1, cctx, extra, kind))
+        if chunks - extra and base:
+            out.append((base, cctx, chunks - extra, kind))
+    return out
+
+
+@dataclass
+class CachedCost:
+    """Iteration cost of one replica through the grid (see the module docstring)."""
+
+    engine: ReplicaEngine
+    corners: dict[tuple, tuple[float, float]] = field(default_factory=dict)
+    hits: int = 0
+
+    def _axes(self, f: Features) -> list[list[tuple[int, float]]]:
+        return [
+            _axis_count(f.decodes),
+            _axis_history(f.decode_ctx) if f.decodes else [(0, 1.0)],
+            _axis_count(f.verifies),
+            [(f.verify_q, 1.0)],
+            _axis_history(f.verify_ctx) if f.verifies else [(0, 1.0)],
+            [(f.chunks, 1.0)],
+            _axis_tokens(f.prompt_tokens, f.chunks) if f.chunks else [(0, 1.0)],
+            _axis_history(f.chunk_ctx) if f.chunks else [(0, 1.0)],
+        ]
+
+    def _corner(self, key: tuple) -> tuple[float, float]:
+        got = self.corners.get(key)
+        if got is None:
+            mbs = [canonical(*k) for k in key]
+            got = self.engine.cost(mbs)
+            self.corners[key] = got
+        else:
+            self.hits += 1
+        return got
+
+    def cost(self, microbatches: list[list[Item]]) -> tuple[float, float]:
+        feats = [Features.of(mb) for mb in microbatches if mb]
+        if not feats:
+            return 0.0, 0.0
+        if len(feats) > 1:  # several micro-batches: nearest grid point of every feature
+            key = tuple(tuple(_snap(a) for a in self._axes(f)) for f in feats)
+            return self._corner(key)
+        axes = self._axes(feats[0])
+        lat = energy = 0.0
+        for corner in product(*axes):
+            w = math.prod(p[1] for p in corner)
+            if w == 0.0:
+                continue
+            t, e = self._corner((tuple(p[0] for p in corner),))
+            lat += w * t
+            energy += w * e
+        return lat, energy
+
+    def exact(self, microbatches: list[list[Item]]) -> tuple[float, float]:
+        """The exact engine on the real step (every request as it is)."""
+        step = [[(q, ctx, 1, kind) for _, q, ctx, kind in mb] for mb in microbatches]
+        return self.engine.cost(step)
+
+
+def cache_error(costs: np.ndarray, exact: np.ndarray) -> dict[str, float]:
+    """Relative error of cached against exact iteration latencies on a sample."""
+    rel = np.abs(costs - exact) / np.maximum(exact, 1e-12)
+    signed = (costs - exact) / np.maximum(exact, 1e-12)
+    return {
+        "sampled": int(len(rel)),
+        "mean_abs_error": float(rel.mean()) if len(rel) else 0.0,
+        "max_abs_error": float(rel.max()) if len(rel) else 0.0,
+        "mean_error": float(signed.mean()) if len(rel) else 0.0,
+    }

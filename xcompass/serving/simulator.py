@@ -1,0 +1,615 @@
+"""The serving simulator: requests arrive, queue, are admitted when their KV fits, prefill
+(whole or in chunks), decode token by token and leave; each iteration of each replica is
+composed by the policy and timed and energy-costed by the engine on the mapping.
+
+Discrete events in time order (Vidur's structure): an arrival (routed to a replica), the end
+of a replica's iteration (its outcome applied: tokens emitted at the end), a prompt's KV
+becoming ready for a decode replica (disaggregated policies). After every event each idle
+replica tries to start an iteration.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from array import array
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from xcompass.errors import XcompassError
+from xcompass.serving.arrivals import RequestStream
+from xcompass.serving.policies import DISAGGREGATED, PolicyOptions, blocks
+from xcompass.serving.replicas import Item, Replica
+
+ROUTERS = ("round-robin", "least-tokens")
+
+CostFn = Callable[[list[list[Item]]], tuple[float, float]]
+
+
+@dataclass
+class ReplicaRun:
+    """A replica's queue and running requests while serving."""
+
+    spec: Replica
+    cost: CostFn
+    waiting: deque = field(default_factory=deque)
+    running: list[int] = field(default_factory=list)
+    kv_used: int = 0
+    busy: bool = False
+    items: list[Item] = field(default_factory=list)
+    emits: dict[int, int] = field(default_factory=dict)  # verify: tokens a step emits
+    start: float = 0.0
+    outstanding: int = 0  # tokens still to process for requests routed here (router)
+    busy_s: float = 0.0
+    energy_j: float = 0.0
+
+    @property
+    def kv_free(self) -> int:
+        return self.spec.kv_tokens - self.kv_used
+
+
+@dataclass
+class Outcome:
+    """Everything a serving run measured (arrays per request and per iteration)."""
+
+    arrival_s: np.ndarray
+    prompt: np.ndarray
+    output: np.ndarray
+    admitted_s: np.ndarray  # NaN: never admitted
+    first_token_s: np.ndarray
+    finish_s: np.ndarray
+    replica: np.ndarray
+    gaps_s: np.ndarray  # every inter-token gap
+    gap_request: np.ndarray  # the request of each gap
+    over_slo: np.ndarray  # gaps above the TBT SLO, per request
+    gap_count: np.ndarray
+    preemptions: np.ndarray  # per request
+    rejected: dict[int, str]  # request -> why it was never served
+    iterations: dict[str, np.ndarray]  # per iteration: replica, start, end, ...
+    replicas: list[Replica]
+    busy_s: np.ndarray  # per replica
+    energy_j: np.ndarray  # per replica: iterations' energy
+    sampled: list[tuple[int, list[list[Item]]]]  # (iteration, step) kept for the cache check
+
+
+class Simulation:
+    """One serving run. `costs[r]` times replica r's iterations (see `replicas`)."""
+
+    def __init__(
+        self,
+        stream: RequestStream,
+        replicas: list[Replica],
+        costs: list[CostFn],
+        policy: PolicyOptions,
+        *,
+        router: str = "least-tokens",
+        slo_tbt_s: float = 0.2,
+        host_s: float = 0.0,
+        transfer_s: Callable[[int], float] = lambda tokens: 0.0,
+        max_context: int = 0,
+        seed: int = 0,
+        sample_every: int = 0,
+        microbatch_split: bool = True,
+    ) -> None:
+        if router not in ROUTERS:
+            raise XcompassError(f"--router '{router}': unknown (valid: {', '.join(ROUTERS)})")
+        self.policy = policy
+        self.router = router
+        self.slo_tbt = slo_tbt_s
+        self.host_s = host_s
+        self.transfer_s = transfer_s
+        self.rng = np.random.default_rng(seed)
+        self.sample_every = sample_every
+        self.reps = [ReplicaRun(r, c) for r, c in zip(replicas, costs, strict=True)]
+        self.stream = stream
+        n = len(stream)
+        self.arrival = stream.arrival_s.tolist()
+        self.prompt = stream.prompt.tolist()
+        self.output = stream.output.tolist()
+        self.need = list(self.prompt)  # prompt tokens to prefill (grows on recompute)
+        self.done = [0] * n
+        self.gen = [0] * n
+        self.kv = [0] * n
+        self.rep = [-1] * n
+        self.admitted = [math.nan] * n
+        self.first = [math.nan] * n
+        self.finish = [math.nan] * n
+        self.last = [0.0] * n
+        self.over = [0] * n
+        self.ngaps = [0] * n
+        self.preempt = [0] * n
+        self.buffered = [0] * n  # pbd: buffer tokens held; disagg: prefill-side KV held
+        self.rejected: dict[int, str] = {}
+        self.gaps = array("d")
+        self.gap_req = array("l")
+        self.max_context = max_context
+        self.it = {k: array("d") for k in ("replica", "start", "end", "energy", "decodes",
+                                           "prompt_tokens", "batch", "kv_used", "waiting",
+                                           "buffer")}  # fmt: skip
+        self.sampled: list[tuple[int, list[list[Item]]]] = []
+        self.rr = 0
+        self.split = microbatch_split
+        self._setup_roles()
+        self.handoff: list[tuple[float, int, int]] = []  # (ready time, request, decode replica)
+        self.buffer_used = 0
+
+    # --- set-up ---------------------------------------------------------------------------
+
+    def _setup_roles(self) -> None:
+        p = self.policy
+        if p.name not in DISAGGREGATED:
+            self.entry = self.reps
+            return
+        n = len(self.reps)
+        if n < 2:
+            raise XcompassError(
+                f"--policy {p.name} needs at least 2 replicas (a prefill and a decode pool); "
+                "the mapping has 1: serve a data-parallel mapping (e.g. --strategy 'hybrid "
+                "tp=4 dp=2')"
+            )
+        k = p.prefill_replicas or max(1, n // 2)
+        if k >= n:
+            raise XcompassError(
+                f"--prefill-replicas {k}: the mapping has {n} replicas; leave at least one "
+                "for decode"
+            )
+        for i, r in enumerate(self.reps):
+            r.spec.role = "prefill" if i < k else "decode"
+        self.entry = self.reps[:k]
+        self.decoders = self.reps[k:]
+
+    def _capacity_for(self, rid: int) -> int:
+        """KV tokens a request needs on the replica that decodes it."""
+        extra = self.policy.draft if self.policy.name == "xy-serve" else 0
+        return blocks(self.prompt[rid] + self.output[rid] + extra)
+
+    def _reject_reason(self, rid: int) -> str | None:
+        total = self.prompt[rid] + self.output[rid]
+        if self.max_context and total > self.max_context:
+            return f"prompt + output = {total} tokens exceed --max-context {self.max_context}"
+        pool = self.decoders if self.policy.name in DISAGGREGATED else self.reps
+        room = max(r.spec.kv_tokens for r in pool)
+        if self._capacity_for(rid) > room:
+            return f"its KV ({self._capacity_for(rid)} tokens) exceeds any replica's ({room})"
+        buffer = self.policy.buffer_tokens if self.policy.name == "pbd" else 0
+        if buffer and blocks(self.prompt[rid]) > buffer:
+            return f"its prompt's KV exceeds --buffer-tokens {buffer}"
+        if self.policy.name == "disagg":
+            room = max(r.spec.kv_tokens for r in self.entry)
+            if blocks(self.prompt[rid]) > room:
+                return f"its prompt's KV exceeds the prefill replicas' ({room} tokens)"
+        return None
+
+    # --- routing --------------------------------------------------------------------------
+
+    def _route(self, rid: int) -> None:
+        why = self._reject_reason(rid)
+        if why is not None:
+            self.rejected[rid] = why
+            return
+        pool = self.entry
+        if self.router == "round-robin" or len(pool) == 1:
+            rep = pool[self.rr % len(pool)]
+            self.rr += 1
+        else:
+            rep = min(pool, key=lambda r: r.outstanding)
+        rep.waiting.append(rid)
+        rep.outstanding += self.prompt[rid] + self.output[rid]
+        self.rep[rid] = rep.spec.index
+
+    # --- composition ----------------------------------------------------------------------
+
+    def _admit(self, rep: ReplicaRun, rid: int, now: float, kv: int) -> None:
+        rep.running.append(rid)
+        rep.kv_used += kv
+        self.kv[rid] += kv
+        if math.isnan(self.admitted[rid]):
+            self.admitted[rid] = now
+
+    def _history(self, rid: int) -> int:
+        return self.prompt[rid] + self.gen[rid] - 1
+
+    def _compose(self, rep: ReplicaRun, now: float) -> list[Item]:
+        name = self.policy.name
+        if name in DISAGGREGATED:
+            if rep.spec.role == "prefill":
+                return self._compose_prefill_pool(rep, now)
+            return self._compose_decode_pool(rep, now)
+        if name == "static":
+            return self._compose_static(rep, now)
+        if name == "vllm":
+            return self._compose_vllm(rep, now)
+        return self._compose_mixed(rep, now, chunked=name != "orca")
+
+    def _decode_item(self, rep: ReplicaRun, rid: int) -> Item:
+        if self.policy.name != "xy-serve":
+            return (rid, 1, self._history(rid), "d")
+        k, a = self.policy.draft, self.policy.acceptance
+        accepted = 0
+        while accepted < k and self.rng.random() < a:
+            accepted += 1
+        rep.emits[rid] = accepted + 1
+        return (rid, k + 1, self._history(rid), "v")
+
+    def _compose_mixed(self, rep: ReplicaRun, now: float, chunked: bool) -> list[Item]:
+        """Orca (whole prompts) and Sarathi / XY-Serve (chunked): decodes first, then the
+        prompts in progress, then new prompts FCFS while the budget, `max_running` and the
+        KV room allow."""
+        p = self.policy
+        budget = p.budget
+        items: list[Item] = []
+        prefilling = []
+        for rid in rep.running:
+            if self.done[rid] >= self.need[rid]:
+                if budget <= 0:
+                    continue
+                item = self._decode_item(rep, rid)
+                items.append(item)
+                budget -= item[1]
+            else:
+                prefilling.append(rid)
+        for rid in prefilling:
+            if budget <= 0:
+                break
+            budget -= self._chunk(items, rid, budget, chunked)
+        while rep.waiting and budget > 0 and len(rep.running) < p.max_running:
+            rid = rep.waiting[0]
+            if not chunked and self.need[rid] > budget and items:
+                break  # Orca: a whole prompt waits for a batch it fits in
+            kv = self._capacity_for(rid)
+            if kv > rep.kv_free:
+                break
+            rep.waiting.popleft()
+            self._admit(rep, rid, now, kv)
+            budget -= self._chunk(items, rid, budget, chunked)
+        return items
+
+    def _chunk(self, items: list[Item], rid: int, budget: int, chunked: bool) -> int:
+        left = self.need[rid] - self.done[rid]
+        q = min(left, budget) if chunked else left
+        if chunked and q < left and self.policy.name == "xy-serve":
+            tile = self.policy.tile
+            if q >= tile:
+                q -= q % tile
+        if q <= 0:
+            return 0
+        items.append((rid, q, self.done[rid], "c" if self.done[rid] else "p"))
+        return q
+
+    def _compose_static(self, rep: ReplicaRun, now: float) -> list[Item]:
+        if not rep.running:
+            while rep.waiting and len(rep.running) < self.policy.max_running:
+                rid = rep.waiting[0]
+                kv = self._capacity_for(rid)
+                if kv > rep.kv_free:
+                    break
+                rep.waiting.popleft()
+                self._admit(rep, rid, now, kv)
+            return [(rid, self.need[rid], 0, "p") for rid in rep.running]
+        return [(rid, 1, self._history(rid), "d") for rid in rep.running]
+
+    def _compose_vllm(self, rep: ReplicaRun, now: float) -> list[Item]:
+        """Prompts first (whole, blocks for the prompt); else every decode, allocating a block
+        when a request's last one is full and preempting the latest admitted when none is
+        left (recompute: it re-queues at the front and re-prefills prompt + output so far)."""
+        p = self.policy
+        items: list[Item] = []
+        budget = p.budget
+        while rep.waiting and len(rep.running) < p.max_running:
+            rid = rep.waiting[0]
+            q = self.need[rid]
+            if items and q > budget:
+                break
+            kv = blocks(q)
+            if kv > rep.kv_free:
+                break
+            rep.waiting.popleft()
+            self._admit(rep, rid, now, kv)
+            items.append((rid, q, 0, "p"))
+            budget -= q
+        if items:
+            return items
+        i = 0
+        while i < len(rep.running):
+            rid = rep.running[i]
+            grow = blocks(self._history(rid) + 1) - self.kv[rid]
+            while grow > rep.kv_free and len(rep.running) > i + 1:
+                self._preempt(rep, rep.running[-1])
+            if grow > rep.kv_free:  # alone and still no room: wait for itself (cannot happen
+                break  # for an admitted request: its whole KV was checked to fit)
+            rep.kv_used += grow
+            self.kv[rid] += grow
+            items.append((rid, 1, self._history(rid), "d"))
+            i += 1
+        return items
+
+    def _preempt(self, rep: ReplicaRun, rid: int) -> None:
+        rep.running.remove(rid)
+        rep.kv_used -= self.kv[rid]
+        self.kv[rid] = 0
+        self.need[rid] = self.prompt[rid] + self.gen[rid]
+        self.done[rid] = 0
+        self.preempt[rid] += 1
+        rep.waiting.appendleft(rid)
+
+    def _compose_prefill_pool(self, rep: ReplicaRun, now: float) -> list[Item]:
+        """pbd / disagg prefill replica: whole prompts FCFS while the budget allows and the
+        prompt's KV has somewhere to wait (the buffer, the replica's own memory, or with no
+        buffer a decode replica's room reserved now)."""
+        p = self.policy
+        items: list[Item] = []
+        budget = p.budget
+        while rep.waiting and len(rep.running) < p.max_running:
+            rid = rep.waiting[0]
+            q = self.need[rid]
+            if items and q > budget:
+                break
+            held = blocks(q)
+            if p.name == "disagg":
+                if held > rep.kv_free:
+                    break
+            elif p.buffer_tokens:
+                if self.buffer_used + held > p.buffer_tokens:
+                    break  # back-pressure: the buffer is full
+            else:
+                target = self._decoder_with_room(self._capacity_for(rid))
+                if target is None:
+                    break
+                target.kv_used += self._capacity_for(rid)
+                self.buffered[rid] = -1 - target.spec.index  # reserved on that decoder
+            rep.waiting.popleft()
+            rep.running.append(rid)
+            if math.isnan(self.admitted[rid]):
+                self.admitted[rid] = now
+            if p.name == "disagg":
+                rep.kv_used += held
+                self.buffered[rid] = held
+            elif p.buffer_tokens:
+                self.buffer_used += held
+                self.buffered[rid] = held
+            items.append((rid, q, 0, "p"))
+            budget -= q
+        return items
+
+    def _decoder_with_room(self, kv: int) -> ReplicaRun | None:
+        best = None
+        for d in self.decoders:
+            room = d.kv_free >= kv and len(d.running) + len(d.waiting) < self.policy.max_running
+            if room and (best is None or d.kv_free > best.kv_free):
+                best = d
+        return best
+
+    def _compose_decode_pool(self, rep: ReplicaRun, now: float) -> list[Item]:
+        p = self.policy
+        while rep.waiting and len(rep.running) < p.max_running:  # direct hand-offs
+            rid = rep.waiting.popleft()
+            rep.running.append(rid)
+            self.kv[rid] = self._capacity_for(rid)
+        while self.handoff and self.handoff[0][0] <= now and len(rep.running) < p.max_running:
+            ready, rid, _ = self.handoff[0]
+            kv = self._capacity_for(rid)
+            if kv > rep.kv_free:
+                break
+            heapq.heappop(self.handoff)
+            self._release_held(rid)
+            rep.outstanding += self.output[rid]
+            self.rep[rid] = rep.spec.index
+            self._admit(rep, rid, now, kv)
+        return [(rid, 1, self._history(rid), "d") for rid in rep.running]
+
+    def _release_held(self, rid: int) -> None:
+        held = self.buffered[rid]
+        if held > 0:
+            if self.policy.name == "disagg":
+                self.reps[self._prefill_of[rid]].kv_used -= held
+            else:
+                self.buffer_used -= held
+        self.buffered[rid] = 0
+
+    # --- the outcome of an iteration ------------------------------------------------------
+
+    def _emit(self, rid: int, now: float, count: int) -> bool:
+        """`count` tokens of `rid` at `now`; True when the request is done."""
+        left = self.output[rid] - self.gen[rid]
+        count = min(count, left)
+        if self.gen[rid] == 0:
+            self.first[rid] = now
+            count -= 1
+            self.gen[rid] = 1
+        elif count > 0:
+            gap = now - self.last[rid]
+            self.gaps.append(gap)
+            self.gap_req.append(rid)
+            self.ngaps[rid] += 1
+            self.over[rid] += gap > self.slo_tbt
+            self.gen[rid] += 1
+            count -= 1
+        for _ in range(count):  # a verify step's further tokens arrive together
+            self.gaps.append(0.0)
+            self.gap_req.append(rid)
+            self.ngaps[rid] += 1
+            self.gen[rid] += 1
+        self.last[rid] = now
+        return self.gen[rid] >= self.output[rid]
+
+    def _finish(self, rep: ReplicaRun, rid: int, now: float) -> None:
+        self.finish[rid] = now
+        rep.kv_used -= self.kv[rid]
+        self.kv[rid] = 0
+
+    def _apply(self, rep: ReplicaRun, now: float) -> None:
+        p = self.policy
+        keep: list[int] = []
+        finished: set[int] = set()
+        handed: set[int] = set()
+        for rid, q, _, kind in rep.items:
+            if kind in "pc":
+                self.done[rid] += q
+                rep.outstanding -= q
+                if self.done[rid] < self.need[rid]:
+                    continue
+                emitted = 1
+            else:
+                emitted = rep.emits.pop(rid, 1)
+            before = self.gen[rid]
+            if self._emit(rid, now, emitted):
+                finished.add(rid)
+            rep.outstanding -= self.gen[rid] - before
+            if rep.spec.role == "prefill" and rid not in finished:
+                handed.add(rid)
+        for rid in rep.running:
+            if rid in finished:
+                self._finish(rep, rid, now)
+                if rep.spec.role == "prefill":
+                    self._release_prefill_only(rid)
+            elif rid in handed:
+                self._hand_off(rep, rid, now)
+            else:
+                keep.append(rid)
+        rep.running = keep
+        del p
+
+    def _release_prefill_only(self, rid: int) -> None:
+        """A request done at its prefill (one output token) frees what it held for decode."""
+        held = self.buffered[rid]
+        if held < 0:
+            self.reps[-1 - held].kv_used -= self._capacity_for(rid)
+        elif held > 0 and self.policy.name == "disagg":
+            self.reps[self.rep[rid]].kv_used -= held
+        elif held > 0:
+            self.buffer_used -= held
+        self.buffered[rid] = 0
+
+    def _hand_off(self, rep: ReplicaRun, rid: int, now: float) -> None:
+        ready = now + self.transfer_s(self.prompt[rid])
+        rep.outstanding -= self.output[rid] - self.gen[rid]
+        held = self.buffered[rid]
+        if held < 0:  # no buffer: straight to the decoder that reserved room
+            target = self.reps[-1 - held]
+            self.buffered[rid] = 0
+            self.rep[rid] = target.spec.index
+            target.outstanding += self.output[rid]
+            heapq.heappush(self.wakes, ready)
+            self._direct.append((ready, rid, target.spec.index))
+            return
+        self._prefill_of[rid] = rep.spec.index
+        heapq.heappush(self.handoff, (ready, rid, -1))
+        heapq.heappush(self.wakes, ready)
+
+    # --- the event loop -------------------------------------------------------------------
+
+    def _start(self, rep: ReplicaRun, now: float, index: int) -> bool:
+        items = self._compose(rep, now)
+        if not items:
+            return False
+        rep.items = items
+        step = self._split(rep, items)
+        latency, energy = rep.cost(step)
+        latency += self.host_s
+        rep.busy, rep.start = True, now
+        end = now + latency
+        rep.busy_s += latency
+        rep.energy_j += energy
+        heapq.heappush(self.ends, (end, rep.spec.index))
+        it = self.it
+        it["replica"].append(rep.spec.index)
+        it["start"].append(now)
+        it["end"].append(end)
+        it["energy"].append(energy)
+        decodes = sum(1 for i in items if i[3] in "dv")
+        it["decodes"].append(decodes)
+        it["prompt_tokens"].append(sum(i[1] for i in items if i[3] in "pc"))
+        it["batch"].append(len(items))
+        it["kv_used"].append(rep.kv_used)
+        it["waiting"].append(len(rep.waiting))
+        it["buffer"].append(self.buffer_used)
+        if self.sample_every and index % self.sample_every == 0:
+            self.sampled.append((index, step))
+        return True
+
+    def _split(self, rep: ReplicaRun, items: list[Item]) -> list[list[Item]]:
+        """The step's requests dealt to the replica's micro-batches, balanced on tokens."""
+        B = rep.spec.microbatches
+        if B == 1 or len(items) == 1 or not self.split:
+            return [items]
+        bins: list[list[Item]] = [[] for _ in range(min(B, len(items)))]
+        load = [(0, j) for j in range(len(bins))]
+        for item in sorted(items, key=lambda i: -i[1]):
+            tokens, j = heapq.heappop(load)
+            bins[j].append(item)
+            heapq.heappush(load, (tokens + item[1], j))
+        return bins
+
+    def run(self, progress: Callable[[float], None] | None = None) -> Outcome:
+        self.ends: list[tuple[float, int]] = []
+        self.wakes: list[float] = []
+        self._direct: list[tuple[float, int, int]] = []
+        self._prefill_of: dict[int, int] = {}
+        n = len(self.arrival)
+        i = 0
+        iterations = 0
+        order = sorted(self.reps, key=lambda r: r.spec.role != "decode")  # decoders first
+        while True:
+            t = math.inf
+            if self.ends:
+                t = self.ends[0][0]
+            if i < n and self.arrival[i] < t:
+                t = self.arrival[i]
+            if self.wakes and self.wakes[0] < t:
+                t = self.wakes[0]
+            if t == math.inf:
+                break
+            while self.ends and self.ends[0][0] <= t:
+                _, r = heapq.heappop(self.ends)
+                rep = self.reps[r]
+                self._apply(rep, t)
+                rep.busy = False
+            while i < n and self.arrival[i] <= t:
+                self._route(i)
+                i += 1
+            while self.wakes and self.wakes[0] <= t:
+                heapq.heappop(self.wakes)
+            if self._direct:
+                self._deliver(t)
+            for rep in order:
+                if not rep.busy and self._start(rep, t, iterations):
+                    iterations += 1
+            if progress is not None and iterations % 2048 == 0:
+                progress(t)
+        return self._outcome()
+
+    def _deliver(self, now: float) -> None:
+        keep = []
+        for ready, rid, r in self._direct:
+            if ready <= now:
+                self.reps[r].waiting.append(rid)
+            else:
+                keep.append((ready, rid, r))
+        self._direct = keep
+
+    def _outcome(self) -> Outcome:
+        it = {k: np.frombuffer(v, dtype=float).copy() if len(v) else np.zeros(0)
+              for k, v in self.it.items()}  # fmt: skip
+        return Outcome(
+            arrival_s=np.asarray(self.arrival),
+            prompt=np.asarray(self.prompt),
+            output=np.asarray(self.output),
+            admitted_s=np.asarray(self.admitted),
+            first_token_s=np.asarray(self.first),
+            finish_s=np.asarray(self.finish),
+            replica=np.asarray(self.rep),
+            gaps_s=np.frombuffer(self.gaps, dtype=float).copy() if len(self.gaps) else np.zeros(0),
+            gap_request=np.asarray(self.gap_req, dtype=np.int64),
+            over_slo=np.asarray(self.over),
+            gap_count=np.asarray(self.ngaps),
+            preemptions=np.asarray(self.preempt),
+            rejected=dict(self.rejected),
+            iterations=it,
+            replicas=[r.spec for r in self.reps],
+            busy_s=np.array([r.busy_s for r in self.reps]),
+            energy_j=np.array([r.energy_j for r in self.reps]),
+            sampled=self.sampled,
+        )

@@ -511,3 +511,15 @@ def test_every_picture_is_written(tmp_path: Any) -> None:
     for stem in ("gantt", "layout", "convergence", "pareto"):
         assert f"{stem}.png" in names and f"{stem}.svg" in names
     assert all((tmp_path / n).stat().st_size > 1000 for n in names)
+
+
+def test_readme_pictures_exist_and_every_picture_is_shown() -> None:
+    """Every picture the README shows is in docs/img, and nothing in docs/img goes unshown."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    shown = set(re.findall(r"!\[[^\]]+\]\(([^)\s]+)\)", (root / "README.md").read_text()))
+    assert shown, "the README shows no picture"
+    assert all((root / p).is_file() for p in shown), sorted(shown)
+    on_disk = {p.relative_to(root).as_posix() for p in (root / "docs" / "img").glob("*.png")}
+    assert on_disk <= shown, sorted(on_disk - shown)

@@ -174,6 +174,18 @@ def _centre(pos: dict[int, tuple[float, float]], chips: tuple[int, ...]) -> tupl
     )
 
 
+def _anchor(
+    pos: dict[int, tuple[float, float]], chips: tuple[int, ...], towards: tuple[float, float]
+) -> tuple[float, float]:
+    """Where an arrow meets a group: the centre of the group's piece in one mesh row nearest
+    to `towards` (a group over two rows has its centre between them, on other chiplets)."""
+    rows: dict[float, list[int]] = {}
+    for c in chips:
+        rows.setdefault(pos[c][1], []).append(c)
+    centres = [_centre(pos, tuple(piece)) for piece in rows.values()]
+    return min(centres, key=lambda p: (p[0] - towards[0]) ** 2 + (p[1] - towards[1]) ** 2)
+
+
 def _arrows(report: dict[str, Any], pos: dict[int, tuple[float, float]], switch: bool):
     """The busiest hand-offs as arrows between group centres, and how many there were."""
     flows = hand_offs(report)
@@ -181,7 +193,9 @@ def _arrows(report: dict[str, Any], pos: dict[int, tuple[float, float]], switch:
     for (a, b), count in flows.most_common():
         if len(arrows) == MAX_ARROWS:
             break
-        start, end = _centre(pos, a), _centre(pos, b)
+        start = _anchor(pos, a, _centre(pos, b))
+        end = _anchor(pos, b, start)
+        start = _anchor(pos, a, end)
         dist = ((end[0] - start[0]) ** 2 + (end[1] - start[1]) ** 2) ** 0.5
         if dist < 0.2:  # the same place (a group and its own sub-group): no arrow to draw
             continue

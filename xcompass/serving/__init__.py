@@ -246,12 +246,12 @@ def simulate(
         costs,
         policy,
         router=router,
-        slo_tbt_s=slo.tbt_s,
         host_s=host_s,
         transfer_s=transfer,
         max_context=max_context,
         seed=seed,
-        sample_every=1 if exact else 37,
+        sample_every=1,
+        sample_cap=0 if exact else check,
     )
     started = time.perf_counter()
     outcome = sim.run(progress)

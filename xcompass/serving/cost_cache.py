@@ -27,8 +27,9 @@ GRID_RATIO = 2 ** (1 / 4)
 """Geometric step of the history grid (~19%): the cost is near-linear in KV between points."""
 EXACT_TOKENS = 64
 """Prompt-token counts up to this are costed exactly (small GEMMs step at every tile)."""
-TOKEN_STEP = 32
-"""Grid step of larger prompt-token counts."""
+TOKEN_STEP = 16
+"""Grid step of larger token counts (the presets' smallest GEMM tile: no corner pair straddles
+a tile step the point does not)."""
 EXACT_COUNT = 16
 """Decode / verify counts up to this are exact; larger ones interpolate on steps of COUNT_STEP."""
 COUNT_STEP = 8
@@ -57,11 +58,14 @@ def _axis_history(x: float) -> list[tuple[int, float]]:
 
 
 def _axis_tokens(q: int, floor: int) -> list[tuple[int, float]]:
-    """Grid points around a prompt-token count (never below `floor`, one per chunk)."""
+    """Grid points around the step's token count M (what the GEMMs see), never below `floor`
+    (the decode and verify tokens plus one per chunk)."""
     if q <= EXACT_TOKENS:
         return [(q, 1.0)]
-    lo = max(floor, (q // TOKEN_STEP) * TOKEN_STEP)
+    lo = (q // TOKEN_STEP) * TOKEN_STEP
     hi = -(-q // TOKEN_STEP) * TOKEN_STEP
+    if lo < floor:
+        return [(q, 1.0)]
     if hi <= lo:
         return [(q, 1.0)]
     w = (q - lo) / (hi - lo)
@@ -118,10 +122,12 @@ class Features:
 
 
 def canonical(
-    decodes: int, dctx: int, verifies: int, vq: int, vctx: int, chunks: int, tokens: int, cctx: int
+    decodes: int, dctx: int, verifies: int, vq: int, vctx: int, chunks: int, total: int, cctx: int
 ) -> list[tuple[int, int, int, str]]:
-    """The step a grid point stands for, as engine groups (new tokens, history, count, kind)."""
+    """The step a grid point stands for, as engine groups (new tokens, history, count, kind);
+    `total` is the step's token count, the chunks get what the decodes and verifies leave."""
     out: list[tuple[int, int, int, str]] = []
+    tokens = total - decodes - verifies * vq
     if decodes:
         out.append((1, max(dctx, 1), decodes, "d"))
     if verifies:
@@ -145,6 +151,8 @@ class CachedCost:
     hits: int = 0
 
     def _axes(self, f: Features) -> list[list[tuple[int, float]]]:
+        total = f.decodes + f.verifies * f.verify_q + f.prompt_tokens
+        most = max(p[0] for p in _axis_count(f.decodes))
         return [
             _axis_count(f.decodes),
             _axis_history(f.decode_ctx) if f.decodes else [(0, 1.0)],
@@ -152,7 +160,9 @@ class CachedCost:
             [(f.verify_q, 1.0)],
             _axis_history(f.verify_ctx) if f.verifies else [(0, 1.0)],
             [(f.chunks, 1.0)],
-            _axis_tokens(f.prompt_tokens, f.chunks) if f.chunks else [(0, 1.0)],
+            _axis_tokens(total, most + f.verifies * f.verify_q + f.chunks)
+            if f.chunks
+            else [(0, 1.0)],
             _axis_history(f.chunk_ctx) if f.chunks else [(0, 1.0)],
         ]
 

@@ -64,7 +64,6 @@ class Outcome:
     replica: np.ndarray
     gaps_s: np.ndarray  # every inter-token gap
     gap_request: np.ndarray  # the request of each gap
-    over_slo: np.ndarray  # gaps above the TBT SLO, per request
     gap_count: np.ndarray
     preemptions: np.ndarray  # per request
     rejected: dict[int, str]  # request -> why it was never served
@@ -86,23 +85,23 @@ class Simulation:
         policy: PolicyOptions,
         *,
         router: str = "least-tokens",
-        slo_tbt_s: float = 0.2,
         host_s: float = 0.0,
         transfer_s: Callable[[int], float] = lambda tokens: 0.0,
         max_context: int = 0,
         seed: int = 0,
         sample_every: int = 0,
+        sample_cap: int = 0,
         microbatch_split: bool = True,
     ) -> None:
         if router not in ROUTERS:
             raise XcompassError(f"--router '{router}': unknown (valid: {', '.join(ROUTERS)})")
         self.policy = policy
         self.router = router
-        self.slo_tbt = slo_tbt_s
         self.host_s = host_s
         self.transfer_s = transfer_s
         self.rng = np.random.default_rng(seed)
         self.sample_every = sample_every
+        self.sample_cap = sample_cap  # keep between cap and 2 x cap evenly spaced steps
         self.reps = [ReplicaRun(r, c) for r, c in zip(replicas, costs, strict=True)]
         self.stream = stream
         n = len(stream)
@@ -118,7 +117,6 @@ class Simulation:
         self.first = [math.nan] * n
         self.finish = [math.nan] * n
         self.last = [0.0] * n
-        self.over = [0] * n
         self.ngaps = [0] * n
         self.preempt = [0] * n
         self.buffered = [0] * n  # pbd: buffer tokens held; disagg: prefill-side KV held
@@ -272,7 +270,7 @@ class Simulation:
         q = min(left, budget) if chunked else left
         if chunked and q < left and self.policy.name == "xy-serve":
             tile = self.policy.tile
-            if q >= tile:
+            if tile and q >= tile:
                 q -= q % tile
         if q <= 0:
             return 0
@@ -318,8 +316,9 @@ class Simulation:
             grow = blocks(self._history(rid) + 1) - self.kv[rid]
             while grow > rep.kv_free and len(rep.running) > i + 1:
                 self._preempt(rep, rep.running[-1])
-            if grow > rep.kv_free:  # alone and still no room: wait for itself (cannot happen
-                break  # for an admitted request: its whole KV was checked to fit)
+            if grow > rep.kv_free:  # the latest itself (never the only one: it fits alone)
+                self._preempt(rep, rid)
+                continue
             rep.kv_used += grow
             self.kv[rid] += grow
             items.append((rid, 1, self._history(rid), "d"))
@@ -424,7 +423,6 @@ class Simulation:
             self.gaps.append(gap)
             self.gap_req.append(rid)
             self.ngaps[rid] += 1
-            self.over[rid] += gap > self.slo_tbt
             self.gen[rid] += 1
             count -= 1
         for _ in range(count):  # a verify step's further tokens arrive together
@@ -528,6 +526,9 @@ class Simulation:
         it["buffer"].append(self.buffer_used)
         if self.sample_every and index % self.sample_every == 0:
             self.sampled.append((index, step))
+            if self.sample_cap and len(self.sampled) >= 2 * self.sample_cap:
+                self.sampled = self.sampled[::2]  # evenly spaced, stride doubled
+                self.sample_every *= 2
         return True
 
     def _split(self, rep: ReplicaRun, items: list[Item]) -> list[list[Item]]:
@@ -603,7 +604,6 @@ class Simulation:
             replica=np.asarray(self.rep),
             gaps_s=np.frombuffer(self.gaps, dtype=float).copy() if len(self.gaps) else np.zeros(0),
             gap_request=np.asarray(self.gap_req, dtype=np.int64),
-            over_slo=np.asarray(self.over),
             gap_count=np.asarray(self.ngaps),
             preemptions=np.asarray(self.preempt),
             rejected=dict(self.rejected),

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from xcompass.errors import XcompassError
-from xcompass.schedule import EvalContext, evaluate_mapping
 from xcompass.layercost import build_cost_table
+from xcompass.schedule import EvalContext, evaluate_mapping
 from xcompass.serving import PolicyOptions, parse_strategy, serving_setup, simulate
 from xcompass.serving.arrivals import RequestStream, from_trace, generated
 from xcompass.serving.replicas import replica_engine
@@ -110,7 +110,8 @@ def test_trace_window_rate_scale_and_bad_traces(tmp_path):
     with pytest.raises(XcompassError, match="--rate-scale -1: must be positive"):
         from_trace(read_trace(path), rate_scale=-1.0)
     path.write_text(
-        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:00:05,10,1\n2023-11-16 18:00:01,2,3\n"
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+        "2023-11-16 18:00:05,10,1\n2023-11-16 18:00:01,2,3\n"
     )
     with pytest.raises(XcompassError, match="request 2: TIMESTAMP .* is earlier than the request"):
         from_trace(read_trace(path))

@@ -35,9 +35,10 @@ class Groups:
         return tuple(int(t) for t in sorted(set(self.tp.tolist())))
 
     def find(self, chips: tuple[int, ...]) -> int:
+        wanted = tuple(sorted(int(c) for c in chips))  # a group is a set of chiplets
         for g in range(len(self.tp)):
-            row = tuple(int(c) for c in self.members[g] if c >= 0)
-            if row == tuple(chips):
+            row = tuple(sorted(int(c) for c in self.members[g] if c >= 0))
+            if row == wanted:
                 return g
         raise XcompassError(f"chiplets {list(chips)} are not a placement group of this target")
 
@@ -46,22 +47,57 @@ class Groups:
 
 
 def make_groups(target: Target, tp_options: tuple[int, ...]) -> Groups:
-    """Singletons, then for each TP degree, consecutive same-kind chiplets (mesh neighbours)."""
+    """Singletons, then for each TP degree, `tp` same-kind chiplets that are consecutive along
+    `group_order` (aligned to `tp`) and form a path of one-hop links.
+
+    Why contiguous: the all-reduce is costed as NCCL's ring at the bus bandwidth of one link
+    per step (`xcompass.comm`), per TP degree. That is exact for a group whose ring runs over
+    one-hop links no other step of the ring uses (a path: the ring goes out along it and
+    closes back over the opposite-direction links), and wrong for a group whose members are
+    far apart (on compass-het-36, chiplets 4-7 by id span two mesh rows with 5 to 6 hops from 5
+    to 6, through other groups' chiplets). So only such paths are groups: on a mesh, runs of
+    the boustrophedon order (row 0 left to right, row 1 right to left, ...), whose neighbours
+    are always one hop apart; on a switch, runs of ids (every pair is one hop). Members are
+    listed in ascending id (the first is the group's lead) and groups by lead, so groups whose
+    degree divides the mesh's columns are the runs of ids they always were."""
     kind_of = target.kind_of()
     max_tp = max(tp_options)
+    order = group_order(target)
     rows, tps, tpi, kinds = [], [], [], []
     for t_index, tp in enumerate(tp_options):
-        start = 0
-        for k, kind in enumerate(target.kinds):
-            for first in range(start, start + kind.count - tp + 1, tp):
-                rows.append(list(range(first, first + tp)) + [-1] * (max_tp - tp))
+        for k in range(len(target.kinds)):
+            # singletons in id order: group g < C is chiplet g
+            chain = [c for c in (order if tp > 1 else range(target.chiplets)) if kind_of[c] == k]
+            cut = [chain[i : i + tp] for i in range(0, len(chain) - tp + 1, tp)]
+            # by lead chiplet: where the sets equal runs of ids, the ids are theirs too
+            for members in sorted(sorted(m) for m in cut if is_path(target, m)):
+                rows.append(members + [-1] * (max_tp - tp))
                 tps.append(tp)
                 tpi.append(t_index)
                 kinds.append(k)
-            start += kind.count
     members = np.array(rows, dtype=np.int64)
     assert (kind_of[members[:, 0]] == np.array(kinds)).all()
     return Groups(members, np.array(tps), np.array(tpi), np.array(kinds))
+
+
+def group_order(target: Target) -> list[int]:
+    """The order TP groups are cut from: boustrophedon on a mesh, ids on a switch."""
+    return snake(target)
+
+
+def mesh_hops(target: Target, a: int, b: int) -> int:
+    """Hops between two chiplets (XY distance on a mesh; 1 between any two on a switch)."""
+    if a == b:
+        return 0
+    if target.network.topology != "mesh":
+        return 1
+    cols = target.network.dims[0]
+    return abs(a % cols - b % cols) + abs(a // cols - b // cols)
+
+
+def is_path(target: Target, members: list[int]) -> bool:
+    """Whether consecutive members are one hop apart (a ring over them uses one-hop links)."""
+    return all(mesh_hops(target, a, b) == 1 for a, b in zip(members, members[1:], strict=False))
 
 
 @dataclass

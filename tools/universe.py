@@ -69,6 +69,12 @@ def _autotune() -> type[ModulePass]:
     return AutotunePass
 
 
+def _map_serve() -> type[ModulePass]:
+    from xcompass.passes.map_serve import MapServePass
+
+    return MapServePass
+
+
 DIALECTS: dict[str, Callable[[], Dialect]] = {"llm": _llm, "map": _map, "xhw": _hw}
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "set-target": _set_target,
@@ -78,6 +84,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "llm-partition": _partition,
     "map-cost": _map_cost,
     "map-autotune": _autotune,
+    "map-serve": _map_serve,
 }
 
 XCOMPASS_UNIVERSE = Universe(all_dialects=DIALECTS, all_passes=PASSES)

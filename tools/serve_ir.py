@@ -1,0 +1,51 @@
+"""The IR half of `xcompass serve --mapping FILE.mlir`: read the module and hand its mapping
+to the serving core (`xcompass.passes.map_serve` reads it the same way)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xcompass.passes.errors import PassFailure
+from xcompass.passes.map_serve import serving_setup_of
+from xcompass.tools.explore_ir import _context
+from xdsl.parser import Parser
+from xdsl.utils.exceptions import ParseError
+
+from xcompass import fileio
+from xcompass.errors import XcompassError, shown
+from xcompass.models import resolve_model
+from xcompass.targets import load_target
+
+MAX_MLIR_BYTES = 2**28
+
+
+def setup_from_mlir(path: str, model: str | None, target: str | None, mode: str) -> Any:
+    """The mapping of a whole-model module; `model` / `target` given on the command line must
+    be the module's."""
+    where = f"--mapping {shown(path)}"
+    try:
+        text = fileio.read_regular(path, MAX_MLIR_BYTES).decode("utf-8")
+    except OSError as exc:
+        raise XcompassError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise XcompassError(f"{where}: not UTF-8 text") from None
+    try:
+        module = Parser(_context(), text, path).parse_module()
+    except ParseError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
+        raise XcompassError(f"{where}: {shown(first, 200)}") from None
+    try:
+        setup = serving_setup_of(module, "--mapping", mode)
+    except PassFailure as exc:
+        raise XcompassError(f"{where}: {str(exc).removeprefix('--mapping: ')}") from None
+    if model is not None and resolve_model(model).name != setup.model.name:
+        raise XcompassError(
+            f"--model {shown(model)}: the mapping is of {setup.model.name}; give its model or "
+            "leave --model out"
+        )
+    if target is not None and load_target(target).name != setup.target.name:
+        raise XcompassError(
+            f"--target {shown(target)}: the mapping is for {setup.target.name}; give its "
+            "target or leave --target out"
+        )
+    return setup

@@ -175,3 +175,26 @@ def test_merged_fronts_name_their_source_and_prefer_the_first():
     merged, source = merge_fronts([a, out_pool.scored.take([0, 1])])
     assert set(source.tolist()) == {0}  # equal points: the first front keeps them
     assert len(merged) == len(front_index(a.latency_s, a.energy_j))
+
+
+def test_the_layout_in_words():
+    """What the table prints under "found": stages, TP groups, micro-batches, per kernel kind
+    below a layer."""
+    from xcompass.mapping import Mapping
+    from xcompass.search.layout import describe, kernel_kind
+
+    p = mesh_problem()
+    B, L = p.shape
+    pipeline = Mapping(np.ones(L - 1, bool), np.tile(np.arange(L), (B, 1)))
+    assert describe(pipeline, p.groups) == (
+        "4 pipeline stages (layers 0 | 1 | 2 | 3); no TP (one chiplet per node); "
+        "all 4 micro-batches on the same chiplets; 4 of 36 chiplets used"
+    )
+    tp4 = p.groups.find((0, 1, 2, 3))
+    data = Mapping(np.zeros(L - 1, bool), np.array([[tp4] * L, [tp4] * L, [4] * L, [4] * L]))
+    assert describe(data, p.groups) == (
+        "1 pipeline stage; TP groups 1 x TP4 (chiplets 0-3); micro-batches on 2 placements "
+        "(0-1 | 2-3); 5 of 36 chiplets used"
+    )
+    assert kernel_kind("layer0.attn.h5.r2") == "attn"
+    assert kernel_kind("layer3.gate+up+act+gated[0:128]") == "gate+up+act+gated"

@@ -65,8 +65,9 @@ def _microbatches(place: np.ndarray) -> str:
 
 
 def kernel_kind(name: str) -> str:
-    """'layer3.gate+up+act+gated[0:128]' -> 'gate+up+act+gated' (a unit's kind of kernel)."""
-    kind = re.sub(r"\[.*\]$", "", name.split(".", 1)[-1])
+    """A unit's kind of kernel: 'layer3.gate+up+act+gated[0:128]' -> 'gate+up+act+gated',
+    'layer0.attn.h5.r2' (a head and request-group tile) -> 'attn'."""
+    kind = re.sub(r"\[.*\]$", "", name.split(".", 1)[-1].split(".")[0])
     return kind if len(kind) <= 18 else kind[:17] + "~"
 
 

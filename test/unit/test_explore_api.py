@@ -97,3 +97,16 @@ def test_the_api_searches_units_below_a_layer():
         else:
             assert done.problem.tiles["width"] == 256 and done.problem.units > 10
         assert done.problem.fits(done.mapping.place[None])[0]
+
+
+def test_a_baseline_that_finds_nothing_is_a_row_not_the_end():
+    """llama3-70b on dgx-h100x8 (issue 14): no random mapping fits in memory; the run still
+    answers, and the table's random-search row says why."""
+    settings = SearchSettings(population=16, generations=3)
+    result = explore("llama3-70b", target="dgx-h100x8", settings=settings)
+    failed = result.report["search"]["failed"]
+    assert set(failed) == {"random"} and "fits in memory" in failed["random"]["note"]
+    rows = result.table().splitlines()
+    (row,) = [r for r in rows if r.startswith("random search")]
+    assert row.split(None, 2)[2].startswith("found no mapping: none of ")
+    assert result.report["latency_s"] > 0 and result.outcome.answer.feasible

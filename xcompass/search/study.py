@@ -140,9 +140,11 @@ class Outcome:
         return "edp" if self.objective == "pareto" else self.objective
 
     def improvement(self, method: str = "standard") -> float:
-        """Relative change of the answer's score against `method`'s (negative: the answer is
-        better; for throughput, a higher throughput is negative here too)."""
-        ours, theirs = self.answer.best.score[0], self.results[method].best.score[0]
+        """Relative change of the searched method's own best score against `method`'s
+        (negative: the search did better; for throughput, a higher throughput is negative here
+        too). How the search itself fares; `summary()["better_than"]` compares the answer."""
+        ours = self.results[self.searched].best.score[0]
+        theirs = self.results[method].best.score[0]
         return float((ours - theirs) / abs(theirs))
 
     def test_score(self, method: str) -> float | None:

@@ -81,12 +81,12 @@ class MapServePass(ModulePass):
 
     policy: str = "sarathi"
     trace: str = ""
-    qps: float = 0.0
-    duration: float = 0.0
-    rate_scale: float = 1.0
+    qps: float | int = 0.0  # an integer is a number too
+    duration: float | int = 0.0
+    rate_scale: float | int = 1.0
     requests: int = 0
-    slo_ttft: float = 2.0
-    slo_tbt: float = 0.2
+    slo_ttft: float | int = 2.0
+    slo_tbt: float | int = 0.2
     token_budget: int = 0
     max_running: int = 64
     mode: str = "graph"
@@ -148,7 +148,7 @@ class MapServePass(ModulePass):
             mapping_op.attributes[name] = FloatAttr(float(value), f64)
         mapping_op.attributes["serve_policy"] = StringAttr(policy.name)
         mapping_op.attributes["serve_requests"] = IntegerAttr(int(s["finished"]), i64)
-        mapping_op.attributes["serve_slo_met"] = BoolAttr(bool(s["slo_met"]))
+        mapping_op.attributes["serve_slo_met"] = BoolAttr.from_bool(bool(s["slo_met"]))
         if self.report:
             try:
                 write_atomically(self.report, json.dumps(s, indent=1) + "\n")

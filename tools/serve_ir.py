@@ -8,6 +8,8 @@ from typing import Any
 from xcompass.passes.errors import PassFailure
 from xcompass.passes.map_serve import serving_setup_of
 from xcompass.tools.explore_ir import _context
+from xdsl.dialects.builtin import Builtin
+from xdsl.dialects.func import Func
 from xdsl.parser import Parser
 from xdsl.utils.exceptions import ParseError
 
@@ -17,6 +19,10 @@ from xcompass.models import resolve_model
 from xcompass.targets import load_target
 
 MAX_MLIR_BYTES = 2**28
+
+
+def _shape(m: Any) -> tuple:
+    return (m.layers, m.hidden, m.heads, m.kv_heads, m.head_dim, m.ffn, m.vocab, m.dtype_bytes)
 
 
 def setup_from_mlir(path: str, model: str | None, target: str | None, mode: str) -> Any:
@@ -29,16 +35,18 @@ def setup_from_mlir(path: str, model: str | None, target: str | None, mode: str)
         raise XcompassError(f"{where}: cannot read ({exc.strerror or exc})") from None
     except UnicodeDecodeError:
         raise XcompassError(f"{where}: not UTF-8 text") from None
+    ctx = _context()
+    ctx.load_dialect(Builtin)
+    ctx.load_dialect(Func)
     try:
-        module = Parser(_context(), text, path).parse_module()
+        module = Parser(ctx, text, path).parse_module()
     except ParseError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
-        raise XcompassError(f"{where}: {shown(first, 200)}") from None
+        raise XcompassError(f"{where}: {shown(exc.msg, 200)} ({exc.span.get_location()})") from None
     try:
         setup = serving_setup_of(module, "--mapping", mode)
     except PassFailure as exc:
         raise XcompassError(f"{where}: {str(exc).removeprefix('--mapping: ')}") from None
-    if model is not None and resolve_model(model).name != setup.model.name:
+    if model is not None and _shape(resolve_model(model)) != _shape(setup.model):
         raise XcompassError(
             f"--model {shown(model)}: the mapping is of {setup.model.name}; give its model or "
             "leave --model out"

@@ -53,6 +53,8 @@ __all__ = [
 
 _STRATEGY = re.compile(r"(?P<name>[a-z]+)((?:\s+[a-z]+=[0-9]+)*)\s*", re.ASCII)
 _DEGREES = ("tp", "pp", "dp")
+_TAKES = {"single": (), "tensor": ("tp",), "pipeline": ("pp",), "data": ("dp",),
+          "hybrid": _DEGREES}  # fmt: skip
 
 
 def parse_strategy(text: str) -> tuple[str, dict[str, int]]:
@@ -71,6 +73,9 @@ def parse_strategy(text: str) -> tuple[str, dict[str, int]]:
         key, _, value = part.partition("=")
         if key not in _DEGREES:
             raise XcompassError(f"{where}: unknown option '{key}' (valid: tp, pp, dp)")
+        if key not in _TAKES[name]:
+            takes = ", ".join(_TAKES[name]) or "no degree"
+            raise XcompassError(f"{where}: {name} takes {takes}, not '{key}'")
         if key in degrees:
             raise XcompassError(f"{where}: '{key}' given twice")
         if len(value) > 6 or not 1 <= int(value) <= 4096:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from io import StringIO
 
@@ -79,7 +80,7 @@ def cli() -> None:
 )
 @click.option(
     "--layers",
-    type=click.IntRange(min=1),  # at most the model's layers (<= MAX_LAYERS)
+    type=click.IntRange(1, model_lib.MAX_LAYERS),  # at most the model's layers
     default=None,
     help="Emit only the first N decoder layers (no embedding, no LM head).",
 )
@@ -99,15 +100,20 @@ def cli() -> None:
 )
 @click.option(
     "--sample",
+    "--requests",
+    "sample",
     type=click.IntRange(1, MAX_SAMPLE),
     default=None,
-    help=f"Requests drawn from --trace  [default: {DEFAULT_SAMPLE}; at most {MAX_SAMPLE:,}]",
+    help=f"Requests drawn from --trace  [default: {DEFAULT_SAMPLE}; at most {MAX_SAMPLE:,}] "
+    "(--requests, as xcompass explore spells it)",
 )
 @click.option(
     "--seed",
+    "--sample-seed",
+    "seed",
     type=click.IntRange(0, MAX_SEED),
     default=None,
-    help="Seed for --trace sampling  [default: 0]",
+    help="Seed for --trace sampling  [default: 0] (--sample-seed, as xcompass explore spells it)",
 )
 @click.option(
     "--microbatches",
@@ -201,10 +207,79 @@ from xcompass.tools.explore_cmd import explore_cmd, report_cmd  # noqa: E402 (af
 cli.add_command(explore_cmd)
 cli.add_command(report_cmd)
 
+from xcompass.tools.serve_cmd import serve_cmd  # noqa: E402 (after the group)
+
+cli.add_command(serve_cmd)
+
+
+def check_argv(argv: list[str]) -> None:
+    """Refuse what click would silently accept: an option given twice (click keeps the last;
+    `--baselines --no-baselines` too) and an empty value (`--checkpoint ''` would mean "not
+    given"). Before any work, named as the user typed it."""
+    it = iter(argv)
+    command: click.Command = cli
+    for arg in it:
+        if arg == "--":
+            return
+        if not arg.startswith("-") or arg == "-":
+            if isinstance(command, click.Group) and arg in command.commands:
+                command = command.commands[arg]
+                break
+            return
+    else:
+        return
+    opts: dict[str, click.Option] = {}
+    for param in command.params:
+        if isinstance(param, click.Option):
+            for name in (*param.opts, *param.secondary_opts):
+                opts[name] = param
+    seen: dict[str, str] = {}
+    for arg in it:
+        if arg == "--":
+            return
+        name, has_value, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        param = opts.get(name)
+        if param is None:
+            continue
+        takes_value = not param.is_flag and not param.count
+        if takes_value and not has_value:
+            value = next(it, None)
+            if value is None:
+                return  # click says the value is missing
+        if param.name in seen:
+            raise click.UsageError(
+                f"{name}: given twice (also as {seen[param.name]}); give it once",
+                click.Context(command, info_name=command.name),
+            )
+        seen[param.name or name] = name
+        if takes_value and not value.strip():
+            raise click.UsageError(
+                f"{name}: empty value; give a value or leave the option out",
+                click.Context(command, info_name=command.name),
+            )
+
+
+_ALIASES = re.compile(r"'(-[\w-]+)'(?: / '-[\w-]+')+")
+
+
+def _as_typed(message: str, argv: list[str]) -> str:
+    """click names every spelling of an option ('--seed' / '--sample-seed'); name the one
+    the user typed."""
+
+    def typed(m: re.Match[str]) -> str:
+        names = re.findall(r"'(-[\w-]+)'", m.group(0))
+        for name in names:
+            if any(a == name or a.startswith(name + "=") for a in argv):
+                return f"'{name}'"
+        return f"'{names[0]}'"
+
+    return _ALIASES.sub(typed, message)
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every failure is one line on stderr and a non-zero exit, never a traceback."""
     try:
+        check_argv(list(sys.argv[1:] if argv is None else argv))
         cli.main(args=argv, prog_name="xcompass", standalone_mode=False)
     except XcompassError as exc:
         click.echo(f"xcompass: error: {shown(exc, 2000)}", err=True)
@@ -215,7 +290,8 @@ def main(argv: list[str] | None = None) -> None:
         where = f"xcompass {exc.ctx.info_name}" if getattr(exc, "ctx", None) else "xcompass"
         if where == "xcompass xcompass":
             where = "xcompass"
-        click.echo(f"{where}: error: {shown(exc.format_message(), 2000)}", err=True)
+        message = _as_typed(exc.format_message(), sys.argv[1:] if argv is None else argv)
+        click.echo(f"{where}: error: {shown(message, 2000)}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("xcompass: aborted", err=True)

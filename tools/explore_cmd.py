@@ -11,17 +11,48 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from xcompass.comm import MODES
 from xcompass.errors import XcompassError, shown
+from xcompass.models import MAX_LAYERS
 from xcompass.search.objectives import OBJECTIVES
 from xcompass.trace import MAX_SAMPLE
 from xcompass.workload import MAX_MICROBATCHES, MAX_SEED
 
 DEFAULT_OUT = "xcompass-out"
 MAX_POPULATION, MAX_GENERATIONS, MAX_SAMPLES = 10_000, 100_000, 256  # as map-autotune's
+MAX_BUDGET = 10**9  # evaluations; fits every IR attribute it reaches (i64)
+MAX_TILE = 2**20  # --tile-width, --tile-heads (the model's own sizes refuse most before that)
 SCHEDULER_TIMEOUT_S = 5.0
 EXIT_INTERRUPTED = 130
+RESUMED = (
+    "model",
+    "layers",
+    "workload",
+    "trace",
+    "requests",
+    "microbatches",
+    "sample_seed",
+    "target",
+    "lowering",
+    "mode",
+    "granularity",
+    "tile_width",
+    "tile_heads",
+    "objective",
+    "population",
+    "generations",
+    "budget",
+    "seed",
+    "train_samples",
+    "test_samples",
+    "baselines",
+)
+"""The options a checkpoint stores and `--resume FILE` takes from it (a flag given anyway must
+agree); the rest (--out, --workers, --scheduler, --pictures, ...) may change between runs."""
+PATHS = ("model", "trace", "target")  # stored as absolute paths when they name files
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "inproc", "ucx")
 
 
 @dataclass
@@ -44,7 +75,78 @@ def _named(flag: str, read: Any, value: str) -> Any:
         raise XcompassError(f"{flag}: {exc}") from None
 
 
-def _check(o: dict[str, Any]) -> Checked:
+def _flag_text(key: str, value: Any) -> str:
+    if key == "baselines":
+        return "--baselines" if value else "--no-baselines"
+    return f"--{key.replace('_', '-')} {shown(value, 100)}"
+
+
+def _stored(key: str, value: Any) -> Any:
+    """An option as the checkpoint keeps it: a file as its absolute path (resume works from
+    any folder)."""
+    if key in PATHS and isinstance(value, str) and os.path.isfile(value):
+        return os.path.abspath(value)
+    return value
+
+
+def checkpoint_options(o: dict[str, Any]) -> dict[str, Any]:
+    return {key: _stored(key, o[key]) for key in RESUMED}
+
+
+def _take_from_checkpoint(o: dict[str, Any], given: set[str], loaded: Any) -> None:
+    """`--resume FILE`: options not given come from the checkpoint; one given must agree."""
+    saved = loaded.header.get("options")
+    if not saved:  # a checkpoint of an older xcompass: its settings are checked later
+        return
+    where = f"--resume {shown(o['resume'], 100)}"
+    for key in RESUMED:
+        if key not in saved:
+            continue
+        theirs = saved[key]
+        if key not in given:
+            o[key] = theirs
+            continue
+        if _stored(key, o[key]) != theirs:
+            raise XcompassError(
+                f"{_flag_text(key, o[key])}: {where} was written with "
+                f"{_flag_text(key, theirs)}; leave the flag out to continue it"
+            )
+
+
+def check_scheduler(address: str) -> None:
+    """`[SCHEME://]HOST:PORT`, parsed here so a bad address is one line, before any work."""
+    where = f"--scheduler {shown(address, 100)}"
+    expected = "expected [tcp://]HOST:PORT"
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "tcp", address
+    if scheme not in SCHEDULER_SCHEMES:
+        raise XcompassError(
+            f"{where}: not a scheduler address (scheme '{shown(scheme, 20)}'; valid: "
+            f"{', '.join(SCHEDULER_SCHEMES)}; {expected})"
+        )
+    if scheme in ("inproc", "ucx"):
+        return
+    host, colon, port = rest.rpartition(":")
+    if not colon or not host or any(c in host for c in " /\\"):
+        raise XcompassError(f"{where}: not a scheduler address ({expected})")
+    if not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise XcompassError(
+            f"{where}: not a scheduler address (port '{shown(port, 20)}' is not a number "
+            f"from 1 to 65535; {expected})"
+        )
+
+
+def _check_pareto(o: dict[str, Any]) -> None:
+    for flag in ("checkpoint", "resume"):
+        if o[flag]:
+            raise XcompassError(
+                f"--{flag}: objective pareto (NSGA-II) is not resumable; drop --{flag} or "
+                f"choose {', '.join(x for x in OBJECTIVES if x != 'pareto')}"
+            )
+
+
+def _check(o: dict[str, Any], resume: Any = None) -> Checked:
     """Every check that needs no model import or search, in the order a user reads options."""
     from xcompass.tools.explore_ir import lowering_passes
 
@@ -52,8 +154,9 @@ def _check(o: dict[str, Any]) -> Checked:
     from xcompass import targets as target_lib
     from xcompass.explore import checkpoint as ckpt
     from xcompass.explore.inputs import backend_for
-    from xcompass.explore.outputs import check_out_dir, make_out_dir
+    from xcompass.explore.outputs import check_out_dir, check_outputs, make_out_dir
     from xcompass.explore.study import BASELINES, SearchSettings
+    from xcompass.fileio import _same_file, check_readable
     from xcompass.workload import parse_spec
 
     if o["workload"] is not None and o["trace"] is not None:
@@ -73,12 +176,7 @@ def _check(o: dict[str, Any]) -> Checked:
                 f"(not {o['granularity']})"
             )
     if o["objective"] == "pareto":
-        for flag in ("checkpoint", "resume"):
-            if o[flag]:
-                raise XcompassError(
-                    f"--{flag}: objective pareto (NSGA-II) is not resumable; drop --{flag} or "
-                    f"choose {', '.join(x for x in OBJECTIVES if x != 'pareto')}"
-                )
+        _check_pareto(o)
     if o["checkpoint_every"] is not None and not o["checkpoint"]:
         raise XcompassError(
             f"--checkpoint-every {o['checkpoint_every']}: saves to --checkpoint FILE; give it"
@@ -89,7 +187,15 @@ def _check(o: dict[str, Any]) -> Checked:
         )
     if o["workers"] > 1 and o["scheduler"]:
         raise XcompassError("--workers and --scheduler: give one or the other")
+    if o["scheduler"]:
+        check_scheduler(o["scheduler"])
     check_out_dir(o["out"])
+    inputs = {f"--{k}": o[k] for k in ("model", "trace", "target", "resume", "checkpoint")}
+    check_outputs(
+        o["out"],
+        inputs,
+        allowed=(("--resume", "checkpoint.npz"), ("--checkpoint", "checkpoint.npz")),
+    )
     model = _named("--model", model_lib.resolve_model, o["model"])
     if o["layers"] is not None and o["layers"] > model.layers:
         raise XcompassError(f"--layers {o['layers']}: {model.name} has {model.layers} layers")
@@ -105,8 +211,14 @@ def _check(o: dict[str, Any]) -> Checked:
             raise XcompassError(f"{flag}: {exc}") from None
     if o["workload"] is not None:
         _named("--workload", parse_spec, o["workload"])
-    if o["trace"] is not None and not os.access(o["trace"], os.R_OK):
-        raise XcompassError(f"--trace {shown(o['trace'], 100)}: cannot read the file")
+    if o["trace"] is not None:
+        try:
+            check_readable(o["trace"])
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise XcompassError(
+                f"--trace {shown(o['trace'], 100)}: cannot read the file ({reason})"
+            ) from None
     passes = lowering_passes(o["lowering"])
     settings = SearchSettings(
         o["objective"],
@@ -116,17 +228,13 @@ def _check(o: dict[str, Any]) -> Checked:
         o["seed"],
         BASELINES if o["baselines"] else ("standard",),
     )
-    resume = None
     if o["resume"]:
-        resume = ckpt.load(o["resume"])
+        if resume is None:
+            resume = ckpt.load(o["resume"])
         ckpt.check_settings(resume, settings.as_dict(), "--resume", o["resume"])
     if o["checkpoint"]:
         ckpt.check_writable_checkpoint(o["checkpoint"])
-        same = (
-            o["resume"]
-            and os.path.exists(o["checkpoint"])
-            and os.path.samefile(o["checkpoint"], o["resume"])
-        )
+        same = o["resume"] and _same_file(o["checkpoint"], o["resume"])
         if os.path.exists(o["checkpoint"]) and not same:
             raise XcompassError(
                 f"--checkpoint {shown(o['checkpoint'], 100)}: exists; continue it with --resume "
@@ -146,15 +254,16 @@ def _check(o: dict[str, Any]) -> Checked:
 OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--model", dict(default="llama3-8b", show_default=True, metavar="NAME|config.json",
                      help="A preset (xcompass models) or a Hugging Face config.json.")),
-    ("--layers", dict(type=click.IntRange(min=1), default=None,
+    ("--layers", dict(type=click.IntRange(1, MAX_LAYERS), default=None,
                       help="Map the first N decoder layers only  [default: the whole model]")),
     ("--workload", dict(default=None, metavar="SPEC",
                         help="prefill:LEN[xN],decode:CTX[xN],verify:CTX+DRAFT[xN]  [default: a "
                         "mixed step sampled from the embedded Azure request-length distribution]")),
     ("--trace", dict(default=None, metavar="CSV",
                      help="Azure-format trace to sample the step (and any batches) from.")),
-    ("--requests", dict(type=click.IntRange(1, MAX_SAMPLE), default=None,
-                        help="Requests in flight sampled from --trace  [default: 32]")),
+    ("--requests", dict(param_decls=("--sample", "requests"), type=click.IntRange(1, MAX_SAMPLE),
+                        default=None, help="Requests in flight sampled from --trace  [default: "
+                        "32] (--sample is the same option, as in xcompass import)")),
     ("--microbatches", dict(type=click.IntRange(1, MAX_MICROBATCHES), default=None,
                             help="Micro-batches  [default: 8 sampled, one per SPEC item]")),
     ("--sample-seed", dict(type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
@@ -169,9 +278,9 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--granularity", dict(type=click.Choice(("layer", "group", "tile")), default="layer",
                            show_default=True, help="What a mapping places: decoder layers, "
                            "kernels of the lowered layers, or Compass's tiles.")),
-    ("--tile-width", dict(type=click.IntRange(min=1), default=None,
+    ("--tile-width", dict(type=click.IntRange(1, MAX_TILE), default=None,
                           help="Columns of a GEMM tile (--granularity tile)  [default: 128]")),
-    ("--tile-heads", dict(type=click.IntRange(min=1), default=None,
+    ("--tile-heads", dict(type=click.IntRange(1, MAX_TILE), default=None,
                           help="Heads of an attention tile (--granularity tile)  [default: 1]")),
     ("--objective", dict(type=click.Choice(OBJECTIVES), default="edp", show_default=True,
                          help="What the search minimizes (pareto: a latency-energy front).")),
@@ -179,7 +288,7 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
                           help="Individuals per generation  [default: 100]")),
     ("--generations", dict(type=click.IntRange(1, MAX_GENERATIONS), default=None,
                            help="Generations  [default: 60]")),
-    ("--budget", dict(type=click.IntRange(min=0), default=0,
+    ("--budget", dict(type=click.IntRange(0, MAX_BUDGET), default=0,
                       help="Evaluations, every method the same  [default: population x "
                       "generations]")),
     ("--seed", dict(type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
@@ -197,7 +306,8 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--checkpoint-every", dict(type=click.IntRange(1, MAX_GENERATIONS), default=None,
                                 help="Generations between checkpoints  [default: 10]")),
     ("--resume", dict(default=None, metavar="FILE",
-                      help="Continue a checkpoint to the result an uninterrupted run gives.")),
+                      help="Continue a checkpoint to the result an uninterrupted run gives "
+                      "(its settings come from the checkpoint: no other flag is needed).")),
     ("--workers", dict(type=click.IntRange(1, 256), default=1, show_default=True,
                        help="Processes that evaluate (this one included).")),
     ("--scheduler", dict(default=None, metavar="ADDRESS",
@@ -213,7 +323,9 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
 
 def _options(f: Any) -> Any:
     for name, kwargs in reversed(OPTIONS):
-        f = click.option(name, **kwargs)(f)
+        kwargs = dict(kwargs)
+        extra = kwargs.pop("param_decls", ())
+        f = click.option(name, *extra, **kwargs)(f)
     return f
 
 
@@ -223,12 +335,25 @@ def explore_cmd(**o: Any) -> None:
     """The main job: how should this model, serving this mix, be laid out on this machine,
     and what does it cost? Imports the model, lowers it, searches the mapping space against
     every baseline, and writes the answer into --out."""
+    from xcompass.explore import checkpoint as ckpt
     from xcompass.explore.study import DEFAULT_GENERATIONS, DEFAULT_POPULATION
 
     started = time.perf_counter()
+    ctx = click.get_current_context()
+    given = {
+        k
+        for k in o
+        if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    }
+    resume = None
+    if o["resume"] is not None:
+        if o["objective"] == "pareto":  # an option's error before reading any file
+            _check_pareto(o)
+        resume = ckpt.load(o["resume"])
+        _take_from_checkpoint(o, given, resume)
     o["population"] = o["population"] or DEFAULT_POPULATION
     o["generations"] = o["generations"] or DEFAULT_GENERATIONS
-    checked = _check(o)
+    checked = _check(o, resume)
     try:
         with checked.backend:
             _explore(o, checked, started)
@@ -242,7 +367,7 @@ def _explore(o: dict[str, Any], c: Checked, started: float) -> None:
 
     from xcompass.explore.api import Explorer, ProblemSpec
     from xcompass.explore.inputs import resolve_workload, tile_options
-    from xcompass.explore.outputs import write_outputs
+    from xcompass.explore.outputs import remove_interim, write_outputs
     from xcompass.explore.progress import LiveProgress
     from xcompass.explore.table import results_table
     from xcompass.fileio import write_atomically
@@ -289,6 +414,11 @@ def _explore(o: dict[str, Any], c: Checked, started: float) -> None:
         explorer.interrupt_checkpoint = os.path.join(o["out"], "checkpoint.npz")
         live.phase("cost, seeds")
         explorer.prepare()
+        explorer.header["options"] = checkpoint_options(o)  # --resume FILE needs no flags
+        if c.resume is not None:
+            from xcompass.explore import checkpoint as ckpt
+
+            ckpt.check_problem(c.resume, explorer.problem, "--resume", o["resume"])
         try:
             result = explorer.run()
         except KeyboardInterrupt:
@@ -310,6 +440,7 @@ def _explore(o: dict[str, Any], c: Checked, started: float) -> None:
         ),
     )
     written = [mlir, *write_outputs(result.report, o["out"], o["pictures"])]
+    remove_interim(o["out"])  # an earlier Ctrl-C's best-so-far.* is superseded
     click.echo(results_table(result.report))
     took = time.perf_counter() - started
     click.echo(f"wrote into {o['out']}: {_names(written)} ({took:.1f} s)")
@@ -352,12 +483,15 @@ def _interrupted(o: dict[str, Any], explorer: Any, lowered: Any) -> None:
 def report_cmd(report_path: str, out: str | None, pictures: bool) -> None:
     """Re-render the tables (and with --out, the trace and pictures) from a saved report
     (xcompass explore's report.json, or map-cost{report=...}'s)."""
-    from xcompass.explore.outputs import check_out_dir, write_outputs
-    from xcompass.explore.reading import read_report, summary_text
+    from xcompass.explore.outputs import check_out_dir, check_outputs, write_outputs
+    from xcompass.explore.reading import pictures_problem, read_report, summary_text
 
     if out is not None:
         check_out_dir(out)
+        check_outputs(out, {"REPORT": report_path}, allowed=(("REPORT", "report.json"),))
     report = read_report(report_path)
+    if out is not None and (problem := pictures_problem(report)):
+        raise XcompassError(f"{shown(report_path, 100)}: cannot draw into --out: {problem}")
     click.echo(summary_text(report))
     if out is not None:
         written = write_outputs(report, out, pictures, write_report=False)

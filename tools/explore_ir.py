@@ -57,7 +57,9 @@ def lowering_passes(spec: str) -> tuple[ModulePass, ...]:
         pipeline = PassPipeline.parse_spec(available, text)
     except UsageError as exc:
         raise XcompassError(f"{where}: {exc}") from None
-    except (DiagnosticException, ValueError, KeyError, Exception) as exc:  # noqa: BLE001
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - xDSL's ArgSpecParseError is a BaseException
         detail = " ".join(str(exc).split())[:200]
         raise XcompassError(
             f"{where}: {detail} (valid: {', '.join(NAMED_LOWERINGS)} or a pipeline of "

@@ -18,6 +18,7 @@ line, never a traceback):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import re
@@ -133,8 +134,74 @@ def _describe(typ: Any) -> str:
     return " or ".join(k for k in kinds if k != "NoneType")
 
 
+MAX_OPTION_INT = 2**31 - 1
+"""Largest integer any pass option takes (a pass's own check narrows it): every value then
+fits the 64-bit IR attributes it may end up in."""
+MAX_OPTION_FLOAT = 1e15
+
+
+def _option_keys(spec_text: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
+    """(pass, [(option, value or None)]) as written in `a{k=v k2="x y"},b`: what xDSL's parser
+    folds away (a repeated option keeps the last value)."""
+    out: list[tuple[str, list[tuple[str, str | None]]]] = []
+    name, i, n = "", 0, len(spec_text)
+    while i < n:
+        c = spec_text[i]
+        if c == "{":
+            tokens, buf, quoted, i = [], "", False, i + 1
+            while i < n and (quoted or spec_text[i] != "}"):
+                ch = spec_text[i]
+                if ch == "\\" and quoted and i + 1 < n:
+                    buf += spec_text[i : i + 2]
+                    i += 2
+                    continue
+                if ch == '"':
+                    quoted = not quoted
+                if ch.isspace() and not quoted:
+                    tokens.append(buf)
+                    buf = ""
+                else:
+                    buf += ch
+                i += 1
+            tokens.append(buf)
+            pairs = []
+            for token in (t for t in tokens if t):
+                key, eq, value = token.partition("=")
+                pairs.append((key, value if eq else None))
+            out.append((name.strip(), pairs))
+            name = ""
+        elif c == ",":
+            name = ""
+        else:
+            name += c
+        i += 1
+    return out
+
+
+def check_option_spelling(spec_text: str) -> None:
+    """An option given twice in one pass (`theta=1 theta=2`) or with an empty value
+    (`report=`) is an error, not the last value or the default."""
+    for pass_name, pairs in _option_keys(spec_text):
+        seen: set[str] = set()
+        for key, value in pairs:
+            shown_key = _short(key.replace("_", "-"), 40)
+            norm = key.replace("-", "_")
+            if norm in seen:
+                raise UsageError(
+                    f"{_short(pass_name, 60)}: option '{shown_key}' given twice; give it once"
+                )
+            seen.add(norm)
+            if value is not None and value.strip() in ("", '""'):
+                raise UsageError(
+                    f"{_short(pass_name, 60)}: option '{shown_key}' has an empty value; give a "
+                    "value or leave the option out"
+                )
+
+
 def _check_option_types(spec_text: str, available: dict[str, Any]) -> None:
-    """Name the option whose value has the wrong type (xDSL's message names only the type)."""
+    """Name the option whose value has the wrong type (xDSL's message names only the type);
+    refuse repeated and empty options, and numbers beyond any option's range."""
+    check_option_spelling(spec_text)
     try:
         specs = list(parse_pipeline(spec_text))
     except (KeyboardInterrupt, SystemExit):
@@ -149,18 +216,41 @@ def _check_option_types(spec_text: str, available: dict[str, Any]) -> None:
         fields = {f.name for f in dataclasses.fields(cls) if f.init and f.name != "name"}
         for key, value in spec.normalize_parameter_names().parameters.items():
             if key not in fields:
-                continue
+                from xcompass.errors import did_you_mean
+
+                valid = sorted(f.replace("_", "-") for f in fields)
+                raise UsageError(
+                    f"{spec.name}: unknown option '{_short(key.replace('_', '-'), 40)}'"
+                    f"{did_you_mean(key.replace('_', '-'), valid)} (valid: {', '.join(valid)}; "
+                    "xcompass-opt --list-passes lists them)"
+                )
             typ = hints[key]
+            option = key.replace("_", "-")  # as the README and --list-passes spell it
             got = _short(" ".join(map(repr, value)) or "nothing", 60)
             is_int = int in (get_args(typ) or (typ,)) and bool not in (get_args(typ) or (typ,))
             if is_int and any(isinstance(v, bool) for v in value):
-                raise UsageError(f"{spec.name}: option '{key}' expects {_describe(typ)}, got {got}")
+                raise UsageError(
+                    f"{spec.name}: option '{option}' expects {_describe(typ)}, got {got}"
+                )
             try:
                 _convert_arg_to_type(value, typ)
             except ValueError:
                 raise UsageError(
-                    f"{spec.name}: option '{key}' expects {_describe(typ)}, got {got}"
+                    f"{spec.name}: option '{option}' expects {_describe(typ)}, got {got}"
                 ) from None
+            for v in value:
+                if isinstance(v, bool):
+                    continue
+                if isinstance(v, int) and abs(v) > MAX_OPTION_INT:
+                    raise UsageError(
+                        f"{spec.name}: option '{option}'={_short(str(v), 30)} is out of range "
+                        f"(at most {MAX_OPTION_INT:,})"
+                    )
+                if isinstance(v, float) and not abs(v) <= MAX_OPTION_FLOAT:
+                    raise UsageError(
+                        f"{spec.name}: option '{option}'={_short(str(v), 30)} is out of range "
+                        f"(a finite number, at most {MAX_OPTION_FLOAT:g})"
+                    )
 
 
 class XcompassOptMain(xDSLOptMain):
@@ -193,6 +283,11 @@ class XcompassOptMain(xDSLOptMain):
 
     def register_all_arguments(self, arg_parser: argparse.ArgumentParser) -> None:
         super().register_all_arguments(arg_parser)
+        arg_parser.add_argument(
+            "--list-passes",
+            action="store_true",
+            help="list xcompass's passes with their options, types and defaults, and exit",
+        )
         arg_parser.error = _raise_usage  # type: ignore[method-assign]
 
     def register_all_frontends(self) -> None:
@@ -258,13 +353,32 @@ class XcompassOptMain(xDSLOptMain):
         self._chunk_offset = start_offset
         return super().parse_chunk(chunk, file_extension, start_offset)
 
+    def _run_shrink(self) -> None:
+        """xDSL's `--shrink` (for shrinkray) prints its verdict on stdout and exits; here the
+        verdict is a diagnostic on stderr and the exit status is the same (0: can shrink)."""
+        said = StringIO()
+        try:
+            with contextlib.redirect_stdout(said):
+                super().run()
+        except SystemExit as exc:
+            if exc.code:
+                raise UsageError(
+                    "--shrink: the pipeline ran without the failure shrinking looks for "
+                    '(xDSL: "Failure, can\'t shrink")'
+                ) from None
+            print("xcompass-opt: --shrink: " + " ".join(said.getvalue().split()), file=sys.stderr)
+            raise
+
     def prepare_output(self) -> IO[str]:
         self._buffer = _Buffer()
         return self._buffer
 
     def run(self) -> None:
         with fileio.deferred_writes(self.protected_files()) as side_files:
-            super().run()
+            if self.args.shrink:
+                self._run_shrink()
+            else:
+                super().run()
         text = self._buffer.getvalue()
         if self.args.output_file is None:
             sys.stdout.write(text)
@@ -272,6 +386,49 @@ class XcompassOptMain(xDSLOptMain):
         else:
             fileio.write_atomically(self.args.output_file, text)
         fileio.flush(side_files)
+
+
+def _type_word(typ: Any) -> str:
+    args = [t for t in get_args(typ) or (typ,) if t is not type(None)]
+    if getattr(typ, "__origin__", None) is tuple or (args and args[-1] is Ellipsis):
+        return "integers (comma-separated)"
+    if bool in args:
+        return "true|false"
+    if float in args:
+        return "number"
+    if int in args:
+        return "integer"
+    return "text"
+
+
+def list_passes() -> str:
+    """`xcompass-opt --list-passes`: every xcompass pass with its options (as the pipeline
+    spells them), their types and defaults, and the first line of the pass's docstring."""
+    lines = []
+    for name, factory in sorted(XCOMPASS_UNIVERSE.all_passes.items()):
+        cls = factory()
+        first = (cls.__doc__ or "").strip().split("\n\n")[0]
+        lines.append(f"{name}: {_short(' '.join(first.split()), 160)}".rstrip())
+        hints = get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if not f.init or f.name == "name":
+                continue
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = None
+            if isinstance(default, bool):
+                default = str(default).lower()
+            elif isinstance(default, tuple | list):
+                default = ",".join(map(str, default))
+            if default is None or default == "":
+                default = "none"
+            typ = _type_word(hints[f.name])
+            lines.append(f"  {f.name.replace('_', '-')}={typ}  [default: {default}]")
+    lines.append("Options go in braces, space-separated: -p 'llm-partition{strategy=hybrid tp=2}'.")
+    return "\n".join(lines) + "\n"
 
 
 def one_line(exc: BaseException, input_name: str) -> str:
@@ -308,13 +465,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: every failure is one line on stderr and exit status 1, never a traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
     input_name = _input_name(argv)
+    if "--list-passes" in argv:
+        sys.stdout.write(list_passes())
+        return
     try:
         XcompassOptMain(args=_normalize_pipeline(argv)).run()
     except UsageError as exc:
-        print(f"xcompass-opt: error: {exc}", file=sys.stderr)
+        print(f"xcompass-opt: error: {shown(exc, 4000)}", file=sys.stderr)
         sys.exit(1)
     except (XcompassError, DiagnosticException, ParseError, ValueError, KeyError) as exc:
-        print(one_line(exc, input_name), file=sys.stderr)
+        print(shown(one_line(exc, input_name), 4000), file=sys.stderr)
         sys.exit(1)
     except BrokenPipeError:
         sys.exit(1)

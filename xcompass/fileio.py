@@ -1,10 +1,16 @@
-"""Writing user files safely: all or nothing, never a truncated file after a failure.
+"""Reading and writing user files safely: regular files only, bounded reads, all-or-nothing
+writes, never a truncated file after a failure.
 
-Two guarantees:
+Reading (`read_regular`, `open_regular`): only a regular file is read (a FIFO would block for
+ever, `/dev/zero` never ends), opened without blocking, and never more than a stated limit.
+
+Writing, three guarantees:
 - `write_atomically` writes through a temporary file in the same folder and renames it over the
   destination, so a failure never leaves a half-written file; an error names the destination,
   never the temporary file. Destinations that are not regular files (`/dev/null`, a FIFO) are
-  written in place, never replaced.
+  written in place, never replaced; a FIFO nobody reads is refused, not waited for.
+- `write_all` writes several files as one step: every text goes to a temporary file first,
+  and only when all were written are they renamed into place.
 - Inside `deferred_writes()` (xcompass-opt wraps its whole run in it), writes are queued instead
   of done: a pass's side file (`map-cost{report=...}`) appears only once the whole pipeline has
   succeeded, and a side file that would overwrite a protected path (the input IR file, the `-o`
@@ -23,14 +29,84 @@ from dataclasses import dataclass, field
 
 from xcompass.errors import XcompassError
 
+KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def kind_of(mode: int) -> str:
+    """What a non-regular file is, in words (for "not a regular file: a FIFO")."""
+    return KINDS.get(stat.S_IFMT(mode), "not a plain file")
+
+
+class NotRegularFile(OSError):
+    """A path that names a FIFO, a device, a socket or a folder where a file is read."""
+
+
+class TooLarge(OSError):
+    """A file larger than what the reader accepts."""
+
+
+def open_regular(path: str | os.PathLike[str], limit: int | None = None) -> int:
+    """An fd open for reading on a regular file, never blocking on a FIFO; raises
+    NotRegularFile / TooLarge / OSError naming `path`."""
+    name = os.fspath(path)
+    if not name:
+        raise FileNotFoundError(errno.ENOENT, "empty file name", name)
+    if "\0" in name:
+        raise OSError(errno.EINVAL, "file name contains a NUL byte", name)
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.EISDIR:
+            raise NotRegularFile(exc.errno, "not a regular file: a folder", name) from None
+        raise OSError(exc.errno, exc.strerror, name) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile(errno.EINVAL, f"not a regular file: {kind_of(st.st_mode)}", name)
+        if limit is not None and st.st_size > limit:
+            raise TooLarge(
+                errno.EFBIG, f"{st.st_size:,} bytes, larger than the {limit:,} accepted", name
+            )
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
+    """A regular file's bytes, at most `limit` of them (a file that grows past it while being
+    read is refused too). Raises OSError subclasses naming `path`."""
+    fd = open_regular(path, limit)
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(errno.EFBIG, f"larger than the {limit:,} bytes accepted", os.fspath(path))
+    return data
+
+
+def check_readable(path: str) -> None:
+    """Raise OSError when `path` is not a readable regular file (cheap; before any work)."""
+    os.close(open_regular(path))
+
 
 def check_writable(path: str) -> None:
-    """Raise OSError (naming `path`) when `path` cannot be written: a folder, a missing parent
-    folder, a name too long for the OS. Cheap; used to refuse bad outputs before any work."""
+    """Raise OSError (naming `path`) when `path` cannot be written: a folder, a name ending in
+    `/`, a missing parent folder, a folder without write permission, a name too long for the
+    OS, a FIFO, socket or device other than the null and terminal ones. Cheap; used to refuse
+    bad outputs before any work."""
     if not path:
         raise FileNotFoundError(errno.ENOENT, "empty file name", path)
     if "\0" in path:
         raise OSError(errno.EINVAL, "file name contains a NUL byte", path)
+    if path.endswith(("/", os.sep)):
+        raise IsADirectoryError(errno.EISDIR, "names a folder (ends in /)", path)
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -39,14 +115,52 @@ def check_writable(path: str) -> None:
         raise OSError(exc.errno, exc.strerror, path) from None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+    if st is not None and not stat.S_ISREG(st.st_mode) and not _writable_device(st):
+        raise NotRegularFile(errno.EINVAL, f"not a regular file: {kind_of(st.st_mode)}", path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+    regular = st is None or stat.S_ISREG(st.st_mode)
+    if regular and not os.access(folder, os.W_OK | os.X_OK):  # a temporary file goes there
+        raise PermissionError(errno.EACCES, "no write permission in its folder", path)
+    if not regular and not os.access(path, os.W_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
     if st is None and len(os.path.basename(path).encode(errors="replace")) > 255:
         raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), path)
 
 
+def _writable_device(st: os.stat_result) -> bool:
+    """A FIFO or a character device (`/dev/null`, a terminal): written in place, never
+    replaced; a FIFO without a reader is refused when written (never waited for)."""
+    return stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode)
+
+
+def _write_in_place(path: str, text: str) -> None:
+    """Write a FIFO or device without blocking on a FIFO nobody reads."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise OSError(exc.errno, "a FIFO no process reads", path) from None
+        raise OSError(exc.errno, exc.strerror, path) from None
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
 def _write_now(path: str, text: str) -> None:
+    _commit(_stage(path, text))
+
+
+@dataclass
+class _Staged:
+    path: str  # where it goes (a link resolved)
+    text: str
+    tmp: str | None  # the written temporary file; None: written in place at commit
+
+
+def _stage(path: str, text: str) -> _Staged:
+    """Write `text` to a temporary file beside `path` (nothing of the user's changes yet)."""
     check_writable(path)
     if os.path.islink(path):  # replace the file the link points to, as open(path, "w") would
         path = os.path.realpath(path)
@@ -55,9 +169,7 @@ def _write_now(path: str, text: str) -> None:
     except FileNotFoundError:
         st = None
     if st is not None and not stat.S_ISREG(st.st_mode):  # /dev/null, /dev/stdout, a FIFO
-        with open(path, "w") as handle:
-            handle.write(text)
-        return
+        return _Staged(path, text, None)
     folder = os.path.dirname(os.path.abspath(path))
     if st is not None:
         mode = stat.S_IMODE(st.st_mode)
@@ -71,13 +183,52 @@ def _write_now(path: str, text: str) -> None:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
     except OSError as exc:
+        _discard(tmp)
         # name the file the user asked for, never the temporary one
         raise OSError(exc.errno, exc.strerror, path) from None
+    except BaseException:
+        _discard(tmp)
+        raise
+    return _Staged(path, text, tmp)
+
+
+def _discard(tmp: str | None) -> None:
+    if tmp is not None and os.path.exists(tmp):
+        os.unlink(tmp)
+
+
+def _commit(staged: _Staged) -> None:
+    if staged.tmp is None:
+        _write_in_place(staged.path, staged.text)
+        return
+    try:
+        os.replace(staged.tmp, staged.path)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, staged.path) from None
     finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+        _discard(staged.tmp)
+
+
+def write_all(files: list[tuple[str, str]]) -> None:
+    """Write several files as one step: all are staged (written to temporary files) before
+    any is renamed into place, so a failure to write one leaves every destination as it was.
+    The last text given for a path wins. FIFOs and devices are written last, in place."""
+    last = {path: text for path, text in files}
+    staged: list[_Staged] = []
+    try:
+        for path, text in last.items():
+            staged.append(_stage(path, text))
+    except BaseException:
+        for s in staged:
+            _discard(s.tmp)
+        raise
+    try:
+        for s in sorted(staged, key=lambda s: s.tmp is None):
+            _commit(s)
+    finally:
+        for s in staged:
+            _discard(s.tmp)
 
 
 @dataclass
@@ -139,7 +290,5 @@ def deferred_writes(protected: dict[str, str] | None = None) -> Iterator[list[tu
 
 
 def flush(queue: list[tuple[str, str]]) -> None:
-    """Write queued files (the last write to a path wins)."""
-    last = {path: text for path, text in queue}
-    for path, text in last.items():
-        _write_now(path, text)
+    """Write queued files as one step (`write_all`; the last write to a path wins)."""
+    write_all(queue)

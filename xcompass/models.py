@@ -14,7 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from xcompass.errors import XcompassError, shown
+from xcompass import fileio
+from xcompass.errors import XcompassError, did_you_mean, shown
 from xcompass.workload import MAX_TOKENS
 
 ACTIVATIONS = ("silu", "gelu", "relu")
@@ -143,11 +144,15 @@ def preset_names() -> list[str]:
 
 
 def preset(name: str) -> ModelConfig:
+    """A preset by name (case-insensitive: Llama3-8B is llama3-8b)."""
     if name not in PRESETS:
-        raise XcompassError(
-            f"unknown model '{shown(name, 60)}' "
-            f"(valid: {', '.join(preset_names())}, or a config.json path)"
-        )
+        folded = {n.lower(): n for n in PRESETS}
+        if name.lower() not in folded:
+            raise XcompassError(
+                f"unknown model '{shown(name, 60)}'{did_you_mean(name, PRESETS)} "
+                f"(valid: {', '.join(preset_names())}, or a config.json path)"
+            )
+        name = folded[name.lower()]
     return ModelConfig(name=name, head_dim=128, **PRESETS[name])
 
 
@@ -331,16 +336,15 @@ def load_config_file(path: str | Path) -> ModelConfig:
     """Read a Hugging Face config.json: UTF-8 JSON, at most MAX_JSON_BYTES, no NaN / Infinity."""
     raw_path = Path(path)
     path = shown(path)  # as diagnostics name it
-    try:
-        with raw_path.open("rb") as handle:
-            raw = handle.read(MAX_JSON_BYTES + 1)
+    try:  # a regular file only: a FIFO would block, /dev/zero never ends
+        raw = fileio.read_regular(raw_path, MAX_JSON_BYTES)
+    except fileio.TooLarge:
+        raise XcompassError(
+            f"{path}: larger than {MAX_JSON_BYTES // 2**20} MiB, not a model config"
+        ) from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
         reason = exc.strerror if isinstance(exc, OSError) else str(exc)
         raise XcompassError(f"{path}: cannot read model config ({reason})") from None
-    if len(raw) > MAX_JSON_BYTES:
-        raise XcompassError(
-            f"{path}: larger than {MAX_JSON_BYTES // 2**20} MiB, not a model config"
-        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -367,9 +371,9 @@ def resolve_model(spec: str) -> ModelConfig:
     if spec in PRESETS:
         return preset(spec)
     try:
-        is_file = Path(spec).is_file()
+        exists = Path(spec).exists()  # a FIFO or a device too: refused as not a regular file
     except (OSError, ValueError):  # a name too long for the OS, a NUL byte
-        is_file = False
-    if spec.endswith(".json") or is_file:
+        exists = False
+    if spec.endswith(".json") or exists:
         return load_config_file(spec)
     return preset(spec)  # raises with the list of valid names

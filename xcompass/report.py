@@ -18,7 +18,12 @@ from xcompass.targets import Target
 from xcompass.units import Units, UnitTable
 from xcompass.workload import Workload
 
+REPORT_VERSION = 1
+"""The report's format; `xcompass report` reads this version (xcompass.explore.reading)."""
+
 FIELDS = {
+    "report_version": "the report's format version (xcompass report reads version 1; a "
+    "report without it is version 1)",
     "latency_s": "end of the last node: the time to run the whole workload once (seconds)",
     "energy_j": "dynamic energy of every node plus static energy of every chiplet (joules)",
     "edp_js": "latency_s x energy_j",
@@ -42,7 +47,9 @@ FIELDS = {
     "micro-batch, and per_task / per_kernel ranges count the same",
     "per_task": "a task = consecutive layers (units) of one micro-batch on one chiplet group, in "
     "execution order: start_s, end_s, stall_s (DRAM waits), transfer_in_s (its input's NoP "
-    "transfer), energy_j = dynamic energy of its nodes only (static energy is per chiplet)",
+    "transfer), energy_j = dynamic energy of its nodes only (static energy is per chiplet); "
+    "at granularity group or tile, `units` is the range placed and `layers` the decoder layers "
+    "those units belong to",
     "per_kernel": "for each task (the unit a mapping places) and its micro-batch, in task "
     "order: the kernels one layer runs (and the model's head/tail kernels where the task holds "
     "the first/last layer), in execution order: name, kind, decision (the pass decision that "
@@ -318,6 +325,8 @@ def build_report(
                 "energy_j": float(node_e[b, lo:hi].sum()),
             }
         )
+        if units is not None and granularity != "layer":  # the layers its units belong to
+            tasks[-1]["layers"] = [int(units.layer[lo]), int(units.layer[hi - 1]) + 1]
     C = target.chiplets
     busy, stalled, dynamic = np.zeros(C), np.zeros(C), np.zeros(C)
     for (b, lyr), g in np.ndenumerate(mapping.place):
@@ -344,6 +353,7 @@ def build_report(
     ]
     tokens = int(table.tokens.sum())
     return {
+        "report_version": REPORT_VERSION,
         "model": model_name,
         "target": target.name,
         "mode": table.mode,

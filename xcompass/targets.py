@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from xcompass.errors import XcompassError
+from xcompass import fileio
+from xcompass.errors import XcompassError, did_you_mean, shown
 
 PRESET_NAMES = (
     "h100",
@@ -622,13 +623,23 @@ def _parse_memory(r: _Reader, tables: Any, kinds: list[ChipletKind]) -> tuple[Me
     return tuple(domains)
 
 
+MAX_TARGET_BYTES = 4 * 2**20
+"""Largest target file read (4 MiB; the presets are a few KiB)."""
+
+
+def _read_target_text(path: Path) -> str:
+    try:  # a regular file only: a FIFO would block, /dev/zero never ends
+        return fileio.read_regular(path, MAX_TARGET_BYTES).decode("utf-8")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise XcompassError(
+            f"target file '{shown(str(path), 100)}': unreadable ({reason})"
+        ) from None
+
+
 def load_target_file(path: str | Path) -> Target:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise XcompassError(f"target file '{path}': unreadable ({reason})") from None
+    text = _read_target_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -643,7 +654,7 @@ def target_data(spec: str) -> dict[str, Any]:
             resources.files("xcompass").joinpath(f"data/targets/{spec}.toml").read_text()
         )
     path = resolve_target_spec(spec)
-    return tomllib.loads(Path(path).read_text())
+    return tomllib.loads(_read_target_text(Path(path)))
 
 
 @cache
@@ -655,14 +666,22 @@ def resolve_target_spec(spec: str) -> str:
     """Check a target name or file; return the preset name or the file's absolute path."""
     if spec in PRESET_NAMES:
         return spec
+    folded = {n.lower(): n for n in PRESET_NAMES}
     path = Path(spec)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise XcompassError(f"target file '{spec}': no such file")
+    try:
+        exists = path.exists()
+    except (OSError, ValueError):  # a name too long for the OS, a NUL byte
+        exists = False
+    if path.suffix == ".toml" or exists:
+        if not exists:
+            raise XcompassError(f"target file '{shown(spec, 100)}': no such file")
         load_target_file(path)
         return str(path.resolve())
+    if spec.lower() in folded:  # names are case-insensitive: H100 is h100
+        return folded[spec.lower()]
     raise XcompassError(
-        f"unknown target '{spec}' (valid: {', '.join(PRESET_NAMES)}, or a .toml file)"
+        f"unknown target '{shown(spec, 60)}'{did_you_mean(spec, PRESET_NAMES)} "
+        f"(valid: {', '.join(PRESET_NAMES)}, or a .toml file)"
     )
 
 
@@ -670,4 +689,5 @@ def load_target(spec: str) -> Target:
     """A preset by name, or a target file by path (as stored in `xcompass.target`)."""
     if spec in PRESET_NAMES:
         return preset(spec)
-    return load_target_file(resolve_target_spec(spec))
+    resolved = resolve_target_spec(spec)
+    return preset(resolved) if resolved in PRESET_NAMES else load_target_file(resolved)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xcompass import fileio
 from xcompass.errors import XcompassError, shown
 from xcompass.workload import MAX_SEED, MAX_TOKENS, Request, RequestKind
 
@@ -23,6 +24,8 @@ MAX_TRACE_ROWS = 2**24
 """Requests one trace file may hold (16,777,216)."""
 MAX_SAMPLE = 2**16
 """Largest `--sample` (65,536 requests in flight in one step; sampling is per request)."""
+MAX_TRACE_BYTES = 2**31
+"""Largest trace file read (2 GiB; the Azure traces are a few MiB)."""
 _COUNT = re.compile(r"[+-]?[0-9]{1,18}", re.ASCII)
 
 
@@ -31,6 +34,7 @@ class Trace:
     context: np.ndarray  # prompt tokens per request
     generated: np.ndarray  # output tokens per request
     path: str
+    stamps: tuple[str, ...] = ()  # TIMESTAMP cells as written (parsed by xcompass.serving)
 
     def __len__(self) -> int:
         return len(self.context)
@@ -40,8 +44,13 @@ def read_trace(path: str | Path) -> Trace:
     """Read `TIMESTAMP,ContextTokens,GeneratedTokens`; any bad row is named by line number."""
     raw_path = Path(path)
     path = shown(path)  # as diagnostics name it
-    try:
-        handle = raw_path.open(newline="", encoding="utf-8")
+    try:  # a regular file only: a FIFO would block, /dev/zero never ends
+        fd = fileio.open_regular(raw_path, MAX_TRACE_BYTES)
+        handle = open(fd, newline="", encoding="utf-8")  # noqa: SIM115 (closed below)
+    except fileio.TooLarge:
+        raise XcompassError(
+            f"{path}: cannot read trace (larger than {MAX_TRACE_BYTES // 2**30} GiB)"
+        ) from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
         reason = exc.strerror if isinstance(exc, OSError) else str(exc)
         raise XcompassError(f"{path}: cannot read trace ({reason})") from None
@@ -64,6 +73,8 @@ def read_trace(path: str | Path) -> Trace:
                 f"(expected header {','.join(TRACE_COLUMNS)})"
             )
         ci, gi = header.index("ContextTokens"), header.index("GeneratedTokens")
+        ti = header.index("TIMESTAMP") if "TIMESTAMP" in header else -1
+        stamps: list[str] = []
         try:
             for row in reader:
                 if not row:
@@ -89,11 +100,18 @@ def read_trace(path: str | Path) -> Trace:
                     )
                 ctx.append(c)
                 gen.append(g)
+                if ti >= 0:
+                    stamps.append(row[ti].strip() if ti < len(row) else "")
         except (csv.Error, UnicodeDecodeError) as exc:
             raise XcompassError(f"{path}:{reader.line_num}: unreadable CSV ({exc})") from None
     if not ctx:
         raise XcompassError(f"{path}: trace has no requests")
-    return Trace(np.asarray(ctx, dtype=np.int64), np.asarray(gen, dtype=np.int64), str(raw_path))
+    return Trace(
+        np.asarray(ctx, dtype=np.int64),
+        np.asarray(gen, dtype=np.int64),
+        str(raw_path),
+        tuple(stamps),
+    )
 
 
 def check_sample(k: int, seed: int) -> None:

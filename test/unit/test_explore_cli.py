@@ -315,18 +315,69 @@ def test_bad_input_is_one_line_before_any_work(argv, message, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["precious.txt"]
 
 
+def _without(argv: list[str], *flags: str) -> list[str]:
+    """`argv` less the given flags and their values."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in flags:
+            skip = True
+        else:
+            out.append(a)
+    return out
+
+
+def test_resume_takes_the_settings_from_the_checkpoint_and_refuses_contradictions(tmp_path, capsys):
+    """Issue 14 item 8: `--resume FILE` alone continues the run it belongs to; a flag that
+    contradicts the checkpoint names both values; a finished run leaves no stale
+    best-so-far.* in --out."""
+    ckpt, out = tmp_path / "c.npz", tmp_path / "out"
+    code, first, err = run(
+        capsys, *SMALL, "--no-pictures", "--out", str(out), "--checkpoint", str(ckpt)
+    )
+    assert code == 0, err
+    before = ckpt.read_bytes()
+    (out / "best-so-far.mlir").write_text("// an interrupted run's\n")
+    (out / "best-so-far.json").write_text("{}\n")
+    code, resumed, err = run(capsys, "--resume", str(ckpt), "--out", str(out), "--quiet",
+                             "--no-pictures")  # fmt: skip
+    assert code == 0, err
+    table = lambda text: text.split("\n\n")[1]  # noqa: E731
+    assert table(resumed) == table(first)  # the same problem and settings, no flag retyped
+    assert not (out / "best-so-far.mlir").exists() and not (out / "best-so-far.json").exists()
+    for flag, value, message in (
+        ("--generations", "5", "--generations 5: --resume .* was written with --generations 4"),
+        ("--layers", "3", "--layers 3: --resume .* was written with --layers 2"),
+        ("--no-baselines", None, "--no-baselines: --resume .* was written with --baselines"),
+    ):
+        argv = [*_without(SMALL, flag), flag, *([value] if value else [])]
+        code, printed, err = run(capsys, *argv, "--resume", str(ckpt), "--out", str(out))
+        assert code == 1 and not printed and len(err.splitlines()) == 1, err
+        assert __import__("re").search(message, err), err
+    assert ckpt.read_bytes() == before
+
+
 def test_a_checkpoint_from_another_problem_is_refused_before_work(tmp_path, capsys):
+    """A checkpoint without stored options (an older xcompass) is still checked: settings by
+    name, the problem by its fingerprint."""
+    from xcompass.explore import checkpoint as ckpt_lib
+
     ckpt, out = tmp_path / "c.npz", tmp_path / "out"
     code, _, err = run(
         capsys, *SMALL, "--no-pictures", "--out", str(out), "--checkpoint", str(ckpt)
     )
     assert code == 0, err
+    loaded = ckpt_lib.load(str(ckpt))
+    del loaded.header["options"]
+    ckpt_lib.save(str(ckpt), loaded.state(), loaded.header)
     before = ckpt.read_bytes()
-    code, _, err = run(
-        capsys, *SMALL, "--generations", "5", "--resume", str(ckpt), "--out", str(out)
-    )
+    argv = _without(SMALL, "--generations", "--layers")
+    code, _, err = run(capsys, *argv, "--generations", "5", "--layers", "2", "--resume",
+                       str(ckpt), "--out", str(out))  # fmt: skip
     assert code == 1 and "written with generations=4, this run has generations=5" in err
-    code, _, err = run(capsys, *SMALL, "--layers", "3", "--resume", str(ckpt), "--out", str(out))
+    code, _, err = run(capsys, *argv, "--generations", "4", "--layers", "3", "--resume",
+                       str(ckpt), "--out", str(out))  # fmt: skip
     assert code == 1 and "belongs to another problem" in err and len(err.splitlines()) == 1
     assert ckpt.read_bytes() == before
     assert os.path.isdir(out)

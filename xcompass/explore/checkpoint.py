@@ -15,14 +15,33 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from xcompass import fileio
 from xcompass.errors import XcompassError, shown
+from xcompass.explore.schema import (
+    MAX_NUMBER,
+    Bool,
+    Choice,
+    Int,
+    List,
+    Map,
+    Nullable,
+    Num,
+    Obj,
+    OneOf,
+    SchemaError,
+    Str,
+    Tuple,
+    check,
+)
 from xcompass.fileio import check_writable
 from xcompass.search.ga import GAState
+from xcompass.search.objectives import OBJECTIVES
 from xcompass.search.population import Scored, SearchResult, SeedPool
 from xcompass.search.problem import Evaluation
 
@@ -102,8 +121,9 @@ def encode(state: StudyState, header: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def save(path: str, state: StudyState, header: dict[str, Any]) -> None:
-    """Write atomically: a crash or Ctrl-C while saving leaves the previous checkpoint."""
+def save(path: str, state: StudyState, header: dict[str, Any], flag: str = "--checkpoint") -> None:
+    """Write atomically: a crash or Ctrl-C while saving leaves the previous checkpoint; an
+    error names `path`, never the temporary file."""
     data = encode(state, header)
     folder = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
@@ -111,6 +131,10 @@ def save(path: str, state: StudyState, header: dict[str, Any]) -> None:
         with open(tmp, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise XcompassError(
+            f"{flag} {shown(path, 100)}: cannot write the checkpoint ({exc.strerror})"
+        ) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -160,27 +184,62 @@ class Loaded:
         return out
 
 
-def load(path: str, flag: str = "--resume") -> Loaded:
-    """Read and check a checkpoint's format and version (not yet its problem)."""
-    where = f"{flag} {shown(path, 100)}"
+MAX_ARRAY_BYTES = 2**28  # one array, uncompressed (a population of 10,000 x 1,024 x 1,266)
+
+
+def _read_arrays(path: str, where: str) -> dict[str, np.ndarray]:
+    """The archive's arrays: a regular file only, no pickles, each array's size checked from
+    its header before it is decompressed (a zip bomb is refused, not inflated)."""
     try:
-        size = os.path.getsize(path)
-        if size > MAX_BYTES:
-            raise XcompassError(f"{where}: {size:,} bytes is not an xcompass checkpoint")
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
+        data = fileio.read_regular(path, MAX_BYTES)
+    except fileio.TooLarge:
+        raise XcompassError(
+            f"{where}: larger than {MAX_BYTES // 2**30} GiB, not an xcompass checkpoint"
+        ) from None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise XcompassError(f"{where}: cannot read ({reason})") from None
+    bad = f"{where}: not an xcompass checkpoint (not an .npz archive)"
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+            if len(infos) > 4096:
+                raise XcompassError(f"{bad[:-1]}: {len(infos):,} members)")
+            for info in infos:
+                if info.file_size > MAX_ARRAY_BYTES:
+                    raise XcompassError(
+                        f"{where}: member {shown(info.filename, 60)} inflates to "
+                        f"{info.file_size:,} bytes; not an xcompass checkpoint"
+                    )
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            return {k: archive[k] for k in archive.files}
     except XcompassError:
         raise
-    except OSError as exc:
-        if exc.strerror:
-            raise XcompassError(f"{where}: cannot read ({exc.strerror})") from None
-        raise XcompassError(f"{where}: not an xcompass checkpoint (not an .npz archive)") from None
-    except (ValueError, zipfile.BadZipFile, EOFError, KeyError):
-        raise XcompassError(f"{where}: not an xcompass checkpoint (not an .npz archive)") from None
+    except (
+        OSError,
+        ValueError,
+        zipfile.BadZipFile,
+        EOFError,
+        KeyError,
+        RuntimeError,
+        NotImplementedError,
+        zlib.error,
+        TypeError,
+        MemoryError,
+    ):
+        raise XcompassError(bad) from None
+
+
+def load(path: str, flag: str = "--resume") -> Loaded:
+    """Read a checkpoint and check it against its declared schema (format, version, header
+    fields, array kinds and shapes); not yet against the problem (`check_matches`,
+    `check_problem`)."""
+    where = f"{flag} {shown(path, 100)}"
+    arrays = _read_arrays(path, where)
     try:
-        header = json.loads(str(arrays.pop("header")))
+        header = json.loads(str(arrays.pop("header")), parse_constant=_constant)
         fmt, version = header.get("format"), header.get("version")
-    except (KeyError, ValueError, AttributeError):
+    except (KeyError, ValueError, AttributeError, RecursionError):
         raise XcompassError(f"{where}: not an xcompass checkpoint (no header)") from None
     if fmt != FORMAT:
         raise XcompassError(f"{where}: not an xcompass checkpoint")
@@ -190,7 +249,154 @@ def load(path: str, flag: str = "--resume") -> Loaded:
             f"{shown(header.get('xcompass', '?'), 20)}); this xcompass reads format {VERSION}: "
             "start the search again"
         )
+    try:
+        header = check(header, HEADER)
+        _check_arrays(header, arrays)
+    except SchemaError as exc:
+        raise XcompassError(f"{where}: malformed checkpoint: field {exc}") from None
     return Loaded(header, arrays)
+
+
+def _constant(name: str) -> float:
+    return float(name.replace("Infinity", "inf"))
+
+
+_HISTORY = List(Tuple((Int(0, 2**53), Num(-MAX_NUMBER, MAX_NUMBER, allow_inf=True))), 0, 2**20)
+_SETTINGS = Obj(
+    {
+        "objective": Choice(OBJECTIVES),
+        "population": Int(2, 10**6),
+        "generations": Int(1, 10**7),
+        "budget": Int(0, 2**53),
+        "seed": Int(0, 2**63 - 1),
+        "baselines": Str(200),
+    },
+    keep_extra=True,
+)
+HEADER = Obj(
+    {
+        "format": Str(100),
+        "version": Int(0, 2**31),
+        "fingerprint": Str(128),
+        "settings": _SETTINGS,
+        "results": Map(
+            Obj(
+                {
+                    "method": Str(40),
+                    "evaluations": Int(0, 2**53),
+                    "wall_s": Num(),
+                    "history": _HISTORY,
+                    "front": Bool(),
+                }
+            ),
+            16,
+        ),
+    },
+    {
+        "problem": Str(4000),
+        "xcompass": Str(100),
+        "options": Map(Nullable(OneOf((Bool(), Int(-(2**63), 2**63), Str(4096)))), 64),
+        "pool": Obj(
+            {"names": List(Str(200), 0, 4096), "evaluations": Int(0, 2**53), "wall_s": Num()}
+        ),
+        "ga": Obj(
+            {
+                "generation": Int(0, 10**7),
+                "evaluations": Int(0, 2**53),
+                "rng_state": Obj(
+                    {
+                        "bit_generator": Choice(("PCG64",)),
+                        "state": Obj({"state": Int(0, 2**128 - 1), "inc": Int(0, 2**128 - 1)}),
+                        "has_uint32": Int(0, 1),
+                        "uinteger": Int(0, 2**32 - 1),
+                    }
+                ),
+                "history": _HISTORY,
+                "wall_s": Num(),
+            }
+        ),
+    },
+    keep_extra=True,  # read only through the declared fields (Loaded.state)
+)
+"""The checkpoint's JSON header, format version 1 (`options` since the command line stores
+its settings there, so `--resume FILE` needs no other flag)."""
+
+
+def _scored_keys(header: dict[str, Any]) -> list[str]:
+    keys = ["pool"] if "pool" in header else []
+    if "ga" in header:
+        keys += ["ga.population", "ga.best"]
+    for name, r in header["results"].items():
+        keys.append(f"result.{name}.best")
+        if r["front"]:
+            keys.append(f"result.{name}.front")
+    return keys
+
+
+def _check_arrays(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Every scored group the header promises: present, of the right kind, shapes that agree
+    (bits [N, U-1], place [N, B, U], latency and energy [S, N], score [N] or [N, k]), no NaN."""
+    shape: tuple[int, int, int] | None = None  # (B, U, S), the same for every group
+    for key in _scored_keys(header):
+        got = {}
+        for part, kinds, ndim in (
+            ("bits", "b", (2,)),
+            ("place", "iu", (3,)),
+            ("latency", "f", (2,)),
+            ("energy", "f", (2,)),
+            ("score", "f", (1, 2)),
+        ):
+            name = f"{key}.{part}"
+            a = arrays.get(name)
+            if a is None:
+                raise SchemaError(name, "missing")
+            if a.dtype.kind not in kinds or a.ndim not in ndim:
+                raise SchemaError(name, f"an array of {a.dtype} with {a.ndim} dimensions")
+            got[part] = a
+        n = got["place"].shape[0]
+        b, u = got["place"].shape[1:]
+        s = got["latency"].shape[0]
+        if (
+            got["bits"].shape != (n, max(u - 1, 0))
+            or got["latency"].shape != (s, n)
+            or got["energy"].shape != (s, n)
+            or got["score"].shape[0] != n
+            or s < 1
+        ):
+            raise SchemaError(key, "arrays whose shapes disagree")
+        if shape is not None and (b, u, s) != shape:
+            raise SchemaError(key, "arrays of another shape than the rest of the checkpoint")
+        shape = (b, u, s)
+        if got["place"].size and got["place"].min() < 0:
+            raise SchemaError(f"{key}.place", "a negative group")
+        for part in ("latency", "energy", "score"):
+            if np.isnan(got[part]).any():
+                raise SchemaError(f"{key}.{part}", "NaN")
+        for part in ("latency", "energy"):
+            if (got[part] < 0).any():
+                raise SchemaError(f"{key}.{part}", "a negative value")
+
+
+def check_problem(loaded: Loaded, problem: Any, flag: str, path: str) -> None:
+    """Refuse a checkpoint whose genomes do not fit `problem` (a SearchProblem): micro-batches,
+    units, placement groups, request batches. The fingerprint says the same unless the file
+    was edited; this says it without trusting the fingerprint."""
+    where = f"{flag} {shown(path, 100)}"
+    groups = len(problem.groups.tp)
+    want = (problem.microbatches, problem.units, len(problem.train))
+    for key in _scored_keys(loaded.header):
+        place, latency = loaded.arrays[f"{key}.place"], loaded.arrays[f"{key}.latency"]
+        got = (*place.shape[1:], latency.shape[0])
+        if got != want:
+            raise XcompassError(
+                f"{where}: malformed checkpoint: field {key}.place: shape {got} (micro-batches, "
+                f"units, batches); this problem has {want}"
+            )
+        if place.size and place.max() >= groups:
+            raise XcompassError(
+                f"{where}: malformed checkpoint: field {key}.place: group {int(place.max())}; "
+                f"this problem has 0..{groups - 1}"
+            )
 
 
 def check_settings(loaded: Loaded, settings: dict[str, Any], flag: str, path: str) -> None:

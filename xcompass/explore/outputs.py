@@ -13,13 +13,71 @@ report): every file below comes from the report dict alone.
 from __future__ import annotations
 
 import os
+import stat
 from typing import Any
 
+from xcompass import fileio
 from xcompass.errors import XcompassError, shown
 from xcompass.fileio import write_atomically
 from xcompass.report import dumps
 
 PICTURES = ("gantt", "layout", "convergence", "pareto")
+INTERIM = ("best-so-far.mlir", "best-so-far.json")
+"""What Ctrl-C leaves in --out besides the checkpoint; removed once a run finishes."""
+OUTPUT_FILES = (
+    "mapping.mlir",
+    "report.json",
+    "trace.json",
+    *(f"{p}.{ext}" for p in PICTURES for ext in ("png", "svg")),
+    *INTERIM,
+    "checkpoint.npz",
+)
+"""Every file explore or report may write into --out (no input may sit there under these
+names: it would be overwritten)."""
+
+
+def check_outputs(
+    out: str, inputs: dict[str, str | None], flag: str = "--out", allowed: tuple = ()
+) -> None:
+    """Before any work: no output in `out` is a FIFO, device or folder (writing would block or
+    fail half-way), and no input file (flag -> path) is one of the outputs; `allowed` lists
+    (flag, name) pairs that may be (the --resume checkpoint is checkpoint.npz's successor)."""
+    if not os.path.isdir(out):
+        return
+    for name in OUTPUT_FILES:
+        path = os.path.join(out, name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            raise XcompassError(
+                f"{flag} {shown(out, 100)}: {name} there is a symbolic link; refusing to write "
+                "through it (remove it or choose another folder)"
+            )
+        if not stat.S_ISREG(st.st_mode):
+            raise XcompassError(
+                f"{flag} {shown(out, 100)}: {name} there is not a regular file "
+                f"({fileio.kind_of(st.st_mode)}); remove it or choose another folder"
+            )
+        for option, given in inputs.items():
+            if given and (option, name) not in allowed and fileio._same_file(given, path):
+                raise XcompassError(
+                    f"{option} {shown(given, 100)}: is {name} in {flag} {shown(out, 100)}, "
+                    "which this command writes; refusing to overwrite an input (move it or "
+                    f"choose another {flag})"
+                )
+
+
+def remove_interim(out: str) -> None:
+    """A finished run's answer replaces what an interrupted one left (best-so-far.*)."""
+    for name in INTERIM:
+        path = os.path.join(out, name)
+        try:
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                os.unlink(path)
+        except OSError:
+            pass
 
 
 def check_out_dir(out: str, flag: str = "--out") -> None:

@@ -60,8 +60,9 @@ class HillClimb:
 
         rng = np.random.default_rng([run.config.seed, 9])
         best = run.pool.scored.take([run.pool.best_index()])
-        spent, history = run.pool.evaluations, []
-        while spent < run.budget:
+        spent, history, tries = run.pool.evaluations, [], 0
+        while spent < run.budget and tries < 20 * run.budget:  # moves that never fit: stop
+            tries += 1
             bits, place = propose(rng, best.bits[0], best.place[0], run.problem.group_ids)
             run.problem.legalize(place)
             if not run.problem.fits(place[None])[0]:
@@ -198,3 +199,29 @@ def test_the_layout_in_words():
     )
     assert kernel_kind("layer0.attn.h5.r2") == "attn"
     assert kernel_kind("layer3.gate+up+act+gated[0:128]") == "gate+up+act+gated"
+
+
+def test_the_pass_runs_a_registered_method_and_writes_the_answer(registered):
+    """map-autotune runs every registered baseline (here a hill climber added by one line) and
+    writes the best mapping any method evaluated, naming its finder."""
+    from xcompass.passes.autotune import AutotunePass
+    from xcompass.tools.importer import build_module
+    from xdsl.context import Context
+
+    from xcompass.models import preset
+    from xcompass.workload import build_workload, parse_spec
+
+    registered("hill", "HillClimb", "hill climber")
+    module = build_module(
+        preset("llama3-8b"),
+        build_workload(parse_spec("prefill:512x2,decode:1024x14"), 4),
+        layers=4,
+        target="simba-36",
+    )
+    AutotunePass(population=8, generations=2, seed=1).apply(Context(), module)
+    mapping = next(op for op in module.ops if op.name == "map.mapping")
+    search = mapping.attributes["search"].data
+    scores = {k[: -len("_score")]: v.value.data for k, v in search.items() if k.endswith("_score")}
+    assert {"hill", "sa", "random", "standard"} <= set(scores)
+    assert search["score"].value.data <= min(scores.values())
+    assert search["found_by"].data in {"ga", *scores}

@@ -43,7 +43,9 @@ def _tp_groups(used: set[int], groups: Groups) -> str:
     parts = [f"{n} x TP{t}" for t, n in sorted(tps.items(), reverse=True) if t > 1]
     if not parts:
         return "no TP (one chiplet per node)"
-    multi = sorted((g for g in used if groups.tp[g] > 1), key=lambda g: groups.chips(g))
+    multi = sorted(
+        (g for g in used if groups.tp[g] > 1), key=lambda g: (-groups.tp[g], groups.chips(g))
+    )  # largest groups first, as counted
     shown = [_ranges(sorted(groups.chips(g))) for g in multi[:MAX_LISTED]]
     more = f", +{len(multi) - MAX_LISTED}" if len(multi) > MAX_LISTED else ""
     return f"TP groups {' + '.join(parts)} (chiplets {' | '.join(shown)}{more})"

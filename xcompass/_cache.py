@@ -34,8 +34,8 @@ PREFIX = "numba-"
 KEEP_UNUSED_S = 30 * 24 * 3600
 """Sibling cache directories (older sources) untouched this long are removed."""
 
-_USES_NUMBA = re.compile(rb"^\s*(?:import numba|from numba[\s.])", re.M)
-_IMPORT = re.compile(rb"^\s*from\s+(xcompass(?:\.\w+)*|\.+\w*(?:\.\w+)*)\s+import", re.M)
+_USES_NUMBA = re.compile(rb"^[ \t]*(?:import numba|from numba[ .])", re.M)
+_IMPORT = re.compile(rb"^[ \t]*from[ \t]+(xcompass(?:\.\w+)*|\.+\w*(?:\.\w+)*)[ \t]+import", re.M)
 
 
 def _module_file(name: str, package: Path) -> Path | None:
@@ -70,7 +70,7 @@ def kernel_sources(package: Path = PACKAGE) -> list[Path]:
     """Every core module that uses numba, and every core module those import from: what a
     compiled kernel can inline or freeze as a constant."""
     texts = {p: p.read_bytes() for p in sorted(package.rglob("*.py"))}
-    kernels = {p for p, t in texts.items() if _USES_NUMBA.search(t)}
+    kernels = {p for p, t in texts.items() if b"numba" in t and _USES_NUMBA.search(t)}
     deps = set(kernels)
     for p in kernels:
         deps |= _imported(p, texts[p], package)

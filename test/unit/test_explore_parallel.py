@@ -14,7 +14,7 @@ import pytest
 from explore_cases import SETTINGS, assert_same_outcome, small_problem
 
 from xcompass.errors import XcompassError
-from xcompass.explore.backends import ProcessPool, connect_dask, slices
+from xcompass.explore.backends import MIN_SLICE, ProcessPool, _Sliced, connect_dask, slices
 from xcompass.explore.study import Study
 
 
@@ -63,12 +63,20 @@ def test_a_dask_cluster_gives_the_in_process_result_even_losing_a_worker(referen
 
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         DaskCluster.connect(cluster.scheduler_address) as backend,
     ):
+        # measured round trip: this small problem's slices would cost more than they save,
+        # so populations stay here; annealing still runs on a worker
+        problem = backend.attach(small_problem(), "test-dask-measured")
+        assert 0 < backend.overhead_s < 5
+        assert_same_outcome(Study(problem, SETTINGS, backend).run(), reference)
+        assert backend.sent == 0 and backend.per_individual_s > 0
+        backend.min_task_s = 0.0  # every population is sliced, as a large problem's is
         problem = backend.attach(small_problem(), "test-dask")
         assert_same_outcome(Study(problem, SETTINGS, backend).run(), reference)
+        assert backend.sent > 0
 
         def pids() -> list[int]:
             return sorted(backend.client.run(os.getpid).values())
@@ -76,6 +84,48 @@ def test_a_dask_cluster_gives_the_in_process_result_even_losing_a_worker(referen
         killer = _Killer(pids, "ga", 3)
         assert_same_outcome(Study(problem, SETTINGS, backend, progress=killer).run(), reference)
         assert killer.killed
+
+
+class _Timed:
+    """A backend stand-in for `_Sliced.count`: a task's round trip and the time per
+    individual."""
+
+    def __init__(self, overhead_s: float, per_individual_s: float) -> None:
+        self.overhead_s, self.per_individual_s = overhead_s, per_individual_s
+
+
+def test_a_slice_is_sent_only_when_it_takes_longer_than_a_round_trip():
+    local = None
+    ten_ms = _Timed(0.010, 0.001)  # 10 individuals' scoring pays for one task
+    assert _Sliced(ten_ms, local, 3, here=True).count(100) == 3  # capped by the slots
+    assert _Sliced(ten_ms, local, 3, here=True).count(25) == 2
+    assert _Sliced(ten_ms, local, 3, here=True).count(15) == 1  # below: all here
+    unmeasured = _Timed(0.010, 0.0)
+    assert _Sliced(unmeasured, local, 3, here=True).count(1000) == 1  # measure first
+    pool = _Timed(0.0, 0.0)  # a process pool: MIN_SLICE alone decides
+    assert _Sliced(pool, local, 3, here=True).count(100) == 3
+    assert _Sliced(pool, local, 3, here=True).count(MIN_SLICE) == 1
+
+
+def test_the_dask_plugin_relaxes_and_restores_the_nanny_s_malloc_settings():
+    pytest.importorskip("distributed", reason="Dask is an optional extra")
+    from xcompass.explore import dask_plugin
+
+    class Libc:
+        def __init__(self) -> None:
+            self.calls: list[tuple[int, int]] = []
+
+        def mallopt(self, param: int, value: int) -> int:
+            self.calls.append((param, value))
+            return 1
+
+    libc = Libc()
+    assert dask_plugin.relax_malloc({}, libc) is None and not libc.calls  # no nanny setting
+    restore = dask_plugin.relax_malloc({"MALLOC_TRIM_THRESHOLD_": "65536"}, libc)
+    trim, mmap = dask_plugin.M_TRIM_THRESHOLD, dask_plugin.M_MMAP_THRESHOLD
+    assert libc.calls == [(trim, dask_plugin.RELAXED_TRIM), (mmap, dask_plugin.RELAXED_MMAP)]
+    restore()
+    assert libc.calls[2:] == [(trim, 65536), (mmap, dask_plugin.GLIBC_MMAP_THRESHOLD)]
 
 
 def test_an_unreachable_scheduler_fails_fast():

@@ -7,7 +7,9 @@ and the slices are put back in order.
 Two kinds of work go out:
 - a population slice (`evaluate`), for the GA, NSGA-II, random search and the seed pool;
   populations smaller than `MIN_SLICE` per worker stay here (simulated annealing scores one
-  mapping at a time, which no pool can speed up);
+  mapping at a time, which no pool can speed up); on Dask, a slice also has to take longer to
+  score than a task's round trip (measured when the study attaches, about 10-20 ms on
+  localhost), judged on the time per individual measured here, so small problems stay here;
 - a whole baseline (`submit`): simulated annealing runs on a worker while random search runs
   here, both on the budget the GA spent.
 A lost worker costs no result: its slices and tasks are resubmitted (the process pool is
@@ -24,7 +26,9 @@ import multiprocessing
 import os
 import pickle
 import signal
+import statistics
 import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -110,6 +114,11 @@ def score_slice(key: str, bits: np.ndarray, place: np.ndarray) -> Evaluation:
     return _problem(key).evaluator(bits, place)
 
 
+def ping(key: str) -> bool:
+    """A no-op task: times the round trip, and says whether the worker holds the problem."""
+    return key in _WORKER_PROBLEMS
+
+
 def run_task(key: str, fn: Callable[..., Any], args: tuple) -> Any:
     """A whole method (`fn(problem, *args)`) on the worker's problem."""
     return fn(_problem(key), *args)
@@ -160,19 +169,43 @@ class Backend:
 
 
 class _Sliced:
-    """An evaluator that scores slice 0 here and the others through `backend`."""
+    """An evaluator that scores slice 0 here and the others through `backend`.
+
+    With `backend.overhead_s` > 0 (a Dask task's round trip), a population is cut only into
+    slices that take at least that long to score, at the time per individual measured on the
+    slices scored here (`backend.per_individual_s`; before the first measurement everything
+    is scored here). Slicing never changes a score, so neither does this choice."""
 
     def __init__(self, backend: Any, local: LocalEvaluator, slots: int, here: bool) -> None:
         self.backend, self.local, self.slots, self.here = backend, local, slots, here
 
+    def count(self, n: int) -> int:
+        """How many slices a population of n is cut into."""
+        parts = min(self.slots, n // MIN_SLICE)
+        overhead = getattr(self.backend, "overhead_s", 0.0)
+        if overhead > 0:
+            per = getattr(self.backend, "per_individual_s", 0.0)
+            parts = min(parts, int(n * per / overhead)) if per > 0 else 1
+        return max(parts, 1)
+
+    def _here(self, bits: np.ndarray, place: np.ndarray) -> Evaluation:
+        t0 = time.perf_counter()
+        ev = self.local(bits, place)
+        if len(place) >= MIN_SLICE and hasattr(self.backend, "per_individual_s"):
+            per = (time.perf_counter() - t0) / len(place)
+            old = self.backend.per_individual_s
+            self.backend.per_individual_s = per if old <= 0 else 0.5 * (old + per)
+        return ev
+
     def __call__(self, bits: np.ndarray, place: np.ndarray) -> Evaluation:
         n = len(place)
-        parts = slices(n, min(self.slots, n // MIN_SLICE))
+        parts = slices(n, self.count(n))
         if len(parts) <= 1:
-            return self.local(bits, place)
+            return self._here(bits, place)
         remote = parts[1:] if self.here else parts
         handles = self.backend.send_slices(bits, place, remote)
-        done = [self.local(bits[parts[0]], place[parts[0]])] if self.here else []
+        self.backend.sent += len(remote)
+        done = [self._here(bits[parts[0]], place[parts[0]])] if self.here else []
         return Evaluation.concat(done + self.backend.gather(handles, bits, place, remote))
 
 
@@ -194,6 +227,7 @@ class ProcessPool(Backend):
         self.generation = 0  # bumped by every restart
         self.delivered = False  # has the current pool returned any result yet?
         self.tasks: list[_PoolTask] = []  # whole methods running on a worker
+        self.sent = 0  # population slices sent to workers
         self.key = ""
         self.payload_file = ""
 
@@ -361,15 +395,26 @@ def connect_dask(address: str, timeout_s: float = 5.0) -> Any:
 
 class DaskCluster(Backend):
     """`--scheduler ADDRESS`: slices and baselines run on the cluster's workers. The problem
-    reaches every worker, those that join later included, through a worker plugin."""
+    reaches every worker, those that join later included, through a worker plugin.
+
+    A task costs a round trip (client -> scheduler -> worker and back, `overhead_s`, measured
+    at `attach` unless `min_task_s` gives it): only population slices that take longer than
+    that to score are sent, and this process scores a slice too. Simulated annealing runs on
+    a worker while random search runs here and on the other worker threads."""
 
     name = "dask"
     parallel = True
 
-    def __init__(self, client: Any, owns_client: bool = False) -> None:
+    def __init__(
+        self, client: Any, owns_client: bool = False, min_task_s: float | None = None
+    ) -> None:
         self.client, self.owns_client = client, owns_client
         self.plugin = ""
         self.key = ""
+        self.min_task_s = min_task_s
+        self.overhead_s = 0.0  # a task's round trip (0: slice by MIN_SLICE alone)
+        self.per_individual_s = 0.0  # scoring time per individual, measured here
+        self.sent = 0  # population slices sent to the cluster
 
     @staticmethod
     def connect(address: str, timeout_s: float = 5.0) -> DaskCluster:
@@ -382,13 +427,25 @@ class DaskCluster(Backend):
     def attach(self, problem: SearchProblem, key: str) -> SearchProblem:
         from xcompass.explore.dask_plugin import ProblemPlugin
 
+        self.close_plugin()  # a backend serves one study at a time
         self.key = key
-        self.name = f"dask ({self.slots()} worker threads)"
         self.plugin = f"xcompass-{key[:16]}"
         payload = pickle.dumps(local_problem(problem))
         self.client.register_plugin(ProblemPlugin(key, payload), name=self.plugin)
+        threads = self.slots()
+        self.overhead_s = self.round_trip() if self.min_task_s is None else self.min_task_s
+        self.name = f"dask ({threads} worker threads, {self.overhead_s * 1e3:.0f} ms a task)"
         local = LocalEvaluator(problem.train)
-        return replace(problem, evaluator=_Sliced(self, local, self.slots(), here=False))
+        return replace(problem, evaluator=_Sliced(self, local, threads + 1, here=True))
+
+    def round_trip(self, tries: int = 5) -> float:
+        """Median seconds for a no-op task to come back (submit, schedule, run, gather)."""
+        times = []
+        for _ in range(tries):
+            t0 = time.perf_counter()
+            self.client.submit(ping, self.key, pure=False).result()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
 
     def send_slices(self, bits: np.ndarray, place: np.ndarray, parts: list[slice]) -> list:
         place = compact(place)
@@ -404,10 +461,22 @@ class DaskCluster(Backend):
     def submit(self, problem: SearchProblem, fn: Callable[..., Any], *args: Any) -> Handle:
         return self.client.submit(run_task, self.key, fn, args, pure=False)
 
-    def close(self) -> None:
+    def beside_task(self, problem: SearchProblem) -> SearchProblem:
+        """One worker thread runs the submitted method: slices go to the others (queued
+        behind the method, they would wait for it)."""
+        local = LocalEvaluator(problem.train)
+        threads = self.slots() - 1
+        if threads < 1:
+            return replace(problem, evaluator=local)
+        return replace(problem, evaluator=_Sliced(self, local, threads + 1, here=True))
+
+    def close_plugin(self) -> None:
         if self.plugin:
             with contextlib.suppress(Exception):  # the cluster may be gone: nothing to undo
                 self.client.unregister_worker_plugin(self.plugin)
             self.plugin = ""
+
+    def close(self) -> None:
+        self.close_plugin()
         if self.owns_client:
             self.client.close()

@@ -148,21 +148,26 @@ class CachedCost:
 
     engine: ReplicaEngine
     corners: dict[tuple, tuple[float, float]] = field(default_factory=dict)
-    hits: int = 0
+    additive: bool = True  # the chunks' history as a separate term (see `cost`)
 
     def _axes(self, f: Features) -> list[list[tuple[int, float]]]:
         total = f.decodes + f.verifies * f.verify_q + f.prompt_tokens
-        most = max(p[0] for p in _axis_count(f.decodes))
+        counts, vcounts = _axis_count(f.decodes), _axis_count(f.verifies)
+        tokens = [(0, 1.0)]
+        if f.chunks:
+            most = counts[-1][0] + vcounts[-1][0] * f.verify_q
+            if total - most < f.chunks:  # too few prompt tokens to move the counts on
+                counts, vcounts = [(f.decodes, 1.0)], [(f.verifies, 1.0)]
+                most = f.decodes + f.verifies * f.verify_q
+            tokens = _axis_tokens(total, most + f.chunks)
         return [
-            _axis_count(f.decodes),
+            counts,
             _axis_history(f.decode_ctx) if f.decodes else [(0, 1.0)],
-            _axis_count(f.verifies),
+            vcounts,
             [(f.verify_q, 1.0)],
             _axis_history(f.verify_ctx) if f.verifies else [(0, 1.0)],
             [(f.chunks, 1.0)],
-            _axis_tokens(total, most + f.verifies * f.verify_q + f.chunks)
-            if f.chunks
-            else [(0, 1.0)],
+            tokens,
             _axis_history(f.chunk_ctx) if f.chunks else [(0, 1.0)],
         ]
 
@@ -172,8 +177,6 @@ class CachedCost:
             mbs = [canonical(*k) for k in key]
             got = self.engine.cost(mbs)
             self.corners[key] = got
-        else:
-            self.hits += 1
         return got
 
     def cost(self, microbatches: list[list[Item]]) -> tuple[float, float]:
@@ -183,13 +186,35 @@ class CachedCost:
         if len(feats) > 1:  # several micro-batches: nearest grid point of every feature
             key = tuple(tuple(_snap(a) for a in self._axes(f)) for f in feats)
             return self._corner(key)
-        axes = self._axes(feats[0])
+        f = feats[0]
+        if not (self.additive and f.chunks and f.chunk_ctx > 0 and (f.decodes or f.verifies)):
+            return self._interpolate(self._axes(f))
+        # the chunks' history separately: the step with the chunks from their start, plus
+        # what history adds to the chunks alone (two small grids instead of their product)
+        base = self._interpolate(self._axes(f)[:-1] + [[(0, 1.0)]])
+        alone = Features(0, 0.0, 0, 0, 0.0, f.chunks, f.prompt_tokens, f.chunk_ctx)
+        axes = self._axes(alone)
+        with_history = self._interpolate(axes)
+        from_start = self._interpolate(axes[:-1] + [[(0, 1.0)]])
+        return (
+            base[0] + with_history[0] - from_start[0],
+            base[1] + with_history[1] - from_start[1],
+        )
+
+    def _interpolate(self, axes: list[list[tuple[int, float]]]) -> tuple[float, float]:
+        corners = self.corners
         lat = energy = 0.0
         for corner in product(*axes):
-            w = math.prod(p[1] for p in corner)
+            w = 1.0
+            key = []
+            for value, weight in corner:
+                w *= weight
+                key.append(value)
             if w == 0.0:
                 continue
-            t, e = self._corner((tuple(p[0] for p in corner),))
+            k = (tuple(key),)
+            got = corners.get(k)
+            t, e = got if got is not None else self._corner(k)
             lat += w * t
             energy += w * e
         return lat, energy

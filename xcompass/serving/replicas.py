@@ -147,6 +147,7 @@ class ReplicaEngine:
     mode: str
     other_idle_w: float  # power the engine charges for chiplets outside the replica
     calls: int = field(default=0, init=False)
+    memo: dict = field(default_factory=dict, init=False)  # kernel costs (build_cost_table)
 
     def cost(self, microbatches: list[list[tuple[int, int, int, str]]]) -> tuple[float, float]:
         mbs = [mb for mb in microbatches if mb]
@@ -169,6 +170,8 @@ class ReplicaEngine:
             whole_model=True,
             mode=self.mode,
             kernels=self.kernels,
+            memo=self.memo,
+            plans=False,
         )
         ctx = EvalContext(table, self.groups, self.target, self.model.layers)
         res = evaluate_fast(ctx, self.boundaries[None], self.place[None, : len(mbs)])

@@ -240,13 +240,19 @@ class Simulation:
         budget = p.budget
         items: list[Item] = []
         prefilling = []
+        done, need, prompt, gen = self.done, self.need, self.prompt, self.gen
+        verify = p.name == "xy-serve"
         for rid in rep.running:
-            if self.done[rid] >= self.need[rid]:
+            if done[rid] >= need[rid]:
                 if budget <= 0:
                     continue
-                item = self._decode_item(rep, rid)
-                items.append(item)
-                budget -= item[1]
+                if verify:
+                    item = self._decode_item(rep, rid)
+                    items.append(item)
+                    budget -= item[1]
+                else:
+                    items.append((rid, 1, prompt[rid] + gen[rid] - 1, "d"))
+                    budget -= 1
             else:
                 prefilling.append(rid)
         for rid in prefilling:
@@ -443,7 +449,19 @@ class Simulation:
         keep: list[int] = []
         finished: set[int] = set()
         handed: set[int] = set()
+        gen, out, last, ngaps = self.gen, self.output, self.last, self.ngaps
+        gap_append, req_append = self.gaps.append, self.gap_req.append
         for rid, q, _, kind in rep.items:
+            if kind == "d":  # the common case, inline: one token after the first
+                gap_append(now - last[rid])
+                req_append(rid)
+                ngaps[rid] += 1
+                last[rid] = now
+                g = gen[rid] = gen[rid] + 1
+                rep.outstanding -= 1
+                if g >= out[rid]:
+                    finished.add(rid)
+                continue
             if kind in "pc":
                 self.done[rid] += q
                 rep.outstanding -= q
@@ -517,9 +535,12 @@ class Simulation:
         it["start"].append(now)
         it["end"].append(end)
         it["energy"].append(energy)
-        decodes = sum(1 for i in items if i[3] in "dv")
-        it["decodes"].append(decodes)
-        it["prompt_tokens"].append(sum(i[1] for i in items if i[3] in "pc"))
+        k, tokens = len(items), 0  # policies list decodes and verifies first, prompts last
+        while k and items[k - 1][3] in "pc":
+            k -= 1
+            tokens += items[k][1]
+        it["decodes"].append(k)
+        it["prompt_tokens"].append(tokens)
         it["batch"].append(len(items))
         it["kv_used"].append(rep.kv_used)
         it["waiting"].append(len(rep.waiting))

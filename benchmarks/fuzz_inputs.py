@@ -1,32 +1,40 @@
-"""Fuzz every entry point with generated bad input (not part of CI; takes ~1 hour on 2 cores).
+"""Fuzz every entry point with generated bad input (not part of CI).
 
-Each case runs one installed command (`xcompass import`, `xcompass models|targets`,
-`xcompass-opt`) in a fresh temporary folder that holds the case's input files and some files
-the "user" already had (an output file, a report, an unrelated file). A case is generated from
-its index alone, so `--case N` replays it. Afterwards the script counts:
+Each case runs one command (`xcompass import|explore|report|serve|models|targets`,
+`xcompass-opt` with every pass and every pass option, `--resume` of edited checkpoints) in a
+fresh temporary folder that holds the case's input files and some files the "user" already
+had (an output file, a report, an unrelated file). A case is generated from its index alone,
+so `--case N` replays it. By default a case runs in a process forked from a worker that has
+already imported xcompass (`--exec` starts the installed command instead, as a user would:
+slower, the same code). Afterwards the script counts, per entry point:
 
-- tracebacks: stderr contains "Traceback"; internal errors: the drivers' last-resort line
-  "internal error" (a bug that was caught, not a diagnostic);
-- hangs: the command ran past the timeout (10 s);
-- overwritten user files: a file that existed before the run changed although the run failed,
-  or changed without being the run's output (`-o`) or a report the run was asked to write;
-  stray files: files a failed run left behind;
+- tracebacks: stderr contains "Traceback"; internal errors: exit status 70 or the drivers'
+  last-resort line "internal error" (a bug that was caught, not a diagnostic): a failure;
+- hangs: the command ran past the timeout (60 s: a loaded 2-core machine can take 20 s
+  for a tiny explore);
+- damaged user files: a file that existed before the run changed although the run failed,
+  or changed without being one of the run's outputs; stray files: files a failed run left;
 - accepted-but-should-be-refused: the run succeeded although the case holds an input the
-  documented limits refuse (an option out of range, NaN, a size above a limit, ...), or it
-  wrote NaN / Infinity into a report or the IR;
+  documented limits refuse (an option out of range, an empty or repeated value, NaN, a size
+  above a limit, ...), or it wrote NaN / Infinity into a report or the IR;
 - multi-line diagnostics: a failed run whose stderr is not one line (reported, not a goal).
 
 Usage: python benchmarks/fuzz_inputs.py [--cases 10000] [--jobs 2] [--seed 0] [--case N]
+       [--only explore,report,...] [--exec]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import random
 import re
+import shutil
+import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -40,7 +48,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TRACE = REPO.parent / "shared" / "data" / "traces" / "AzureLLMInferenceTrace_conv.csv"
-TIMEOUT_S = 10.0
+TIMEOUT_S = 60.0
 PRESET_MODELS = ("llama3-8b", "mixtral-8x7b", "opt-13b", "gpt3-7b", "qwen2.5-7b", "mistral-7b")
 PRESET_LAYERS = {"llama3-8b": 32, "mixtral-8x7b": 32, "opt-13b": 40, "gpt3-7b": 32,
                  "qwen2.5-7b": 28, "mistral-7b": 32}  # fmt: skip
@@ -131,6 +139,40 @@ def _seed_mlir(cache: Path) -> list[str]:
     return texts
 
 
+TINY = ["--layers", "1", "--microbatches", "2", "--population", "4", "--generations", "2",
+        "--quiet", "--no-pictures"]  # fmt: skip
+
+
+def _seed_explore(cache: Path) -> dict[str, bytes]:
+    """A checkpoint and saved reports (layer, group, tile, pareto; map-cost's), made once by
+    the tools themselves: what --resume and `xcompass report` are fuzzed with."""
+    out: dict[str, bytes] = {}
+    runs = {
+        "layer": [*TINY, "--checkpoint", str(cache / "ck.npz")],
+        "group": [*TINY, "--granularity", "group", "--no-baselines"],
+        "tile": [*TINY, "--granularity", "tile", "--no-baselines", "--target", "simba-36"],
+        "pareto": [*TINY, "--objective", "pareto", "--no-baselines"],
+    }
+    for name, argv in runs.items():
+        folder = cache / f"explore-{name}"
+        if not (folder / "report.json").exists():
+            if name == "layer" and (cache / "ck.npz").exists():
+                (cache / "ck.npz").unlink()
+            subprocess.run([str(BIN / "xcompass"), "explore", *argv, "--out", str(folder)],
+                           check=True, capture_output=True)  # fmt: skip
+        out[f"report-{name}"] = (folder / "report.json").read_bytes()
+    out["checkpoint"] = (cache / "ck.npz").read_bytes()
+    mapcost = cache / "mapcost.json"
+    if not mapcost.exists():
+        subprocess.run(
+            [str(BIN / "xcompass-opt"), str(cache / "seed-mapped.mlir"), "-p",
+             f"map-cost{{report={mapcost}}}", "-o", os.devnull],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    out["report-mapcost"] = mapcost.read_bytes()
+    return out
+
+
 # --- writers for generated files ------------------------------------------------------------
 
 
@@ -186,6 +228,8 @@ class Case:
     should_fail: str = ""  # why the documented limits must refuse this case
     target_attr: str = ""  # a bad xcompass.target: to be refused when a pass reads it
     dirs: list[str] = field(default_factory=list)
+    fifos: list[str] = field(default_factory=list)  # FIFOs made before the run (no writer)
+    kind: str = ""  # the entry point, for the per-entry-point figures
 
 
 USER_FILES = {"keep.txt": b"the user's notes\n", "out.mlir": b"// the user's old output\n"}
@@ -343,6 +387,7 @@ def _spec(rng: random.Random, case: Case) -> str:
 
 
 def import_case(rng: random.Random, case: Case, seeds: dict) -> None:
+    case.kind = "import"
     argv = [str(BIN / "xcompass"), "import"]
     r = rng.random()
     model_layers = 32
@@ -536,11 +581,62 @@ def _option_value(rng: random.Random) -> object:
     return _pick(rng, [1, 2, 2, 4, 8, 3, 0, -1, -4, 16, 100, 2**63, "two", 2.5, "true"])
 
 
+# every xcompass pass option: (values that stay cheap, values its documented range refuses)
+BAD_INTS = [0, -1, 2**31, 2**63, 10**30, "x", "1.5", "true", ""]
+PASS_OPTIONS: dict[str, dict[str, tuple[list, list]]] = {
+    "llm-fuse": {
+        "theta": ([0.5, 1, 2.0], [0, -1, "nan", "inf", "1e300", "x", ""]),
+        "siblings": (["true", "false"], ["yes", 2, ""]),
+        "eltwise": (["true", "false"], ["maybe", ""]),
+        "prologue": (["true", "false"], ["1x"]),
+        "epilogue": (["true", "false"], [3]),
+        "allow-chain": (["true", "false"], [3, "no"]),
+        "level": (["gsm", "l1"], ["zz", '""', "a\\nb"]),
+    },
+    "llm-stage-attention": {
+        "mode": (["auto", "unfused", "decode2", "resident3", "split4"], ["bogus", 3, '""']),
+        "level": (["gsm"], ["zz", 5]),
+    },
+    "llm-pad-tiles": {
+        "tiles": (["128", "128,256"], ["0", "-16", "99999999999", "x", "128,x", ""]),
+        "mode": (["virtual", "physical"], ["none", 1]),
+    },
+    "llm-partition": {
+        "strategy": (["single", "pipeline", "tensor", "hybrid"], ["zigzag", 5, '""']),
+        "granularity": (["layer", "group"], ["row", 1]),
+        "tile-width": ([128], BAD_INTS),
+        "tile-heads": ([1], BAD_INTS),
+        "microbatches": ([1, 2], BAD_INTS),
+    },
+    "map-autotune": {
+        "objective": (["edp", "latency", "energy", "throughput"], ["speed", 1]),
+        "population": ([2, 4], [1, 10_001, *BAD_INTS]),
+        "generations": ([1], [100_001, *BAD_INTS]),
+        "budget": ([0, 8], [-1, 2**31, 2**63, 10**30, "x"]),
+        "seed": ([0, 5], [-1, 2**32, 2**63, "x"]),
+        "granularity": (["layer", "group"], ["row", 3]),
+        "train-samples": ([0, 1], [-1, 257, "x"]),
+        "test-samples": ([0], [-1, 257, "x"]),
+        "trace": (["trace.csv"], ["missing.csv", "adir", "/dev/zero"]),
+        "spec": (["decode:64x2"], ["decode:0", "chat:1", "x"]),
+        "sample": ([0, 4], [-1, 65537, 2**63, "x"]),
+        "baselines": (["false"], ["maybe", 2]),
+        "mode": (["graph", "eager"], ["lazy", 0]),
+        "report": (["at.json"], ["adir", "nodir/", "missing/r.json", "in.mlir"]),
+    },
+    "map-cost": {"mode": (["graph", "eager"], ["lazy", "", 1])},
+    "set-target": {
+        "target": (list(PRESET_TARGETS), ["tpu-v9", "/dev/null", "adir", "missing.toml"]),
+        "embed": (["true", "false"], ["yes", 2]),
+    },
+}
+
+
 def _pipeline(rng: random.Random, case: Case, input_name: str = "in.mlir") -> str:
     passes = []
     for _ in range(rng.randint(0, 4)):
         r = rng.random()
-        if r < 0.25:
+        if r < 0.2:
             target = _pick(rng, [*PRESET_TARGETS, "tpu-v9", "t.toml", "missing.toml", "in.mlir"])
             if target == "t.toml":
                 case.files["t.toml"] = _mutate_target(
@@ -552,7 +648,7 @@ def _pipeline(rng: random.Random, case: Case, input_name: str = "in.mlir") -> st
             if embed == " embed=yes":
                 case.should_fail = case.should_fail or "embed=yes"
             passes.append(f"set-target{{target={target}{embed}}}")
-        elif r < 0.65:
+        elif r < 0.45:
             strategy = _pick(rng, [*STRATEGIES, "zigzag"])
             if strategy == "zigzag":
                 case.should_fail = case.should_fail or "unknown strategy"
@@ -567,10 +663,15 @@ def _pipeline(rng: random.Random, case: Case, input_name: str = "in.mlir") -> st
                     elif key in TAKES and strategy not in TAKES[key]:
                         case.should_fail = case.should_fail or f"{key} with {strategy}"
             passes.append("llm-partition{" + " ".join(opts) + "}")
-        elif r < 0.9:
+        elif r < 0.6:
             report = _pick(
-                rng, ["report.json", "r2.json", "in.mlir", "out.mlir", "adir", "missing/r.json", ""]
-            )
+                rng, ["report.json", "r2.json", "in.mlir", "out.mlir", "adir", "missing/r.json", "",
+                      "nodir/", "adir/", "fifo.json"]
+            )  # fmt: skip
+            if report == "fifo.json":
+                case.fifos.append("fifo.json")
+            if report == "adir/":
+                case.dirs.append("adir")
             if report in ("report.json", "r2.json") or (report == "in.mlir" != input_name):
                 case.outputs.add(report)
             elif report:
@@ -578,6 +679,26 @@ def _pipeline(rng: random.Random, case: Case, input_name: str = "in.mlir") -> st
                 if report == "adir":
                     case.dirs.append("adir")
             passes.append(f"map-cost{{report={report}}}" if report else "map-cost")
+        elif r < 0.9:
+            name, options = _pick(rng, list(PASS_OPTIONS.items()))
+            chosen = []
+            for key in rng.sample(list(options), rng.randint(1, min(3, len(options)))):
+                good, bad = options[key]
+                value = _pick(rng, bad) if rng.random() < 0.5 else _pick(rng, good)
+                chosen.append(f"{key}={value}")
+                if value in bad:
+                    case.should_fail = case.should_fail or f"{name}{{{key}={value}}}"
+                if key == "report" and value in good:
+                    case.outputs.add(str(value))
+            if name == "map-autotune":  # small unless the case is about these options
+                keys = {c.split("=")[0] for c in chosen}
+                chosen += [
+                    o for o in ("population=4", "generations=1") if o.split("=")[0] not in keys
+                ]
+            if rng.random() < 0.05 and chosen:
+                chosen.append(chosen[0])
+                case.should_fail = case.should_fail or f"{name}: option given twice"
+            passes.append(f"{name}{{{' '.join(chosen)}}}")
         else:
             bad = _pick(
                 rng,
@@ -606,6 +727,11 @@ def opt_case(rng: random.Random, case: Case, seeds: dict) -> None:
         case.files["in.mlir"] = data
         argv.append("in.mlir")
     spec = _pipeline(rng, case, "-" if use_stdin else "in.mlir")
+    case.kind = "xcompass-opt"
+    if "trace.csv" in spec:
+        case.files["trace.csv"] = ("\n".join(seeds["trace"][:50]) + "\n").encode()
+    if re.search(r"=adir\b", spec):
+        case.dirs.append("adir")
     reads = re.search(r"llm-partition|map-cost", spec)
     if case.target_attr and reads and "set-target" not in spec[: reads.start()]:
         case.should_fail = case.should_fail or case.target_attr
@@ -642,7 +768,429 @@ def opt_case(rng: random.Random, case: Case, seeds: dict) -> None:
     case.argv = argv
 
 
+# --- explore, report, checkpoints, serve ----------------------------------------------------
+
+# option -> (valid values that stay cheap, values its documented range refuses)
+EXPLORE_NUMBERS = {
+    "--layers": ([1, 2], [0, -1, 1025, 2**63, "x", "1.5"]),
+    "--microbatches": ([1, 2, 3], [0, -2, 1025, 2**63, "x"]),
+    "--population": ([2, 3, 6], [0, 1, -1, 10_001, 2**63, "x"]),
+    "--generations": ([1, 2], [0, -1, 100_001, 2**63, "two"]),
+    "--budget": ([0, 8], [-1, 10**9 + 1, 2**63, 10**30, "x"]),
+    "--seed": ([0, 7, 2**32 - 1], [-1, 2**32, 2**63, "x"]),
+    "--sample-seed": ([0, 3], [-1, 2**32, 2**64, "x"]),
+    "--train-samples": ([0, 1], [-1, 257, 2**63, "x"]),
+    "--test-samples": ([0, 1], [-1, 257, "x"]),
+    "--tile-width": ([128, 256], [0, -1, 2**20 + 1, 2**63, "x"]),
+    "--tile-heads": ([1, 2], [0, -1, 2**20 + 1, "x"]),
+    "--checkpoint-every": ([1, 3], [0, -1, 100_001, "x"]),
+    "--scheduler-timeout": ([0.5], [0, -1, 601, "nan", "inf", "x"]),
+    "--workers": ([1], [0, -1, 257, 2**63, "x"]),
+}
+LOWERINGS_OK = [
+    "default",
+    "pytorch",
+    "none",
+    "llm-fuse,llm-stage-attention",
+    "llm-fuse{allow-chain=true eltwise=false},llm-pad-tiles",
+    "builtin.module(llm-fuse{theta=2.0})",
+    "llm-stage-attention{mode=unfused}",
+]
+LOWERINGS_BAD = ["llm-fuse{", "llm-fuse{theta=1 theta=2}", "llm-fuse{theta=0}", "map-cost",
+                 "llm-fuse{theta=1e300}", "llm-stage-attention{mode=bogus}", '"', "{}",
+                 "llm-fuse{eltwise=maybe}", "llm-pad-tiles{tiles=0}", "nonsense", " ",
+                 "llm-pad-tiles{tiles=99999999999}", "llm-fuse{level=zz}", "llm-fuse{colour=1}",
+                 "builtin.module(", "llm-fuse}", "llm-fuse{theta=nan}", "a" * 3000]  # fmt: skip
+OUTPUT_NAMES = ["mapping.mlir", "report.json", "trace.json", "gantt.png", "layout.svg",
+                "best-so-far.json", "checkpoint.npz"]  # fmt: skip
+
+
+def _set_option(argv: list[str], flag: str, value: object) -> None:
+    """Replace `flag`'s value in argv (or append it): one occurrence, as a user writes it."""
+    if flag in argv:
+        i = argv.index(flag)
+        argv[i + 1] = str(value)
+    else:
+        argv += [flag, str(value)]
+
+
+def _special_file(rng: random.Random, case: Case, name: str) -> str:
+    """A path where a file is expected that is not a regular file."""
+    kind = rng.random()
+    if kind < 0.4:
+        case.fifos.append(name)
+        return name
+    if kind < 0.6:
+        case.dirs.append(name)
+        return name
+    return _pick(rng, ["/dev/null", "/dev/zero", "/dev/urandom", "/proc/self/mem"])
+
+
+def _mutate_json_tree(rng: random.Random, data: object, case: Case) -> bytes:
+    """A saved report edited: one field somewhere set to a hostile value or deleted, a list
+    emptied or grown, or the text cut, re-encoded or nested too deeply."""
+    data = json.loads(json.dumps(data))
+    kind = rng.random()
+    if kind < 0.65:
+        for _ in range(rng.randint(1, 3)):
+            node, key = data, None
+            parent = None
+            for _depth in range(rng.randint(1, 5)):
+                if isinstance(node, dict) and node:
+                    parent, key = node, _pick(rng, list(node))
+                elif isinstance(node, list) and node:
+                    parent, key = node, rng.randrange(len(node))
+                else:
+                    break
+                node = parent[key]
+            if parent is None:
+                continue
+            r = rng.random()
+            if r < 0.15 and isinstance(parent, dict):
+                del parent[key]
+            elif r < 0.25 and isinstance(parent[key], list):
+                parent[key] = parent[key] * rng.choice([0, 50])
+            else:
+                parent[key] = _pick(rng, [*HOSTILE_JSON, -1e300, 1e300, "\n", None, [[]], 10**400])
+        return _json_dump(data).encode()
+    text = _json_dump(data)
+    if kind < 0.75:
+        return text[: rng.randrange(len(text))].encode()
+    if kind < 0.8:
+        return b"\xff\xfe" + text.encode()
+    if kind < 0.85:
+        depth = rng.choice([100, 5000, 100_000])
+        return ('{"model": ' + "[" * depth + "]" * depth + "}").encode()
+    if kind < 0.9:
+        return json.dumps([data] if rng.random() < 0.5 else "report").encode()
+    return text.encode()
+
+
+def _mutate_checkpoint(rng: random.Random, blob: bytes, case: Case) -> bytes:
+    """A checkpoint edited: bytes flipped or cut, the header's fields set to hostile values,
+    an array replaced by one of another kind or shape, or a member that inflates to gigabytes."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    kind = rng.random()
+    if kind < 0.15:
+        data = bytearray(blob)
+        for _ in range(rng.randint(1, 20)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        return bytes(data)
+    if kind < 0.25:
+        return blob[: rng.randrange(len(blob))]
+    with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    header = json.loads(str(arrays["header"]))
+    if kind < 0.6:
+        for _ in range(rng.randint(1, 2)):
+            node, key, parent = header, None, None
+            for _depth in range(rng.randint(1, 4)):
+                if isinstance(node, dict) and node:
+                    parent, key = node, _pick(rng, list(node))
+                elif isinstance(node, list) and node:
+                    parent, key = node, rng.randrange(len(node))
+                else:
+                    break
+                node = parent[key]
+            if parent is not None:
+                if rng.random() < 0.2 and isinstance(parent, dict):
+                    del parent[key]
+                else:
+                    parent[key] = _pick(rng, [*HOSTILE_JSON, None, -(2**70), "PCG64", [[1, 2]]])
+        arrays["header"] = np.array(json.dumps(header, allow_nan=True))
+    elif kind < 0.85:
+        name = _pick(rng, [k for k in arrays if k != "header"])
+        a = arrays[name]
+        arrays[name] = _pick(
+            rng,
+            [
+                a.astype(np.float64) * np.nan,
+                a.reshape(-1),
+                np.full_like(a, 10**6) if a.dtype.kind in "iu" else -a - 1,
+                np.zeros((2, 3, 4, 5)),
+                np.array(["x"]),
+                a[:0],
+                np.concatenate([a, a]) if a.ndim else a,
+            ],
+        )
+    else:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("header.npy", b"\x93NUMPY" + b"\0" * (rng.choice([2**20, 2**29])))
+        return buffer.getvalue()
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def explore_case(rng: random.Random, case: Case, seeds: dict) -> None:
+    case.kind = "explore"
+    argv = [str(BIN / "xcompass"), "explore", *TINY]
+    if rng.random() < 0.5:
+        argv.append("--no-baselines")
+    if rng.random() < 0.1:
+        argv.remove("--no-pictures")
+    out = "out"
+    extra = ["gantt.svg", "layout.png", "convergence.png", "convergence.svg", "pareto.png",
+             "pareto.svg", "best-so-far.mlir"]  # fmt: skip
+    case.outputs |= {f"{out}/{n}" for n in OUTPUT_NAMES + extra}
+    for _ in range(rng.randint(1, 3)):
+        r = rng.random()
+        if r < 0.3:
+            flag = _pick(rng, list(EXPLORE_NUMBERS))
+            good, bad = EXPLORE_NUMBERS[flag]
+            value = _pick(rng, bad) if rng.random() < 0.6 else _pick(rng, good)
+            if flag in ("--tile-width", "--tile-heads") and rng.random() < 0.7:
+                _set_option(argv, "--granularity", "tile")
+            if flag == "--scheduler-timeout" and rng.random() < 0.7:
+                _set_option(argv, "--scheduler", "tcp://127.0.0.1:9")
+            if flag == "--checkpoint-every" and rng.random() < 0.7:
+                _set_option(argv, "--checkpoint", "c.npz")
+                case.outputs.add("c.npz")
+            if flag == "--workers" and value == 1 and rng.random() < 0.5:
+                value = 2
+            _set_option(argv, flag, value)
+            if value in bad:
+                case.should_fail = case.should_fail or f"{flag} {value}"
+        elif r < 0.4:
+            _set_option(argv, "--workload", _spec(rng, case))
+        elif r < 0.5:
+            case.files["trace.csv"] = _mutate_trace(rng, seeds["trace"], case)
+            _set_option(argv, "--trace", "trace.csv")
+            if rng.random() < 0.5:
+                _set_option(argv, "--requests", _pick(rng, [2, 8, 0, 65537, "x"]))
+        elif r < 0.58:
+            if rng.random() < 0.5:
+                text = _mutate_json(rng, _pick(rng, seeds["configs"]), case)
+                case.files["cfg/config.json"] = text.encode()
+                _set_option(argv, "--model", "cfg/config.json")
+            else:
+                name = _pick(rng, [*PRESET_MODELS, "LLAMA3-8B", "lama3-8b", "nope", "a\\nb"])
+                _set_option(argv, "--model", name)
+                if name in ("lama3-8b", "nope", "a\\nb"):
+                    case.should_fail = case.should_fail or f"--model {name}"
+        elif r < 0.66:
+            if rng.random() < 0.5:
+                _set_option(argv, "--target", _pick(rng, [*PRESET_TARGETS, "H100", "tpu-v9"]))
+            elif rng.random() < 0.7:
+                case.files["t.toml"] = _mutate_target(
+                    rng, _pick(rng, seeds["targets"]), case
+                ).encode()
+                _set_option(argv, "--target", "t.toml")
+            else:
+                _set_option(argv, "--target", _special_file(rng, case, "t.toml"))
+                case.should_fail = case.should_fail or "--target not a regular file"
+        elif r < 0.72:
+            if rng.random() < 0.5:
+                _set_option(argv, "--lowering", _pick(rng, LOWERINGS_OK))
+            else:
+                _set_option(argv, "--lowering", _pick(rng, LOWERINGS_BAD))
+                case.should_fail = case.should_fail or "bad --lowering"
+        elif r < 0.77:
+            _set_option(argv, "--granularity", _pick(rng, ["layer", "group", "tile", "row"]))
+            _set_option(
+                argv,
+                "--objective",
+                _pick(rng, ["edp", "latency", "energy", "throughput", "pareto"]),
+            )
+            _set_option(argv, "--mode", _pick(rng, ["graph", "eager"]))
+        elif r < 0.84:
+            target = _pick(rng, ["c.npz", "keep.txt", "out/report.json", "adir", "missing/c.npz",
+                                 "fifo.npz", "out/checkpoint.npz"])  # fmt: skip
+            if target == "adir":
+                case.dirs.append("adir")
+            if target == "fifo.npz":
+                case.fifos.append("fifo.npz")
+            _set_option(argv, "--checkpoint", target)
+            if target in ("c.npz", "out/checkpoint.npz"):
+                case.outputs.add(target)
+            else:
+                case.should_fail = case.should_fail or f"--checkpoint {target}"
+        elif r < 0.9:
+            where = _pick(rng, ["out", "keep.txt", "adir/sub", "missing/deeper/out", "out-fifo",
+                                "out-special"])  # fmt: skip
+            if where == "out-fifo":
+                case.fifos.append("out-fifo")
+                case.should_fail = case.should_fail or "--out a FIFO"
+            elif where == "out-special":
+                case.dirs.append("out-special")
+                name = _pick(rng, OUTPUT_NAMES)
+                if rng.random() < 0.5:
+                    case.fifos.append(f"out-special/{name}")
+                else:
+                    case.dirs.append(f"out-special/{name}")
+                case.should_fail = case.should_fail or f"--out holds a special {name}"
+            elif where == "keep.txt":
+                case.should_fail = case.should_fail or "--out a file"
+            elif where == "adir/sub":
+                case.dirs.append("adir")
+                case.outputs |= {f"adir/sub/{n}" for n in OUTPUT_NAMES}
+            _set_option(argv, "--out", where)
+            out = where
+        elif r < 0.95:  # an input inside --out under an output's name
+            name = _pick(rng, OUTPUT_NAMES)
+            case.dirs.append("out")
+            flag = _pick(rng, ["--trace", "--model", "--target"])
+            if flag == "--trace":
+                case.files[f"out/{name}"] = _mutate_trace(rng, seeds["trace"], case)
+            elif flag == "--model":
+                case.files[f"out/{name}"] = json.dumps(_pick(rng, seeds["configs"])).encode()
+            else:
+                case.files[f"out/{name}"] = to_toml(_pick(rng, seeds["targets"])).encode()
+            case.outputs.discard(f"out/{name}")
+            _set_option(argv, flag, f"out/{name}")
+            _set_option(argv, "--out", "out")
+            out = "out"
+            case.should_fail = case.should_fail or f"{flag} is out/{name}"
+        else:  # empty, repeated, scheduler
+            pick = rng.random()
+            if pick < 0.4:
+                flag = _pick(rng, ["--checkpoint", "--resume", "--lowering", "--scheduler",
+                                   "--model",
+                                   "--target", "--workload", "--trace", "--out"])  # fmt: skip
+                _set_option(argv, flag, _pick(rng, ["", " "]))
+                case.should_fail = case.should_fail or f"{flag} empty"
+            elif pick < 0.7:
+                flag = _pick(
+                    rng, ["--layers", "--population", "--seed", "--quiet", "--no-pictures"]
+                )
+                if flag in argv:
+                    i = argv.index(flag)
+                    argv += argv[
+                        i : i + (1 if flag.startswith("--q") or flag == "--no-pictures" else 2)
+                    ]
+                    case.should_fail = case.should_fail or f"{flag} twice"
+            else:
+                address = _pick(rng, ["foo:bar", "tcp://h:99999", "nohost", "tcp://:80", "x://y:1",
+                                      "tcp://127.0.0.1:9"])  # fmt: skip
+                _set_option(argv, "--scheduler", address)
+                _set_option(argv, "--scheduler-timeout", "0.5")
+                case.should_fail = case.should_fail or f"--scheduler {address}"
+    if "--granularity" in argv and argv[argv.index("--granularity") + 1] != "tile":
+        for flag in ("--tile-width", "--tile-heads"):
+            if flag in argv:
+                case.should_fail = case.should_fail or f"{flag} without tile"
+    case.argv = argv
+
+
+def resume_case(rng: random.Random, case: Case, seeds: dict) -> None:
+    """`--resume` of a checkpoint: intact (no flag retyped), edited, special, or contradicted."""
+    case.kind = "checkpoint"
+    blob = seeds["explore"]["checkpoint"]
+    argv = [str(BIN / "xcompass"), "explore", "--resume", "ck.npz", "--out", "out", "--quiet",
+            "--no-pictures"]  # fmt: skip
+    case.outputs |= {f"out/{n}" for n in OUTPUT_NAMES}
+    r = rng.random()
+    if r < 0.6:
+        case.files["ck.npz"] = _mutate_checkpoint(rng, blob, case)
+    elif r < 0.7:
+        argv[3] = _special_file(rng, case, "ck.npz")
+        case.should_fail = "--resume not a regular file"
+    elif r < 0.85:
+        case.files["ck.npz"] = blob
+        flag = _pick(rng, ["--layers", "--population", "--generations", "--seed", "--model"])
+        value = _pick(
+            rng,
+            {
+                "--layers": [1, 2],
+                "--population": [4, 5],
+                "--generations": [2, 3],
+                "--seed": [0, 1],
+                "--model": ["llama3-8b", "opt-13b"],
+            }[flag],
+        )
+        argv += [flag, str(value)]
+        saved = {"--layers": "1", "--population": "4", "--generations": "2", "--seed": "0",
+                 "--model": "llama3-8b"}  # fmt: skip
+        if str(value) != saved[flag]:
+            case.should_fail = f"{flag} {value} contradicts the checkpoint"
+    else:
+        case.files["ck.npz"] = blob
+        if rng.random() < 0.5:
+            argv += ["--checkpoint", "ck.npz"]
+            case.outputs.add("ck.npz")
+        else:
+            argv += ["--objective", "pareto"]
+            case.should_fail = "pareto is not resumable"
+    case.argv = argv
+
+
+def report_case(rng: random.Random, case: Case, seeds: dict) -> None:
+    case.kind = "report"
+    names = [k for k in seeds["explore"] if k.startswith("report-")]
+    data = json.loads(seeds["explore"][_pick(rng, names)])
+    path = "saved.json"
+    r = rng.random()
+    if r < 0.75:
+        case.files[path] = _mutate_json_tree(rng, data, case)
+    elif r < 0.85:
+        case.files[path] = json.dumps(data).encode()
+    else:
+        path = _special_file(rng, case, "saved.json")
+        case.should_fail = "report: not a regular file"
+    argv = [str(BIN / "xcompass"), "report", path]
+    if rng.random() < 0.5:
+        out = _pick(rng, ["rout", "rout", "keep.txt", "same"])
+        if out == "same":  # the report sits in --out under an output's name
+            name = _pick(rng, ["trace.json", "gantt.svg", "layout.png", "report.json"])
+            case.dirs.append("rout")
+            if path == "saved.json" and "saved.json" in case.files:
+                case.files[f"rout/{name}"] = case.files.pop("saved.json")
+                argv[2] = f"rout/{name}"
+                if name != "report.json":
+                    case.should_fail = case.should_fail or f"REPORT is rout/{name}"
+            out = "rout"
+        elif out == "keep.txt":
+            case.should_fail = case.should_fail or "--out a file"
+        argv += ["--out", out]
+        case.outputs |= {f"rout/{n}" for n in ("trace.json", "gantt.png", "gantt.svg", "layout.png",
+                                               "layout.svg", "convergence.png", "convergence.svg",
+                                               "pareto.png", "pareto.svg")}  # fmt: skip
+        if rng.random() < 0.7:
+            argv.append("--no-pictures")
+    if rng.random() < 0.05:
+        argv += ["--out", "rout"] if "--out" in argv else ["--pictures", "--pictures"]
+        case.should_fail = case.should_fail or "repeated option"
+    case.argv = argv
+
+
+def serve_case(rng: random.Random, case: Case, seeds: dict) -> None:
+    case.kind = "serve"
+    argv = [str(BIN / "xcompass"), "serve", "--duration", "1", "--qps", "2", "--out", "sout"]
+    case.outputs |= {f"sout/{n}" for n in ("report.json", "requests.csv", "iterations.csv",
+                                           "trace.json")}  # fmt: skip
+    numbers = {"--qps": [0, -1, 1e12, "nan", "x"], "--duration": [0, -5, 1e12, "inf"],
+               "--requests": [0, -1, 2**63], "--token-budget": [0, -1, 2**63],
+               "--max-running": [0, -1, 2**40], "--max-context": [-1, 2**63],
+               "--output-tokens": [0, -1, 2**40], "--rate-scale": [0, -1, "nan"],
+               "--host-us": [-1, "nan", 1e30], "--slo-ttft": [-1, 0, "inf"]}  # fmt: skip
+    for _ in range(rng.randint(1, 2)):
+        r = rng.random()
+        if r < 0.5:
+            flag = _pick(rng, list(numbers))
+            _set_option(argv, flag, _pick(rng, numbers[flag]))
+        elif r < 0.65:
+            _set_option(argv, "--policy", _pick(rng, ["static", "vllm", "orca", "sarathi",
+                                                      "xy-serve",
+                                                      "pbd", "disagg", "nope", ""]))  # fmt: skip
+        elif r < 0.8:
+            case.files["trace.csv"] = _mutate_trace(rng, seeds["trace"], case)
+            _set_option(argv, "--trace", "trace.csv")
+            _set_option(argv, "--window", _pick(rng, ["0:1", "5:1", "x", "0:inf", ":"]))
+        elif r < 0.9:
+            _set_option(argv, "--strategy", _pick(rng, ["hybrid tp=4 dp=2", "tensor tp=0", "zz",
+                                                        "pipeline pp=99999999999"]))  # fmt: skip
+        else:
+            _set_option(argv, "--lengths", _pick(rng, ["prefill:128", "prefill:0", "decode:8", ""]))
+    case.argv = argv
+
+
 def misc_case(rng: random.Random, case: Case) -> None:
+    case.kind = "misc"
     argv = [str(BIN / "xcompass")]
     argv += _pick(
         rng,
@@ -665,13 +1213,37 @@ def make_case(index: int, seed: int) -> Case:
     case = Case(index, [], dict(USER_FILES))
     case.files["report.json"] = b'{"the user": "old report"}\n'
     r = rng.random()
-    if r < 0.4:
-        import_case(rng, case, case_seeds())
-    elif r < 0.95:
-        opt_case(rng, case, case_seeds())
-    else:
-        misc_case(rng, case)
+    for share, make in ONLY_MIX:
+        if r < share:
+            if make is misc_case:
+                misc_case(rng, case)
+            else:
+                make(rng, case, case_seeds())
+            return case
+        r -= share
+    misc_case(rng, case)
     return case
+
+
+MIX = [
+    (0.15, import_case),
+    (0.30, opt_case),
+    (0.25, explore_case),
+    (0.10, resume_case),
+    (0.15, report_case),
+    (0.03, serve_case),
+    (0.02, misc_case),
+]
+ONLY_MIX = list(MIX)
+KINDS = {
+    "import": import_case,
+    "xcompass-opt": opt_case,
+    "explore": explore_case,
+    "checkpoint": resume_case,
+    "report": report_case,
+    "serve": serve_case,
+    "misc": misc_case,
+}
 
 
 # --- running a case -------------------------------------------------------------------------
@@ -681,6 +1253,7 @@ def make_case(index: int, seed: int) -> Case:
 class Result:
     index: int
     rc: int | None
+    kind: str = ""
     traceback: bool = False
     internal: bool = False
     hang: bool = False
@@ -697,49 +1270,152 @@ def _snapshot(root: Path) -> dict[str, bytes]:
     for dirpath, _, files in os.walk(root):
         for name in files:
             path = Path(dirpath) / name
+            rel = str(path.relative_to(root))
             try:
-                out[str(path.relative_to(root))] = path.read_bytes()
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    out[rel] = path.read_bytes()
+                else:
+                    out[rel] = b"<special>"
             except OSError:
-                out[str(path.relative_to(root))] = b"<unreadable>"
+                out[rel] = b"<unreadable>"
     return out
+
+
+FORK = True  # run each case in a process forked from a worker that imported xcompass
+
+
+def _warm() -> None:
+    """Import every entry point once per worker (a forked case then starts in milliseconds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import xcompass.tools.cli  # noqa: F401
+    import xcompass.tools.explore_cmd  # noqa: F401
+    import xcompass.tools.opt  # noqa: F401
+
+    from xcompass.explore import api, checkpoint, outputs, reading  # noqa: F401
+    from xcompass.viz import gantt, layout, perfetto, plots  # noqa: F401
+
+
+def _init_worker(seeds: dict, only: list, fork: bool) -> None:
+    global FORK
+    _SEEDS.update(seeds)
+    ONLY_MIX[:] = only
+    FORK = fork
+    if fork:
+        _warm()
+
+
+def _run_forked(case: Case, root: Path) -> tuple[int | None, bytes, bytes, bool]:
+    """Run `case.argv` as the installed command would, in a forked child: the same main(),
+    the same exit status, stdin/stdout/stderr in files; killed (with its process group)
+    after TIMEOUT_S."""
+    io_dir = Path(tempfile.mkdtemp(prefix="xcfuzz-io-"))
+    try:
+        (io_dir / "in").write_bytes(case.stdin or b"")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            code = 1
+            try:
+                os.setpgid(0, 0)
+                os.chdir(root)
+                for fd, name, flags in ((0, "in", os.O_RDONLY),
+                                        (1, "out", os.O_WRONLY | os.O_CREAT),
+                                        (2, "err", os.O_WRONLY | os.O_CREAT)):  # fmt: skip
+                    new = os.open(io_dir / name, flags, 0o600)
+                    os.dup2(new, fd)
+                    os.close(new)
+                os.environ.pop("XCOMPASS_DEBUG", None)
+                tool = Path(case.argv[0]).name
+                if tool == "xcompass-opt":
+                    from xcompass.tools.opt import main as entry
+                else:
+                    from xcompass.tools.cli import main as entry
+                sys.argv = [tool, *case.argv[1:]]
+                try:
+                    entry(case.argv[1:])
+                    code = 0
+                except SystemExit as exc:
+                    code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                except BaseException:  # noqa: BLE001 - the driver let it through: a traceback
+                    import traceback
+
+                    traceback.print_exc()
+                    code = 99
+            finally:
+                try:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                finally:
+                    os._exit(code)
+        deadline = time.monotonic() + TIMEOUT_S
+        status = None
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.01)
+        else:
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None, (io_dir / "out").read_bytes(), (io_dir / "err").read_bytes(), True
+        rc = os.waitstatus_to_exitcode(status)
+        with contextlib.suppress(OSError):  # what the case started in its group goes too
+            os.killpg(pid, signal.SIGKILL)
+        return rc, (io_dir / "out").read_bytes(), (io_dir / "err").read_bytes(), False
+    finally:
+        shutil.rmtree(io_dir, ignore_errors=True)
+
+
+def _run_exec(case: Case, root: Path) -> tuple[int | None, bytes, bytes, bool]:
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env.pop("XCOMPASS_DEBUG", None)
+    try:
+        proc = subprocess.run(
+            case.argv,
+            cwd=root,
+            input=case.stdin if case.stdin is not None else b"",
+            capture_output=True,
+            timeout=TIMEOUT_S,
+            env=env,
+        )
+        return proc.returncode, proc.stdout, proc.stderr, False
+    except subprocess.TimeoutExpired as exc:
+        return None, exc.stdout or b"", exc.stderr or b"", True
 
 
 def run_case(index: int, seed: int) -> Result:
     case = make_case(index, seed)
     with tempfile.TemporaryDirectory(prefix="xcfuzz-") as tmp:
         root = Path(tmp)
+        for rel in case.dirs:
+            (root / rel).mkdir(parents=True, exist_ok=True)
         for rel, data in case.files.items():
             path = root / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-        for rel in case.dirs:
-            (root / rel).mkdir(exist_ok=True)
+        for rel in case.fifos:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            if not (root / rel).exists():
+                os.mkfifo(root / rel)
         before = _snapshot(root)
         start = time.perf_counter()
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-        env.pop("XCOMPASS_DEBUG", None)
+        if any("\0" in a for a in case.argv) or sum(len(a) for a in case.argv) > 100_000:
+            return Result(index, 0, case.kind)  # exec would refuse the argument list
         try:
-            proc = subprocess.run(
-                case.argv,
-                cwd=root,
-                input=case.stdin if case.stdin is not None else b"",
-                capture_output=True,
-                timeout=TIMEOUT_S,
-                env=env,
-            )
-            rc, out, err = proc.returncode, proc.stdout, proc.stderr
-            hang = False
-        except subprocess.TimeoutExpired as exc:
-            rc, out, err, hang = None, exc.stdout or b"", exc.stderr or b"", True
-        except (ValueError, OSError):  # a NUL byte or an argument too long for exec
-            return Result(index, 0)
+            rc, out, err, hang = (_run_forked if FORK else _run_exec)(case, root)
+        except (ValueError, OSError):
+            return Result(index, 0, case.kind)
         seconds = time.perf_counter() - start
         after = _snapshot(root)
-        res = Result(index, rc, hang=hang, seconds=seconds)
+        res = Result(index, rc, case.kind, hang=hang, seconds=seconds)
         text = err.decode(errors="replace")
         res.stderr = text[-2000:]
         res.traceback = "Traceback" in text
-        res.internal = "internal error" in text
+        res.internal = rc in (70, 99) or "internal error" in text
         ok = rc == 0
         for rel, data in before.items():
             if after.get(rel) != data and not (ok and rel in case.outputs):
@@ -751,7 +1427,7 @@ def run_case(index: int, seed: int) -> Result:
         diagnostics_mode = (
             "--verify-diagnostics" in case.argv or "--parsing-diagnostics" in case.argv
         )
-        if ok and not diagnostics_mode:
+        if ok and not diagnostics_mode and case.kind in ("import", "xcompass-opt"):
             produced = out + b"".join(after.get(rel, b"") for rel in case.outputs)
             if re.search(rb"\b(nan|NaN|inf|Infinity)\b", produced) and not re.search(
                 rb"\b(nan|NaN|inf|Infinity)\b", b"".join(case.files.values()) + (case.stdin or b"")
@@ -762,6 +1438,58 @@ def run_case(index: int, seed: int) -> Result:
         return res
 
 
+FINDINGS = (
+    "tracebacks",
+    "internal errors",
+    "hangs",
+    "overwritten user files",
+    "stray files after a failure",
+    "accepted but should be refused",
+    "multi-line diagnostics",
+)
+
+
+def _findings(r: Result) -> list[tuple[str, bool, str]]:
+    return [
+        ("tracebacks", r.traceback, (r.stderr.strip().splitlines() or [""])[-1][:200]),
+        ("internal errors", r.internal, r.stderr.strip()[:300]),
+        ("hangs", r.hang, f"{r.seconds:.1f}s"),
+        ("overwritten user files", bool(r.overwritten), ",".join(r.overwritten)),
+        ("stray files after a failure", bool(r.stray), ",".join(r.stray)[:200]),
+        ("accepted but should be refused", bool(r.accepted_bad), r.accepted_bad),
+        ("multi-line diagnostics", r.multiline, r.stderr.strip()[:300]),
+    ]
+
+
+def summarize(results: list[Result], show: int = 5) -> str:
+    """The figures: totals, then one row per entry point, then examples of every finding."""
+    counts: Counter = Counter()
+    per_kind: dict[str, Counter] = {}
+    examples: dict[str, list[str]] = {}
+    for r in results:
+        k = per_kind.setdefault(r.kind or "?", Counter())
+        k["cases"] += 1
+        k["refused"] += r.rc not in (0, None)
+        for key, hit, note in _findings(r):
+            if hit:
+                counts[key] += 1
+                k[key] += 1
+                examples.setdefault(key, []).append(f"case {r.index} ({r.kind}): {note}")
+    lines = [f"{'entry point':<14}{'cases':>7}{'refused':>9}{'internal':>10}{'hangs':>7}"
+             f"{'damaged':>9}{'traceback':>11}{'accepted-bad':>14}"]  # fmt: skip
+    for kind in sorted(per_kind):
+        k = per_kind[kind]
+        lines.append(
+            f"{kind:<14}{k['cases']:>7}{k['refused']:>9}{k['internal errors']:>10}{k['hangs']:>7}"
+            f"{k['overwritten user files']:>9}{k['tracebacks']:>11}"
+            f"{k['accepted but should be refused']:>14}"
+        )
+    for key in FINDINGS:
+        lines.append(f"{key:>32}: {counts[key]}")
+        lines += [f"{'':>34}{line}" for line in examples.get(key, [])[:show]]
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=10_000)
@@ -769,6 +1497,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--case", type=int, default=None, help="replay one case and print it")
     ap.add_argument("--show", type=int, default=5, help="examples printed per finding")
+    ap.add_argument("--only", default="", help=f"entry points, comma-separated: {', '.join(KINDS)}")
+    ap.add_argument("--exec", action="store_true", help="start the installed command per case")
+    ap.add_argument("--log", default="", help="also write every case's result here (JSON lines)")
     args = ap.parse_args()
     cache = Path(tempfile.gettempdir()) / "xcompass-fuzz-seeds"
     _SEEDS.update(
@@ -777,57 +1508,50 @@ def main() -> None:
         trace=_seed_trace(),
         mlir=_seed_mlir(cache),
     )
+    _SEEDS["explore"] = _seed_explore(cache)
+    if args.only:
+        kinds = [k.strip() for k in args.only.split(",")]
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown:
+            ap.error(f"--only {','.join(unknown)}: valid: {', '.join(KINDS)}")
+        ONLY_MIX[:] = [(1 / len(kinds), KINDS[k]) for k in kinds]
+    fork = not args.exec
     if args.case is not None:
+        _init_worker(dict(_SEEDS), list(ONLY_MIX), fork)
         case = make_case(args.case, args.seed)
         print("argv:", [a[:200] for a in case.argv])
         print("files:", {k: v[:300] for k, v in case.files.items()})
+        print("fifos:", case.fifos, "dirs:", case.dirs)
         print("should fail:", case.should_fail or "-")
         res = run_case(args.case, args.seed)
         print(res)
         return
     start = time.perf_counter()
+    log = open(args.log, "w") if args.log else None  # noqa: SIM115
     with ProcessPoolExecutor(
-        max_workers=args.jobs, initializer=_SEEDS.update, initargs=(dict(_SEEDS),)
+        max_workers=args.jobs,
+        initializer=_init_worker,
+        initargs=(dict(_SEEDS), list(ONLY_MIX), fork),
     ) as pool:
         results = []
-        for res in pool.map(run_case, range(args.cases), [args.seed] * args.cases, chunksize=8):
+        for res in pool.map(run_case, range(args.cases), [args.seed] * args.cases, chunksize=4):
             results.append(res)
-            if len(results) % 500 == 0:
+            if log is not None:
+                log.write(json.dumps(res.__dict__) + "\n")
+                log.flush()
+            if len(results) % 250 == 0:
                 rate = len(results) / (time.perf_counter() - start)
-                print(f"{len(results)} cases, {rate:.1f}/s", file=sys.stderr, flush=True)
+                bad = sum(r.internal or r.hang or bool(r.overwritten) for r in results)
+                print(f"{len(results)} cases, {rate:.1f}/s, {bad} failures", file=sys.stderr,
+                      flush=True)  # fmt: skip
     elapsed = time.perf_counter() - start
-    counts = Counter()
-    examples: dict[str, list[str]] = {}
-    for r in results:
-        for key, hit, note in (
-            ("tracebacks", r.traceback, r.stderr.strip().splitlines()[-1:] if r.stderr else ""),
-            ("internal errors", r.internal, r.stderr.strip()[:300]),
-            ("hangs", r.hang, f"{r.seconds:.1f}s"),
-            ("overwritten user files", bool(r.overwritten), ",".join(r.overwritten)),
-            ("stray files after a failure", bool(r.stray), ",".join(r.stray)[:200]),
-            ("accepted but should be refused", bool(r.accepted_bad), r.accepted_bad),
-            ("multi-line diagnostics", r.multiline, r.stderr.strip()[:300]),
-        ):
-            if hit:
-                counts[key] += 1
-                examples.setdefault(key, []).append(f"case {r.index}: {note}")
     failed = sum(1 for r in results if r.rc not in (0, None))
     print(
-        f"{args.cases} cases in {elapsed:.0f} s ({args.jobs} jobs), {failed} refused, "
+        f"{args.cases} cases in {elapsed:.0f} s ({args.jobs} jobs, "
+        f"{'exec' if args.exec else 'fork'}), {failed} refused, "
         f"{sum(1 for r in results if r.rc == 0)} accepted"
     )
-    for key in (
-        "tracebacks",
-        "internal errors",
-        "hangs",
-        "overwritten user files",
-        "stray files after a failure",
-        "accepted but should be refused",
-        "multi-line diagnostics",
-    ):
-        print(f"{key:>32}: {counts[key]}")
-        for line in examples.get(key, [])[: args.show]:
-            print(f"{'':>34}{line}")
+    print(summarize(results, args.show))
     slowest = sorted(results, key=lambda r: -r.seconds)[:3]
     print("slowest:", ", ".join(f"case {r.index} {r.seconds:.1f}s" for r in slowest))
 

@@ -250,6 +250,18 @@ def _check(o: dict[str, Any], resume: Any = None) -> Checked:
     return Checked(model, target, passes, resume, backend, settings)
 
 
+class FiniteRange(click.FloatRange):
+    """click's FloatRange lets NaN through (every comparison with it is false)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        number = super().convert(value, param, ctx)
+        if number != number:
+            self.fail(
+                f"{value!r} is not a number in the range {self._describe_range()}.", param, ctx
+            )
+        return number
+
+
 # fmt: off
 OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--model", dict(default="llama3-8b", show_default=True, metavar="NAME|config.json",
@@ -312,7 +324,7 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
                        help="Processes that evaluate (this one included).")),
     ("--scheduler", dict(default=None, metavar="ADDRESS",
                          help="Evaluate on a Dask cluster (pip install 'xcompass[dask]').")),
-    ("--scheduler-timeout", dict(type=click.FloatRange(0.1, 600.0), default=None,
+    ("--scheduler-timeout", dict(type=FiniteRange(0.1, 600.0), default=None,
                                  help="Seconds to wait for the --scheduler  [default: 5]")),
     ("--pictures/--no-pictures", dict(default=True, show_default=True,
                                       help="Draw the Gantt, mapping and search pictures.")),

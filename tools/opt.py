@@ -381,11 +381,11 @@ class XcompassOptMain(xDSLOptMain):
                 super().run()
         text = self._buffer.getvalue()
         if self.args.output_file is None:
+            fileio.flush(side_files)
             sys.stdout.write(text)
             sys.stdout.flush()
-        else:
-            fileio.write_atomically(self.args.output_file, text)
-        fileio.flush(side_files)
+        else:  # -o and every side file staged first, then renamed: all or none
+            fileio.flush([*side_files, (self.args.output_file, text)])
 
 
 def _type_word(typ: Any) -> str:

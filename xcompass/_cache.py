@@ -7,10 +7,11 @@ shadow a later editable install), and a kernel that inlines a helper from anothe
 recompiled when only that file changes. Here numba's documented `NUMBA_CACHE_DIR` setting
 points at `<cache>/numba-<key>`, where `<cache>` is `$XDG_CACHE_HOME/xcompass` (default
 `~/.cache/xcompass`) and `<key>` hashes every core module that compiles with numba together
-with every core module it imports from. Any edit to those files is a new key, so a stale
-compiled kernel cannot be loaded; an unchanged tree finds its kernels compiled by an earlier
-process (another clone or install with the same sources shares them: numba separates them by
-source path inside the directory).
+with the core modules whose source its kernels can freeze (other kernel modules, whose
+functions they inline, and modules they take constants from). Any edit to those files is a
+new key, so a stale compiled kernel cannot be loaded; an unchanged tree finds its kernels
+compiled by an earlier process (another clone or install with the same sources shares the
+directory: numba separates them by source path inside it).
 
 `NUMBA_CACHE_DIR` set by the user is honoured as the root (`$NUMBA_CACHE_DIR/xcompass/
 numba-<key>`); worker processes inherit the final directory unchanged. The setting is made
@@ -35,7 +36,10 @@ KEEP_UNUSED_S = 30 * 24 * 3600
 """Sibling cache directories (older sources) untouched this long are removed."""
 
 _USES_NUMBA = re.compile(rb"^[ \t]*(?:import numba|from numba[ .])", re.M)
-_IMPORT = re.compile(rb"^[ \t]*from[ \t]+(xcompass(?:\.\w+)*|\.+\w*(?:\.\w+)*)[ \t]+import", re.M)
+_MODULE = rb"(xcompass(?:\.\w+)*|\.+\w*(?:\.\w+)*)"
+_FROM = re.compile(rb"^[ \t]*from[ \t]+" + _MODULE + rb"[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.M)
+_IMPORT = re.compile(rb"^[ \t]*import[ \t]+(xcompass(?:\.\w+)+)", re.M)
+_CONSTANT = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
 def _module_file(name: str, package: Path) -> Path | None:
@@ -48,32 +52,54 @@ def _module_file(name: str, package: Path) -> Path | None:
     return None
 
 
-def _imported(path: Path, text: bytes, package: Path) -> set[Path]:
-    """Core modules `path` imports names from (absolute or relative `from ... import`)."""
+def _absolute(name: str, path: Path, package: Path) -> str | None:
+    """`.a.b` imported by `path`, as `xcompass.x.a.b` (None if it climbs out)."""
+    if not name.startswith("."):
+        return name
+    dots = len(name) - len(name.lstrip("."))
+    rel = path.relative_to(package).parent.parts
+    if dots - 1 > len(rel):
+        return None
+    return ".".join(("xcompass", *rel[: len(rel) - (dots - 1)], *name[dots:].split("."))).rstrip(
+        "."
+    )
+
+
+def _names(clause: bytes) -> list[str]:
+    """The imported names of `a, B as c, (d, ...)`, comments dropped."""
+    text = re.sub(r"#[^\n]*", "", clause.decode()).strip().strip("()")
+    return [part.split()[0] for part in text.split(",") if part.strip()]
+
+
+def _frozen_deps(path: Path, text: bytes, kernels: set[Path], package: Path) -> set[Path]:
+    """Core modules whose source a kernel in `path` can freeze: another kernel module (an
+    inlined function), a module that `path` takes an UPPER_CASE constant or `*` from, or one
+    imported whole. Classes and plain functions cannot enter nopython code; a constant
+    re-exported through a second module is not followed."""
     out: set[Path] = set()
+    for raw, clause in _FROM.findall(text):
+        name = _absolute(raw.decode(), path, package)
+        found = _module_file(name, package) if name else None
+        if found is None:
+            continue
+        names = _names(clause)
+        if found in kernels or "*" in names or any(_CONSTANT.match(n) for n in names):
+            out.add(found)
     for raw in _IMPORT.findall(text):
-        name = raw.decode()
-        if name.startswith("."):
-            dots = len(name) - len(name.lstrip("."))
-            rel = path.relative_to(package).parent.parts
-            if dots - 1 > len(rel):
-                continue
-            name = ".".join(("xcompass", *rel[: len(rel) - (dots - 1)], *name[dots:].split(".")))
-            name = name.rstrip(".")
-        found = _module_file(name, package)
+        found = _module_file(raw.decode(), package)
         if found is not None:
             out.add(found)
     return out
 
 
 def kernel_sources(package: Path = PACKAGE) -> list[Path]:
-    """Every core module that uses numba, and every core module those import from: what a
-    compiled kernel can inline or freeze as a constant."""
+    """Every core module that uses numba, and the core modules whose source its compiled
+    kernels can depend on (`_frozen_deps`)."""
     texts = {p: p.read_bytes() for p in sorted(package.rglob("*.py"))}
     kernels = {p for p, t in texts.items() if b"numba" in t and _USES_NUMBA.search(t)}
     deps = set(kernels)
     for p in kernels:
-        deps |= _imported(p, texts[p], package)
+        deps |= _frozen_deps(p, texts[p], kernels, package)
     return sorted(deps)
 
 

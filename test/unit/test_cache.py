@@ -12,32 +12,38 @@ from xcompass import _cache
 
 
 def _tree(root: Path) -> Path:
-    """A fake core package: a kernel module, a module it imports from, an unrelated one."""
+    """A fake core package: a kernel module, another kernel module it inlines from, a module
+    it takes a constant from, one it takes only a class from, and an unrelated one."""
     pkg = root / "xcompass"
     (pkg / "sub").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
     (pkg / "sub" / "__init__.py").write_text("")
     (pkg / "kern.py").write_text(
-        "from numba import njit\nfrom xcompass.consts import EPS\nfrom .sub.helpers import f\n"
+        "from numba import njit\n"
+        "from xcompass.consts import (  # noqa: F401\n    helper_fn,\n    EPS as eps,\n)\n"
+        "from .sub.helpers import f\n"
+        "from xcompass.shapes import Shape\n"
     )
     (pkg / "consts.py").write_text("EPS = 1e-9\n")
-    (pkg / "sub" / "helpers.py").write_text("def f(): return 1\n")
+    (pkg / "sub" / "helpers.py").write_text("from numba import njit\ndef f(): return 1\n")
+    (pkg / "shapes.py").write_text("class Shape: pass\n")
     (pkg / "other.py").write_text("X = 1  # mentions numba in a comment only\n")
     return pkg
 
 
-def test_the_key_covers_kernels_and_what_they_import_and_nothing_else(tmp_path):
+def test_the_key_covers_what_a_kernel_can_freeze_and_nothing_else(tmp_path):
     pkg = _tree(tmp_path)
     names = {p.relative_to(pkg).as_posix() for p in _cache.kernel_sources(pkg)}
     assert names == {"kern.py", "consts.py", "sub/helpers.py"}
     key = _cache.source_key(pkg)
-    (pkg / "other.py").write_text("X = 2\n")
-    assert _cache.source_key(pkg) == key  # unrelated edit: the compiled kernels stay valid
+    for unrelated in ("other.py", "shapes.py"):  # a class cannot enter nopython code
+        (pkg / unrelated).write_text("X = 2\n")
+        assert _cache.source_key(pkg) == key, unrelated
     (pkg / "consts.py").write_text("EPS = 1e-12\n")  # a constant a kernel freezes
     changed = _cache.source_key(pkg)
     assert changed != key
-    (pkg / "sub" / "helpers.py").write_text("def f(): return 2\n")  # an inlined helper
-    assert _cache.source_key(pkg) != changed
+    (pkg / "sub" / "helpers.py").write_text("from numba import njit\ndef f(): return 2\n")
+    assert _cache.source_key(pkg) != changed  # a function a kernel inlines
 
 
 def test_the_real_kernels_are_keyed():

@@ -13,7 +13,6 @@ from typing import Any
 
 import click
 
-from xcompass.comm import MODES
 from xcompass.errors import XcompassError, shown
 from xcompass.workload import MAX_SEED, MAX_TOKENS
 
@@ -64,8 +63,17 @@ def _check(o: dict[str, Any]) -> None:
     _positive("--duration", o["duration"], 30 * 86400.0)
     _positive("--slo-ttft", o["slo_ttft"], MAX_SLO_S)
     _positive("--slo-tbt", o["slo_tbt"], MAX_SLO_S)
-    if not 0 <= o["host_us"] <= MAX_HOST_US:
-        raise XcompassError(f"--host-us {o['host_us']:g}: must be 0 to {MAX_HOST_US:g}")
+    for flag in ("host_us", "replay_us", "jitter", "launch_us"):
+        value = o[flag]
+        if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_HOST_US):
+            raise XcompassError(f"--{flag.replace('_', '-')} {value:g}: must be 0 to "
+                                f"{MAX_HOST_US:g}")  # fmt: skip
+    if o["mode"] == "graph":
+        for flag in ("launch_us", "host_us", "replay_us", "jitter"):
+            if flag in o.get("given", ()):
+                raise XcompassError(
+                    f"--{flag.replace('_', '-')}: needs --mode eager or graph-decode"
+                )
     if o["requests"] is not None and not 1 <= o["requests"] <= 2**20:
         raise XcompassError(f"--requests {o['requests']}: must be 1 to {2**20:,}")
     if not 0 <= o["max_context"] <= MAX_TOKENS:
@@ -148,9 +156,20 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
                             "help": "pbd/disagg: replicas that prefill  [default: half]"}),
     ("--router", {"default": "least-tokens", "show_default": True,
                   "type": click.Choice(["least-tokens", "round-robin"])}),
-    ("--mode", {"default": "graph", "show_default": True, "type": click.Choice(MODES)}),
+    ("--mode", {"default": "graph", "show_default": True,
+                 "type": click.Choice(["graph", "eager", "graph-decode"]),
+                 "help": "How steps are issued: CUDA graphs (device time only), eager from the "
+                 "host (host queue: max of issue and device time), or decode steps from "
+                 "graphs and prompts eager (vLLM)."}),
+    ("--launch-us", {"type": float, "default": None,
+                     "help": "Host time per launched kernel in eager steps  [default: the "
+                     "target's launch_us]"}),
     ("--host-us", {"type": float, "default": 0.0, "show_default": True,
-                   "help": "Host time per iteration (an eager loop's scheduling and launches)."}),
+                   "help": "Fixed host time per eager step (scheduling, inputs, sync)."}),
+    ("--replay-us", {"type": float, "default": 0.0, "show_default": True,
+                     "help": "Host time per CUDA-graph replay (graph-decode)."}),
+    ("--jitter", {"type": float, "default": 0.0, "show_default": True,
+                  "help": "Lognormal sigma of the eager issue time (measured H100: 0.26)."}),
     ("--slo-ttft", {"type": float, "default": 2.0, "show_default": True,
                     "help": "TTFT SLO (s), read at p90."}),
     ("--slo-tbt", {"type": float, "default": 0.2, "show_default": True,
@@ -195,6 +214,8 @@ def serve_cmd(**o: Any) -> None:
     from xcompass.serving.policies import PolicyOptions
 
     setup = _setup(o)
+    if o["launch_us"] is None:
+        o["launch_us"] = setup.target.kinds[0].launch_us
     stream = _stream(o)
     policy = PolicyOptions(
         o["policy"],
@@ -203,7 +224,10 @@ def serve_cmd(**o: Any) -> None:
         **{k: o[k] for k in POLICY_ONLY if o[k] is not None},
     )
     slo = SLO(o["slo_ttft"], o["slo_tbt"])
-    kw = dict(router=o["router"], exact=o["exact"], host_s=o["host_us"] * 1e-6,
+    from xcompass.serving.host import HostModel
+
+    host = HostModel(o["launch_us"], o["host_us"], o["replay_us"], o["jitter"])
+    kw = dict(router=o["router"], exact=o["exact"], execution=o["mode"], host=host,
               max_context=o["max_context"], seed=o["seed"])  # fmt: skip
     with _progress(o["quiet"], stream.arrival_s[-1]) as tick:
         run = serving.simulate(setup, stream, policy, slo=slo, check=o["check"],
@@ -227,7 +251,7 @@ def _setup(o: dict[str, Any]) -> Any:
     if o["mapping"] is None:
         return serving.serving_setup(
             o["model"], o["target"], strategy=o["strategy"] or "tensor",
-            kernels=o["lowering"], mode=o["mode"],
+            kernels=o["lowering"],
         )  # fmt: skip
     from xcompass.tools.serve_ir import setup_from_mlir
 
@@ -236,7 +260,7 @@ def _setup(o: dict[str, Any]) -> Any:
         o["mapping"],
         o["model"] if "model" in given else None,
         o["target"] if "target" in given else None,
-        o["mode"],
+        "graph",
     )
 
 
@@ -313,7 +337,7 @@ def summary_table(s: dict[str, Any]) -> str:
     lines = [
         f"{s['model']} on {s['target']} ({s['strategy'] or 'mapping'}; {len(reps)} "
         f"replica{'s' if len(reps) > 1 else ''}), policy {pol['name']} (budget "
-        f"{pol['budget']}, max running {pol['max_running']}), {s['mode']} mode",
+        f"{pol['budget']}, max running {pol['max_running']}), {s['execution']} mode",
         f"{s['requests']:,} requests from {s['source']}: {s['finished']:,} finished, "
         f"{s['rejected']:,} rejected, {s['iterations']:,} iterations over "
         f"{s['makespan_s']:,.1f} s",

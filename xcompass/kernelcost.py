@@ -16,6 +16,7 @@ from xcompass.opcost import (
     RequestGroup,
     Stage,
     attention_compute,
+    unpacked,
     dram_share,
     hardware_cover,
     op_cost,
@@ -102,9 +103,13 @@ def kernel_cost(
         if op.kind == "attention":
             t, m = attention_compute(chip, op, groups, tp, stages)
             compute, macs = compute + t, macs + m
+            lost = unpacked(chip, groups)
+            group = max(1, op.heads // max(1, op.kv_heads))
             for j, g in enumerate(groups):
                 passes = stages[j].kv_passes if stages else 1
                 history, new = _kv_bytes(op, g, tp, dtype_bytes)
+                if lost[j]:  # every query head streams its KV head's history
+                    history *= group
                 io += history + (passes - 1) * (history + new)
             floor = max(floor, chip.attention_floor_us)
             bandwidth = chip.attention_bandwidth

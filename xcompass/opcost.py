@@ -238,12 +238,24 @@ def visible_pairs(group: RequestGroup, causal: bool, window: int) -> float:
     return (first + first + below - 1) * below / 2.0 + (q - below) * float(window)
 
 
+def unpacked(chip: ChipletKind, groups: list[RequestGroup]) -> list[bool]:
+    """Which request groups lose GQA's sharing in this varlen call (`attention_mixed_unpacked`,
+    measured on an H100: benchmarks/data/h100_serving_kernels.csv). FlashAttention-2 folds a
+    KV head's query heads into the query length only when every request has one new token;
+    with a longer query in the call, each short query (a decode, a verify step) takes a whole
+    query tile per query head and each query head streams its KV head's K/V."""
+    if not chip.attention_mixed_unpacked or max((g.q for g in groups), default=0) <= 1:
+        return [False] * len(groups)
+    return [0 < g.q < ATTN_BLOCK for g in groups]
+
+
 def attention_tiles(
     op: OpSpec,
     groups: list[RequestGroup],
     heads: int,
     overhead: float,
     stages: list[Stage] | None = None,
+    whole: list[bool] | None = None,
 ) -> list[tuple[float, int]]:
     """(work, count) of each kind of query tile, work in `ATTN_BLOCK x ATTN_BLOCK` block steps.
 
@@ -260,7 +272,8 @@ def attention_tiles(
         if g.q <= 0 or g.count <= 0:
             continue
         br, bc = (stages[j].br, stages[j].bc) if stages else (B, B)
-        rows = br if g.q >= br else min(br, -(-g.q // MMA_ROWS) * MMA_ROWS)
+        short = min(br, -(-g.q // MMA_ROWS) * MMA_ROWS)
+        rows = br if g.q >= br or (whole and whole[j]) else short
         scale = rows / B
         for i in range(-(-g.q // br)):
             first = g.ctx + i * br  # positions of the tile's first and last rows (0-based)
@@ -312,10 +325,13 @@ def attention_cost(
     hd = op.head_dim
     compute, macs = attention_compute(chip, op, groups, tp, stages)
     passes = [s.kv_passes for s in stages] if stages else [1] * len(groups)
+    group = max(1, heads // kv_heads)
+    lost = unpacked(chip, groups)
     kv_bytes = (
         sum(
             2.0 * kv_heads * hd * min(g.ctx + g.q, op.window or 10**12) * g.count * p
-            for g, p in zip(groups, passes, strict=True)
+            * (group if u else 1)
+            for g, p, u in zip(groups, passes, lost, strict=True)
         )
         * dtype_bytes
     )
@@ -335,7 +351,9 @@ def attention_compute(
     """(seconds, MACs) of attention's matrix work: the busiest unit's query tiles."""
     heads = op.heads // tp
     pairs = sum(visible_pairs(g, op.causal, op.window) * g.count for g in groups)
-    tiles = attention_tiles(op, groups, heads, chip.attention_tile_overhead, stages)
+    tiles = attention_tiles(
+        op, groups, heads, chip.attention_tile_overhead, stages, unpacked(chip, groups)
+    )
     block = 4.0 * ATTN_BLOCK * ATTN_BLOCK * op.head_dim  # flops of one block step (QK^T, PV)
     per_unit = chip.peak_tflops * 1e12 * chip.attention_efficiency / chip.units
     return busiest_unit(tiles, chip.units) * block / per_unit, 2.0 * heads * op.head_dim * pairs

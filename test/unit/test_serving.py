@@ -213,3 +213,28 @@ def test_every_request_is_accounted_for(reqs, policy, kv, budget, running):
     assert (out.first_token_s[served] >= out.arrival_s[served]).all()
     assert (out.finish_s[served] >= out.first_token_s[served]).all()
     assert (out.iterations["kv_used"] <= kv).all()
+
+
+def test_host_queue_model_by_hand():
+    from xcompass.serving.host import HostModel, host_time
+
+    host = HostModel(launch_us=10.0, fixed_us=200.0, replay_us=50.0)
+    # eager: 1,000 launches = 10 ms of issue; the device's 4 ms hide under it, plus the fixed
+    assert host_time("eager", host, 1000, False, 0.004, 0.0) == pytest.approx(0.0102)
+    # a device-bound step: the host runs ahead, only the fixed part shows
+    assert host_time("eager", host, 1000, True, 0.030, 0.0) == pytest.approx(0.0302)
+    # graph-decode: a decode step replays its graph, a step with a prompt is eager
+    assert host_time("graph-decode", host, 1000, False, 0.004, 0.0) == pytest.approx(0.00405)
+    assert host_time("graph-decode", host, 1000, True, 0.004, 0.0) == pytest.approx(0.0102)
+    assert host_time("graph", host, 1000, True, 0.004, 0.0) == 0.004
+    jittery = HostModel(launch_us=10.0, jitter=0.5)
+    assert host_time("eager", jittery, 1000, False, 0.0, 1.0) == pytest.approx(0.01 * np.exp(0.5))
+
+
+def test_host_time_enters_each_iteration():
+    reqs = stream((0, 8, 3))
+    wall = lambda has_prompt, device: device + (0.5 if has_prompt else 0.25)  # noqa: E731
+    reps = [Replica(0, np.array([0]), (0,), 10**6)]
+    out = Simulation(reqs, reps, [one_second], PolicyOptions("sarathi"), host=wall).run()
+    assert out.iterations["start"].tolist() == [0.0, 1.5, 2.75]
+    assert out.finish_s.tolist() == [4.0]

@@ -29,6 +29,7 @@ from xcompass.models import ModelConfig, resolve_model
 from xcompass.search.problem import search_tp_options
 from xcompass.serving.arrivals import RequestStream, from_trace, generated
 from xcompass.serving.cost_cache import CachedCost, cache_error
+from xcompass.serving.host import EXECUTIONS, HostModel, check_execution, host_time
 from xcompass.serving.metrics import SLO, summarize
 from xcompass.serving.policies import POLICIES, PolicyOptions
 from xcompass.serving.replicas import Replica, build_replicas, kv_bytes_per_token, replica_engine
@@ -38,7 +39,9 @@ from xcompass.workload import MicroBatch, Request, RequestKind, Workload
 
 __all__ = [
     "POLICIES",
+    "EXECUTIONS",
     "ROUTERS",
+    "HostModel",
     "SLO",
     "PolicyOptions",
     "RequestStream",
@@ -215,7 +218,8 @@ def simulate(
     router: str = "least-tokens",
     exact: bool = False,
     check: int = 200,
-    host_s: float = 0.0,
+    execution: str = "graph",
+    host: HostModel = HostModel(),  # noqa: B008 (frozen)
     max_context: int = 0,
     seed: int = 0,
     progress: Callable[[float], None] | None = None,
@@ -251,7 +255,7 @@ def simulate(
         costs,
         policy,
         router=router,
-        host_s=host_s,
+        host=_host_fn(setup, execution, host, seed),
         transfer_s=transfer,
         max_context=max_context,
         seed=seed,
@@ -267,9 +271,9 @@ def simulate(
         "model": setup.model.name,
         "target": setup.target.name,
         "strategy": setup.strategy,
-        "mode": setup.mode,
         "source": stream.source,
-        "host_s": host_s,
+        "execution": execution,
+        "host": host.__dict__,
         "simulation_wall_s": wall,
         "engine_calls": sum(e.calls for e in engines),
     }
@@ -279,6 +283,26 @@ def simulate(
     used = sorted({c for r in setup.replicas for c in r.chiplets})
     other = float(idle.sum() - idle[used].sum())
     return ServingRun(summarize(outcome, slo, other, extra), outcome, setup, policy)
+
+
+def _host_fn(
+    setup: ServingSetup, execution: str, host: HostModel, seed: int
+) -> Callable[[bool, float], float] | None:
+    """The host's part of each iteration (`host.host_time`), or None for `graph`."""
+    check_execution(execution)
+    if execution == "graph":
+        return None
+    from xcompass.layercost import kernels_of
+
+    per_layer = sum(kernels_of(k) for k in setup.kernels) if setup.kernels else 0
+    kernels = per_layer * setup.model.layers + 3  # embedding, final norm, LM head
+    rng = np.random.default_rng(seed + 1)
+
+    def wall(has_prompt: bool, device_s: float) -> float:
+        draw = float(rng.standard_normal()) if host.jitter else 0.0
+        return host_time(execution, host, kernels, has_prompt, device_s, draw)
+
+    return wall
 
 
 def _check_cache(caches: list[CachedCost], outcome: Outcome, check: int) -> dict[str, Any]:

@@ -85,7 +85,7 @@ class Simulation:
         policy: PolicyOptions,
         *,
         router: str = "least-tokens",
-        host_s: float = 0.0,
+        host: Callable[[bool, float], float] | None = None,
         transfer_s: Callable[[int], float] = lambda tokens: 0.0,
         max_context: int = 0,
         seed: int = 0,
@@ -97,7 +97,7 @@ class Simulation:
             raise XcompassError(f"--router '{router}': unknown (valid: {', '.join(ROUTERS)})")
         self.policy = policy
         self.router = router
-        self.host_s = host_s
+        self.host = host  # (step has a prompt, device seconds) -> wall seconds
         self.transfer_s = transfer_s
         self.rng = np.random.default_rng(seed)
         self.sample_every = sample_every
@@ -524,7 +524,8 @@ class Simulation:
         rep.items = items
         step = self._split(rep, items)
         latency, energy = rep.cost(step)
-        latency += self.host_s
+        if self.host is not None:
+            latency = self.host(items[-1][3] in "pc", latency)  # prompts are listed last
         rep.busy, rep.start = True, now
         end = now + latency
         rep.busy_s += latency

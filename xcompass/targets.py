@@ -75,6 +75,8 @@ class ChipletKind:
     # op-level calibration (xcompass/opcost.py; 0 = mechanism off)
     reduction_ns_per_element: float = 0.0  # norm: one row's critical path per element of width
     attention_tile_overhead: float = 0.0  # fixed block steps per attention query tile
+    attention_mixed_unpacked: float = 0.0  # 1: varlen attention loses GQA with a long query in
+    # the call (FlashAttention-2 folds query heads only when all queries are 1 token; opcost)
     dram_saturation_units: float = 0.0  # units whose loads in flight saturate DRAM
     throttle_after_us: float = 0.0  # compute sustained this long runs at throttled_clock
     throttled_clock: float = 0.0  # fraction of the boost clock under the power cap (0: never)
@@ -263,6 +265,7 @@ _NONNEG = (
 _OP_CALIBRATION = (
     "reduction_ns_per_element",
     "attention_tile_overhead",
+    "attention_mixed_unpacked",
     "dram_saturation_units",
     "throttle_after_us",
 )

@@ -26,7 +26,7 @@ SMALL = GAConfig(population=12, generations=6, seed=3)
 def test_the_answer_is_never_worse_than_any_method(problem, objective):
     out = autotune(problem(), objective, SMALL)
     answer = out.answer
-    scores = {name: float(r.best.score[0]) for name, r in out.results.items() if r.feasible}
+    scores = {name: float(r.best.score[0]) for name, r in out.results.items()}
     assert float(answer.best.score[0]) == min(scores.values())
     assert answer.method == min(scores, key=scores.get)  # first of equals: the searched one
     assert out.best is answer and out.found_by == answer.method
@@ -110,7 +110,7 @@ def test_a_baseline_that_fails_is_a_result_that_says_so(registered):
     registered("broken", "_Broken", "broken method")
     settings = SearchSettings(population=12, generations=3, seed=3, baselines=("broken", "sa"))
     out = Study(mesh_problem(), settings).run()
-    assert not out.results["broken"].feasible
+    assert not out.failed["broken"].feasible and "broken" not in out.results
     summary = out.summary()
     assert summary["failed"]["broken"]["note"] == "nothing here fits"
     assert "broken" not in summary["methods"] and "sa" in summary["methods"]
@@ -145,7 +145,7 @@ def test_the_study_goes_on_when_random_search_finds_nothing(monkeypatch):
 
     monkeypatch.setattr(baselines, "random_genomes", single_gpu)
     out = autotune(tight_problem(), "edp", SMALL)
-    assert not out.results["random"].feasible and out.results["sa"].feasible
+    assert not out.failed["random"].feasible and out.results["sa"].feasible
     assert out.summary()["failed"]["random"]["note"].endswith("fits in memory")
     assert out.answer.feasible
 
@@ -158,8 +158,6 @@ def test_the_pareto_front_keeps_every_methods_non_dominated_points():
     lat, energy = front.latency_s, front.energy_j
     assert list(front_index(lat, energy)) == list(range(len(front)))  # non-dominated, sorted
     for name, r in out.results.items():
-        if not r.feasible:
-            continue
         seen = r.front if r.front is not None else r.best
         assert name == "nsga2" or r.front is not None, name  # baselines keep a front too
         for latency, e in zip(seen.latency_s, seen.energy_j, strict=True):
@@ -225,3 +223,15 @@ def test_the_pass_runs_a_registered_method_and_writes_the_answer(registered):
     assert {"hill", "sa", "random", "standard"} <= set(scores)
     assert search["score"].value.data <= min(scores.values())
     assert search["found_by"].data in {"ga", *scores}
+
+
+def test_baselines_that_need_a_standard_strategy_say_so_when_none_fits():
+    from xcompass.search.baselines import Annealing, BestStandard
+    from xcompass.search.population import SeedPool
+
+    p = mesh_problem()
+    empty = SeedPool([], SeedPool.build(p, "edp").scored.take([]), 0)  # nothing fits
+    run = Run(p, "edp", SMALL, empty, budget=50)
+    sa, std = Annealing().start(run).result(), BestStandard().start(run).result()
+    assert not sa.feasible and sa.note == "no standard strategy fits in memory to start from"
+    assert not std.feasible and std.note == "no standard strategy fits in memory"

@@ -194,7 +194,8 @@ class Annealing:
 
     def start(self, run: Run) -> Handle:
         if not len(run.pool):
-            return Done(None)
+            note = "no standard strategy fits in memory to start from"
+            return Done(SearchResult.failed("sa", note, run.problem.shape, len(run.problem.train)))
         pareto = run.objective == "pareto"
         if run.backend.parallel:
             args = (run.scalar, run.budget, run.config.seed, run.pool, pareto)
@@ -231,7 +232,9 @@ class RandomSearch:
 class BestStandard:
     def start(self, run: Run) -> Done:
         if not len(run.pool):
-            return Done(None)
+            note = "no standard strategy fits in memory"
+            shape, samples = run.problem.shape, len(run.problem.train)
+            return Done(SearchResult.failed("standard", note, shape, samples))
         return Done(best_standard(run.pool, front=run.objective == "pareto"))
 
 

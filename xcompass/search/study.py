@@ -94,12 +94,13 @@ class Outcome:
 
     objective: str
     config: GAConfig
-    searched: str  # the searched method ("ga" or "nsga2")
+    searched: str  # the searched method ("ga" or "nsga2"); it always has a mapping
     results: dict[str, SearchResult]  # the searched method first, then the baselines
     bound: LowerBound
     pool: SeedPool
     test: dict[str, Evaluation] = field(default_factory=dict)
     test_tokens: np.ndarray | None = None
+    failed: dict[str, SearchResult] = field(default_factory=dict)  # found no mapping (why)
 
     @cached_property
     def answer(self) -> SearchResult:
@@ -107,9 +108,7 @@ class Outcome:
         found it (ties go to the searched method, then registry order), with the searched
         method's spend and history. For `pareto`, `front` is the non-dominated set of every
         method's front and the best is its lowest-EDP point."""
-        feasible = [(n, r) for n, r in self.results.items() if r.feasible]
-        if not feasible:
-            raise XcompassError("no method found a mapping that fits in memory")
+        feasible = list(self.results.items())
         searched = self.results[self.searched]
         if self.objective == "pareto":
             fronts = [r.front if r.front is not None else r.best for _, r in feasible]
@@ -154,15 +153,16 @@ class Outcome:
 
     def summary(self) -> dict[str, Any]:
         """Plain data for reports and IR provenance."""
-        methods, failed = {}, {}
+        methods = {}
+        failed = {
+            name: {
+                "note": r.note or "no mapping that fits in memory",
+                "evaluations": r.evaluations,
+                "wall_s": r.wall_s,
+            }
+            for name, r in self.failed.items()
+        }
         for name, r in self.results.items():
-            if not r.feasible:
-                failed[name] = {
-                    "note": r.note or "no mapping that fits in memory",
-                    "evaluations": r.evaluations,
-                    "wall_s": r.wall_s,
-                }
-                continue
             entry = {
                 "score": float(r.best.score[0]),
                 "latency_s": float(r.best.latency_s[0]),
@@ -293,16 +293,14 @@ class Study:
             done[searched] = registry.REGISTRY[searched].load().start(run).result()
             self._save()
         self._baselines(run.with_budget(done[searched].evaluations))
-        results = {searched: done[searched]}
+        results, failed = {searched: done[searched]}, {}
         for name in registry.baselines():  # registry order, whatever order they finished in
             if name in st.baselines and done.get(name) is not None:
-                results[name] = done[name]
+                (results if done[name].feasible else failed)[name] = done[name]
         bound = registry.bound().load().start(run).result()
-        outcome = Outcome(st.objective, cfg, searched, results, bound, pool)
+        outcome = Outcome(st.objective, cfg, searched, results, bound, pool, failed=failed)
         if self.problem.test:
             for name, r in results.items():
-                if not r.feasible:
-                    continue
                 ev = self.problem.evaluate_test(r.best.bits, r.best.place)
                 if ev is not None:
                     outcome.test[name] = ev

@@ -615,6 +615,8 @@ PASS_OPTIONS: dict[str, dict[str, tuple[list, list]]] = {
         "budget": ([0, 8], [-1, 2**31, 2**63, 10**30, "x"]),
         "seed": ([0, 5], [-1, 2**32, 2**63, "x"]),
         "granularity": (["layer", "group"], ["row", 3]),
+        "tile-width": ([128], BAD_INTS),
+        "tile-heads": ([1], BAD_INTS),
         "train-samples": ([0, 1], [-1, 257, "x"]),
         "test-samples": ([0], [-1, 257, "x"]),
         "trace": (["trace.csv"], ["missing.csv", "adir", "/dev/zero"]),
@@ -625,6 +627,21 @@ PASS_OPTIONS: dict[str, dict[str, tuple[list, list]]] = {
         "report": (["at.json"], ["adir", "nodir/", "missing/r.json", "in.mlir"]),
     },
     "map-cost": {"mode": (["graph", "eager"], ["lazy", "", 1])},
+    "map-serve": {
+        "policy": (["sarathi", "vllm", "static"], ["nope", 1]),
+        "trace": (["trace.csv"], ["missing.csv", "/dev/zero", "adir"]),
+        "qps": ([1.0, 2], [-1, "nan", "inf", 1e300, "x"]),
+        "duration": ([0.5, 1], [-1, "inf", 1e300, "x"]),
+        "rate-scale": ([1.0], [0, -1, "nan", "x"]),
+        "requests": ([0, 4], [-1, 2**63, "x"]),
+        "slo-ttft": ([2.0], [-1, "nan"]),
+        "slo-tbt": ([0.2], [-1, "inf"]),
+        "token-budget": ([0, 512], [-1, 2**63, "x"]),
+        "max-running": ([64], [0, -1, 2**63]),
+        "mode": (["graph", "eager"], ["lazy"]),
+        "seed": ([0], [-1, 2**63, "x"]),
+        "report": (["serve.json"], ["adir", "nodir/", "in.mlir"]),
+    },
     "set-target": {
         "target": (list(PRESET_TARGETS), ["tpu-v9", "/dev/null", "adir", "missing.toml"]),
         "embed": (["true", "false"], ["yes", 2]),
@@ -690,6 +707,9 @@ def _pipeline(rng: random.Random, case: Case, input_name: str = "in.mlir") -> st
                     case.should_fail = case.should_fail or f"{name}{{{key}={value}}}"
                 if key == "report" and value in good:
                     case.outputs.add(str(value))
+            if name == "map-serve":  # a second of arrivals unless the case is about them
+                keys = {c.split("=")[0] for c in chosen}
+                chosen += [o for o in ("qps=2", "duration=1") if o.split("=")[0] not in keys]
             if name == "map-autotune":  # small unless the case is about these options
                 keys = {c.split("=")[0] for c in chosen}
                 chosen += [
@@ -910,7 +930,11 @@ def _mutate_checkpoint(rng: random.Random, blob: bytes, case: Case) -> bytes:
             [
                 a.astype(np.float64) * np.nan,
                 a.reshape(-1),
-                np.full_like(a, 10**6) if a.dtype.kind in "iu" else -a - 1,
+                np.full_like(a, 10**6)
+                if a.dtype.kind in "iu"
+                else ~a
+                if a.dtype.kind == "b"
+                else -a - 1,
                 np.zeros((2, 3, 4, 5)),
                 np.array(["x"]),
                 a[:0],
@@ -1388,7 +1412,10 @@ def _run_exec(case: Case, root: Path) -> tuple[int | None, bytes, bytes, bool]:
 
 
 def run_case(index: int, seed: int) -> Result:
-    case = make_case(index, seed)
+    try:
+        case = make_case(index, seed)
+    except Exception as exc:  # noqa: BLE001 - a bug of this script: counted, not fatal
+        return Result(index, 0, "generator", accepted_bad=f"generator: {type(exc).__name__}: {exc}")
     with tempfile.TemporaryDirectory(prefix="xcfuzz-") as tmp:
         root = Path(tmp)
         for rel in case.dirs:

@@ -157,7 +157,7 @@ def _check(o: dict[str, Any], resume: Any = None) -> Checked:
     from xcompass.explore.outputs import check_out_dir, check_outputs, make_out_dir
     from xcompass.explore.study import BASELINES, SearchSettings
     from xcompass.fileio import _same_file, check_readable
-    from xcompass.workload import parse_spec
+    from xcompass.workload import build_workload, parse_spec
 
     if o["workload"] is not None and o["trace"] is not None:
         raise XcompassError("--workload and --trace: give one or the other")
@@ -210,7 +210,12 @@ def _check(o: dict[str, Any], resume: Any = None) -> Checked:
             flag = "--tile-width" if "tile-width" in str(exc) else "--tile-heads"
             raise XcompassError(f"{flag}: {exc}") from None
     if o["workload"] is not None:
-        _named("--workload", parse_spec, o["workload"])
+        requests = _named("--workload", parse_spec, o["workload"])
+        if o["microbatches"] is not None:
+            try:
+                build_workload(requests, o["microbatches"])
+            except XcompassError as exc:
+                raise XcompassError(f"--microbatches {o['microbatches']}: {exc}") from None
     if o["trace"] is not None:
         try:
             check_readable(o["trace"])

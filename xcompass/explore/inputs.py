@@ -52,7 +52,13 @@ def resolve_workload(
             raise XcompassError("microbatches: a Workload object is already dealt into them")
         return workload, None
     reqs = parse_spec(workload)
-    return build_workload(reqs, microbatches), SpecDistribution(tuple(reqs))
+    try:
+        built = build_workload(reqs, microbatches)
+    except XcompassError as exc:  # name the option that asked for what cannot be
+        if microbatches is None:
+            raise
+        raise XcompassError(f"--microbatches {microbatches}: {exc}") from None
+    return built, SpecDistribution(tuple(reqs))
 
 
 def core_lowering(

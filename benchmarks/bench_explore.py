@@ -4,6 +4,7 @@ included) and the speed-up of `--workers 2` on a large search.
     .venv/bin/python benchmarks/bench_explore.py            # both parts
     .venv/bin/python benchmarks/bench_explore.py default    # the default run only
     .venv/bin/python benchmarks/bench_explore.py workers    # the speed-up only
+    .venv/bin/python benchmarks/bench_explore.py dask       # Dask on localhost
 
 Default run: `xcompass explore --quiet --out DIR` (llama3-8b whole model, the embedded mixed
 step in 8 micro-batches, compass-het-36, GA population 100 x 60 generations plus SA, random
@@ -16,6 +17,12 @@ on 4 sampled request batches, GA population 256 x 12 generations (about 3,000 ev
 1,296-node schedules, each on 4 batches), then the same with SA and random search. In-process
 and `--workers 2` runs alternate (both warmed first); the speed-up is the median ratio. The
 results must be identical.
+
+Dask on localhost (`distributed.LocalCluster`, 2 worker processes of 1 thread, what the test
+suite uses): a task's round trip (a no-op task submitted and gathered, median of 30), the time
+per individual of each problem in this process, the population slice from which a task pays
+for its round trip, and the default and the large search in-process and on the cluster
+(median of REPEATS, alternating; identical results required).
 """
 
 from __future__ import annotations
@@ -131,12 +138,99 @@ def large_search() -> None:
     )
 
 
+def _noop(x: int) -> int:
+    return x
+
+
+def dask_localhost() -> None:
+    import distributed
+    import numpy as np
+
+    from xcompass.explore import DaskCluster, SearchSettings, Study, problem_spec
+
+    print("## Dask on localhost (LocalCluster, 2 workers x 1 thread) against in-process")
+    large = problem_spec("llama3-70b", None, "hgx-h200x8", microbatches=16, train_samples=4)
+    problems = {
+        "default (llama3-8b, 8 micro-batches, compass-het-36; GA 100 x 60 + SA + random)": (
+            problem_spec().problem(0),
+            SearchSettings(),
+        ),
+        "large (llama3-70b, 16 micro-batches, hgx-h200x8, 4 batches; GA 256 x 12 + SA + random)": (
+            large.problem(0),
+            SearchSettings(population=256, generations=12),
+        ),
+    }
+    rows = []
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        DaskCluster.connect(cluster.scheduler_address) as backend,
+    ):
+        client = backend.client
+        client.gather([client.submit(_noop, i, pure=False) for i in range(4)])
+        trips = []
+        for i in range(30):
+            t0 = time.perf_counter()
+            client.submit(_noop, i, pure=False).result()
+            trips.append(time.perf_counter() - t0)
+        trip = statistics.median(trips)
+        for label, (problem, settings) in problems.items():
+            warm = SearchSettings(population=16, generations=2)
+            seeds = Study(problem, warm).run().pool.scored  # the standard strategies
+            reps = -(-64 // len(seeds.place))
+            bits = np.tile(seeds.bits, (reps, 1))[:64]
+            place = np.tile(seeds.place, (reps, 1, 1))[:64]
+            problem.evaluator(bits, place)
+            t0 = time.perf_counter()
+            for _ in range(5):
+                problem.evaluator(bits, place)
+            per = (time.perf_counter() - t0) / 5 / 64
+            on_dask = backend.attach(problem, f"bench-{len(rows)}")
+            Study(on_dask, warm, backend).run()
+            here, there, always = [], [], []
+            for _ in range(REPEATS):
+                t0 = time.perf_counter()
+                a = Study(problem, settings).run()
+                here.append(time.perf_counter() - t0)
+                sent = backend.sent
+                t0 = time.perf_counter()
+                b = Study(on_dask, settings, backend).run()
+                there.append(time.perf_counter() - t0)
+                sent = backend.sent - sent
+                backend.min_task_s, backend.overhead_s = 0.0, 0.0  # slice every population
+                t0 = time.perf_counter()
+                c = Study(on_dask, settings, backend).run()
+                always.append(time.perf_counter() - t0)
+                backend.overhead_s = backend.round_trip()
+                backend.min_task_s = None
+                for other in (b, c):
+                    if any(a.results[m].best.score[0] != other.results[m].best.score[0]
+                           for m in a.results):  # fmt: skip
+                        raise SystemExit("bench_explore: Dask changed the result")
+            rows.append((label, per, trip / per, here, there, always, sent))
+    print(f"task round trip (no-op task, median of 30): {trip * 1e3:.1f} ms")
+    print("| search | scoring per individual | individuals per round trip | in-process | Dask | "
+          "slices sent | Dask, every population sliced |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    for label, per, worth, here, there, always, sent in rows:
+        print(
+            f"| {label} | {per * 1e3:.2f} ms | {worth:.0f} | {statistics.median(here):.1f} s | "
+            f"{statistics.median(there):.1f} s | {sent} | {statistics.median(always):.1f} s |"
+        )
+    print(
+        f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (above that: contended)"
+    )
+
+
 def main(parts: list[str] | None = None) -> None:
-    parts = parts or ["default", "workers"]
+    parts = parts or ["default", "workers", "dask"]
     if "default" in parts:
         default_run()
     if "workers" in parts:
         large_search()
+    if "dask" in parts:
+        dask_localhost()
 
 
 if __name__ == "__main__":

@@ -172,9 +172,9 @@ class _Sliced:
     """An evaluator that scores slice 0 here and the others through `backend`.
 
     With `backend.overhead_s` > 0 (a Dask task's round trip), a population is cut only into
-    slices that take at least that long to score, at the time per individual measured on the
-    slices scored here (`backend.per_individual_s`; before the first measurement everything
-    is scored here). Slicing never changes a score, so neither does this choice."""
+    slices that take at least that long to score, at the fastest time per individual measured
+    on the slices scored here (`backend.per_individual_s`; before the first measurement
+    everything is scored here). Slicing never changes a score, so neither does this choice."""
 
     def __init__(self, backend: Any, local: LocalEvaluator, slots: int, here: bool) -> None:
         self.backend, self.local, self.slots, self.here = backend, local, slots, here
@@ -192,9 +192,11 @@ class _Sliced:
         t0 = time.perf_counter()
         ev = self.local(bits, place)
         if len(place) >= MIN_SLICE and hasattr(self.backend, "per_individual_s"):
+            # the fastest seen: a slice scored while this process was preempted or contended
+            # would otherwise talk it into sending slices that cannot pay
             per = (time.perf_counter() - t0) / len(place)
             old = self.backend.per_individual_s
-            self.backend.per_individual_s = per if old <= 0 else 0.5 * (old + per)
+            self.backend.per_individual_s = per if old <= 0 else min(old, per)
         return ev
 
     def __call__(self, bits: np.ndarray, place: np.ndarray) -> Evaluation:

@@ -464,3 +464,247 @@ def test_unterminated_string_is_linear(n):
         (root / "in.mlir").write_text('builtin.module attributes {x = "' + "ab" * n + "\n} {}\n")
         code, stderr = run_tool(main, ["in.mlir"], root)
         assert code == 1 and "End of file reached before closing string literal" in stderr
+
+
+# --- the newer entry points: saved reports, checkpoints, explore, every pass option ---------
+
+
+def _valid_report() -> dict:
+    """A small report with every section a table or picture reads (two chiplets, a mesh)."""
+    task = {"microbatch": "mb0", "layers": [0, 1], "chiplets": [0], "start_s": 0.0,
+            "end_s": 1.0, "stall_s": 0.0, "transfer_in_s": 0.0, "energy_j": 1.0}  # fmt: skip
+    method = {"score": 2.0, "latency_s": 1.0, "energy_j": 2.0, "edp_js": 2.0, "evaluations": 4}
+    return {
+        "report_version": 1,
+        "model": "m",
+        "target": "compass-het-36x",
+        "latency_s": 1.0,
+        "energy_j": 2.0,
+        "edp_js": 2.0,
+        "tokens": 10,
+        "throughput_tok_s": 10.0,
+        "critical_path_s": {"compute": 1.0},
+        "per_chiplet": [{"chiplet": 0, "kind": "a", "busy_s": 1.0}, {"chiplet": 1, "kind": "b"}],
+        "per_task": [
+            task,
+            {**task, "chiplets": [1], "layers": [1, 2], "start_s": 1.0, "end_s": 1.5},
+        ],  # fmt: skip
+        "search": {
+            "objective": "edp",
+            "searched": "ga",
+            "population": 4,
+            "generations": 1,
+            "seed": 0,
+            "methods": {"ga": method, "random": method},
+            "lower_bound": {
+                "latency_s": 0.5,
+                "energy_j": 1.0,
+                "edp_js": 0.5,
+                "throughput_tok_s": 20.0,
+            },
+        },  # fmt: skip
+        "layout": {
+            "topology": "mesh",
+            "dims": [2, 1],
+            "chiplets": [{"kind": "a", "channel": 0}, {"kind": "b", "channel": 0}],
+            "channels": [{"name": "ch0", "bw_gbs": 1.0}],
+        },  # fmt: skip
+        "activity": {
+            "microbatches": ["mb0"],
+            "nodes": [[0, 0, [0], 0.0, 1.0, 0.0]],
+            "transfers": [[0, 1, [2], 1.0, 1.1]],
+            "dram_streams": [[0, 0, 0, 0.0, 1.0, 0.5]],
+        },  # fmt: skip
+        "convergence": {
+            "objective": "edp",
+            "methods": {"ga": [[4, 2.0]]},
+            "standard": 3.0,
+            "lower_bound": 0.5,
+        },  # fmt: skip
+        "pareto": [],
+    }
+
+
+def _set_at(data: object, path: list[int], value: object, delete: bool) -> object:
+    """`data` with the node that `path` (indices into each level's keys) reaches replaced."""
+    node = data
+    for step, index in enumerate(path):
+        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+        if not keys:
+            break
+        key = keys[index % len(keys)]
+        last = step == len(path) - 1 or not isinstance(node[key], dict | list)
+        if last:
+            if delete and isinstance(node, dict):
+                del node[key]
+            else:
+                node[key] = value
+            break
+        node = node[key]
+    return data
+
+
+@FUZZ
+@given(
+    st.lists(st.tuples(st.lists(st.integers(0, 30), min_size=1, max_size=5), JSON_VALUES,
+                       st.booleans()), min_size=1, max_size=3),
+)  # fmt: skip
+def test_report_reader(edits):
+    """A saved report, edited anywhere: read and printed and traced, or refused with one
+    line; nothing else (the schema stands between the file and every table and picture)."""
+    from xcompass.explore.reading import pictures_problem, read_report, summary_text
+    from xcompass.viz.layout import chiplet_work, hand_offs
+    from xcompass.viz.perfetto import chrome_trace
+
+    report = _valid_report()
+    for path, value, delete in edits:
+        report = _set_at(report, path, value, delete)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "r.json"
+        path.write_text(json.dumps(report, allow_nan=True))
+        checked = refused_or_ok(read_report, str(path))
+    if checked is None:
+        return
+    summary_text(checked)
+    if pictures_problem(checked) is None:
+        json.dumps(chrome_trace(checked))
+        chiplet_work(checked)
+        hand_offs(checked)
+
+
+def _checkpoint_bytes() -> bytes:
+    import numpy as np
+
+    from xcompass.explore import checkpoint as ckpt
+    from xcompass.search.population import Scored, SeedPool
+    from xcompass.search.problem import Evaluation
+
+    n = 3
+    scored = Scored(np.zeros((n, 1), bool), np.zeros((n, 2, 2), np.int64),
+                    Evaluation(np.ones((1, n)), np.ones((1, n))), np.ones(n))  # fmt: skip
+    state = ckpt.StudyState(pool=SeedPool(["a", "b", "c"], scored, 3, 0.1))
+    settings = {"objective": "edp", "population": 4, "generations": 1, "budget": 0, "seed": 0,
+                "baselines": "standard"}  # fmt: skip
+    return ckpt.encode(state, {"fingerprint": "f", "problem": "p", "settings": settings})
+
+
+@FUZZ
+@given(
+    st.lists(st.tuples(st.lists(st.integers(0, 30), min_size=1, max_size=4), JSON_VALUES,
+                       st.booleans()), min_size=1, max_size=3),
+    st.sampled_from(["header", "cut", "flip", "array"]),
+    st.integers(0, 2**31),
+)  # fmt: skip
+def test_checkpoint_reader(edits, how, where):
+    """A checkpoint, edited: loaded with a state that can be rebuilt, or refused in one line."""
+    import io as io_lib
+
+    import numpy as np
+
+    from xcompass.explore import checkpoint as ckpt
+
+    blob = _checkpoint_bytes()
+    if how == "cut":
+        blob = blob[: where % len(blob)]
+    elif how == "flip":
+        data = bytearray(blob)
+        data[where % len(data)] ^= 0xFF
+        blob = bytes(data)
+    else:
+        with np.load(io_lib.BytesIO(blob)) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+        if how == "header":
+            header = json.loads(str(arrays["header"]))
+            for path, value, delete in edits:
+                header = _set_at(header, path, value, delete)
+            arrays["header"] = np.array(json.dumps(header, allow_nan=True))
+        else:
+            name = sorted(k for k in arrays if k != "header")[where % 5]
+            arrays[name] = np.asarray(edits[0][1] if edits[0][1] is not None else 0)
+        buffer = io_lib.BytesIO()
+        np.savez(buffer, **arrays)
+        blob = buffer.getvalue()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "c.npz"
+        path.write_bytes(blob)
+        loaded = refused_or_ok(ckpt.load, str(path))
+    if loaded is not None:
+        state = loaded.state()
+        assert state.pool is None or len(state.pool.scored) == state.pool.scored.place.shape[0]
+
+
+PASS_NAMES = ["llm-fuse", "llm-stage-attention", "llm-pad-tiles", "llm-partition",
+              "map-autotune", "map-cost", "map-serve", "set-target"]  # fmt: skip
+OPTION_TEXT = st.one_of(
+    st.text(alphabet='abcdefghij-_=,{}" \\0123456789.', max_size=40),
+    st.builds(
+        lambda name, pairs: name + "{" + " ".join(f"{k}={v}" for k, v in pairs) + "}",
+        st.sampled_from(PASS_NAMES),
+        st.lists(st.tuples(st.sampled_from(["theta", "tp", "report", "mode", "budget", "tiles",
+                                            "allow-chain", "allow_chain", "qps", "level", "x"]),
+                           st.one_of(NUMBERS.map(str), st.text(max_size=6))), max_size=4),
+    ),
+)  # fmt: skip
+
+
+@FUZZ
+@given(st.lists(OPTION_TEXT, min_size=1, max_size=3).map(",".join))
+def test_pass_option_parsing(spec):
+    """Any pipeline string: checked up front (a usage error naming the option) or accepted;
+    never an xDSL exception escaping, for every pass and every option."""
+    from xcompass.tools.opt import UsageError, _check_option_types, check_option_spelling
+    from xcompass.tools.universe import XCOMPASS_UNIVERSE
+
+    with watchdog():
+        try:
+            check_option_spelling(spec)
+            _check_option_types(spec, XCOMPASS_UNIVERSE.all_passes)
+        except UsageError as exc:
+            assert "\n" not in str(exc)
+
+
+@FUZZ
+@given(st.one_of(st.sampled_from(["default", "pytorch", "none", "llm-fuse{", "map-cost"]),
+                 OPTION_TEXT))  # fmt: skip
+def test_lowering_option(spec):
+    """`explore --lowering`: passes, or one XcompassError line (never ArgSpecParseError)."""
+    from xcompass.tools.explore_ir import lowering_passes
+
+    refused_or_ok(lowering_passes, spec)
+
+
+EXPLORE_OPTIONS = [
+    ["--budget", str(10**10)], ["--budget", "3"], ["--population", "1"], ["--seed", "-1"],
+    ["--layers", "0"], ["--layers", "2"], ["--microbatches", "0"], ["--workload", "decode:8x2"],
+    ["--workload", ""], ["--checkpoint", ""], ["--checkpoint", "keep.txt"], ["--resume", ""],
+    ["--resume", "keep.txt"], ["--resume", "report.json"], ["--lowering", "llm-fuse{"],
+    ["--lowering", "none"], ["--scheduler", "foo:bar"], ["--scheduler-timeout", "nan"],
+    ["--granularity", "group"], ["--tile-width", "0"], ["--objective", "latency"],
+    ["--out", "keep.txt"], ["--out", ""], ["--trace", "report.json"], ["--trace", "/dev/zero"],
+    ["--target", "/dev/null"], ["--target", "H100"], ["--model", "LLAMA3-8B"], ["--seed", "1"],
+    ["--mode", "eager"], ["--test-samples", "300"], ["--no-baselines"], ["--baselines"],
+]  # fmt: skip
+
+
+@settings(FUZZ, max_examples=max(1, EXAMPLES // 10))
+@given(st.lists(st.sampled_from(EXPLORE_OPTIONS), max_size=4))
+def test_xcompass_explore(options):
+    """`xcompass explore` with hostile options (a tiny search when they pass): one line and
+    exit 1 or 2, or success; never exit 70, never a changed user file."""
+    from xcompass.tools.cli import main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for name, data in USER_FILES.items():
+            (root / name).write_bytes(data)
+        argv = ["explore", "--layers", "1", "--microbatches", "2", "--population", "2",
+                "--generations", "1", "--quiet", "--no-pictures", "--out", "out"]  # fmt: skip
+        for opt in options:
+            if opt[0] in argv and len(opt) == 2:
+                argv[argv.index(opt[0]) + 1] = opt[1]
+            else:
+                argv += opt
+        code, stderr = run_tool(main, argv, root)
+        check_run(code, stderr)
+        for name, data in USER_FILES.items():
+            assert (root / name).read_bytes() == data, (name, argv, stderr)

@@ -65,12 +65,35 @@ TASK = Obj(
     },
 )
 METHOD = Obj(
-    {"latency_s": _T, "energy_j": _T, "edp_js": Num(0, 1e30), "evaluations": Int(0, 2**53)},
-    {"score": _SCORE_OR_INF, "test_score": _SCORE_OR_INF, "wall_s": _T},
+    {
+        "latency_s": _T,
+        "energy_j": _T,
+        "edp_js": Num(0, 1e30),
+        "evaluations": Int(0, 2**53),
+        "score": _SCORE_OR_INF,
+    },
+    {"test_score": _SCORE_OR_INF, "wall_s": _T},
+    keep_extra=True,
+)
+ANSWER = Obj(
+    {
+        "method": Str(40),
+        "score": _SCORE_OR_INF,
+        "latency_s": _T,
+        "energy_j": _T,
+        "edp_js": Num(0, 1e30),
+    },
+    {"layout": Str(4000), "test_score": _SCORE_OR_INF},
     keep_extra=True,
 )
 BOUND = Obj(
-    {"latency_s": _T, "energy_j": _T, "edp_js": Num(0, 1e30), "throughput_tok_s": _T},
+    {
+        "latency_s": _T,
+        "energy_j": _T,
+        "edp_js": Num(0, 1e30),
+        "throughput_tok_s": _T,
+        "objective": _SCORE_OR_INF,
+    },
     keep_extra=True,
 )
 SEARCH = Obj(
@@ -83,7 +106,12 @@ SEARCH = Obj(
         "generations": Int(0, 2**31 - 1),
         "seed": Int(0, 2**63 - 1),
     },
-    {"best_standard": Nullable(Str(200)), "budget": Int(0, 2**63 - 1)},
+    {
+        "best_standard": Nullable(Str(200)),
+        "budget": Int(0, 2**63 - 1),
+        "answer": ANSWER,
+        "failed": Map(Obj({"note": Str(1000)}, keep_extra=True), 16),
+    },
     keep_extra=True,
 )
 EXPLORE = Obj(

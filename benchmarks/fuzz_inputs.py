@@ -954,6 +954,18 @@ def _mutate_checkpoint(rng: random.Random, blob: bytes, case: Case) -> bytes:
 def explore_case(rng: random.Random, case: Case, seeds: dict) -> None:
     case.kind = "explore"
     argv = [str(BIN / "xcompass"), "explore", *TINY]
+    reasons: dict[str, str] = {}  # flag -> why its (last) value must be refused
+
+    def reason_of(flag: str, make) -> object:  # noqa: ANN001 - a generator that sets should_fail
+        before, case.should_fail = case.should_fail, ""
+        value = make()
+        if case.should_fail:
+            reasons[flag] = case.should_fail
+        else:
+            reasons.pop(flag, None)
+        case.should_fail = before
+        return value
+
     if rng.random() < 0.5:
         argv.append("--no-baselines")
     if rng.random() < 0.1:
@@ -979,27 +991,40 @@ def explore_case(rng: random.Random, case: Case, seeds: dict) -> None:
                 value = 2
             _set_option(argv, flag, value)
             if value in bad:
-                case.should_fail = case.should_fail or f"{flag} {value}"
+                reasons[flag] = f"{flag} {value}"
+            else:
+                reasons.pop(flag, None)
         elif r < 0.4:
-            _set_option(argv, "--workload", _spec(rng, case))
+            _set_option(argv, "--workload", reason_of("--workload", lambda: _spec(rng, case)))
+            if reasons.get("--workload") == "more than 1024 micro-batches":
+                del reasons["--workload"]  # --microbatches deals them into fewer
         elif r < 0.5:
-            case.files["trace.csv"] = _mutate_trace(rng, seeds["trace"], case)
+            case.files["trace.csv"] = reason_of(
+                "--trace", lambda: _mutate_trace(rng, seeds["trace"], case)
+            )
             _set_option(argv, "--trace", "trace.csv")
             if rng.random() < 0.5:
                 _set_option(argv, "--requests", _pick(rng, [2, 8, 0, 65537, "x"]))
         elif r < 0.58:
             if rng.random() < 0.5:
-                text = _mutate_json(rng, _pick(rng, seeds["configs"]), case)
+                text = reason_of(
+                    "--model", lambda: _mutate_json(rng, _pick(rng, seeds["configs"]), case)
+                )
                 case.files["cfg/config.json"] = text.encode()
                 _set_option(argv, "--model", "cfg/config.json")
             else:
                 name = _pick(rng, [*PRESET_MODELS, "LLAMA3-8B", "lama3-8b", "nope", "a\\nb"])
                 _set_option(argv, "--model", name)
+                reasons.pop("--model", None)
                 if name in ("lama3-8b", "nope", "a\\nb"):
-                    case.should_fail = case.should_fail or f"--model {name}"
+                    reasons["--model"] = f"--model {name}"
         elif r < 0.66:
             if rng.random() < 0.5:
-                _set_option(argv, "--target", _pick(rng, [*PRESET_TARGETS, "H100", "tpu-v9"]))
+                name = _pick(rng, [*PRESET_TARGETS, "H100", "tpu-v9"])
+                _set_option(argv, "--target", name)
+                reasons.pop("--target", None)
+                if name == "tpu-v9":
+                    reasons["--target"] = "--target tpu-v9"
             elif rng.random() < 0.7:
                 case.files["t.toml"] = _mutate_target(
                     rng, _pick(rng, seeds["targets"]), case
@@ -1007,13 +1032,14 @@ def explore_case(rng: random.Random, case: Case, seeds: dict) -> None:
                 _set_option(argv, "--target", "t.toml")
             else:
                 _set_option(argv, "--target", _special_file(rng, case, "t.toml"))
-                case.should_fail = case.should_fail or "--target not a regular file"
+                reasons["--target"] = "--target not a regular file"
         elif r < 0.72:
             if rng.random() < 0.5:
                 _set_option(argv, "--lowering", _pick(rng, LOWERINGS_OK))
+                reasons.pop("--lowering", None)
             else:
                 _set_option(argv, "--lowering", _pick(rng, LOWERINGS_BAD))
-                case.should_fail = case.should_fail or "bad --lowering"
+                reasons["--lowering"] = "bad --lowering"
         elif r < 0.77:
             _set_option(argv, "--granularity", _pick(rng, ["layer", "group", "tile", "row"]))
             _set_option(
@@ -1032,14 +1058,15 @@ def explore_case(rng: random.Random, case: Case, seeds: dict) -> None:
             _set_option(argv, "--checkpoint", target)
             if target in ("c.npz", "out/checkpoint.npz"):
                 case.outputs.add(target)
+                reasons.pop("--checkpoint", None)
             else:
-                case.should_fail = case.should_fail or f"--checkpoint {target}"
+                reasons["--checkpoint"] = f"--checkpoint {target}"
         elif r < 0.9:
             where = _pick(rng, ["out", "keep.txt", "adir/sub", "missing/deeper/out", "out-fifo",
                                 "out-special"])  # fmt: skip
             if where == "out-fifo":
                 case.fifos.append("out-fifo")
-                case.should_fail = case.should_fail or "--out a FIFO"
+                reasons["--out"] = "--out a FIFO"
             elif where == "out-special":
                 case.dirs.append("out-special")
                 name = _pick(rng, OUTPUT_NAMES)
@@ -1047,10 +1074,12 @@ def explore_case(rng: random.Random, case: Case, seeds: dict) -> None:
                     case.fifos.append(f"out-special/{name}")
                 else:
                     case.dirs.append(f"out-special/{name}")
-                case.should_fail = case.should_fail or f"--out holds a special {name}"
+                reasons["--out"] = f"--out holds a special {name}"
             elif where == "keep.txt":
-                case.should_fail = case.should_fail or "--out a file"
-            elif where == "adir/sub":
+                reasons["--out"] = "--out a file"
+            else:
+                reasons.pop("--out", None)
+            if where == "adir/sub":
                 case.dirs.append("adir")
                 case.outputs |= {f"adir/sub/{n}" for n in OUTPUT_NAMES}
             _set_option(argv, "--out", where)
@@ -1069,7 +1098,7 @@ def explore_case(rng: random.Random, case: Case, seeds: dict) -> None:
             _set_option(argv, flag, f"out/{name}")
             _set_option(argv, "--out", "out")
             out = "out"
-            case.should_fail = case.should_fail or f"{flag} is out/{name}"
+            reasons["--out"] = f"{flag} is out/{name}"
         else:  # empty, repeated, scheduler
             pick = rng.random()
             if pick < 0.4:
@@ -1077,7 +1106,7 @@ def explore_case(rng: random.Random, case: Case, seeds: dict) -> None:
                                    "--model",
                                    "--target", "--workload", "--trace", "--out"])  # fmt: skip
                 _set_option(argv, flag, _pick(rng, ["", " "]))
-                case.should_fail = case.should_fail or f"{flag} empty"
+                reasons[flag] = f"{flag} empty"
             elif pick < 0.7:
                 flag = _pick(
                     rng, ["--layers", "--population", "--seed", "--quiet", "--no-pictures"]
@@ -1097,7 +1126,8 @@ def explore_case(rng: random.Random, case: Case, seeds: dict) -> None:
     if "--granularity" in argv and argv[argv.index("--granularity") + 1] != "tile":
         for flag in ("--tile-width", "--tile-heads"):
             if flag in argv:
-                case.should_fail = case.should_fail or f"{flag} without tile"
+                reasons[flag] = f"{flag} without tile"
+    case.should_fail = case.should_fail or next(iter(reasons.values()), "")
     case.argv = argv
 
 

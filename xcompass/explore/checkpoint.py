@@ -33,7 +33,6 @@ from xcompass.explore.schema import (
     Nullable,
     Num,
     Obj,
-    OneOf,
     SchemaError,
     Str,
     Tuple,
@@ -295,7 +294,32 @@ HEADER = Obj(
     {
         "problem": Str(4000),
         "xcompass": Str(100),
-        "options": Map(Nullable(OneOf((Bool(), Int(-(2**63), 2**63), Str(4096)))), 64),
+        "options": Obj(
+            {},
+            {
+                "model": Str(4096),
+                "layers": Nullable(Int(1, 1024)),
+                "workload": Nullable(Str(2**20)),
+                "trace": Nullable(Str(4096)),
+                "requests": Nullable(Int(1, 2**16)),
+                "microbatches": Nullable(Int(1, 1024)),
+                "sample_seed": Int(0, 2**32 - 1),
+                "target": Str(4096),
+                "lowering": Str(2**16),
+                "mode": Choice(("graph", "eager")),
+                "granularity": Choice(("layer", "group", "tile")),
+                "tile_width": Nullable(Int(1, 2**20)),
+                "tile_heads": Nullable(Int(1, 2**20)),
+                "objective": Choice(OBJECTIVES),
+                "population": Int(2, 10_000),
+                "generations": Int(1, 100_000),
+                "budget": Int(0, 10**9),
+                "seed": Int(0, 2**32 - 1),
+                "train_samples": Int(0, 256),
+                "test_samples": Int(0, 256),
+                "baselines": Bool(),
+            },
+        ),
         "pool": Obj(
             {"names": List(Str(200), 0, 4096), "evaluations": Int(0, 2**53), "wall_s": Num()}
         ),
@@ -319,7 +343,8 @@ HEADER = Obj(
     keep_extra=True,  # read only through the declared fields (Loaded.state)
 )
 """The checkpoint's JSON header, format version 1 (`options` since the command line stores
-its settings there, so `--resume FILE` needs no other flag)."""
+its settings there, so `--resume FILE` needs no other flag: each with the range its flag has,
+since a value taken from the file skips the command line's own checks)."""
 
 
 def _scored_keys(header: dict[str, Any]) -> list[str]:

@@ -24,9 +24,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -123,6 +121,8 @@ def cache_root(env: dict[str, str] | None = None) -> Path:
 
 
 def _writable(path: Path) -> bool:
+    import tempfile
+
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path):
@@ -133,6 +133,8 @@ def _writable(path: Path) -> bool:
 
 def _prune(root: Path, keep: Path) -> None:
     """Drop cache folders of older sources nobody used for `KEEP_UNUSED_S`."""
+    import shutil
+
     now = time.time()
     for old in root.glob(PREFIX + "*"):
         try:
@@ -152,16 +154,17 @@ def numba_cache_dir(env: dict[str, str] | None = None) -> Path:
         return Path(inherited)
     root = cache_root(env)
     target = root / (PREFIX + key)
-    fresh = not target.exists()
+    if target.is_dir() and os.access(target, os.W_OK | os.X_OK):
+        os.utime(target)  # in use: not pruned
+        return target
     if not _writable(target):
+        import tempfile
+
         uid = getattr(os, "getuid", lambda: "user")()
         target = Path(tempfile.gettempdir()) / f"xcompass-{uid}" / (PREFIX + key)
         target.mkdir(parents=True, exist_ok=True)
         return target
-    if fresh:
-        _prune(root, target)
-    else:
-        os.utime(target)  # in use: not pruned
+    _prune(root, target)  # a new source version: drop the long unused ones
     return target
 
 

@@ -1098,7 +1098,7 @@ def explore_case(rng: random.Random, case: Case, seeds: dict) -> None:
             _set_option(argv, flag, f"out/{name}")
             _set_option(argv, "--out", "out")
             out = "out"
-            reasons["--out"] = f"{flag} is out/{name}"
+            reasons[flag] = f"{flag} is out/{name}"  # until the flag names something else
         else:  # empty, repeated, scheduler
             pick = rng.random()
             if pick < 0.4:

@@ -8,7 +8,8 @@ Writing, three guarantees:
 - `write_atomically` writes through a temporary file in the same folder and renames it over the
   destination, so a failure never leaves a half-written file; an error names the destination,
   never the temporary file. Destinations that are not regular files (`/dev/null`, a FIFO) are
-  written in place, never replaced; a FIFO nobody reads is refused, not waited for.
+  written in place, never replaced; a FIFO nobody reads is refused, not waited for (when
+  staged, so nothing else has been written yet).
 - `write_all` writes several files as one step: every text goes to a temporary file first,
   and only when all were written are they renamed into place.
 - Inside `deferred_writes()` (xcompass-opt wraps its whole run in it), writes are queued instead
@@ -19,6 +20,7 @@ Writing, three guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -135,8 +137,9 @@ def _writable_device(st: os.stat_result) -> bool:
     return stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode)
 
 
-def _write_in_place(path: str, text: str) -> None:
-    """Write a FIFO or device without blocking on a FIFO nobody reads."""
+def _open_in_place(path: str) -> int:
+    """An fd to write a FIFO or device, opened without blocking on a FIFO nobody reads (that
+    is an error now, before anything else is written)."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
@@ -144,8 +147,7 @@ def _write_in_place(path: str, text: str) -> None:
             raise OSError(exc.errno, "a FIFO no process reads", path) from None
         raise OSError(exc.errno, exc.strerror, path) from None
     os.set_blocking(fd, True)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
+    return fd
 
 
 def _write_now(path: str, text: str) -> None:
@@ -157,6 +159,7 @@ class _Staged:
     path: str  # where it goes (a link resolved)
     text: str
     tmp: str | None  # the written temporary file; None: written in place at commit
+    fd: int | None = None  # a FIFO or device, already open for writing
 
 
 def _stage(path: str, text: str) -> _Staged:
@@ -169,7 +172,7 @@ def _stage(path: str, text: str) -> _Staged:
     except FileNotFoundError:
         st = None
     if st is not None and not stat.S_ISREG(st.st_mode):  # /dev/null, /dev/stdout, a FIFO
-        return _Staged(path, text, None)
+        return _Staged(path, text, None, _open_in_place(path))
     folder = os.path.dirname(os.path.abspath(path))
     if st is not None:
         mode = stat.S_IMODE(st.st_mode)
@@ -193,14 +196,19 @@ def _stage(path: str, text: str) -> _Staged:
     return _Staged(path, text, tmp)
 
 
-def _discard(tmp: str | None) -> None:
+def _discard(tmp: str | None, fd: int | None = None) -> None:
     if tmp is not None and os.path.exists(tmp):
         os.unlink(tmp)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _commit(staged: _Staged) -> None:
-    if staged.tmp is None:
-        _write_in_place(staged.path, staged.text)
+    if staged.fd is not None:
+        fd, staged.fd = staged.fd, None
+        with os.fdopen(fd, "w") as handle:
+            handle.write(staged.text)
         return
     try:
         os.replace(staged.tmp, staged.path)
@@ -221,14 +229,14 @@ def write_all(files: list[tuple[str, str]]) -> None:
             staged.append(_stage(path, text))
     except BaseException:
         for s in staged:
-            _discard(s.tmp)
+            _discard(s.tmp, s.fd)
         raise
     try:
         for s in sorted(staged, key=lambda s: s.tmp is None):
             _commit(s)
     finally:
         for s in staged:
-            _discard(s.tmp)
+            _discard(s.tmp, s.fd)
 
 
 @dataclass

@@ -706,6 +706,22 @@ def test_class4_a_failed_side_file_leaves_the_output_untouched(tmp_path, capsys)
         assert out.read_text() == "the user's output"
 
 
+def test_class4_a_fifo_side_file_nobody_reads_leaves_the_output_untouched(tmp_path, capsys):
+    """Found by the fuzzer: `map-cost{report=FIFO}` with `-o out.mlir` replaced out.mlir and
+    then failed on the FIFO; a FIFO is now opened when staged, before anything is renamed."""
+    mlir, out, fifo = tmp_path / "in.mlir", tmp_path / "out.mlir", tmp_path / "r.fifo"
+    code, _, err = _cli(capsys, "import", "--model", "llama3-8b", "--layers", "1", "--target",
+                        "h100", "-o", str(mlir))  # fmt: skip
+    assert code == 0, err
+    out.write_text("the user's output")
+    os.mkfifo(fifo)
+    code, _, err = _cli(capsys, str(mlir), "-p",
+                        f"llm-partition{{strategy=single}},map-cost{{report={fifo}}}", "-o",
+                        str(out), opt=True, seconds=30)  # fmt: skip
+    _refused(code, err, r"a FIFO no process reads")
+    assert out.read_text() == "the user's output"
+
+
 def test_class4_write_all_changes_nothing_when_one_file_fails(tmp_path):
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     a.write_text("old a")

@@ -21,6 +21,7 @@ BENCHMARKS = [
     "bench_lowering",
     "bench_search",
     "bench_explore",
+    "bench_serve",
 ]
 
 

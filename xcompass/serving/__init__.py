@@ -99,6 +99,18 @@ class ServingSetup:
     mode: str = "graph"
     strategy: str = ""
     replicas: list[Replica] = field(default_factory=list)
+    _costs: list[CachedCost] = field(default_factory=list, init=False, repr=False)
+
+    def costs(self) -> list[CachedCost]:
+        """Each replica's cached engine, kept across runs on this setup (a capacity search
+        serves the same mapping many times: its grid corners are costed once)."""
+        if not self._costs:
+            self._costs = [
+                CachedCost(replica_engine(self.model, self.target, self.kernels, self.mapping,
+                                          self.groups, r, self.mode))
+                for r in self.replicas
+            ]  # fmt: skip
+        return self._costs
 
     def __post_init__(self) -> None:
         check_mode(self.mode)
@@ -233,12 +245,9 @@ def simulate(
         policy = replace(policy, tile=_largest_tile(setup.target))
     if not len(stream):
         raise XcompassError("no request to serve")
-    engines = [
-        replica_engine(setup.model, setup.target, setup.kernels, setup.mapping, setup.groups, r,
-                       setup.mode)
-        for r in setup.replicas
-    ]  # fmt: skip
-    caches = [CachedCost(e) for e in engines]
+    caches = setup.costs()
+    engines = [c.engine for c in caches]
+    calls_before = sum(e.calls for e in engines)
     costs = [c.exact if exact else c.cost for c in caches]
     latency, bandwidth, _ = transfer_params(setup.target.network, setup.mode)
     kvpt = kv_bytes_per_token(setup.model)
@@ -275,7 +284,7 @@ def simulate(
         "execution": execution,
         "host": host.__dict__,
         "simulation_wall_s": wall,
-        "engine_calls": sum(e.calls for e in engines),
+        "engine_calls": sum(e.calls for e in engines) - calls_before,
     }
     if not exact and check and outcome.sampled:
         extra["cost_cache"] = _check_cache(caches, outcome, check)

@@ -10,7 +10,7 @@ from typing import Any
 
 from xcompass.serving.arrivals import RequestStream
 
-MAX_DOUBLINGS = 12
+MAX_DOUBLINGS = 10
 PRECISION = 0.03
 """Bisection stops when the bracket's ends are within 3% of each other."""
 
@@ -27,7 +27,7 @@ def find_capacity(
     precision: float = PRECISION,
 ) -> tuple[float, list[dict[str, Any]]]:
     """(capacity in requests/s, every point tried: rate, goodput, throughput, slo_met).
-    `serve` runs the stream and returns the summary; 0 when not even 1/4096 of the rate
+    `serve` runs the stream and returns the summary; 0 when not even 1/1024 of the rate
     meets the SLOs."""
     base = offered_rate(stream)
     points: list[dict[str, Any]] = []

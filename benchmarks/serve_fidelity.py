@@ -1,0 +1,232 @@
+"""The serving simulator against a real continuous-batching loop (bench_serve's fidelity rows).
+
+Ground truth: `benchmarks/gpu/measure_serving.py` on the lent H100 (Llama-3-8B shapes, a
+Sarathi scheduler with budget 512 and 64 running requests, FlashAttention-2 varlen over KV
+slabs, Azure conversation rows 2000-2399 at 1.25x), eager and graph-decode runs, plus fixed
+compositions timed as CUDA graphs (`h100_serving_*.csv`; docs/serving-measurements.md).
+
+1. Device time per composition: the engine (graph mode, `pytorch` lowering, which launches
+   the loop's four GEMMs and one attention call per layer) against each composition's CUDA
+   graph replay, with the varlen-GQA mechanism off and on.
+2. Host model: `launch_us` and the jitter fitted on the even eager decode-only iterations
+   (launch-bound: wall = issue + fixed), `replay_us` on the even graph-decode ones; checked
+   per iteration on the odd ones (device from the engine, host from the fit).
+3. End to end: the measured requests (arrival, prompt, output) replayed through the simulator
+   with the same policy; TTFT and TBT percentiles against the measured ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from xcompass.serving import PolicyOptions, RequestStream, serving_setup, simulate
+from xcompass.serving.host import HostModel
+from xcompass.serving.replicas import replica_engine
+from xcompass.targets import load_target
+
+DATA = Path(__file__).resolve().parent / "data"
+LOOP = PolicyOptions("sarathi", token_budget=512, max_running=64)
+
+
+def _engine(unpacked: bool = True):  # noqa: ANN202
+    target = load_target("h100")
+    if not unpacked:
+        kinds = tuple(dataclasses.replace(k, attention_mixed_unpacked=0.0) for k in target.kinds)
+        target = dataclasses.replace(target, kinds=kinds)
+    setup = serving_setup("llama3-8b", target, strategy="single", kernels="pytorch")
+    rep = setup.replicas[0]
+    engine = replica_engine(
+        setup.model, setup.target, setup.kernels, setup.mapping, setup.groups, rep, "graph"
+    )
+    return setup, engine
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    with open(DATA / name, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _step(decode_ctx: str, chunks: str) -> list[tuple[int, int, int, str]]:
+    step = [(1, int(c), 1, "d") for c in decode_ctx.split(";") if c]
+    for pair in (p for p in chunks.split(";") if p):
+        q, h = (int(x) for x in pair.split(":"))
+        step.append((q, h, 1, "c" if h else "p"))
+    return step
+
+
+def _mape(pred: np.ndarray, meas: np.ndarray) -> float:
+    return float(np.mean(np.abs(pred - meas) / meas)) if len(meas) else float("nan")
+
+
+def compositions() -> list[tuple[str, float, float, float]]:
+    """(composition, measured graph ms, engine ms without / with the mechanism)."""
+    _, off = _engine(unpacked=False)
+    _, on = _engine(unpacked=True)
+    out = []
+    for r in _rows("h100_serving_kernels.csv"):
+        step = []
+        if int(r["n_decode"]):
+            step.append((1, int(r["decode_ctx"]), int(r["n_decode"]), "d"))
+        if int(r["n_prefill"]):
+            h = int(r["chunk_history"])
+            step.append((int(r["chunk"]), h, 1, "c" if h else "p"))
+        out.append(
+            (r["comp"], float(r["graph_ms"]), off.cost([step])[0] * 1e3, on.cost([step])[0] * 1e3)
+        )
+    return out
+
+
+def fit_host(rows: list[dict[str, str]], kernels: int) -> HostModel:
+    """launch_us, jitter and fixed_us from the even eager decode-only iterations (launch-bound:
+    host >= 0.9 x gpu), replay_us from the even graph-decode decode-only ones."""
+    eager = [r for i, r in enumerate(rows) if i % 2 == 0 and r["mode"] == "eager"
+             and not r["prefill_chunks"] and float(r["host_ms"]) >= 0.9 * float(r["gpu_ms"])]  # fmt: skip
+    fixed = float(np.median([float(r["wall_ms"]) - float(r["gpu_ms"]) for r in eager]))
+    issue = np.array([float(r["wall_ms"]) - fixed for r in eager])
+    launch = float(np.median(issue)) / kernels * 1e3
+    log = np.log(issue)
+    jitter = float((np.percentile(log, 90) - np.median(log)) / 1.2816)
+    graph = [r for i, r in enumerate(rows) if i % 2 == 0 and r["mode"] == "graph-decode"
+             and not r["prefill_chunks"]]  # fmt: skip
+    replay = float(np.median([float(r["wall_ms"]) - float(r["gpu_ms"]) for r in graph])) * 1e3
+    return HostModel(launch_us=launch, fixed_us=fixed * 1e3, replay_us=replay, jitter=jitter)
+
+
+def iterations(host: HostModel, kernels: int) -> dict[str, tuple[float, int]]:
+    """Per-iteration MAPE on the odd iterations (host without jitter: its median), per mode and
+    kind of step."""
+    from xcompass.serving.host import host_time
+
+    _, engine = _engine()
+    memo: dict[tuple, float] = {}
+    rows = _rows("h100_serving_iterations.csv")
+    groups: dict[str, tuple[list[float], list[float]]] = {}
+    for i, r in enumerate(rows):
+        if i % 2 == 0:
+            continue
+        step = _step(r["decode_ctx"], r["prefill_chunks"])
+        key = tuple(step)
+        if key not in memo:
+            memo[key] = engine.cost([step])[0]
+        mode = r["mode"]
+        pred = host_time(mode, host, kernels, bool(r["prefill_chunks"]), memo[key], 0.0)
+        kind = "mixed" if r["prefill_chunks"] else "decode-only"
+        p, m = groups.setdefault(f"{mode} {kind}", ([], []))
+        p.append(pred * 1e3)
+        m.append(float(r["wall_ms"]))
+    return {k: (_mape(np.array(p), np.array(m)), len(m)) for k, (p, m) in groups.items()}
+
+
+def measured_latencies(mode: str) -> tuple[RequestStream, np.ndarray, np.ndarray]:
+    """The measured requests as a stream, their TTFTs and every inter-token gap."""
+    rows = [r for r in _rows("h100_serving_requests.csv") if r["mode"] == mode]
+    rows.sort(key=lambda r: float(r["arrival_s"]))
+    arrival = np.array([float(r["arrival_s"]) for r in rows])
+    stream = RequestStream(
+        arrival - arrival[0],
+        np.array([int(r["prompt"]) for r in rows]),
+        np.array([int(r["output"]) for r in rows]),
+        "h100_serving_requests.csv",
+    )
+    ttft = np.array([float(r["first_token_s"]) - float(r["arrival_s"]) for r in rows])
+    gaps = []
+    for r in rows:
+        times = [float(r["first_token_s"])] + [float(t) for t in r["token_times_s"].split(";") if t]
+        gaps += list(np.diff(times))
+    return stream, ttft, np.array(gaps)
+
+
+def _features(step: list[tuple[int, int, int, str]]) -> list[float]:
+    dec = [s for s in step if s[3] == "d"]
+    chunks = [s for s in step if s[3] != "d"]
+    return [1.0, len(dec), sum(c for _, c, _, _ in dec) / 1e3, sum(q for q, *_ in chunks),
+            sum(q * (h + q / 2) for q, h, _, _ in chunks) / 1e6, float(bool(chunks)),
+            len(dec) * float(bool(chunks))]  # fmt: skip
+
+
+def measured_device(mode: str):  # noqa: ANN201
+    """A device-time model fitted (least squares) on the even measured iterations of `mode`:
+    what the simulator's dynamics give when the iteration costs are right."""
+    rows = [r for i, r in enumerate(_rows("h100_serving_iterations.csv"))
+            if i % 2 == 0 and r["mode"] == mode]  # fmt: skip
+    x = np.array([_features(_step(r["decode_ctx"], r["prefill_chunks"])) for r in rows])
+    y = np.array([float(r["gpu_ms"]) for r in rows]) * 1e-3
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+
+    def cost(microbatches: list) -> tuple[float, float]:
+        step = [(q, h, 1, k) for mb in microbatches for _, q, h, k in mb]
+        return float(np.dot(coef, _features(step))), 0.0
+
+    return cost
+
+
+def end_to_end(host: HostModel) -> list[tuple[str, str, str, float, float]]:
+    """(mode, costs, metric, measured, simulated) for TTFT and TBT p50 / p90: with the engine's
+    device times, and with device times fitted on the measured iterations themselves."""
+    from xcompass.serving.simulator import Simulation
+
+    setup, _ = _engine()
+    out = []
+    for mode in ("eager", "graph-decode"):
+        stream, ttft, gaps = measured_latencies(mode)
+        run = simulate(setup, stream, LOOP, execution=mode, host=host, max_context=4096)
+        out += _compare(mode, "engine", run.outcome, ttft, gaps)
+        wall = {
+            "eager": lambda p, d: d + host.fixed_us * 1e-6,
+            "graph-decode": lambda p, d: d + (host.fixed_us if p else host.replay_us) * 1e-6,
+        }
+        sim = Simulation(stream, setup.replicas, [measured_device(mode)], LOOP, host=wall[mode])
+        out += _compare(mode, "fitted", sim.run(), ttft, gaps)
+    return out
+
+
+def _compare(mode: str, costs: str, o, ttft: np.ndarray, gaps: np.ndarray) -> list:  # noqa: ANN001
+    out = []
+    sim_ttft = o.first_token_s - o.arrival_s
+    for name, meas, sim in (("TTFT", ttft, sim_ttft), ("TBT", gaps, o.gaps_s)):
+        for pct in (50, 90):
+            out.append((mode, costs, f"{name} p{pct}", float(np.percentile(meas, pct)),
+                            float(np.percentile(sim, pct))))  # fmt: skip
+    return out
+
+
+def main() -> None:
+    print("## serving fidelity: the H100 continuous-batching loop (benchmarks/data/h100_serving_*)")
+    rows = compositions()
+    print("\ndevice time per composition (CUDA graph of the loop's step vs engine, graph mode):")
+    print(f"{'composition':24s} {'measured':>9s} {'engine':>9s} {'error':>7s} {'+varlen GQA':>11s}"
+          f" {'error':>7s}")  # fmt: skip
+    for comp, meas, off, on in rows:
+        print(f"{comp:24s} {meas:8.2f}ms {off:8.2f}ms {off / meas - 1:+7.1%} {on:10.2f}ms "
+              f"{on / meas - 1:+7.1%}")  # fmt: skip
+    for label, pick in (("decode-only", "decode"), ("mixed", "mixed"), ("prompt only", "prefill")):
+        sel = [r for r in rows if r[0].startswith(pick)]
+        meas = np.array([r[1] for r in sel])
+        print(f"  MAPE {label}: {_mape(np.array([r[2] for r in sel]), meas):.1%} -> "
+              f"{_mape(np.array([r[3] for r in sel]), meas):.1%}")  # fmt: skip
+    setup, _ = _engine()
+    from xcompass.layercost import kernels_of
+
+    kernels = sum(kernels_of(k) for k in setup.kernels) * setup.model.layers + 3
+    host = fit_host(_rows("h100_serving_iterations.csv"), kernels)
+    print(f"\nhost model fitted on the even iterations ({kernels} launches per step): "
+          f"launch_us {host.launch_us:.2f}, fixed_us {host.fixed_us:.0f}, replay_us "
+          f"{host.replay_us:.0f}, jitter sigma {host.jitter:.3f}")  # fmt: skip
+    print("per-iteration error on the odd iterations (engine device time + fitted host):")
+    for key, (mape, n) in sorted(iterations(host, kernels).items()):
+        print(f"  {key:24s} MAPE {mape:6.1%} ({n} iterations)")
+    print("\nend to end: the measured requests replayed (sarathi, budget 512, 64 running):")
+    print("(device times from the engine, or fitted on the measured iterations' even half)")
+    print(f"{'mode':14s} {'device':8s} {'metric':9s} {'measured':>10s} {'simulated':>10s} "
+          f"{'error':>7s}")  # fmt: skip
+    for mode, costs, metric, meas, sim in end_to_end(host):
+        print(f"{mode:14s} {costs:8s} {metric:9s} {meas * 1e3:8.1f}ms {sim * 1e3:8.1f}ms "
+              f"{sim / meas - 1:+7.1%}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -83,8 +83,12 @@ def compositions() -> list[tuple[str, float, float, float]]:
 def fit_host(rows: list[dict[str, str]], kernels: int) -> HostModel:
     """launch_us, jitter and fixed_us from the even eager decode-only iterations (launch-bound:
     host >= 0.9 x gpu), replay_us from the even graph-decode decode-only ones."""
-    eager = [r for i, r in enumerate(rows) if i % 2 == 0 and r["mode"] == "eager"
-             and not r["prefill_chunks"] and float(r["host_ms"]) >= 0.9 * float(r["gpu_ms"])]  # fmt: skip
+    eager = [
+        r
+        for i, r in enumerate(rows)
+        if i % 2 == 0 and r["mode"] == "eager" and not r["prefill_chunks"]
+        and float(r["host_ms"]) >= 0.9 * float(r["gpu_ms"])  # launch-bound
+    ]  # fmt: skip
     fixed = float(np.median([float(r["wall_ms"]) - float(r["gpu_ms"]) for r in eager]))
     issue = np.array([float(r["wall_ms"]) - fixed for r in eager])
     launch = float(np.median(issue)) / kernels * 1e3

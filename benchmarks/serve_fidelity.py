@@ -32,12 +32,38 @@ DATA = Path(__file__).resolve().parent / "data"
 LOOP = PolicyOptions("sarathi", token_budget=512, max_running=64)
 
 
-def _engine(unpacked: bool = True):  # noqa: ANN202
+def loop_kernels() -> tuple:
+    """The measured loop's layer, kernel for kernel as measure_serving.py launches it (27 per
+    layer, as its kernel counts say): F.rms_norm in 3 kernels, the fused QKV GEMM, RoPE as 5
+    element-wise kernels per tensor (neg, cat, two muls, add: 10 passes of its width), two
+    index_copy_ K/V writes, the varlen attention call, the O GEMM and residual add, the
+    gate+up GEMM, SiLU and the product as two kernels, the down GEMM and residual add. Each
+    is an op-level kernel costed with the h100 preset as it stands: a description of the
+    program, nothing fitted."""
+    from xcompass.kernels import Kernel
+    from xcompass.layercost import layer_ops
+    from xcompass.models import resolve_model
+    from xcompass.opcost import OpSpec
+
+    ops = []
+    for op in layer_ops(resolve_model("llama3-8b")):
+        if op.name.endswith("norm"):
+            op = dataclasses.replace(op, tensors=5, kernels=3)
+        elif op.name.endswith("rope"):
+            op = dataclasses.replace(op, tensors=10, kernels=5)
+        ops.append(op)
+        if op.name == "k_rope":
+            ops.append(OpSpec("eltwise", "kv_write", width=1024, tensors=4, kernels=2))
+    return tuple(Kernel(o.name, "op", (o.name,), "op-level", (), (), o.split, (o,)) for o in ops)
+
+
+def _engine(unpacked: bool = True, layer: str = "loop"):  # noqa: ANN202
     target = load_target("h100")
     if not unpacked:
         kinds = tuple(dataclasses.replace(k, attention_mixed_unpacked=0.0) for k in target.kinds)
         target = dataclasses.replace(target, kinds=kinds)
-    setup = serving_setup("llama3-8b", target, strategy="single", kernels="pytorch")
+    kernels = loop_kernels() if layer == "loop" else layer
+    setup = serving_setup("llama3-8b", target, strategy="single", kernels=kernels)
     rep = setup.replicas[0]
     engine = replica_engine(
         setup.model, setup.target, setup.kernels, setup.mapping, setup.groups, rep, "graph"

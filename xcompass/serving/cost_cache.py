@@ -82,6 +82,17 @@ def _axis_count(n: int) -> list[tuple[int, float]]:
     return [(lo, 1.0 - w), (hi, w)]
 
 
+def _coarse_count(n: int) -> int:
+    """A count on a coarse grid (0, then powers of two): where the decodes stand when only
+    what they hide of a chunk's history matters."""
+    return 0 if n <= 0 else 1 << round(math.log2(n))
+
+
+def _coarse_history(x: float) -> int:
+    """A history on a power-of-two grid (0 stays 0)."""
+    return 0 if x <= 0 else 1 << round(math.log2(max(x, 1.0)))
+
+
 def _snap(axis: list[tuple[int, float]]) -> int:
     return max(axis, key=lambda p: p[1])[0]
 
@@ -190,12 +201,25 @@ class CachedCost:
         if not (self.additive and f.chunks and f.chunk_ctx > 0 and (f.decodes or f.verifies)):
             return self._interpolate(self._axes(f))
         # the chunks' history separately: the step with the chunks from their start, plus
-        # what history adds to the chunks alone (two small grids instead of their product)
-        base = self._interpolate(self._axes(f)[:-1] + [[(0, 1.0)]])
-        alone = Features(0, 0.0, 0, 0, 0.0, f.chunks, f.prompt_tokens, f.chunk_ctx)
-        axes = self._axes(alone)
-        with_history = self._interpolate(axes)
-        from_start = self._interpolate(axes[:-1] + [[(0, 1.0)]])
+        # what history adds to them beside the nearest grid point of the decodes (two small
+        # grids instead of their product; the decodes stay in, as the attention kernel they
+        # share hides part of the chunks' history under the decodes' KV streaming)
+        axes = self._axes(f)
+        base = self._interpolate(axes[:-1] + [[(0, 1.0)]])
+        nd, nv = _coarse_count(f.decodes), _coarse_count(f.verifies)
+        others = nd + nv * f.verify_q  # the chunks keep their own tokens beside them
+        near = [
+            [(nd, 1.0)],
+            [(_coarse_history(f.decode_ctx), 1.0)],
+            [(nv, 1.0)],
+            [(f.verify_q, 1.0)],
+            [(_coarse_history(f.verify_ctx), 1.0)],
+            axes[5],
+            _axis_tokens(others + f.prompt_tokens, others + f.chunks),
+            axes[7],
+        ]
+        with_history = self._interpolate(near)
+        from_start = self._interpolate(near[:-1] + [[(0, 1.0)]])
         return (
             base[0] + with_history[0] - from_start[0],
             base[1] + with_history[1] - from_start[1],

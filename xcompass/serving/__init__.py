@@ -147,6 +147,8 @@ def strategy_mapping(
     tp, pp, dp = deg.get("tp", 1), deg.get("pp", 0), deg.get("dp", 1)
     if name == "tensor" and "tp" not in deg:
         tp = max(t for t in groups.tp_options if model.heads % t == 0)
+        if tp == 1:  # one chiplet: the largest group is the chiplet itself
+            name, deg = "single", {}
     if name == "data" and "dp" not in deg:
         dp = target.chiplets
     stages = pp if name in ("hybrid", "pipeline") and pp else 1

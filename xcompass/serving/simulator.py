@@ -295,25 +295,35 @@ class Simulation:
             return [(rid, self.need[rid], 0, "p") for rid in rep.running]
         return [(rid, 1, self._history(rid), "d") for rid in rep.running]
 
+    def _whole_prompts(self, rep: ReplicaRun, take: Callable[[int], bool]) -> list[Item]:
+        """Waiting prompts FCFS, whole, while the token budget and `max_running` allow and
+        `take(request)` finds the request room (and takes it); the first that does not fit
+        waits, and so does everyone behind it."""
+        items: list[Item] = []
+        budget = self.policy.budget
+        while rep.waiting and len(rep.running) < self.policy.max_running:
+            rid = rep.waiting[0]
+            q = self.need[rid]
+            if (items and q > budget) or not take(rid):
+                break
+            rep.waiting.popleft()
+            items.append((rid, q, 0, "p"))
+            budget -= q
+        return items
+
     def _compose_vllm(self, rep: ReplicaRun, now: float) -> list[Item]:
         """Prompts first (whole, blocks for the prompt); else every decode, allocating a block
         when a request's last one is full and preempting the latest admitted when none is
         left (recompute: it re-queues at the front and re-prefills prompt + output so far)."""
-        p = self.policy
-        items: list[Item] = []
-        budget = p.budget
-        while rep.waiting and len(rep.running) < p.max_running:
-            rid = rep.waiting[0]
-            q = self.need[rid]
-            if items and q > budget:
-                break
-            kv = blocks(q)
+
+        def take(rid: int) -> bool:
+            kv = blocks(self.need[rid])
             if kv > rep.kv_free:
-                break
-            rep.waiting.popleft()
+                return False
             self._admit(rep, rid, now, kv)
-            items.append((rid, q, 0, "p"))
-            budget -= q
+            return True
+
+        items = self._whole_prompts(rep, take)
         if items:
             return items
         i = 0
@@ -345,39 +355,31 @@ class Simulation:
         prompt's KV has somewhere to wait (the buffer, the replica's own memory, or with no
         buffer a decode replica's room reserved now)."""
         p = self.policy
-        items: list[Item] = []
-        budget = p.budget
-        while rep.waiting and len(rep.running) < p.max_running:
-            rid = rep.waiting[0]
-            q = self.need[rid]
-            if items and q > budget:
-                break
-            held = blocks(q)
+
+        def take(rid: int) -> bool:
+            held = blocks(self.need[rid])
             if p.name == "disagg":
                 if held > rep.kv_free:
-                    break
-            elif p.buffer_tokens:
-                if self.buffer_used + held > p.buffer_tokens:
-                    break  # back-pressure: the buffer is full
-            else:
-                target = self._decoder_with_room(self._capacity_for(rid))
-                if target is None:
-                    break
-                target.kv_used += self._capacity_for(rid)
-                self.buffered[rid] = -1 - target.spec.index  # reserved on that decoder
-            rep.waiting.popleft()
-            rep.running.append(rid)
-            if math.isnan(self.admitted[rid]):
-                self.admitted[rid] = now
-            if p.name == "disagg":
+                    return False
                 rep.kv_used += held
                 self.buffered[rid] = held
             elif p.buffer_tokens:
+                if self.buffer_used + held > p.buffer_tokens:
+                    return False  # back-pressure: the buffer is full
                 self.buffer_used += held
                 self.buffered[rid] = held
-            items.append((rid, q, 0, "p"))
-            budget -= q
-        return items
+            else:
+                target = self._decoder_with_room(self._capacity_for(rid))
+                if target is None:
+                    return False
+                target.kv_used += self._capacity_for(rid)
+                self.buffered[rid] = -1 - target.spec.index  # reserved on that decoder
+            rep.running.append(rid)
+            if math.isnan(self.admitted[rid]):
+                self.admitted[rid] = now
+            return True
+
+        return self._whole_prompts(rep, take)
 
     def _decoder_with_room(self, kv: int) -> ReplicaRun | None:
         best = None

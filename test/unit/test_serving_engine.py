@@ -137,3 +137,10 @@ def test_stream_checks():
         RequestStream(np.array([1.0, 0.0]), np.array([1, 1]), np.array([1, 1]))
     with pytest.raises(XcompassError, match="--qps 0: must be positive"):
         generated(0.0, 10.0, np.array([1]), np.array([1]))
+
+
+def test_a_workload_that_can_never_fit_is_refused_before_work():
+    setup = serving_setup("llama3-8b", "h100", strategy="single")
+    huge = RequestStream(np.array([0.0, 1.0]), np.array([500_000, 600_000]), np.array([1, 1]))
+    with pytest.raises(XcompassError, match="no request fits: the smallest needs 500,001 tokens"):
+        simulate(setup, huge, PolicyOptions("sarathi"))

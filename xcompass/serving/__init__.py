@@ -247,6 +247,14 @@ def simulate(
         policy = replace(policy, tile=_largest_tile(setup.target))
     if not len(stream):
         raise XcompassError("no request to serve")
+    room = max(r.kv_tokens for r in setup.replicas)
+    smallest = int((stream.prompt + stream.output).min())
+    if smallest > room:
+        raise XcompassError(
+            f"no request fits: the smallest needs {smallest:,} tokens of KV (prompt + output), "
+            f"the largest replica holds {room:,}; use more chiplets per replica or shorter "
+            "requests"
+        )
     caches = setup.costs()
     engines = [c.engine for c in caches]
     calls_before = sum(e.calls for e in engines)

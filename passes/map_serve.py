@@ -75,7 +75,9 @@ def _strategy(op: MappingOp) -> str:
 class MapServePass(ModulePass):
     """Serve a trace (`trace=CSV`, at its timestamps x `rate-scale`, first `requests`) or
     Poisson arrivals (`qps`, `duration`, lengths from the embedded Azure distribution) on the
-    module's mapping with `policy`; SLOs `slo-ttft` (read at p90) and `slo-tbt` (p99)."""
+    module's mapping with `policy`; SLOs `slo-ttft` (read at p90) and `slo-tbt` (p99). `mode`
+    is how steps are issued (graph, eager: the target's launch_us per kernel, graph-decode),
+    as `xcompass serve --mode`."""
 
     name = "map-serve"
 
@@ -94,13 +96,13 @@ class MapServePass(ModulePass):
     report: str = ""
 
     def _checked(self) -> tuple:
-        from xcompass.comm import MODES
         from xcompass.serving.arrivals import check_positive
+        from xcompass.serving.host import EXECUTIONS
         from xcompass.serving.metrics import SLO
         from xcompass.serving.policies import PolicyOptions
 
-        if self.mode not in MODES:
-            raise XcompassError(f"option mode={self.mode!r}: valid: {', '.join(MODES)}")
+        if self.mode not in EXECUTIONS:
+            raise XcompassError(f"option mode={self.mode!r}: valid: {', '.join(EXECUTIONS)}")
         if bool(self.trace) == bool(self.qps):
             raise XcompassError("give trace=CSV or qps=Q (with duration=S), one of them")
         if self.qps:
@@ -130,15 +132,17 @@ class MapServePass(ModulePass):
         return stream.first(self.requests) if self.requests else stream
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        from xcompass.serving import simulate
+        from xcompass.serving import HostModel, simulate
 
         try:
             policy, slo = self._checked()
         except XcompassError as exc:
             raise PassFailure(f"map-serve: {exc}") from None
-        setup = serving_setup_of(op, "map-serve", self.mode)
+        setup = serving_setup_of(op, "map-serve")
+        host = HostModel(launch_us=setup.target.kinds[0].launch_us)
         try:
-            run = simulate(setup, self._stream(), policy, slo=slo, seed=self.seed)
+            run = simulate(setup, self._stream(), policy, slo=slo, seed=self.seed,
+                           execution=self.mode, host=host)  # fmt: skip
         except XcompassError as exc:
             raise PassFailure(f"map-serve: {exc}") from None
         s = run.summary

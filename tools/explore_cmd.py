@@ -48,6 +48,12 @@ RESUMED = (
     "train_samples",
     "test_samples",
     "baselines",
+    "policy",
+    "slo_ttft",
+    "slo_tbt",
+    "window",
+    "test_window",
+    "rate_scale",
 )
 """The options a checkpoint stores and `--resume FILE` takes from it (a flag given anyway must
 agree); the rest (--out, --workers, --scheduler, --pictures, ...) may change between runs."""
@@ -146,6 +152,38 @@ def _check_pareto(o: dict[str, Any]) -> None:
             )
 
 
+def _check_serving(o: dict[str, Any]) -> None:
+    """--objective goodput|capacity: its options, and what it cannot take (one line each)."""
+    from xcompass.search.serving_options import FLAGS, check_combination
+
+    check_combination(
+        o["objective"],
+        {f"--{k.replace('_', '-')}": o[k] for k in FLAGS},
+        layers=o["layers"],
+        granularity=o["granularity"],
+        train_samples=o["train_samples"],
+        test_samples=o["test_samples"],
+    )
+    if o["objective"] in ("goodput", "capacity"):
+        serving_options(o).check()
+
+
+def serving_options(o: dict[str, Any]) -> Any:
+    """The serving objective's options from explore's flags (defaults where not given)."""
+    from xcompass.search.serving_options import ServingOptions, parse_window
+
+    return ServingOptions(
+        policy=o["policy"] or "sarathi",
+        slo_ttft_s=2.0 if o["slo_ttft"] is None else o["slo_ttft"],
+        slo_tbt_s=0.2 if o["slo_tbt"] is None else o["slo_tbt"],
+        trace=o["trace"],
+        window=parse_window("--window", o["window"]),
+        test_window=parse_window("--test-window", o["test_window"]),
+        rate_scale=1.0 if o["rate_scale"] is None else o["rate_scale"],
+        seed=o["sample_seed"],
+    )
+
+
 def _check(o: dict[str, Any], resume: Any = None) -> Checked:
     """Every check that needs no model import or search, in the order a user reads options."""
     from xcompass.tools.explore_ir import lowering_passes
@@ -177,6 +215,7 @@ def _check(o: dict[str, Any], resume: Any = None) -> Checked:
             )
     if o["objective"] == "pareto":
         _check_pareto(o)
+    _check_serving(o)
     if o["checkpoint_every"] is not None and not o["checkpoint"]:
         raise XcompassError(
             f"--checkpoint-every {o['checkpoint_every']}: saves to --checkpoint FILE; give it"
@@ -300,7 +339,25 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--tile-heads", dict(type=click.IntRange(1, MAX_TILE), default=None,
                           help="Heads of an attention tile (--granularity tile)  [default: 1]")),
     ("--objective", dict(type=click.Choice(OBJECTIVES), default="edp", show_default=True,
-                         help="What the search minimizes (pareto: a latency-energy front).")),
+                         help="What the search minimizes (pareto: a latency-energy front; "
+                         "goodput, capacity: serve --window of the arrivals, report on "
+                         "--test-window).")),
+    ("--policy", dict(default=None, metavar="NAME",
+                      help="goodput/capacity: serving policy, as xcompass serve  [default: "
+                      "sarathi]")),
+    ("--slo-ttft", dict(type=float, default=None,
+                        help="goodput/capacity: TTFT SLO (s), read at p90  [default: 2]")),
+    ("--slo-tbt", dict(type=float, default=None,
+                       help="goodput/capacity: time-between-tokens SLO (s), p99  [default: "
+                       "0.2]")),
+    ("--window", dict(default=None, metavar="START:END",
+                      help="goodput/capacity: seconds of the arrivals (--trace, or the "
+                      "embedded ones at 4 qps) the search scores on  [default: 0:60]")),
+    ("--test-window", dict(default=None, metavar="START:END",
+                           help="goodput/capacity: later seconds the result is reported on "
+                           "[default: as long as --window, right after it]")),
+    ("--rate-scale", dict(type=float, default=None,
+                          help="goodput/capacity: arrive F times as fast  [default: 1]")),
     ("--population", dict(type=click.IntRange(2, MAX_POPULATION), default=None,
                           help="Individuals per generation  [default: 100]")),
     ("--generations", dict(type=click.IntRange(1, MAX_GENERATIONS), default=None,
@@ -368,6 +425,10 @@ def explore_cmd(**o: Any) -> None:
             _check_pareto(o)
         resume = ckpt.load(o["resume"])
         _take_from_checkpoint(o, given, resume)
+    if o["objective"] in ("goodput", "capacity"):  # each evaluation serves a window
+        from xcompass.search.serving_options import SERVING_GENERATIONS, SERVING_POPULATION
+
+        DEFAULT_POPULATION, DEFAULT_GENERATIONS = SERVING_POPULATION, SERVING_GENERATIONS
     o["population"] = o["population"] or DEFAULT_POPULATION
     o["generations"] = o["generations"] or DEFAULT_GENERATIONS
     checked = _check(o, resume)
@@ -416,6 +477,7 @@ def _explore(o: dict[str, Any], c: Checked, started: float) -> None:
             )
             if o["granularity"] == "tile"
             else None,
+            serving=serving_options(o) if o["objective"] in ("goodput", "capacity") else None,
         )
         explorer = Explorer(
             spec,

@@ -27,6 +27,7 @@ from xcompass.search.layout import describe as describe_layout
 from xcompass.search.population import ProgressCallback
 from xcompass.search.problem import SearchProblem, build_problem
 from xcompass.search.samples import Distribution, batch_seeds, sample_batches
+from xcompass.search.serving_options import ServingOptions, check_combination, is_serving
 from xcompass.search.study import Outcome
 from xcompass.targets import Target
 from xcompass.workload import Workload
@@ -61,6 +62,7 @@ class ProblemSpec:
     lowering: dict[str, Any] | None = field(default=None, compare=False)  # report summary
     tiles: dict[str, Any] | None = field(default=None, compare=False)  # granularity=tile:
     # the layer's graph and lowering, tile width and heads (`inputs.tile_options`)
+    serving: ServingOptions | None = None  # objective goodput / capacity: what is served
 
     @property
     def units(self) -> int:
@@ -75,8 +77,31 @@ class ProblemSpec:
             text += f"; {self.train_samples} training / {self.test_samples} test batches"
         return text
 
-    def problem(self, seed: int) -> SearchProblem:
-        """The search problem (request batches sampled with the search's seed)."""
+    def problem(self, seed: int, objective: str = "edp") -> SearchProblem:
+        """The search problem (request batches sampled with the search's seed); for a serving
+        objective (goodput, capacity), one whose evaluator serves `serving`'s windows."""
+        check_combination(
+            objective,
+            {"serving=ServingOptions(...)": self.serving},
+            layers=self.layers,
+            granularity=self.granularity,
+            train_samples=self.train_samples,
+            test_samples=self.test_samples,
+        )
+        problem = self._static_problem(seed)
+        if not is_serving(objective):
+            return problem
+        from dataclasses import replace
+
+        from xcompass.search.serving_objective import ServingObjective
+
+        options = self.serving or ServingOptions()
+        serving = ServingObjective.build(
+            objective, self.model, self.target, self.kernels, problem.groups, self.mode, options
+        )
+        return replace(problem, serving=serving, evaluator=None)
+
+    def _static_problem(self, seed: int) -> SearchProblem:
         if self.granularity not in GRANULARITIES:
             raise XcompassError(
                 f"unknown granularity '{self.granularity}' (valid: {', '.join(GRANULARITIES)})"
@@ -216,7 +241,7 @@ class Explorer:
 
     def prepare(self) -> SearchProblem:
         started = time.perf_counter()
-        problem = self.spec.problem(self.settings.seed)
+        problem = self.spec.problem(self.settings.seed, self.settings.objective)
         self.header = {
             "fingerprint": ckpt.fingerprint(
                 problem.model,
@@ -298,6 +323,7 @@ def explore(
     tile_width: int = 128,
     tile_heads: int = 1,
     settings: SearchSettings | None = None,
+    serving: ServingOptions | None = None,
     train_samples: int = 0,
     test_samples: int = 0,
     workers: int = 1,
@@ -308,7 +334,10 @@ def explore(
     progress: ProgressCallback | Callable[..., Any] | None = None,
 ) -> Exploration:
     """Map `model` serving `workload` on `target` and say what it costs (see the package
-    docstring for an example). Every argument has `xcompass explore`'s default."""
+    docstring for an example). Every argument has `xcompass explore`'s default. With
+    `settings.objective` goodput or capacity, mappings are scored by serving `serving`'s
+    training window (default `ServingOptions()`: the embedded arrivals, sarathi, 0:60 s) and
+    reported on its test window."""
     from xcompass.explore.inputs import backend_for, problem_spec
 
     settings = settings or SearchSettings()
@@ -326,6 +355,10 @@ def explore(
         tile_width=tile_width,
         tile_heads=tile_heads,
     )
+    if serving is not None:
+        from dataclasses import replace
+
+        spec = replace(spec, serving=serving)
     loaded = ckpt.load(resume) if resume else None
     with backend_for(workers, scheduler) as backend:
         explorer = Explorer(

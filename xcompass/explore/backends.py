@@ -39,7 +39,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from xcompass.errors import XcompassError, shown
-from xcompass.search.problem import Evaluation, LocalEvaluator, SearchProblem
+from xcompass.search.problem import Evaluation, Evaluator, SearchProblem
 
 MIN_SLICE = 8
 """Fewest individuals worth sending to a worker (below, IPC costs more than it saves)."""
@@ -77,7 +77,7 @@ def compact(place: np.ndarray) -> np.ndarray:
 
 def local_problem(problem: SearchProblem) -> SearchProblem:
     """The problem as a worker holds it: scored in that worker's own process."""
-    return replace(problem, evaluator=LocalEvaluator(problem.train))
+    return replace(problem, evaluator=problem.local_evaluator())
 
 
 # --- what runs inside a worker -------------------------------------------------------------
@@ -176,7 +176,7 @@ class _Sliced:
     on the slices scored here (`backend.per_individual_s`; before the first measurement
     everything is scored here). Slicing never changes a score, so neither does this choice."""
 
-    def __init__(self, backend: Any, local: LocalEvaluator, slots: int, here: bool) -> None:
+    def __init__(self, backend: Any, local: Evaluator, slots: int, here: bool) -> None:
         self.backend, self.local, self.slots, self.here = backend, local, slots, here
 
     def count(self, n: int) -> int:
@@ -245,7 +245,7 @@ class ProcessPool(Backend):
             f.write(pickle.dumps(local_problem(problem)))
         self.payload_file = f.name
         self._start()
-        local = LocalEvaluator(problem.train)
+        local = problem.local_evaluator()
         return replace(problem, evaluator=_Sliced(self, local, self.workers, here=True))
 
     def _start(self) -> None:
@@ -326,7 +326,7 @@ class ProcessPool(Backend):
         return _PoolTask(self, fn, args)
 
     def beside_task(self, problem: SearchProblem) -> SearchProblem:
-        local = LocalEvaluator(problem.train)
+        local = problem.local_evaluator()
         if self.workers <= 2:
             return replace(problem, evaluator=local)
         return replace(problem, evaluator=_Sliced(self, local, self.workers - 1, here=True))
@@ -437,7 +437,7 @@ class DaskCluster(Backend):
         threads = self.slots()
         self.overhead_s = self.round_trip() if self.min_task_s is None else self.min_task_s
         self.name = f"dask ({threads} worker threads, {self.overhead_s * 1e3:.0f} ms a task)"
-        local = LocalEvaluator(problem.train)
+        local = problem.local_evaluator()
         return replace(problem, evaluator=_Sliced(self, local, threads + 1, here=True))
 
     def round_trip(self, tries: int = 5) -> float:
@@ -466,7 +466,7 @@ class DaskCluster(Backend):
     def beside_task(self, problem: SearchProblem) -> SearchProblem:
         """One worker thread runs the submitted method: slices go to the others (queued
         behind the method, they would wait for it)."""
-        local = LocalEvaluator(problem.train)
+        local = problem.local_evaluator()
         threads = self.slots() - 1
         if threads < 1:
             return replace(problem, evaluator=local)

@@ -11,6 +11,7 @@ import numpy as np
 
 from xcompass.mapping import Groups, Mapping
 from xcompass.schedule import Result
+from xcompass.search.objectives import SERVING_OBJECTIVES
 from xcompass.search.study import Outcome
 from xcompass.targets import Target
 from xcompass.workload import Workload
@@ -89,16 +90,20 @@ def activity(
 
 
 def convergence(outcome: Outcome) -> dict[str, Any]:
-    """Each method's best score against evaluations spent (the report's `convergence`)."""
+    """Each method's best score against evaluations spent (the report's `convergence`). For
+    goodput and capacity the values are the figures themselves (req/s, higher is better), as
+    the plot draws them; the bound is then an upper bound (+inf, none, for capacity)."""
+    sign = -1.0 if outcome.objective in SERVING_OBJECTIVES else 1.0
     return {
         "objective": outcome.scalar(),
         "methods": {
-            name: [[int(e), float(s)] for e, s in r.history] for name, r in outcome.results.items()
+            name: [[int(e), sign * float(s)] for e, s in r.history]
+            for name, r in outcome.results.items()
         },
-        "standard": float(outcome.results["standard"].best.score[0])
+        "standard": sign * float(outcome.results["standard"].best.score[0])
         if "standard" in outcome.results
         else None,
-        "lower_bound": float(outcome.bound.objective(outcome.objective)),
+        "lower_bound": sign * float(outcome.bound_score()),
     }
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from xcompass.search import registry
-from xcompass.search.objectives import better
+from xcompass.search.objectives import SERVING_OBJECTIVES, better
 
 PARETO_NOTE = ", lowest EDP"
 
@@ -42,10 +42,78 @@ def _answer(search: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return answer["method"], answer
 
 
+SERVING_NOTE = (
+    "goodput (capacity): requests per second meeting both SLOs (the highest arrival rate at\n"
+    "which the SLOs hold); train = the window every method scored mappings on, test = the\n"
+    "later window none of them saw; TTFT p90 and TBT p99 are the training window's."
+)
+
+
+def _serving_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """`--objective goodput|capacity`: each method's best mapping served on the training
+    window (what it was scored by) and on the test window; "found % better" and "bound %
+    better" on the training window's figure, one sign convention (positive = better)."""
+    search = report["search"]
+    what = "capacity" if search["objective"] == "capacity" else "goodput"
+    methods, failed = search["methods"], search.get("failed", {})
+    finder, found = _answer(search)
+    bound = search["lower_bound"]["objective"]
+    header = [
+        "method",
+        f"train {what} req/s",
+        "TTFT p90 ms",
+        "TBT p99 ms",
+        "SLOs",
+        f"test {what} req/s",
+        "found % better",
+        "bound % better",
+    ]
+
+    def figures(m: dict[str, Any]) -> list[str]:
+        sv = m.get("serving") or {}
+        train, test = sv.get("train", {}), sv.get("test", {})
+        if not train.get("feasible", False):
+            return [f"{-m['score']:,.2f}" if m["score"] <= 0 else "-", "-", "-", "-", "-"]
+        return [
+            f"{train['value']:,.2f}",
+            f"{train['ttft_p90_s'] * 1e3:,.0f}",
+            f"{train['tbt_p99_s'] * 1e3:,.1f}",
+            "met" if train["slo_met"] else "missed",
+            f"{test['value']:,.2f}" if test.get("feasible") else "-",
+        ]
+
+    def vs_bound(score: float) -> str:
+        return _pct(better(bound, score)) if bound not in (float("inf"), float("-inf")) else "-"
+
+    rows = [[f"found ({label(finder)})", *figures(found), "-", vs_bound(found["score"])]]
+    if found.get("layout"):
+        rows.append(["", f"layout: {found['layout']}"])
+    order = list(registry.REGISTRY)
+    names = sorted([*methods, *failed], key=lambda n: order.index(n) if n in order else len(order))
+    for name in names:
+        if name in failed:
+            rows.append([label(name), f"found no mapping: {failed[name]['note']}"])
+            continue
+        if name == finder:
+            continue
+        m = methods[name]
+        text = label(name)
+        if name == "standard" and search.get("best_standard"):
+            text = f"{text} ({search['best_standard']})"
+        rows.append(
+            [text, *figures(m), _pct(better(found["score"], m["score"])), vs_bound(m["score"])]
+        )
+    if bound not in (float("inf"), float("-inf")):
+        rows.append(["offered rate (upper bound)", f"{-bound:,.2f}", "-", "-", "-", "-", "-", "-"])
+    return header, rows
+
+
 def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows (strings). A row of two cells is a line of words under its label
     (layout, a method that found nothing)."""
     search = report["search"]
+    if search["objective"] in SERVING_OBJECTIVES:
+        return _serving_rows(report)
     tokens = float(report.get("explore", {}).get("tokens_per_batch", report["tokens"]))
     methods, failed = search["methods"], search.get("failed", {})
     finder, found = _answer(search)
@@ -156,9 +224,13 @@ def headline(report: dict[str, Any]) -> str:
     )
     if "search_s" in ex:
         second += f"; search {ex['search_s']:.1f} s"
+    serving = search.get("serving")
+    if serving and serving.get("description"):
+        second += f"\n{serving['description']}"
     return f"{first}\n{second}"
 
 
 def results_table(report: dict[str, Any]) -> str:
     header, rows = table_rows(report)
-    return f"{headline(report)}\n\n{format_rows(header, rows)}\n"
+    note = f"\n{SERVING_NOTE}\n" if report["search"]["objective"] in SERVING_OBJECTIVES else ""
+    return f"{headline(report)}\n\n{format_rows(header, rows)}\n{note}"

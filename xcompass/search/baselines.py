@@ -20,6 +20,7 @@ import numpy as np
 
 from xcompass.search.archive import Archive, non_dominated
 from xcompass.search.method import Done, Handle, Run
+from xcompass.search.objectives import maximized
 from xcompass.search.operators import random_genomes
 from xcompass.search.population import (
     Clock,
@@ -36,8 +37,12 @@ SA_MOVES = ("flip", "move", "swap")
 
 
 def _log_cost(objective: str, s: float) -> float:
-    """Scale-free cost for the acceptance test (throughput is scored negative)."""
-    return -np.log(-s) if objective == "throughput" else np.log(s)
+    """Scale-free cost for the acceptance test (throughput, goodput, capacity are scored
+    negative)."""
+    if maximized(objective):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(-np.log(-s)) if s <= 0 else float("inf")
+    return np.log(s)
 
 
 def propose(

@@ -6,9 +6,13 @@ import numpy as np
 
 from xcompass.errors import XcompassError
 
-OBJECTIVES = ("edp", "latency", "energy", "throughput", "pareto")
+SERVING_OBJECTIVES = ("goodput", "capacity")
+"""Scored by serving a window of arrivals over time (`xcompass.search.serving_objective`)."""
+OBJECTIVES = ("edp", "latency", "energy", "throughput", "pareto", *SERVING_OBJECTIVES)
 """`pareto` searches a latency-energy front; the others are one number, lower is better
-(throughput is scored as its negative)."""
+(throughput, goodput and capacity are scored as their negatives)."""
+MAXIMIZED = ("throughput", *SERVING_OBJECTIVES)
+"""Objectives whose score is the negative of the figure a person reads."""
 
 
 def check_objective(objective: str) -> None:
@@ -31,8 +35,21 @@ def score_arrays(
     if objective == "throughput":
         with np.errstate(divide="ignore"):
             return -(tokens[:, None] / latency_s).mean(axis=0)
+    if objective in SERVING_OBJECTIVES:
+        # one row (the training window): latency_s holds seconds per good request (1 /
+        # goodput or 1 / capacity), energy_j energy per finished request; both +inf mark a
+        # mapping that cannot serve (infeasible: +inf), a finite energy with no good request
+        # scores 0 (the worst a feasible mapping can do)
+        with np.errstate(divide="ignore"):
+            value = (1.0 / latency_s).mean(axis=0)
+        return np.where(np.isinf(energy_j).any(axis=0), np.inf, -value)
     check_objective(objective)
     raise AssertionError(objective)
+
+
+def maximized(objective: str) -> bool:
+    """Whether a person reads the objective as higher-is-better (its score is negated)."""
+    return objective in MAXIMIZED
 
 
 def better(ours: float, theirs: float) -> float:

@@ -151,12 +151,26 @@ class SearchProblem:
     unit_graph: Units | None = None  # the units of one micro-batch (None: layers)
     allowed: np.ndarray | None = None  # [U, G] placements each unit allows (None: all)
     tiles: Mapping[str, Any] = field(default_factory=dict)  # tile options (granularity=tile)
+    serving: Any = None  # a `serving_objective.ServingObjective`: objective goodput / capacity
 
     def __post_init__(self) -> None:
         if self.evaluator is None:
-            self.evaluator = LocalEvaluator(self.train)
+            self.evaluator = self.local_evaluator()
         if not self.layers:
             self.layers = self.units
+
+    def local_evaluator(self) -> Evaluator:
+        """The evaluator that scores in this process: the engine on the request batches, or
+        for a serving objective, serving its training window (what a worker holds)."""
+        if self.serving is not None:
+            return self.serving.evaluator()
+        return LocalEvaluator(self.train)
+
+    @property
+    def has_test(self) -> bool:
+        """Whether results are also reported on data the search never saw (test batches, or
+        a serving objective's test window)."""
+        return bool(self.test) or self.serving is not None
 
     @property
     def microbatches(self) -> int:
@@ -244,6 +258,8 @@ class SearchProblem:
         return alone.train[0]
 
     def evaluate_test(self, boundaries: np.ndarray, place: np.ndarray) -> Evaluation | None:
+        if self.serving is not None:
+            return self.serving.evaluate_test(boundaries, place)
         if not self.test:
             return None
         return LocalEvaluator(self.test)(boundaries, place)

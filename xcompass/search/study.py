@@ -33,7 +33,7 @@ from xcompass.search.archive import merge_fronts
 from xcompass.search.bounds import LowerBound
 from xcompass.search.ga import GAConfig
 from xcompass.search.method import Backend, Done, Handle, InProcess, Run, StudyState
-from xcompass.search.objectives import OBJECTIVES, better, check_objective
+from xcompass.search.objectives import OBJECTIVES, SERVING_OBJECTIVES, better, check_objective
 from xcompass.search.population import Progress, ProgressCallback, Scored, SearchResult, SeedPool
 from xcompass.search.problem import Evaluation, SearchProblem, score
 from xcompass.search.seeds import Seed
@@ -101,6 +101,16 @@ class Outcome:
     test: dict[str, Evaluation] = field(default_factory=dict)
     test_tokens: np.ndarray | None = None
     failed: dict[str, SearchResult] = field(default_factory=dict)  # found no mapping (why)
+    serving: dict[str, dict[str, Any]] = field(default_factory=dict)  # goodput / capacity:
+    # per method, its best served on the training and the test window ({"train", "test"})
+    serving_bound: float = float("-inf")  # goodput: minus the window's offered rate
+    serving_setup: dict[str, Any] = field(default_factory=dict)  # policy, SLOs, windows
+
+    def bound_score(self) -> float:
+        """The bound on the objective's score (-inf where there is none: capacity)."""
+        if self.objective in SERVING_OBJECTIVES:
+            return self.serving_bound
+        return self.bound.objective(self.objective)
 
     @cached_property
     def answer(self) -> SearchResult:
@@ -175,6 +185,8 @@ class Outcome:
             test = self.test_score(name)
             if test is not None:
                 entry["test_score"] = test
+            if name in self.serving:
+                entry["serving"] = self.serving[name]
             methods[name] = entry
         b, answer = self.bound, self.answer
         found = {
@@ -187,8 +199,12 @@ class Outcome:
         test = self.test_answer()
         if test is not None:
             found["test_score"] = test
+        if answer.method in self.serving:
+            found["serving"] = self.serving[answer.method]
         ours = found["score"]
+        extra = {"serving": self.serving_setup} if self.serving_setup else {}
         return {
+            **extra,
             "objective": self.objective,
             "searched": self.searched,
             "answer": found,
@@ -208,7 +224,7 @@ class Outcome:
                 "edp_js": b.edp_js,
                 "throughput_tok_s": b.throughput_tok_s,
                 "latency_parts_s": b.latency_parts_s,
-                "objective": b.objective(self.objective),
+                "objective": self.bound_score(),
             },
         }
 
@@ -271,6 +287,14 @@ class Study:
     def run(self) -> Outcome:
         st, cfg = self.settings, self.config
         check_objective(st.objective)
+        serving = self.problem.serving
+        wants = st.objective in SERVING_OBJECTIVES
+        if wants != (serving is not None) or (wants and serving.objective != st.objective):
+            have = f"a {serving.objective} problem" if serving is not None else "a static problem"
+            raise XcompassError(
+                f"objective {st.objective}: the search problem is {have}; a serving objective "
+                "needs a problem built with its serving options (policy, SLOs, trace windows)"
+            )
         if self.state.pool is None:
             self.state.pool = SeedPool.build(self.problem, st.scalar, self.extra_seeds)
             self._save()
@@ -299,13 +323,38 @@ class Study:
                 (results if done[name].feasible else failed)[name] = done[name]
         bound = registry.bound().load().start(run).result()
         outcome = Outcome(st.objective, cfg, searched, results, bound, pool, failed=failed)
-        if self.problem.test:
+        if serving is not None:
+            self._serve_results(outcome)
+        elif self.problem.test:
             for name, r in results.items():
                 ev = self.problem.evaluate_test(r.best.bits, r.best.place)
                 if ev is not None:
                     outcome.test[name] = ev
             outcome.test_tokens = self.problem.test_tokens
         return outcome
+
+    def _serve_results(self, outcome: Outcome) -> None:
+        """Goodput / capacity: each method's best served on the training window (the figures
+        it was scored by) and on the test window no method ever scored; the answer's test run
+        also re-costs some iterations exactly (the cost cache's error)."""
+        from xcompass.search.serving_objective import TEST_CHECK, _as_row
+
+        serving = self.problem.serving
+        finder = outcome.answer.method
+        for name, r in outcome.results.items():
+            mapping = r.best.mapping()
+            check = TEST_CHECK if name == finder else 0
+            train = serving.figures(mapping, "train")
+            test = serving.figures(mapping, "test", check=check)
+            outcome.serving[name] = {"train": train, "test": test}
+            lat, energy = _as_row(test)
+            outcome.test[name] = Evaluation(np.array([[lat]]), np.array([[energy]]))
+        outcome.test_tokens = np.ones(1)
+        outcome.serving_bound = serving.bound()
+        outcome.serving_setup = {**serving.options.as_dict(), "objective": serving.objective,
+                                 "train_requests": len(serving.train),
+                                 "test_requests": len(serving.test),
+                                 "description": serving.describe()}  # fmt: skip
 
     def _baselines(self, run: Run) -> None:
         """Every baseline asked for, here or (a method that asks for it) on a worker; those on

@@ -955,6 +955,7 @@ def explore_case(rng: random.Random, case: Case, seeds: dict) -> None:
     case.kind = "explore"
     argv = [str(BIN / "xcompass"), "explore", *TINY]
     reasons: dict[str, str] = {}  # flag -> why its (last) value must be refused
+    inputs_in_out: dict[str, str] = {}  # flag -> the input it put in --out
 
     def reason_of(flag: str, make) -> object:  # noqa: ANN001 - a generator that sets should_fail
         before, case.should_fail = case.should_fail, ""
@@ -987,6 +988,7 @@ def explore_case(rng: random.Random, case: Case, seeds: dict) -> None:
             if flag == "--checkpoint-every" and rng.random() < 0.7:
                 _set_option(argv, "--checkpoint", "c.npz")
                 case.outputs.add("c.npz")
+                reasons.pop("--checkpoint", None)
             if flag == "--workers" and value == 1 and rng.random() < 0.5:
                 value = 2
             _set_option(argv, flag, value)
@@ -1095,6 +1097,7 @@ def explore_case(rng: random.Random, case: Case, seeds: dict) -> None:
             else:
                 case.files[f"out/{name}"] = to_toml(_pick(rng, seeds["targets"])).encode()
             case.outputs.discard(f"out/{name}")
+            inputs_in_out[flag] = f"out/{name}"
             _set_option(argv, flag, f"out/{name}")
             _set_option(argv, "--out", "out")
             out = "out"
@@ -1127,6 +1130,9 @@ def explore_case(rng: random.Random, case: Case, seeds: dict) -> None:
         for flag in ("--tile-width", "--tile-heads"):
             if flag in argv:
                 reasons[flag] = f"{flag} without tile"
+    for flag, path in inputs_in_out.items():  # no longer an input: an old output there
+        if argv[argv.index(flag) + 1] != path or argv[argv.index("--out") + 1] != "out":
+            case.outputs.add(path)
     case.should_fail = case.should_fail or next(iter(reasons.values()), "")
     case.argv = argv
 
@@ -1339,16 +1345,22 @@ FORK = True  # run each case in a process forked from a worker that imported xco
 
 
 def _warm() -> None:
-    """Import every entry point once per worker (a forked case then starts in milliseconds)."""
+    """Import every module of xcompass once per worker: a forked case then starts in
+    milliseconds, and never imports a file changed since the run started (a case sees one
+    consistent version of the code, even while the tree is being edited)."""
+    import importlib
+    import pkgutil
+
     import matplotlib
 
     matplotlib.use("Agg")
-    import xcompass.tools.cli  # noqa: F401
-    import xcompass.tools.explore_cmd  # noqa: F401
-    import xcompass.tools.opt  # noqa: F401
+    import xcompass
 
-    from xcompass.explore import api, checkpoint, outputs, reading  # noqa: F401
-    from xcompass.viz import gantt, layout, perfetto, plots  # noqa: F401
+    for info in pkgutil.walk_packages(xcompass.__path__, "xcompass."):
+        try:
+            importlib.import_module(info.name)
+        except Exception:  # noqa: BLE001, S112 - an optional extra (dask) may be missing
+            continue
 
 
 def _init_worker(seeds: dict, only: list, fork: bool) -> None:

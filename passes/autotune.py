@@ -56,7 +56,7 @@ from xcompass.fileio import write_atomically
 from xcompass.mapping import Mapping
 from xcompass.report import build_report, dumps
 from xcompass.schedule import evaluate_mapping
-from xcompass.search.objectives import OBJECTIVES
+from xcompass.search.objectives import OBJECTIVES, SERVING_OBJECTIVES
 from xcompass.tiles import check_tiles
 from xcompass.trace import MAX_SAMPLE, read_trace
 from xcompass.units import expand
@@ -113,10 +113,15 @@ class AutotunePass(ModulePass):
 
     def check_options(self) -> None:
         """Everything that can be judged without the IR, before any work."""
-        if not isinstance(self.objective, str) or self.objective not in OBJECTIVES:
+        if self.objective in SERVING_OBJECTIVES:  # needs arrivals, a policy and SLOs
             raise _fail(
-                f"unknown objective '{shown(self.objective, 40)}' (valid: {', '.join(OBJECTIVES)})"
+                f"objective {self.objective} scores mappings by serving a trace window: use "
+                f"xcompass explore --objective {self.objective} (map-autotune prices the "
+                "module's step)"
             )
+        if not isinstance(self.objective, str) or self.objective not in OBJECTIVES:
+            valid = ", ".join(o for o in OBJECTIVES if o not in SERVING_OBJECTIVES)
+            raise _fail(f"unknown objective '{shown(self.objective, 40)}' (valid: {valid})")
         ranges = {
             "population": (2, MAX_POPULATION, "individuals per generation"),
             "generations": (1, MAX_GENERATIONS, "generations"),

@@ -263,6 +263,10 @@ def _check(o: dict[str, Any], resume: Any = None) -> Checked:
             raise XcompassError(
                 f"--trace {shown(o['trace'], 100)}: cannot read the file ({reason})"
             ) from None
+        if o["objective"] in ("goodput", "capacity"):  # its windows hold requests
+            from xcompass.search.serving_objective import streams
+
+            streams(serving_options(o))
     passes = lowering_passes(o["lowering"])
     settings = SearchSettings(
         o["objective"],

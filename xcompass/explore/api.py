@@ -253,6 +253,7 @@ class Explorer:
                 self.spec.kernels,
                 tuple(ctx.table.tokens.tolist() for ctx in problem.train),
                 [c.table.tokens.tolist() for c in problem.test],
+                *([problem.serving.options] if problem.serving is not None else []),
             ),
             "problem": self.spec.summary(),
             "settings": self.settings.as_dict(),

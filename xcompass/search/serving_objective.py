@@ -97,8 +97,10 @@ def streams(options: ServingOptions) -> tuple[RequestStream, RequestStream]:
             out.append(from_trace(data, window=w, rate_scale=options.rate_scale))
         except XcompassError as exc:
             text = str(exc)
-            if text.startswith("--window"):
+            if text.startswith("--window"):  # outside the trace: name the window asked for
                 text = text.split(": ", 1)[1]
+            elif "holds no request" not in text:  # the trace itself (no timestamps, order)
+                raise XcompassError(f"--trace {text}") from None
             raise XcompassError(f"{flag} {w[0]:g}:{w[1]:g}: {text}") from None
     return out[0], out[1]
 

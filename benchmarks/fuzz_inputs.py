@@ -1356,9 +1356,12 @@ def _warm() -> None:
     matplotlib.use("Agg")
     import xcompass
 
-    for info in pkgutil.walk_packages(xcompass.__path__, "xcompass."):
+    names = [info.name for info in pkgutil.walk_packages(xcompass.__path__, "xcompass.")]
+    for sub in ("dialects", "passes", "tools"):  # installed as xcompass.<sub> (editable too)
+        names += [f"xcompass.{sub}.{info.name}" for info in pkgutil.iter_modules([str(REPO / sub)])]
+    for name in names:
         try:
-            importlib.import_module(info.name)
+            importlib.import_module(name)
         except Exception:  # noqa: BLE001, S112 - an optional extra (dask) may be missing
             continue
 

@@ -42,10 +42,15 @@ def _answer(search: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return answer["method"], answer
 
 
-SERVING_NOTE = (
-    "goodput (capacity): requests per second meeting both SLOs (the highest arrival rate at\n"
-    "which the SLOs hold); train = the window every method scored mappings on, test = the\n"
-    "later window none of them saw; TTFT p90 and TBT p99 are the training window's."
+SERVING_NOTE = {
+    "goodput": "goodput: requests per second that meet both SLOs over the window's makespan",
+    "capacity": "capacity: the highest arrival rate (the window replayed faster or slower) at "
+    "which\nTTFT p90 and TBT p99 meet their SLOs",
+}
+SERVING_WHERE = (
+    "train = the window every method scored mappings on, test = the later window none of\n"
+    "them saw; TTFT p90, TBT p99 and SLOs (met or missed) are of the training window's run "
+    "at its\nown rate."
 )
 
 
@@ -232,5 +237,8 @@ def headline(report: dict[str, Any]) -> str:
 
 def results_table(report: dict[str, Any]) -> str:
     header, rows = table_rows(report)
-    note = f"\n{SERVING_NOTE}\n" if report["search"]["objective"] in SERVING_OBJECTIVES else ""
+    objective = report["search"]["objective"]
+    note = ""
+    if objective in SERVING_OBJECTIVES:
+        note = f"\n{SERVING_NOTE[objective]};\n{SERVING_WHERE}\n"
     return f"{headline(report)}\n\n{format_rows(header, rows)}\n{note}"

@@ -27,6 +27,8 @@ def _score(objective: str, value: float) -> str:
         return "-"
     if objective == "throughput":
         return f"{-value:,.0f} tok/s"
+    if objective in ("goodput", "capacity"):  # scored as their negatives
+        return f"{-value:,.2f} req/s"
     return f"{value:.4g} {UNITS.get(objective, '')}"
 
 

@@ -16,11 +16,11 @@ from xcompass.opcost import (
     RequestGroup,
     Stage,
     attention_compute,
-    unpacked,
     dram_share,
     hardware_cover,
     op_cost,
     tile_compute,
+    unpacked,
 )
 from xcompass.targets import ChipletKind
 
@@ -108,8 +108,9 @@ def kernel_cost(
             for j, g in enumerate(groups):
                 passes = stages[j].kv_passes if stages else 1
                 history, new = _kv_bytes(op, g, tp, dtype_bytes)
-                if lost[j]:  # every query head streams its KV head's history
+                if lost[j]:  # every query head streams its KV head's K/V (new ones too)
                     history *= group
+                    io += (group - 1) * new
                 io += history + (passes - 1) * (history + new)
             floor = max(floor, chip.attention_floor_us)
             bandwidth = chip.attention_bandwidth

@@ -329,7 +329,12 @@ def attention_cost(
     lost = unpacked(chip, groups)
     kv_bytes = (
         sum(
-            2.0 * kv_heads * hd * min(g.ctx + g.q, op.window or 10**12) * g.count * p
+            2.0
+            * kv_heads
+            * hd
+            * min(g.ctx + g.q, op.window or 10**12)
+            * g.count
+            * p
             * (group if u else 1)
             for g, p, u in zip(groups, passes, lost, strict=True)
         )

@@ -75,6 +75,7 @@ def test_a_dask_cluster_gives_the_in_process_result_even_losing_a_worker(referen
         assert backend.sent == 0 and backend.per_individual_s > 0
         backend.min_task_s = 0.0  # every population is sliced, as a large problem's is
         problem = backend.attach(small_problem(), "test-dask")
+        assert backend.per_individual_s == 0  # another problem: measured afresh
         assert_same_outcome(Study(problem, SETTINGS, backend).run(), reference)
         assert backend.sent > 0
 

@@ -244,6 +244,7 @@ class ProcessPool(Backend):
         ) as f:
             f.write(pickle.dumps(local_problem(problem)))
         self.payload_file = f.name
+        _warm(problem)  # compiled here first: the workers then load it from numba's cache
         self._start()
         local = problem.local_evaluator()
         return replace(problem, evaluator=_Sliced(self, local, self.workers, here=True))
@@ -431,6 +432,7 @@ class DaskCluster(Backend):
 
         self.close_plugin()  # a backend serves one study at a time
         self.key = key
+        self.per_individual_s = 0.0  # measured afresh: another problem scores at its own pace
         self.plugin = f"xcompass-{key[:16]}"
         payload = pickle.dumps(local_problem(problem))
         self.client.register_plugin(ProblemPlugin(key, payload), name=self.plugin)

@@ -80,12 +80,15 @@ def _serving_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         if not train.get("feasible", False):
             return [f"{-m['score']:,.2f}" if m["score"] <= 0 else "-", "-", "-", "-", "-"]
         return [
-            f"{train['value']:,.2f}",
+            value(train),
             f"{train['ttft_p90_s'] * 1e3:,.0f}",
             f"{train['tbt_p99_s'] * 1e3:,.1f}",
             "met" if train["slo_met"] else "missed",
-            f"{test['value']:,.2f}" if test.get("feasible") else "-",
+            value(test) if test.get("feasible") else "-",
         ]
+
+    def value(f: dict[str, Any]) -> str:
+        return ("≥" if f.get("capped") else "") + f"{f['value']:,.2f}"
 
     def vs_bound(score: float) -> str:
         return _pct(better(bound, score)) if bound not in (float("inf"), float("-inf")) else "-"

@@ -11,7 +11,10 @@ window of arrivals with the chosen policy and SLOs, and scored:
   or use `capacity`, which needs no load to be chosen).
 - `capacity`: the highest arrival rate (the training window replayed faster or slower) at
   which the SLOs hold (Vidur-Search's criterion, `serving.capacity.find_capacity`); about ten
-  serving runs per mapping, so roughly three times goodput's cost.
+  serving runs per mapping, so roughly three times goodput's cost. The window must be long
+  enough that its requests, arriving at once, cannot all be served within the TTFT SLO:
+  otherwise every mapping reaches find_capacity's ceiling (2**10 x the window's rate; the
+  figures say `capped`, the table "≥").
 
 After the search, each method's best mapping is served again on a *test* window, a later
 part of the same arrivals that no method ever scored, and both figures go into the report:
@@ -243,6 +246,9 @@ class ServingObjective:
             )
             out["capacity_req_s"] = capacity
             out["capacity_points"] = len(points)
+            # find_capacity stops doubling at 2**MAX_DOUBLINGS x the window's rate: a window
+            # short enough to be served within the SLOs as one burst has no capacity to find
+            out["capped"] = bool(points) and all(p["slo_met"] for p in points)
             out["value"] = capacity
         else:
             out["value"] = run.summary["goodput_req_s"]

@@ -27,7 +27,7 @@ def test_spec_kinds_and_counts():
 
 def test_default_spec_parses_to_mixed_kinds():
     kinds = {r.kind for r in parse_spec(DEFAULT_SPEC)}
-    assert kinds == set(RequestKind)
+    assert kinds == set(RequestKind) - {RequestKind.CHUNK}  # chunks come from serving
 
 
 @pytest.mark.parametrize(

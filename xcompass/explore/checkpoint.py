@@ -318,6 +318,12 @@ HEADER = Obj(
                 "train_samples": Int(0, 256),
                 "test_samples": Int(0, 256),
                 "baselines": Bool(),
+                "policy": Nullable(Str(40)),  # --objective goodput / capacity: what is served
+                "slo_ttft": Nullable(Num(0, 86400.0)),
+                "slo_tbt": Nullable(Num(0, 86400.0)),
+                "window": Nullable(Str(200)),
+                "test_window": Nullable(Str(200)),
+                "rate_scale": Nullable(Num(0, 1e6)),
             },
         ),
         "pool": Obj(

@@ -249,3 +249,22 @@ def test_map_autotune_refuses_a_serving_objective():
     with pytest.raises(Exception, match="use xcompass explore --objective goodput") as info:
         AutotunePass(objective="goodput").check_options()
     assert not isinstance(info.value, XcompassError) or "\n" not in str(info.value)
+
+
+def test_resume_takes_the_serving_options_from_the_checkpoint(capsys, tmp_path, trace):
+    ck = str(tmp_path / "ck.npz")
+    argv = [*TRACED, "--objective", "goodput", "--trace", trace, "--window", "0:10",
+            "--rate-scale", "4", "--population", "4", "--generations", "2", "--no-pictures",
+            "--checkpoint", ck, "--out", str(tmp_path / "a")]  # fmt: skip
+    code, first, err = run(capsys, *argv)
+    assert code == 0, err
+    code, again, err = run(capsys, "--resume", ck, "--out", str(tmp_path / "b"), "--quiet")
+    assert code == 0, err
+    assert "test window 10:20 s" in again
+
+    def rows(text: str) -> list[str]:
+        return [x for x in text.splitlines() if x.startswith(("found", "simulated", "random"))]
+
+    assert rows(again) == rows(first) and len(rows(first)) == 3
+    code, _, err = run(capsys, "--resume", ck, "--rate-scale", "2", "--out", str(tmp_path / "c"))
+    assert code != 0 and "was written with --rate-scale 4.0" in err

@@ -6,9 +6,11 @@ mapping) is turned into a `Mapping`, served by `xcompass.serving.simulate` on a 
 window of arrivals with the chosen policy and SLOs, and scored:
 
 - `goodput`: the requests per second that meet both SLOs on the training window (DistServe's
-  per-request attainment, `summary["goodput_req_s"]`). It tells mappings apart only under
-  load: when every mapping meets every SLO, all score the offered rate (raise `--rate-scale`,
-  or use `capacity`, which needs no load to be chosen).
+  per-request attainment, `summary["goodput_req_s"]`: over the run's makespan, first arrival
+  to last finish, so the window's drain counts too; a window long against a request's life
+  weighs it less). It tells mappings apart only under load: when every mapping meets every
+  SLO and drains alike, all score about the offered rate (raise `--rate-scale`, or use
+  `capacity`, which needs no load to be chosen).
 - `capacity`: the highest arrival rate (the training window replayed faster or slower) at
   which the SLOs hold (Vidur-Search's criterion, `serving.capacity.find_capacity`); about ten
   serving runs per mapping, so roughly three times goodput's cost. The window must be long
@@ -24,12 +26,12 @@ minutes it was chosen on.
 How the figures travel through the search (which knows latency and energy per request batch,
 `Evaluation`): one row (the training window) per individual, `latency_s` = seconds per good
 request (1 / goodput, or 1 / capacity; +inf when none is good) and `energy_j` = energy per
-finished request. `objectives.score_arrays` turns that into -goodput (-capacity), lower is
-better like every score. A mapping that cannot serve at all (no memory left for KV after the
-weights and activations, on any replica) is infeasible: both rows +inf, scored +inf, never
-selected, as a mapping that does not fit in memory is. Every method (GA, simulated annealing,
-random search, the standard strategies) is scored through this one evaluator, so the table
-compares like with like.
+finished request (at the window's own rate). `objectives.score_arrays` turns that into
+-goodput (-capacity), lower is better like every score. A mapping that cannot serve at all
+(no memory left for KV after the weights and activations, on any replica) is infeasible: both
+rows +inf, scored +inf, never selected, as a mapping that does not fit in memory is. Every
+method (GA, simulated annealing, random search, the standard strategies) is scored through
+this one evaluator, so the table compares like with like.
 
 What makes it affordable (a search serves hundreds of mappings):
 - a genome served once is never served again (memoized on its bits and placement: a GA's

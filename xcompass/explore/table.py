@@ -244,4 +244,12 @@ def results_table(report: dict[str, Any]) -> str:
     note = ""
     if objective in SERVING_OBJECTIVES:
         note = f"\n{SERVING_NOTE[objective]};\n{SERVING_WHERE}\n"
+        _, found = _answer(report["search"])
+        cache = ((found.get("serving") or {}).get("test") or {}).get("cost_cache")
+        if cache:
+            note += (
+                f"iteration costs (grid cache): on {cache['sampled']} iterations of the answer's "
+                f"test run, within\n{cache['mean_abs_error']:.2%} of the exact engine (mean; max "
+                f"{cache['max_abs_error']:.2%})\n"
+            )
     return f"{headline(report)}\n\n{format_rows(header, rows)}\n{note}"

@@ -21,6 +21,15 @@ takes a callback
 a `ProblemSpec` (its own kernels, workload, target) and run an `Explorer`; one that speaks xDSL
 can run the passes (`map-autotune`, `map-cost`) on its module.
 
+To score mappings by serving requests over time instead of pricing one step:
+
+    explore("llama3-8b", target="dgx-h100x8",
+            settings=SearchSettings("goodput", population=16, generations=8),
+            serving=ServingOptions(trace="conv.csv", window=(0, 600), rate_scale=2.0))
+
+(`capacity` likewise; the report's `search.methods[*].serving` holds each method's best served
+on the training window and on the later test window.)
+
 Names load on first use, so importing this package stays cheap.
 """
 
@@ -35,6 +44,7 @@ _WHERE = {
     "Explorer": "api",
     "ProblemSpec": "api",
     "SearchSettings": "study",
+    "ServingOptions": "api",
     "Study": "study",
     "problem_spec": "inputs",
     "backend_for": "inputs",
@@ -54,6 +64,7 @@ __all__ = [
     "ProblemSpec",
     "ProcessPool",
     "SearchSettings",
+    "ServingOptions",
     "Study",
     "backend_for",
     "default_workload",
@@ -80,3 +91,4 @@ if TYPE_CHECKING:
     from xcompass.explore.study import SearchSettings, Study
     from xcompass.explore.table import results_table
     from xcompass.explore.workloads import default_workload
+    from xcompass.search.serving_options import ServingOptions

@@ -154,7 +154,7 @@ def _check_pareto(o: dict[str, Any]) -> None:
 
 def _check_serving(o: dict[str, Any]) -> None:
     """--objective goodput|capacity: its options, and what it cannot take (one line each)."""
-    from xcompass.search.serving_options import FLAGS, check_combination
+    from xcompass.explore.serving_options import FLAGS, check_combination
 
     check_combination(
         o["objective"],
@@ -170,7 +170,7 @@ def _check_serving(o: dict[str, Any]) -> None:
 
 def serving_options(o: dict[str, Any]) -> Any:
     """The serving objective's options from explore's flags (defaults where not given)."""
-    from xcompass.search.serving_options import ServingOptions, parse_window
+    from xcompass.explore.serving_options import ServingOptions, parse_window
 
     return ServingOptions(
         policy=o["policy"] or "sarathi",
@@ -264,7 +264,7 @@ def _check(o: dict[str, Any], resume: Any = None) -> Checked:
                 f"--trace {shown(o['trace'], 100)}: cannot read the file ({reason})"
             ) from None
         if o["objective"] in ("goodput", "capacity"):  # its windows hold requests
-            from xcompass.search.serving_objective import streams
+            from xcompass.explore.serving_objective import streams
 
             streams(serving_options(o))
     passes = lowering_passes(o["lowering"])
@@ -430,7 +430,7 @@ def explore_cmd(**o: Any) -> None:
         resume = ckpt.load(o["resume"])
         _take_from_checkpoint(o, given, resume)
     if o["objective"] in ("goodput", "capacity"):  # each evaluation serves a window
-        from xcompass.search.serving_options import SERVING_GENERATIONS, SERVING_POPULATION
+        from xcompass.explore.serving_options import SERVING_GENERATIONS, SERVING_POPULATION
 
         DEFAULT_POPULATION, DEFAULT_GENERATIONS = SERVING_POPULATION, SERVING_GENERATIONS
     o["population"] = o["population"] or DEFAULT_POPULATION

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from xcompass.errors import XcompassError, shown
+from xcompass.serving.arrivals import parse_window
 from xcompass.workload import MAX_SEED, MAX_TOKENS
 
 DEFAULT_OUT = "xcompass-serve-out"
@@ -21,21 +22,6 @@ DEFAULT_QPS, DEFAULT_DURATION_S = 4.0, 60.0
 MAX_HOST_US = 1e6
 MAX_SLO_S = 86400.0
 POLICY_ONLY = ("draft", "acceptance", "buffer_tokens", "prefill_replicas", "tile")
-
-
-def _window(text: str | None) -> tuple[float, float] | None:
-    if text is None:
-        return None
-    start, sep, end = text.partition(":")
-    try:
-        if not sep:
-            raise ValueError
-        return float(start or 0.0), float(end)
-    except ValueError:
-        raise XcompassError(
-            f"--window '{shown(text, 40)}': expected START:END in seconds from the trace's "
-            "first arrival"
-        ) from None
 
 
 def _positive(option: str, value: float | None, upper: float) -> None:
@@ -82,7 +68,7 @@ def _check(o: dict[str, Any]) -> None:
         raise XcompassError(f"--check {o['check']}: must be 0 to 100,000")
     if not 0 <= o["seed"] <= MAX_SEED:
         raise XcompassError(f"--seed {o['seed']}: must be 0 to {MAX_SEED:,}")
-    _window(o["window"])
+    parse_window("--window", o["window"])
     given = {k: o[k] for k in POLICY_ONLY}
     policy = PolicyOptions(
         o["policy"],
@@ -274,7 +260,7 @@ def _stream(o: dict[str, Any]) -> Any:
         return serving.from_trace(
             read_trace(o["trace"]),
             rate_scale=o["rate_scale"] or 1.0,
-            window=_window(o["window"]),
+            window=parse_window("--window", o["window"]),
             requests=o["requests"],
         )
     qps = o["qps"] if o["qps"] is not None else DEFAULT_QPS

@@ -14,9 +14,9 @@ from xcompass.tools.cli import main
 
 from xcompass.explore import SearchSettings
 from xcompass.explore.inputs import problem_spec
+from xcompass.explore.serving_objective import ServingObjective
+from xcompass.explore.serving_options import ServingOptions
 from xcompass.search.seeds import standard_seeds
-from xcompass.search.serving_objective import ServingObjective
-from xcompass.search.serving_options import ServingOptions
 from xcompass.serving import PolicyOptions, from_trace, serving_setup, simulate
 from xcompass.serving.capacity import find_capacity
 from xcompass.serving.metrics import SLO

@@ -88,7 +88,7 @@ if TYPE_CHECKING:
     from xcompass.explore.backends import Backend, DaskCluster, ProcessPool
     from xcompass.explore.inputs import backend_for, problem_spec
     from xcompass.explore.outputs import write_outputs
+    from xcompass.explore.serving_options import ServingOptions
     from xcompass.explore.study import SearchSettings, Study
     from xcompass.explore.table import results_table
     from xcompass.explore.workloads import default_workload
-    from xcompass.search.serving_options import ServingOptions

@@ -16,6 +16,7 @@ from xcompass.errors import XcompassError
 from xcompass.explore import checkpoint as ckpt
 from xcompass.explore.backends import Backend
 from xcompass.explore.report_extra import activity, convergence, front, layout
+from xcompass.explore.serving_options import ServingOptions, check_combination, is_serving
 from xcompass.explore.study import SearchSettings, Study
 from xcompass.explore.workloads import describe
 from xcompass.kernels import Kernel
@@ -27,7 +28,6 @@ from xcompass.search.layout import describe as describe_layout
 from xcompass.search.population import ProgressCallback
 from xcompass.search.problem import SearchProblem, build_problem
 from xcompass.search.samples import Distribution, batch_seeds, sample_batches
-from xcompass.search.serving_options import ServingOptions, check_combination, is_serving
 from xcompass.search.study import Outcome
 from xcompass.targets import Target
 from xcompass.workload import Workload
@@ -93,7 +93,7 @@ class ProblemSpec:
             return problem
         from dataclasses import replace
 
-        from xcompass.search.serving_objective import ServingObjective
+        from xcompass.explore.serving_objective import ServingObjective
 
         options = self.serving or ServingOptions()
         serving = ServingObjective.build(

@@ -7,7 +7,7 @@ import numpy as np
 from xcompass.errors import XcompassError
 
 SERVING_OBJECTIVES = ("goodput", "capacity")
-"""Scored by serving a window of arrivals over time (`xcompass.search.serving_objective`)."""
+"""Scored by serving a window of arrivals over time (`xcompass.explore.serving_objective`)."""
 OBJECTIVES = ("edp", "latency", "energy", "throughput", "pareto", *SERVING_OBJECTIVES)
 """`pareto` searches a latency-energy front; the others are one number, lower is better
 (throughput, goodput and capacity are scored as their negatives)."""

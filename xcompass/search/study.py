@@ -337,17 +337,15 @@ class Study:
         """Goodput / capacity: each method's best served on the training window (the figures
         it was scored by) and on the test window no method ever scored; the answer's test run
         also re-costs some iterations exactly (the cost cache's error)."""
-        from xcompass.search.serving_objective import TEST_CHECK, _as_row
-
         serving = self.problem.serving
         finder = outcome.answer.method
         for name, r in outcome.results.items():
             mapping = r.best.mapping()
-            check = TEST_CHECK if name == finder else 0
+            check = serving.test_check if name == finder else 0
             train = serving.figures(mapping, "train")
             test = serving.figures(mapping, "test", check=check)
             outcome.serving[name] = {"train": train, "test": test}
-            lat, energy = _as_row(test)
+            lat, energy = serving.as_row(test)
             outcome.test[name] = Evaluation(np.array([[lat]]), np.array([[energy]]))
         outcome.test_tokens = np.ones(1)
         outcome.serving_bound = serving.bound()

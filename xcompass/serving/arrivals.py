@@ -190,3 +190,19 @@ def lengths_from_spec(spec: str, output: int = 128) -> tuple[np.ndarray, np.ndar
         raise XcompassError(f"--output-tokens {output}: must be 1 to {MAX_TOKENS:,}")
     prompt = np.concatenate([np.full(r.count, r.new_tokens) for r in reqs])
     return prompt.astype(np.int64), np.full(len(prompt), output, dtype=np.int64)
+
+
+def parse_window(flag: str, text: str | None) -> tuple[float, float] | None:
+    """`START:END` seconds (START may be empty: 0), as `xcompass serve --window` reads it."""
+    if text is None:
+        return None
+    start, sep, end = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return float(start or 0.0), float(end)
+    except ValueError:
+        raise XcompassError(
+            f"{flag} '{shown(text, 40)}': expected START:END in seconds from the trace's first "
+            "arrival"
+        ) from None

@@ -60,12 +60,12 @@ from typing import Any
 import numpy as np
 
 from xcompass.errors import XcompassError
+from xcompass.explore.serving_options import DEFAULT_QPS, ServingOptions, is_serving
 from xcompass.kernels import Kernel
 from xcompass.mapping import Groups, Mapping
 from xcompass.models import ModelConfig
 from xcompass.search.objectives import SERVING_OBJECTIVES
 from xcompass.search.problem import Evaluation
-from xcompass.search.serving_options import DEFAULT_QPS, ServingOptions, is_serving
 from xcompass.serving import ServingRun, ServingSetup, simulate
 from xcompass.serving.arrivals import RequestStream
 from xcompass.serving.capacity import find_capacity
@@ -180,6 +180,7 @@ class _Grids:
 @dataclass
 class ServingObjective:
     """Scores mappings by serving the training window; reports them on the test window.
+    (The search's study calls it through `problem.serving`; it lives above the search.)
 
     Picklable (a process pool or Dask worker holds a copy with its own caches; results do not
     depend on the caches, only the time does)."""
@@ -195,8 +196,14 @@ class ServingObjective:
     train: RequestStream
     test: RequestStream
     options: ServingOptions = field(default_factory=ServingOptions)
+    test_check: int = field(default=TEST_CHECK, init=False)  # the answer's exact re-costs
     _grids: _Grids = field(default_factory=_Grids, init=False, repr=False)
     _memo: dict = field(default_factory=dict, init=False, repr=False)
+
+    @staticmethod
+    def as_row(figures: dict[str, Any]) -> tuple[float, float]:
+        """A served figure as the (latency, energy) row the search's scores are made of."""
+        return _as_row(figures)
 
     def __post_init__(self) -> None:
         if not is_serving(self.objective):

@@ -1,6 +1,6 @@
 """The options of a serving objective (`--objective goodput|capacity`) and their checks,
 import-light: `xcompass explore` refuses a bad combination in one line before any work.
-`xcompass.search.serving_objective` serves with them."""
+`xcompass.explore.serving_objective` serves with them."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from xcompass.errors import XcompassError, shown
 from xcompass.search.objectives import SERVING_OBJECTIVES
+from xcompass.serving.arrivals import parse_window  # noqa: F401 (explore reads it here)
 
 if TYPE_CHECKING:
     from xcompass.serving.metrics import SLO
@@ -33,22 +34,6 @@ FLAGS = ("policy", "slo_ttft", "slo_tbt", "window", "test_window", "rate_scale")
 
 def is_serving(objective: str) -> bool:
     return objective in SERVING_OBJECTIVES
-
-
-def parse_window(flag: str, text: str | None) -> tuple[float, float] | None:
-    """`START:END` seconds (START may be empty: 0), as `xcompass serve --window` reads it."""
-    if text is None:
-        return None
-    start, sep, end = text.partition(":")
-    try:
-        if not sep:
-            raise ValueError
-        return float(start or 0.0), float(end)
-    except ValueError:
-        raise XcompassError(
-            f"{flag} '{shown(text, 40)}': expected START:END in seconds from the trace's first "
-            "arrival"
-        ) from None
 
 
 def check_combination(

@@ -40,7 +40,10 @@ AXIS = {
     "latency": "latency (s)",
     "energy": "energy (J)",
     "throughput": "throughput (tokens/s)",
+    "goodput": "goodput (requests/s)",
+    "capacity": "capacity (requests/s)",
 }
+MAXIMIZED = ("throughput", "goodput", "capacity")  # their bound is an upper one
 LOG_RATIO = 4.0  # a range wider than this goes on a log axis
 LEGEND_IN = 2.1  # inches right of the axes for the legend
 
@@ -112,7 +115,7 @@ def convergence_figure(report: dict[str, Any]) -> Figure:
         )
     for value, style, label in (
         (conv.get("standard"), "--", "best standard"),
-        (conv.get("lower_bound"), ":", "lower bound" + (" (upper)" if sign < 0 else "")),
+        (conv.get("lower_bound"), ":", "upper bound" if objective in MAXIMIZED else "lower bound"),
     ):
         if value is not None and math.isfinite(value):
             shown.append(sign * value)

@@ -157,4 +157,7 @@ def serve(sock_path: str) -> None:
 
 
 if __name__ == "__main__":
+    # the tools' children see the sys.path an installed console script gets: its own folder
+    # (the environment's bin) first, not test/
+    sys.path[0] = os.path.dirname(sys.executable)
     serve(sys.argv[1])

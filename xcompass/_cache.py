@@ -114,7 +114,7 @@ def cache_root(env: dict[str, str] | None = None) -> Path:
     """The directory that holds one `numba-<key>` folder per kernel-source version."""
     env = os.environ if env is None else env
     if env.get("NUMBA_CACHE_DIR"):
-        return Path(env["NUMBA_CACHE_DIR"]) / "xcompass"
+        return Path(env["NUMBA_CACHE_DIR"]).absolute() / "xcompass"
     xdg = env.get("XDG_CACHE_HOME")
     base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
     return base / "xcompass"

@@ -340,7 +340,8 @@ def summary_table(s: dict[str, Any]) -> str:
         f"TTFT <= {s['slo']['ttft_s']:g} s and TBT <= {s['slo']['tbt_s'] * 1e3:g} ms); SLOs "
         f"{'met' if s['slo_met'] else 'missed'} (TTFT p90, TBT p99)",
         f"energy {s['energy_j']:,.0f} J: {s['energy_per_token_j']:.3f} J/token, "
-        f"{s['energy_per_request_j']:.1f} J/request; preemptions {s['preemptions']:,}",
+        f"{s['energy_per_request_j']:.1f} J/request; preemptions {s['preemptions']:,}; MFU "
+        f"{s['mfu']:.1%} of busy time",
     ]
     if "capacity_req_s" in s:
         lines.append(f"capacity (highest rate meeting the SLOs): {s['capacity_req_s']:.2f} req/s")

@@ -144,3 +144,17 @@ def test_a_workload_that_can_never_fit_is_refused_before_work():
     huge = RequestStream(np.array([0.0, 1.0]), np.array([500_000, 600_000]), np.array([1, 1]))
     with pytest.raises(XcompassError, match="no request fits: the smallest needs 500,001 tokens"):
         simulate(setup, huge, PolicyOptions("sarathi"))
+
+
+def test_model_flops_by_hand():
+    from xcompass.models import resolve_model
+    from xcompass.serving import model_flops
+
+    m = resolve_model("llama3-8b")  # 32 layers, 4096 hidden, 32 x 128 query, 8 x 128 KV, 14336
+    per_token = 2 * 32 * (4096 * (4096 + 2 * 1024) + 4096 * 4096 + 3 * 4096 * 14336)
+    head = 2 * 128256 * 4096
+    flops = model_flops(m)
+    # one decode over 99 tokens of history: 99 + 1 visible pairs
+    assert flops([(0, 1, 99, "d")]) == per_token + head + 4 * 32 * 4096 * 100
+    # a 4-token prompt from the start: 1 + 2 + 3 + 4 = 10 causal pairs, one emitting row
+    assert flops([(0, 4, 0, "p")]) == 4 * per_token + head + 4 * 32 * 4096 * 10

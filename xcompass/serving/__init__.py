@@ -275,6 +275,7 @@ def simulate(
         policy,
         router=router,
         host=_host_fn(setup, execution, host, seed),
+        flops=model_flops(setup.model),
         transfer_s=transfer,
         max_context=max_context,
         seed=seed,
@@ -301,7 +302,33 @@ def simulate(
     idle = np.array([setup.target.kinds[k].idle_w for k in setup.target.kind_of()])
     used = sorted({c for r in setup.replicas for c in r.chiplets})
     other = float(idle.sum() - idle[used].sum())
-    return ServingRun(summarize(outcome, slo, other, extra), outcome, setup, policy)
+    kinds = setup.target.kind_of()
+    peak = {
+        r.index: sum(setup.target.kinds[kinds[c]].peak_tflops for c in r.chiplets) * 1e12
+        for r in setup.replicas
+    }
+    return ServingRun(summarize(outcome, slo, other, extra, peak), outcome, setup, policy)
+
+
+def model_flops(model: ModelConfig) -> Callable[[list], float]:
+    """The model's FLOPs in a step (what MFU counts): 2 x the active weights per new token,
+    the LM head per emitting request, and causal attention's QK^T and PV per visible pair."""
+    attn = (
+        model.hidden * (model.q_features + 2 * model.kv_features) + model.q_features * model.hidden
+    )
+    mlp = model.top_k * (3 if model.gated else 2) * model.hidden * model.ffn
+    dense = 2.0 * model.layers * (attn + mlp)
+    head = 2.0 * model.vocab * model.hidden
+    pair = 4.0 * model.layers * model.q_features
+
+    def flops(items: list) -> float:
+        tokens = pairs = 0.0
+        for _, q, ctx, _ in items:
+            tokens += q
+            pairs += q * (ctx + (q + 1) / 2)
+        return dense * tokens + head * len(items) + pair * pairs
+
+    return flops
 
 
 def _host_fn(

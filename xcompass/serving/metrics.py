@@ -39,8 +39,29 @@ def distribution(values: np.ndarray) -> dict[str, float]:
     return out
 
 
+def _mfu(out: Outcome, replica: Any, peak_flops: dict[int, float] | None) -> float:
+    """Model FLOPs over the replica's busy time at its chiplets' peak."""
+    if not peak_flops or not out.busy_s[replica.index]:
+        return 0.0
+    mine = out.iterations["replica"] == replica.index
+    total = float(out.iterations["flops"][mine].sum()) if "flops" in out.iterations else 0.0
+    return total / (float(out.busy_s[replica.index]) * peak_flops[replica.index])
+
+
+def _mfu_all(out: Outcome, peak_flops: dict[int, float] | None) -> float:
+    """Model FLOPs of every iteration over every replica's busy time at its peak."""
+    if not peak_flops or "flops" not in out.iterations:
+        return 0.0
+    capacity = sum(float(out.busy_s[r.index]) * peak_flops[r.index] for r in out.replicas)
+    return float(out.iterations["flops"].sum()) / capacity if capacity else 0.0
+
+
 def summarize(
-    out: Outcome, slo: SLO, other_idle_w: float = 0.0, extra: dict[str, Any] | None = None
+    out: Outcome,
+    slo: SLO,
+    other_idle_w: float = 0.0,
+    extra: dict[str, Any] | None = None,
+    peak_flops: dict[int, float] | None = None,
 ) -> dict[str, Any]:
     """The run's summary (`report.json`'s top level)."""
     done = ~np.isnan(out.finish_s)
@@ -91,6 +112,7 @@ def summarize(
         "energy_per_token_j": energy / max(generated, 1),
         "energy_per_request_j": energy / max(int(done.sum()), 1),
         "preemptions": int(out.preemptions.sum()),
+        "mfu": _mfu_all(out, peak_flops),
         "replicas": [
             {
                 "index": r.index,
@@ -101,6 +123,7 @@ def summarize(
                 "busy_s": float(out.busy_s[r.index]),
                 "utilization": float(out.busy_s[r.index]) / span,
                 "energy_j": float(out.energy_j[r.index]),
+                "mfu": _mfu(out, r, peak_flops),
             }
             for r in out.replicas
         ],

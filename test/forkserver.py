@@ -1,8 +1,10 @@
-"""A fork server for lit: runs `xcompass` and `xcompass-opt` without a fresh interpreter each.
+"""A fork server for lit: runs `xcompass`, `xcompass-opt` and `filecheck` without a fresh
+interpreter each.
 
 lit starts ~330 `xcompass`/`xcompass-opt` processes; each spent ~0.3 s of CPU importing xDSL,
-numpy and xcompass before doing ~10 ms of work, which was most of lit's time. `lit.cfg`
-starts this server once (it imports everything once), and puts two small client scripts first
+numpy and xcompass before doing ~10 ms of work, which was most of lit's time (and ~280
+`filecheck` runs, ~0.06 s each). `lit.cfg` starts this server once (it imports everything
+once), and puts small client scripts first
 on the tests' PATH. A client (Python without `site`, ~10 ms) hands the server its argv, working
 directory, environment and its stdin/stdout/stderr file descriptors; the server forks, the
 child runs the tool's console entry point on those descriptors exactly as the installed script
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import io
 import json
 import os
 import signal
@@ -26,8 +29,13 @@ import struct
 import sys
 import traceback
 
-TOOLS = {"xcompass": "xcompass.tools.cli:main", "xcompass-opt": "xcompass.tools.opt:main"}
-"""The tools served, by console-script name (pyproject.toml's [project.scripts])."""
+TOOLS = {
+    "xcompass": "xcompass.tools.cli:main",
+    "xcompass-opt": "xcompass.tools.opt:main",
+    "filecheck": "filecheck.main:main",
+}
+"""The tools served, by console-script name (pyproject.toml's [project.scripts]; filecheck's
+own), with the entry point each script calls."""
 
 IDLE_S = 600
 """The server leaves after this long without a request, or as soon as lit has gone."""
@@ -91,6 +99,22 @@ def _recv_request(conn: socket.socket) -> tuple[dict, list[int]]:
     return json.loads(body), fds
 
 
+def _fresh_stdio() -> None:
+    """New sys.stdin/stdout/stderr over fds 0-2, made as the interpreter makes them at start-up
+    (the server's own were made for its /dev/null: seekable, block-buffered)."""
+
+    def make(fd: int, old: io.TextIOWrapper, line: bool) -> io.TextIOWrapper:
+        raw = io.FileIO(fd, "rb" if fd == 0 else "wb", closefd=False)
+        buf = io.BufferedReader(raw) if fd == 0 else io.BufferedWriter(raw)
+        return io.TextIOWrapper(
+            buf, encoding=old.encoding, errors=old.errors, newline="\n", line_buffering=line
+        )
+
+    sys.stdin = sys.__stdin__ = make(0, sys.__stdin__, False)
+    sys.stdout = sys.__stdout__ = make(1, sys.__stdout__, os.isatty(1))
+    sys.stderr = sys.__stderr__ = make(2, sys.__stderr__, True)
+
+
 def _child(conn: socket.socket) -> None:
     """Run one request in this forked process; never returns."""
     code = 70
@@ -99,6 +123,7 @@ def _child(conn: socket.socket) -> None:
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
+        _fresh_stdio()
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])

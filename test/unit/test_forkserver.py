@@ -89,6 +89,15 @@ def test_usage_errors_name_the_tool_as_the_installed_script_does(served, tmp_pat
     assert served_run == real and real[0] == 2 and "xcompass" in real[2]
 
 
+def test_filecheck_reports_a_failed_check_the_same_way(served, tmp_path):
+    checks = tmp_path / "checks.txt"
+    checks.write_text("// CHECK: first\n// CHECK-NEXT: third\n")
+    served_run, real = _both(served, ["filecheck", str(checks)], tmp_path, "first\nsecond\n")
+    assert served_run == real and real[0] == 1 and "third" in real[2]
+    served_run, real = _both(served, ["filecheck", str(checks)], tmp_path, "first\nthird\n")
+    assert served_run == real == (0, "", "")
+
+
 def test_a_client_without_its_server_runs_the_installed_tool(tmp_path):
     forkserver.install_clients(str(tmp_path), str(BIN), str(tmp_path / "no-server"))
     done = subprocess.run(

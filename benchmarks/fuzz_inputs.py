@@ -144,8 +144,9 @@ TINY = ["--layers", "1", "--microbatches", "2", "--population", "4", "--generati
 
 
 def _seed_explore(cache: Path) -> dict[str, bytes]:
-    """A checkpoint and saved reports (layer, group, tile, pareto; map-cost's), made once by
-    the tools themselves: what --resume and `xcompass report` are fuzzed with."""
+    """A checkpoint and saved reports (layer, group, tile, pareto; map-cost's), made by the
+    tools themselves: what --resume and `xcompass report` are fuzzed with."""
+    _seed_mlir(cache)  # map-cost's report is made from a mapped seed module
     out: dict[str, bytes] = {}
     runs = {
         "layer": [*TINY, "--checkpoint", str(cache / "ck.npz")],
@@ -1133,6 +1134,8 @@ def explore_case(rng: random.Random, case: Case, seeds: dict) -> None:
     for flag, path in inputs_in_out.items():  # no longer an input: an old output there
         if argv[argv.index(flag) + 1] != path or argv[argv.index("--out") + 1] != "out":
             case.outputs.add(path)
+            if reasons.get(flag, "").endswith(f"is {path}"):
+                del reasons[flag]
     case.should_fail = case.should_fail or next(iter(reasons.values()), "")
     case.argv = argv
 
@@ -1580,7 +1583,9 @@ def main() -> None:
         trace=_seed_trace(),
         mlir=_seed_mlir(cache),
     )
-    _SEEDS["explore"] = _seed_explore(cache)
+    # made afresh by this run's code (a cached checkpoint of older code is, rightly, refused
+    # as another problem: no resume would ever succeed)
+    _SEEDS["explore"] = _seed_explore(Path(tempfile.mkdtemp(prefix="xcfuzz-seeds-")))
     if args.only:
         kinds = [k.strip() for k in args.only.split(",")]
         unknown = [k for k in kinds if k not in KINDS]

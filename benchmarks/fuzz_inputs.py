@@ -1466,16 +1466,20 @@ def run_case(index: int, seed: int) -> Result:
         return Result(index, 0, "generator", accepted_bad=f"generator: {type(exc).__name__}: {exc}")
     with tempfile.TemporaryDirectory(prefix="xcfuzz-") as tmp:
         root = Path(tmp)
-        for rel in case.dirs:
-            (root / rel).mkdir(parents=True, exist_ok=True)
-        for rel, data in case.files.items():
-            path = root / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        for rel in case.fifos:
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            if not (root / rel).exists():
-                os.mkfifo(root / rel)
+        try:  # a later mutation may name a path an earlier one made a folder: first wins
+            for rel in case.dirs:
+                (root / rel).mkdir(parents=True, exist_ok=True)
+            for rel, data in case.files.items():
+                path = root / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if not path.is_dir():
+                    path.write_bytes(data)
+            for rel in case.fifos:
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                if not (root / rel).exists():
+                    os.mkfifo(root / rel)
+        except OSError as exc:
+            return Result(index, 0, "generator", accepted_bad=f"generator: {exc}")
         before = _snapshot(root)
         start = time.perf_counter()
         if any("\0" in a for a in case.argv) or sum(len(a) for a in case.argv) > 100_000:

@@ -523,6 +523,12 @@ REPORT_EDITS = [
     ("explore.tokens_per_batch", "many", r"field explore\.tokens_per_batch: expected a number"),
     ("report_version", 2, r"report_version 2; this xcompass reads version 1"),
     ("tokens", 2.5, r"field tokens: expected an integer, got 2\.5"),
+    ("per_kernel", 7, r"field per_kernel: expected a list, got 7"),  # found by the fuzzer
+    (
+        "per_kernel.0.kernels.0.kind",
+        {},
+        r"field per_kernel\[0\]\.kernels\[0\]\.kind: expected text",
+    ),
 ]
 
 

@@ -522,6 +522,14 @@ def _valid_report() -> dict:
             "lower_bound": 0.5,
         },  # fmt: skip
         "pareto": [],
+        "per_kernel": [
+            {
+                "microbatch": "mb0",
+                "layers": [0, 1],
+                "chiplets": [0],
+                "kernels": [{"name": "q", "kind": "gemm", "launches": 1, "time_s": 0.5}],
+            }
+        ],  # fmt: skip
     }
 
 
@@ -553,7 +561,7 @@ def test_report_reader(edits):
     """A saved report, edited anywhere: read and printed and traced, or refused with one
     line; nothing else (the schema stands between the file and every table and picture)."""
     from xcompass.explore.reading import pictures_problem, read_report, summary_text
-    from xcompass.viz.layout import chiplet_work, hand_offs
+    from xcompass.viz.layout import chiplet_work, hand_offs, kind_times
     from xcompass.viz.perfetto import chrome_trace
 
     report = _valid_report()
@@ -570,6 +578,7 @@ def test_report_reader(edits):
         json.dumps(chrome_trace(checked))
         chiplet_work(checked)
         hand_offs(checked)
+        kind_times(checked)
 
 
 def _checkpoint_bytes() -> bytes:

@@ -64,6 +64,53 @@ TASK = Obj(
         "energy_j": _T,
     },
 )
+_SERVED = Obj(  # a mapping served under a serving objective (goodput, capacity)
+    {},
+    {
+        "feasible": Bool(),
+        "ttft_p90_s": _T,
+        "tbt_p99_s": _T,
+        "slo_met": Bool(),
+        "value": _SCORE,
+        "capped": Bool(),
+        "cost_cache": Obj(
+            {"sampled": Int(0, 2**53), "mean_abs_error": Num(0, 1e6), "max_abs_error": Num(0, 1e6)}
+        ),
+    },
+    keep_extra=True,
+)
+SERVING = Obj({}, {"train": _SERVED, "test": _SERVED}, keep_extra=True)
+KERNEL = Obj(
+    {},
+    {
+        "name": Str(200),
+        "kind": Str(100),
+        "launches": Int(0, 2**31 - 1),
+        "time_s": _T,
+        "flops": Num(0, 1e30),
+        "dram_bytes": Num(0, 1e30),
+        "decision": Str(1000),
+        "plan": Str(4000),
+        "share": Str(200),
+    },
+    keep_extra=True,
+)
+PER_KERNEL = List(
+    Obj(
+        {"chiplets": List(_CHIPLET, 1, 256), "kernels": List(KERNEL, 0, 4096)},
+        {
+            "microbatch": Str(100),
+            "layers": _SPAN,
+            "units": _SPAN,
+            "unit_names": List(Str(200), 0, 2),
+            "chiplet_kind": Str(100),
+            "tp": Int(1, 4096),
+        },
+        keep_extra=True,
+    ),
+    0,
+    MAX_ROWS,
+)
 METHOD = Obj(
     {
         "latency_s": _T,
@@ -72,7 +119,7 @@ METHOD = Obj(
         "evaluations": Int(0, 2**53),
         "score": _SCORE_OR_INF,
     },
-    {"test_score": _SCORE_OR_INF, "wall_s": _T},
+    {"test_score": _SCORE_OR_INF, "wall_s": _T, "serving": SERVING},
     keep_extra=True,
 )
 ANSWER = Obj(
@@ -83,7 +130,7 @@ ANSWER = Obj(
         "energy_j": _T,
         "edp_js": Num(0, 1e30),
     },
-    {"layout": Str(4000), "test_score": _SCORE_OR_INF},
+    {"layout": Str(4000), "test_score": _SCORE_OR_INF, "serving": SERVING},
     keep_extra=True,
 )
 BOUND = Obj(
@@ -111,6 +158,7 @@ SEARCH = Obj(
         "budget": Int(0, 2**63 - 1),
         "answer": ANSWER,
         "failed": Map(Obj({"note": Str(1000)}, keep_extra=True), 16),
+        "serving": Obj({}, {"description": Str(4000)}, keep_extra=True),
     },
     keep_extra=True,
 )
@@ -183,6 +231,7 @@ REPORT = Obj(
         "per_task": List(TASK, 0, MAX_ROWS),
     },
     {
+        "per_kernel": Nullable(PER_KERNEL),
         "report_version": Int(1, 2**31 - 1),
         "mode": Choice(("graph", "eager")),
         "throughput_tok_s": _T,
@@ -200,10 +249,10 @@ REPORT = Obj(
         "convergence": Nullable(CONVERGENCE),
         "pareto": Nullable(PARETO),
     },
-    keep_extra=True,  # per_kernel, lowering, unlowered, fields: printed by nothing here
+    keep_extra=True,  # lowering, unlowered, fields: read by no table or picture
 )
 """The saved report, version 1, as `xcompass report` and every picture read it; fields no
-table or picture reads (per_kernel, lowering, unlowered, fields) are kept as they are."""
+table or picture reads (lowering, unlowered, fields) are kept as they are."""
 
 
 def read_report(path: str) -> dict[str, Any]:
@@ -275,6 +324,12 @@ def _check_across(report: dict[str, Any]) -> None:
                 raise SchemaError(f"{path}.chiplets", f"chiplet {c}; the report has 0..{n - 1}")
         if t["end_s"] < t["start_s"]:
             raise SchemaError(f"{path}.end_s", "before start_s")
+    for i, entry in enumerate(report.get("per_kernel") or []):
+        for c in entry["chiplets"]:
+            if c >= n:
+                raise SchemaError(
+                    f"per_kernel[{i}].chiplets", f"chiplet {c}; the report has 0..{n - 1}"
+                )
     search = report.get("search")
     if search is not None and search["searched"] not in search["methods"]:
         raise SchemaError("search.searched", "names no method in search.methods")

@@ -275,7 +275,6 @@ def simulate(
         policy,
         router=router,
         host=_host_fn(setup, execution, host, seed),
-        flops=model_flops(setup.model),
         transfer_s=transfer,
         max_context=max_context,
         seed=seed,
@@ -307,26 +306,27 @@ def simulate(
         r.index: sum(setup.target.kinds[kinds[c]].peak_tflops for c in r.chiplets) * 1e12
         for r in setup.replicas
     }
-    return ServingRun(summarize(outcome, slo, other, extra, peak), outcome, setup, policy)
+    done = ~np.isnan(outcome.finish_s)
+    flops = np.where(done, model_flops(setup.model)(outcome.prompt, outcome.output), 0.0)
+    summary = summarize(outcome, slo, other, extra, peak, flops)
+    return ServingRun(summary, outcome, setup, policy)
 
 
-def model_flops(model: ModelConfig) -> Callable[[list], float]:
-    """The model's FLOPs in a step (what MFU counts): 2 x the active weights per new token,
-    the LM head per emitting request, and causal attention's QK^T and PV per visible pair."""
-    attn = (
-        model.hidden * (model.q_features + 2 * model.kv_features) + model.q_features * model.hidden
-    )
+def model_flops(model: ModelConfig) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The useful model FLOPs of serving each request (what MFU counts; a recompute after a
+    preemption is not useful work): 2 x the active weights per processed token (the prompt and
+    every output token but the last), the LM head once per output token, and causal
+    attention's QK^T and PV per visible (query, key) pair: n(n + 1)/2 over the prompt and its
+    outputs."""
+    attn = model.hidden * (2 * model.q_features + 2 * model.kv_features)  # Q, K, V and O
     mlp = model.top_k * (3 if model.gated else 2) * model.hidden * model.ffn
     dense = 2.0 * model.layers * (attn + mlp)
     head = 2.0 * model.vocab * model.hidden
     pair = 4.0 * model.layers * model.q_features
 
-    def flops(items: list) -> float:
-        tokens = pairs = 0.0
-        for _, q, ctx, _ in items:
-            tokens += q
-            pairs += q * (ctx + (q + 1) / 2)
-        return dense * tokens + head * len(items) + pair * pairs
+    def flops(prompt: np.ndarray, output: np.ndarray) -> np.ndarray:
+        n = prompt.astype(float) + output - 1  # tokens whose K/V the model computes
+        return dense * n + head * output + pair * n * (n + 1) / 2
 
     return flops
 

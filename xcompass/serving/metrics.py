@@ -39,21 +39,25 @@ def distribution(values: np.ndarray) -> dict[str, float]:
     return out
 
 
-def _mfu(out: Outcome, replica: Any, peak_flops: dict[int, float] | None) -> float:
-    """Model FLOPs over the replica's busy time at its chiplets' peak."""
-    if not peak_flops or not out.busy_s[replica.index]:
+def _mfu(
+    out: Outcome, replica: Any, peak_flops: dict[int, float] | None, flops: np.ndarray | None
+) -> float | None:
+    """The model FLOPs of the requests a replica finished over its busy time at its peak
+    (None where a request's work is split over replicas: prefill and decode pools)."""
+    if not peak_flops or flops is None or not out.busy_s[replica.index]:
         return 0.0
-    mine = out.iterations["replica"] == replica.index
-    total = float(out.iterations["flops"][mine].sum()) if "flops" in out.iterations else 0.0
-    return total / (float(out.busy_s[replica.index]) * peak_flops[replica.index])
+    if replica.role != "both":
+        return None
+    mine = float(flops[out.replica == replica.index].sum())
+    return mine / (float(out.busy_s[replica.index]) * peak_flops[replica.index])
 
 
-def _mfu_all(out: Outcome, peak_flops: dict[int, float] | None) -> float:
-    """Model FLOPs of every iteration over every replica's busy time at its peak."""
-    if not peak_flops or "flops" not in out.iterations:
+def _mfu_all(out: Outcome, peak_flops: dict[int, float] | None, flops: np.ndarray | None) -> float:
+    """Every finished request's model FLOPs over every replica's busy time at its peak."""
+    if not peak_flops or flops is None:
         return 0.0
     capacity = sum(float(out.busy_s[r.index]) * peak_flops[r.index] for r in out.replicas)
-    return float(out.iterations["flops"].sum()) / capacity if capacity else 0.0
+    return float(flops.sum()) / capacity if capacity else 0.0
 
 
 def summarize(
@@ -62,6 +66,7 @@ def summarize(
     other_idle_w: float = 0.0,
     extra: dict[str, Any] | None = None,
     peak_flops: dict[int, float] | None = None,
+    flops: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The run's summary (`report.json`'s top level)."""
     done = ~np.isnan(out.finish_s)
@@ -112,7 +117,7 @@ def summarize(
         "energy_per_token_j": energy / max(generated, 1),
         "energy_per_request_j": energy / max(int(done.sum()), 1),
         "preemptions": int(out.preemptions.sum()),
-        "mfu": _mfu_all(out, peak_flops),
+        "mfu": _mfu_all(out, peak_flops, flops),
         "replicas": [
             {
                 "index": r.index,
@@ -123,7 +128,7 @@ def summarize(
                 "busy_s": float(out.busy_s[r.index]),
                 "utilization": float(out.busy_s[r.index]) / span,
                 "energy_j": float(out.energy_j[r.index]),
-                "mfu": _mfu(out, r, peak_flops),
+                "mfu": _mfu(out, r, peak_flops, flops),
             }
             for r in out.replicas
         ],

@@ -18,7 +18,7 @@ OUTPUTS = ("report.json", "requests.csv", "iterations.csv", "trace.json", "cdf.p
 """Every file `xcompass serve` may write into --out (checked against its inputs first)."""
 
 ITERATION_COLUMNS = ("replica", "start", "end", "energy", "decodes", "prompt_tokens", "batch",
-                     "kv_used", "waiting", "buffer", "flops")  # fmt: skip
+                     "kv_used", "waiting", "buffer")  # fmt: skip
 
 
 INTEGER_COLUMNS = ("request", "prompt", "output", "replica", "preemptions", "decodes", "iteration",

@@ -86,7 +86,6 @@ class Simulation:
         *,
         router: str = "least-tokens",
         host: Callable[[bool, float], float] | None = None,
-        flops: Callable[[list[Item]], float] | None = None,
         transfer_s: Callable[[int], float] = lambda tokens: 0.0,
         max_context: int = 0,
         seed: int = 0,
@@ -99,7 +98,6 @@ class Simulation:
         self.policy = policy
         self.router = router
         self.host = host  # (step has a prompt, device seconds) -> wall seconds
-        self.flops = flops  # the model's FLOPs in a step (for MFU)
         self.transfer_s = transfer_s
         self.rng = np.random.default_rng(seed)
         self.sample_every = sample_every
@@ -128,7 +126,7 @@ class Simulation:
         self.max_context = max_context
         self.it = {k: array("d") for k in ("replica", "start", "end", "energy", "decodes",
                                            "prompt_tokens", "batch", "kv_used", "waiting",
-                                           "buffer", "flops")}  # fmt: skip
+                                           "buffer")}  # fmt: skip
         self.sampled: list[tuple[int, list[list[Item]]]] = []
         self.rr = 0
         self.split = microbatch_split
@@ -550,7 +548,6 @@ class Simulation:
         it["kv_used"].append(rep.kv_used)
         it["waiting"].append(len(rep.waiting))
         it["buffer"].append(self.buffer_used)
-        it["flops"].append(self.flops(items) if self.flops is not None else 0.0)
         if self.sample_every and index % self.sample_every == 0:
             self.sampled.append((index, step))
             if self.sample_cap and len(self.sampled) >= 2 * self.sample_cap:

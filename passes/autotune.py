@@ -54,6 +54,7 @@ from xcompass.comm import MODES
 from xcompass.errors import XcompassError, shown
 from xcompass.fileio import write_atomically
 from xcompass.mapping import Mapping
+from xcompass.names import GRANULARITIES
 from xcompass.report import build_report, dumps
 from xcompass.schedule import evaluate_mapping
 from xcompass.search.objectives import OBJECTIVES, SERVING_OBJECTIVES
@@ -65,7 +66,6 @@ from xcompass.workload import MAX_SEED, parse_spec
 if TYPE_CHECKING:  # the search loads numba: only when the pass runs
     from xcompass.search import GAConfig, Outcome, SearchProblem, Seed
 
-GRANULARITIES = ("layer", "group", "tile")
 AVAILABLE_GRANULARITIES = GRANULARITIES
 MAX_POPULATION = 10_000
 MAX_GENERATIONS = 100_000

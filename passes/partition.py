@@ -28,9 +28,10 @@ from xdsl.rewriter import Rewriter
 from xcompass.errors import XcompassError
 from xcompass.layercost import build_cost_table, memory_table
 from xcompass.mapping import STRATEGIES, check_memory, make_groups, partition
+from xcompass.names import GRANULARITIES, TILE_HEADS, TILE_WIDTH
 from xcompass.targets import MAX_CHIPLETS
 from xcompass.tiles import check_tiles, check_tp, tile_spec
-from xcompass.units import GRANULARITIES, build_units, expand, unit_memory
+from xcompass.units import build_units, expand, unit_memory
 from xcompass.workload import MAX_MICROBATCHES
 
 TAKES: dict[str, tuple[str, ...]] = {
@@ -84,7 +85,7 @@ class PartitionPass(ModulePass):
     @property
     def tiles(self) -> tuple[int, int]:
         """(tile-width, tile-heads), defaults filled in (Compass's: 128 columns, 1 head)."""
-        return (self.tile_width or 128, self.tile_heads or 1)
+        return (self.tile_width or TILE_WIDTH, self.tile_heads or TILE_HEADS)
 
     def check_options(self) -> None:
         """Everything that can be said without the IR: strategy, applicability, signs."""

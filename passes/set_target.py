@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xcompass.dialects.hw import TargetAttr
+from xcompass.dialects.hw import TARGET_ATTR, TargetAttr
 from xcompass.passes.errors import PassFailure
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
@@ -12,8 +12,6 @@ from xdsl.passes import ModulePass
 
 from xcompass.errors import XcompassError
 from xcompass.targets import resolve_target_spec, target_data
-
-TARGET_ATTR = "xcompass.target"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from click.core import ParameterSource
 from xcompass.comm import MODES
 from xcompass.errors import XcompassError, shown
 from xcompass.models import MAX_LAYERS
+from xcompass.names import GRANULARITIES, TILE_HEADS, TILE_WIDTH
 from xcompass.search.objectives import OBJECTIVES
 from xcompass.trace import MAX_SAMPLE
 from xcompass.workload import MAX_MICROBATCHES, MAX_SEED
@@ -242,7 +243,7 @@ def _check(o: dict[str, Any], resume: Any = None) -> Checked:
     if o["granularity"] == "tile":
         from xcompass.tiles import check_tiles
 
-        width, heads = o["tile_width"] or 128, o["tile_heads"] or 1
+        width, heads = o["tile_width"] or TILE_WIDTH, o["tile_heads"] or TILE_HEADS
         try:
             check_tiles(model, target_lib.load_target(target), width, heads)
         except XcompassError as exc:
@@ -335,7 +336,7 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
                         "'llm-fuse{eltwise=false},llm-stage-attention'")),
     ("--mode", dict(type=click.Choice(MODES), default="graph", show_default=True,
                     help="Execution mode.")),
-    ("--granularity", dict(type=click.Choice(("layer", "group", "tile")), default="layer",
+    ("--granularity", dict(type=click.Choice(GRANULARITIES), default="layer",
                            show_default=True, help="What a mapping places: decoder layers, "
                            "kernels of the lowered layers, or Compass's tiles.")),
     ("--tile-width", dict(type=click.IntRange(1, MAX_TILE), default=None,
@@ -476,7 +477,7 @@ def _explore(o: dict[str, Any], c: Checked, started: float) -> None:
             tile_options(
                 lowered.problem.layer.graph,
                 lowered.problem.layer.lowering,
-                o["tile_width"] or 128,
+                o["tile_width"] or TILE_WIDTH,
                 o["tile_heads"] or 1,
             )
             if o["granularity"] == "tile"

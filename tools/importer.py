@@ -7,6 +7,7 @@ matters for 80-126 layer models.
 from __future__ import annotations
 
 from xcompass.dialects import llm
+from xcompass.dialects.hw import TARGET_ATTR
 from xdsl.builder import Builder, InsertPoint
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
@@ -30,7 +31,6 @@ from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xcompass.models import ModelConfig
 from xcompass.workload import Workload
 
-TARGET_ATTR = "xcompass.target"
 _ELEMENT = {"bf16": BFloat16Type(), "f16": Float16Type(), "f32": Float32Type(), "i8": i8}
 
 

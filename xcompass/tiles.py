@@ -45,6 +45,7 @@ from xcompass.graph import INPUT, LayerGraph
 from xcompass.kernels import UNLOWERED, Flow, Kernel, Lowering, _Builder, unit_order
 from xcompass.layercost import CostTable, request_groups
 from xcompass.models import ModelConfig
+from xcompass.names import TILE_HEADS, TILE_WIDTH
 from xcompass.opcost import OpSpec, RequestGroup
 from xcompass.targets import Target
 from xcompass.units import Units, UnitTable
@@ -64,8 +65,8 @@ class TileSpec:
     dtype_bytes: int
     graph: LayerGraph
     lowering: Lowering = UNLOWERED
-    width: int = 128
-    heads: int = 1
+    width: int = TILE_WIDTH
+    heads: int = TILE_HEADS
     slots: int = 0  # 0: the most request groups any micro-batch has
 
     @property
@@ -108,8 +109,8 @@ def tile_spec(
     target: Target,
     graph: LayerGraph | None = None,
     lowering: Lowering = UNLOWERED,
-    width: int = 128,
-    heads: int = 1,
+    width: int = TILE_WIDTH,
+    heads: int = TILE_HEADS,
     slots: int = 0,
 ) -> TileSpec:
     """The spec for a model's layer (default: its unlowered graph) serving `workload`."""

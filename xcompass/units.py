@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from xcompass.mapping import Mapping
     from xcompass.tiles import TileSpec
 
-GRANULARITIES = ("layer", "group", "tile")
+from xcompass.names import GRANULARITIES  # noqa: E402, F401 (one home; re-exported here)
 
 
 @dataclass(frozen=True)

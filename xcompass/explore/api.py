@@ -22,6 +22,7 @@ from xcompass.explore.workloads import describe
 from xcompass.kernels import Kernel
 from xcompass.mapping import Mapping
 from xcompass.models import ModelConfig
+from xcompass.names import GRANULARITIES, TILE_HEADS, TILE_WIDTH
 from xcompass.report import build_report
 from xcompass.schedule import evaluate_mapping
 from xcompass.search.layout import describe as describe_layout
@@ -31,8 +32,6 @@ from xcompass.search.samples import Distribution, batch_seeds, sample_batches
 from xcompass.search.study import Outcome
 from xcompass.targets import Target
 from xcompass.workload import Workload
-
-GRANULARITIES = ("layer", "group", "tile")
 
 
 def xcompass_version() -> str:
@@ -321,8 +320,8 @@ def explore(
     mode: str = "graph",
     microbatches: int | None = None,
     granularity: str = "layer",
-    tile_width: int = 128,
-    tile_heads: int = 1,
+    tile_width: int = TILE_WIDTH,
+    tile_heads: int = TILE_HEADS,
     settings: SearchSettings | None = None,
     serving: ServingOptions | None = None,
     train_samples: int = 0,

@@ -39,6 +39,7 @@ from xcompass.explore.schema import (
     check,
 )
 from xcompass.fileio import check_writable
+from xcompass.names import GRANULARITIES
 from xcompass.search.ga import GAState
 from xcompass.search.objectives import OBJECTIVES
 from xcompass.search.population import Scored, SearchResult, SeedPool
@@ -307,7 +308,7 @@ HEADER = Obj(
                 "target": Str(4096),
                 "lowering": Str(2**16),
                 "mode": Choice(("graph", "eager")),
-                "granularity": Choice(("layer", "group", "tile")),
+                "granularity": Choice(GRANULARITIES),
                 "tile_width": Nullable(Int(1, 2**20)),
                 "tile_heads": Nullable(Int(1, 2**20)),
                 "objective": Choice(OBJECTIVES),

@@ -16,6 +16,7 @@ from xcompass.kernels import layer_kernels
 from xcompass.layercost import request_groups
 from xcompass.lowering import DEFAULT, NONE, PYTORCH, Pipeline, lower
 from xcompass.models import ModelConfig, resolve_model
+from xcompass.names import TILE_HEADS, TILE_WIDTH
 from xcompass.report import lowering_summary
 from xcompass.search.samples import Distribution, SpecDistribution, TraceDistribution
 from xcompass.targets import Target, load_target
@@ -96,8 +97,8 @@ def problem_spec(
     requests: int = 32,
     sample_seed: int = 0,
     granularity: str = "layer",
-    tile_width: int = 128,
-    tile_heads: int = 1,
+    tile_width: int = TILE_WIDTH,
+    tile_heads: int = TILE_HEADS,
 ) -> ProblemSpec:
     model_cfg = resolve_model(model) if isinstance(model, str) else model
     if layers is not None and not 1 <= layers <= model_cfg.layers:

@@ -24,6 +24,7 @@ from xcompass.explore.schema import (
     Tuple,
     check,
 )
+from xcompass.names import GRANULARITIES
 from xcompass.search.objectives import OBJECTIVES
 
 MAX_REPORT_BYTES = 512 * 2**20
@@ -236,7 +237,7 @@ REPORT = Obj(
         "mode": Choice(("graph", "eager")),
         "throughput_tok_s": _T,
         "microbatches": Int(0, 2**20),
-        "granularity": Choice(("layer", "group", "tile")),
+        "granularity": Choice(GRANULARITIES),
         "layers": Int(1, 2**20),
         "units": Int(1, 2**20),
         "critical_path_s": Map(_T, 16),

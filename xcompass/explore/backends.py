@@ -34,11 +34,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from xcompass.errors import XcompassError, shown
+from xcompass.search.method import Done, Handle  # noqa: F401 (the handles the study waits on)
 from xcompass.search.problem import Evaluation, Evaluator, SearchProblem
 
 MIN_SLICE = 8
@@ -125,20 +126,6 @@ def run_task(key: str, fn: Callable[..., Any], args: tuple) -> Any:
 
 
 # --- backends ------------------------------------------------------------------------------
-
-
-class Handle(Protocol):
-    def result(self) -> Any: ...
-
-
-class Done:
-    """A task already run in this process."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def result(self) -> Any:
-        return self.value
 
 
 class Backend:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -356,6 +355,3 @@ def summary_table(s: dict[str, Any]) -> str:
         ex = s["rejected_example"]
         lines.append(f"rejected, e.g. request {ex['request']}: {ex['why']}")
     return "\n".join(lines)
-
-
-_ = sys

@@ -388,6 +388,3 @@ def stream_from(
         raise XcompassError("give a trace, or --qps with --duration and lengths")
     stream = generated(qps, duration_s, *lengths, seed=seed)
     return stream.first(requests) if requests else stream
-
-
-_ = POLICIES, ROUTERS  # re-exported names

@@ -19,18 +19,19 @@ import numpy as np
 from xcompass import fileio
 from xcompass.errors import XcompassError, did_you_mean, shown
 
-PRESET_NAMES = (
-    "h100",
-    "h200",
-    "hgx-h200x2",
-    "hgx-h200x4",
-    "hgx-h200x8",
-    "dgx-h100x8",
-    "ascend-910b",
-    "mt3000",
-    "simba-36",
-    "compass-het-36",
-)
+
+def _preset_names() -> tuple[str, ...]:
+    """The presets are the TOML files shipped in `xcompass/data/targets/`: a file added there
+    is a preset, with no list to update. Sorted by file name, so diagnostics and
+    `xcompass targets` list them in one fixed order."""
+    folder = resources.files("xcompass").joinpath("data/targets")
+    return tuple(
+        sorted(f.name[: -len(".toml")] for f in folder.iterdir() if f.name.endswith(".toml"))
+    )
+
+
+PRESET_NAMES = _preset_names()
+"""The preset targets' names (their files' names, sorted)."""
 
 
 @dataclass(frozen=True)

@@ -169,7 +169,7 @@ def tile_context() -> EvalContext:
 
 def tile_rate(ctx: EvalContext, place: np.ndarray, bounds: np.ndarray) -> tuple[float, int]:
     """Evaluations per second of the DAG kernel on these genomes, leaving out any that divide
-    by zero on a DRAM channel (none since `schedule_jit._fill` was fixed; see
+    by zero on a DRAM channel (none since `schedule_core.fill` was fixed; see
     `search.problem`); the count kept is printed."""
     keep = []
     for p in range(len(place)):

@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from xcompass import schedule_core as core
 from xcompass.comm import allreduce_bits, allreduce_time, transfer_params
 from xcompass.layercost import CostTable
 from xcompass.mapping import Groups, Mapping
+from xcompass.schedule_core import SHARE_EPS, engine_arrays
 from xcompass.targets import Target
 from xcompass.units import Units, UnitTable, build_units
 
@@ -195,9 +197,6 @@ def order_nodes(boundaries: np.ndarray, B: int, L: int) -> np.ndarray:
     return np.argsort(key.reshape(P, B * L), axis=1, kind="stable")
 
 
-SHARE_EPS = 1e-9  # rounding slack when shares of a resource add up to exactly 1
-
-
 class Timeline:
     """The share of one resource's bandwidth (a link or a DRAM channel) in use over time: a step
     function, `used[i]` on [times[i], times[i+1]); zero before the first and after the last
@@ -292,6 +291,15 @@ def common_slot(requests: list[tuple[Timeline, float, float]], t: float) -> floa
     return s
 
 
+# the shared physics (`schedule_core`) as plain Python: the compiled kernels inline the same source
+is_resident, row_cost, group_channels, stream, dram_energy, node_energy = (
+    f.py_func
+    for f in (
+        core.is_resident, core.row_cost, core.group_channels, core.stream, core.dram_energy,
+        core.node_energy,
+    )
+)  # fmt: skip
+
 _DETAIL = (
     "start",
     "end",
@@ -313,7 +321,7 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
     the Compass rank of the node they serve, then the edge), so links and DRAM channels serve
     requests first come, first served in time. A node starts once every input has arrived and
     every chiplet of its group has finished the nodes before it."""
-    g, ut, units = ctx.groups, ctx.ut, ctx.units
+    g, units = ctx.groups, ctx.units
     B, U = place.shape
     N = B * U
     flat = place.reshape(N)
@@ -342,6 +350,8 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
     arrival = np.zeros(N)
     queued = np.zeros(N, dtype=bool)
     events: list[tuple[float, int, int, int]] = []  # (time, rank, edge or -1, node or edge id)
+    arr, max_tp = engine_arrays(ctx), ctx.members.shape[1]
+    chans, loads = np.zeros(max_tp, dtype=np.int64), np.zeros(max_tp, dtype=np.int64)
 
     def free_at(node: int) -> tuple[float, int]:
         free, blamed = 0.0, -1
@@ -396,20 +406,13 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
         b, u = divmod(node, U)
         grp = int(flat[node])
         row = int(units.row[u])
-        kind, ti = int(g.kind[grp]), int(g.tp_index[grp])
+        ti = int(g.tp_index[grp])
         chips = chips_of[grp]
         start = time
         free, blamed = free_at(node)
-        resident = bool(ut.fits_sram[kind, row, ti])
-        for c in chips:
-            resident &= last_unit[c] == u
-        at = (b, row, kind, ti)
-        if resident:
-            ex, db, rate = ut.time_resident[at], ut.dram_resident[at], ctx.unit_rate_resident[at]
-        else:
-            ex, db, rate = ut.time_stream[at], ut.dram_stream[at], ctx.unit_rate_stream[at]
-        ar = ctx.unit_ar_time[b, row, ti]
-        ex += ar
+        resident = bool(is_resident(arr, grp, row, u, last_unit, max_tp))
+        ex, db, rate = row_cost(arr, b, row, grp, resident)
+        ar = arr.ar_time[b, row, ti]
         if arrival[node] >= free:
             blame[node] = 0 if crit[node] >= 0 else -1
         else:
@@ -420,23 +423,16 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
         end = start + ex
         e_dram = 0.0
         if db > 0.0:
-            load: dict[int, int] = {}
-            for c in chips:
-                ch = int(ctx.channel[c])
-                load[ch] = load.get(ch, 0) + 1
-                e_dram += db * 8.0 * ctx.dram_pj[ch] * 1e-12
-            for ch, n in sorted(load.items()):
-                need = n * db * ctx.inv_channel_bw[ch]  # seconds of the whole channel
-                cap = min(1.0, n * rate * ctx.inv_channel_bw[ch])  # its share at its own rate
-                done_at = channels[ch].fill(start, need, cap, max(ex, need))
+            e_dram = dram_energy(arr, grp, db, max_tp)
+            for k in range(group_channels(arr, grp, chans, loads, max_tp)):
+                ch = int(chans[k])
+                need, cap, run = stream(arr, ch, loads[k], db, rate, ex)
+                done_at = channels[ch].fill(start, need, cap, run)
                 streams.append((node, ch, start, done_at, cap))
                 end = max(end, done_at)
         for c in chips:
             chip_free[c], chip_last[c], last_unit[c], powered[c] = end, node, u, True
-        tp = float(g.tp[grp])
-        e_comp = tp * ut.macs[at] * ctx.pj_mac[grp] * 1e-12
-        e_sram = tp * ut.sram_bytes[at] * 8.0 * ctx.sram_pj[grp] * 1e-12
-        e_ar = ctx.unit_ar_bits[b, row, ti] * ctx.pj_hop * 1e-12
+        e_comp, e_sram, e_ar = node_energy(arr, b, row, grp)
         e["compute"] += e_comp
         e["sram"] += e_sram
         e["dram"] += e_dram

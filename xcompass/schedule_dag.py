@@ -12,7 +12,18 @@ import numpy as np
 from numba import njit
 
 from xcompass.schedule import EvalContext, Result, order_nodes
-from xcompass.schedule_jit import _fill, _record, member_slots
+from xcompass.schedule_core import (
+    dram_energy,
+    engine_arrays,
+    fill,
+    group_channels,
+    is_resident,
+    node_energy,
+    record,
+    row_cost,
+    stream,
+)
+from xcompass.schedule_jit import member_slots
 
 DROP_AT = 8  # a link's ended bookings are moved out once this many lie before its live ones
 
@@ -126,58 +137,19 @@ def _pop(ht, hk, n):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, nogil=True)
-def _kernel(  # noqa: C901
-    order,
-    flat,
-    B,
-    U,
-    members,
-    valid,
-    g_kind,
-    g_tpi,
-    g_tp,
-    lead,
-    routes,
-    hops,
-    n_links,
-    row,
-    pred_start,
-    pred,
-    edge_dst,
-    succ_start,
-    succ_edge,
-    edge_occupy,
-    edge_hop_j,
-    link_latency,
-    hop_s,
-    pj_hop,
-    fits,
-    t_res,
-    t_str,
-    d_res,
-    d_str,
-    rate_res,
-    rate_str,
-    ar_time,
-    ar_bits,
-    channel,
-    n_channels,
-    inv_bw,
-    dram_pj,
-    macs,
-    sram,
-    pj_mac,
-    sram_pj,
-    C,
-    static_w,
-    idle_w,
-    link_cap,
-    out_lat,
-    out_e,
-    out_parts,
-    out_overflow,
-    slots,
-):  # noqa: ANN001, E501
+def _kernel(a, order, flat, B, U, link_cap, out_lat, out_e, out_parts, out_overflow, slots):  # noqa: ANN001, C901, E501
+    """The DAG's simulation for each individual p (Compass order `order[p]`, placement
+    `flat[p]`); an individual whose links run out of booking room is flagged in
+    `out_overflow` and left for a rerun with more."""
+    members, valid, lead, routes, hops, C = a.members, a.valid, a.lead, a.routes, a.hops, a.C
+    n_links, n_channels, link_latency, hop_s = a.n_links, a.n_channels, a.link_latency, a.hop_s
+    row, pred_start, pred, edge_dst = a.row, a.pred_start, a.pred, a.edge_dst
+    succ_start, succ_edge, edge_occupy, edge_hop_j = (
+        a.succ_start,
+        a.succ_edge,
+        a.edge_occupy,
+        a.edge_hop_j,
+    )
     P = flat.shape[0]
     N = B * U
     E = pred.shape[0]
@@ -285,15 +257,15 @@ def _kernel(  # noqa: C901
                 dst = item
                 b = dst // U
                 src = b * U + pred[edge]
-                a = lead[fp[src]]
-                z = lead[fp[dst]]
-                nh = hops[a, z]
+                ca = lead[fp[src]]
+                cz = lead[fp[dst]]
+                nh = hops[ca, cz]
                 occupy = edge_occupy[b, edge]
                 s = time
                 h = 0
                 clear = 0  # links in a row found free from s on: all of them ends the search
                 while clear < nh:
-                    e = _link_earliest(busy, blo, bhi, routes[a, z, h], time, s, occupy)
+                    e = _link_earliest(busy, blo, bhi, routes[ca, cz, h], time, s, occupy)
                     if e > s:
                         s = e
                         clear = 1
@@ -301,7 +273,7 @@ def _kernel(  # noqa: C901
                         clear += 1
                     h = h + 1 if h + 1 < nh else 0
                 for h in range(nh):
-                    if not _link_book(busy, blo, bhi, routes[a, z, h], s, occupy, link_cap):
+                    if not _link_book(busy, blo, bhi, routes[ca, cz, h], s, occupy, link_cap):
                         out_overflow[p] = True
                 if out_overflow[p]:
                     break  # this individual is re-run with more room
@@ -318,52 +290,17 @@ def _kernel(  # noqa: C901
             u = node - b * U
             grp = fp[node]
             r = row[u]
-            kind = g_kind[grp]
-            ti = g_tpi[grp]
             start = time
-            resident = fits[kind, r, ti]
-            for j in range(max_tp):
-                if valid[grp, j] and last_unit[members[grp, j]] != u:
-                    resident = False
-            if resident:
-                ex = t_res[b, r, kind, ti]
-                db = d_res[b, r, kind, ti]
-                rate = rate_res[b, r, kind, ti]
-            else:
-                ex = t_str[b, r, kind, ti]
-                db = d_str[b, r, kind, ti]
-                rate = rate_str[b, r, kind, ti]
-            ex += ar_time[b, r, ti]
+            resident = is_resident(a, grp, r, u, last_unit, max_tp)
+            ex, db, rate = row_cost(a, b, r, grp, resident)
             end = start + ex
             edram = 0.0
             if db > 0.0:
-                nch = 0
-                for j in range(max_tp):
-                    if valid[grp, j]:
-                        ch = channel[members[grp, j]]
-                        edram += db * 8.0 * dram_pj[ch] * 1e-12
-                        k = 0
-                        while k < nch and chans[k] != ch:
-                            k += 1
-                        if k == nch:
-                            chans[nch] = ch
-                            loads[nch] = 1
-                            nch += 1
-                        else:
-                            loads[k] += 1
-                for a in range(1, nch):
-                    k = a
-                    while k > 0 and chans[k - 1] > chans[k]:
-                        chans[k - 1], chans[k] = chans[k], chans[k - 1]
-                        loads[k - 1], loads[k] = loads[k], loads[k - 1]
-                        k -= 1
+                edram = dram_energy(a, grp, db, max_tp)
+                nch = group_channels(a, grp, chans, loads, max_tp)
                 for k in range(nch):
-                    need = loads[k] * db * inv_bw[chans[k]]
-                    cap = loads[k] * rate * inv_bw[chans[k]]
-                    if cap > 1.0:
-                        cap = 1.0
-                    run = ex if ex > need else need
-                    f = _fill(times, used, cnt, chans[k], start, need, cap, run)
+                    need, cap, run = stream(a, chans[k], loads[k], db, rate, ex)
+                    f = fill(times, used, cnt, chans[k], start, need, cap, run)
                     if f > end:
                         end = f
             for j in range(max_tp):
@@ -375,11 +312,11 @@ def _kernel(  # noqa: C901
             done[node] = end
             if end > latency:
                 latency = end
-            tp = g_tp[grp]
-            e_comp += tp * macs[b, r, kind, ti] * pj_mac[grp] * 1e-12
-            e_sram += tp * sram[b, r, kind, ti] * 8.0 * sram_pj[grp] * 1e-12
+            n_comp, n_sram, n_ar = node_energy(a, b, r, grp)
+            e_comp += n_comp
+            e_sram += n_sram
             e_dram += edram
-            e_nop += ar_bits[b, r, ti] * pj_hop * 1e-12
+            e_nop += n_ar
             for k in range(succ_start[u], succ_start[u + 1]):
                 edge = succ_edge[k]
                 dst = b * U + edge_dst[edge]
@@ -398,8 +335,7 @@ def _kernel(  # noqa: C901
                     if head[c] < qoff[c + 1] - qoff[c]:
                         todo[nt] = qnodes[qoff[c] + head[c]]
                         nt += 1
-        _record(p, latency, powered, static_w, idle_w, C, e_comp, e_sram, e_dram, e_nop,
-                out_lat, out_e, out_parts)  # fmt: skip
+        record(a, p, latency, powered, e_comp, e_sram, e_dram, e_nop, out_lat, out_e, out_parts)
 
 
 def evaluate_dag(ctx: EvalContext, boundaries: np.ndarray, place: np.ndarray) -> Result:
@@ -410,13 +346,15 @@ def evaluate_dag(ctx: EvalContext, boundaries: np.ndarray, place: np.ndarray) ->
     lat, energy, parts = np.zeros(P), np.zeros(P), np.zeros((P, 5))
     transfers = B * len(ctx.units.pred)  # at most one message per edge and micro-batch
     cap = min(transfers + 1, 4 * transfers // max(ctx.n_links, 1) + 256)
+    a, slots = engine_arrays(ctx), member_slots(ctx)
     todo = np.arange(P)
     for _ in range(64):  # room doubles each round: a link gets one booking per message at most
         if not todo.size:
             break
         overflow = np.zeros(todo.size, dtype=np.bool_)
         out = np.zeros(todo.size), np.zeros(todo.size), np.zeros((todo.size, 5))
-        _run(ctx, order[todo], place[todo].reshape(todo.size, B * U), B, U, cap, *out, overflow)
+        _kernel(a, order[todo], place[todo].reshape(todo.size, B * U), B, U, cap, *out, overflow,
+                slots)  # fmt: skip
         ok = ~overflow
         lat[todo[ok]], energy[todo[ok]], parts[todo[ok]] = out[0][ok], out[1][ok], out[2][ok]
         todo, cap = todo[overflow], min(2 * cap, transfers + 1)
@@ -424,19 +362,3 @@ def evaluate_dag(ctx: EvalContext, boundaries: np.ndarray, place: np.ndarray) ->
         raise RuntimeError("schedule_dag: link bookings exceed the messages sent")
     names = ("compute", "sram", "dram", "nop", "static")
     return Result(lat, energy, parts={n: parts[:, i] for i, n in enumerate(names)})
-
-
-def _run(ctx, order, flat, B, U, cap, lat, energy, parts, overflow) -> None:  # noqa: ANN001
-    g, u, ut = ctx.groups, ctx.units, ctx.ut
-    _kernel(
-        order, flat, B, U, ctx.members, ctx.valid, g.kind, g.tp_index,
-        g.tp.astype(np.float64), ctx.lead, ctx.routes, ctx.hops, ctx.n_links,
-        u.row, u.pred_start, u.pred, ctx.edge_dst, ctx.succ_start, ctx.succ_edge,
-        np.ascontiguousarray(ctx.edge_occupy), np.ascontiguousarray(ctx.edge_hop_j),
-        ctx.link_latency, ctx.hop_s, ctx.pj_hop, ut.fits_sram, ut.time_resident,
-        ut.time_stream, ut.dram_resident, ut.dram_stream, ctx.unit_rate_resident,
-        ctx.unit_rate_stream, ctx.unit_ar_time, ctx.unit_ar_bits, ctx.channel, ctx.n_channels,
-        ctx.inv_channel_bw, ctx.dram_pj, ut.macs, ut.sram_bytes, ctx.pj_mac, ctx.sram_pj,
-        ctx.C, ctx.static_w, ctx.idle_w, cap, lat, energy, parts, overflow,
-        member_slots(ctx),
-    )  # fmt: skip

@@ -24,83 +24,18 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from xcompass.schedule import SHARE_EPS, EvalContext, Result
-
-# --- DRAM channels: bandwidth share in use, a step function -----------------------------
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _split(times, used, cnt, r, x):  # noqa: ANN001, ANN202
-    """Index of a breakpoint at x, inserted (splitting its segment) if missing."""
-    n = cnt[r]
-    i = n
-    while i > 0 and times[r, i - 1] > x:  # from the end, where most requests land
-        i -= 1
-    if i > 0 and times[r, i - 1] == x:
-        return i - 1
-    return _insert(times, used, cnt, r, i, x)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _insert(times, used, cnt, r, i, x):  # noqa: ANN001, ANN202
-    """Insert a breakpoint at x as index i (times[r, i - 1] < x < times[r, i]): the segment
-    it splits keeps its share on both sides."""
-    n = cnt[r]
-    for k in range(n, i, -1):
-        times[r, k] = times[r, k - 1]
-        used[r, k] = used[r, k - 1]
-    times[r, i] = x
-    used[r, i] = used[r, i - 1] if i > 0 else 0.0
-    cnt[r] = n + 1
-    return i
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _fill(times, used, cnt, r, t, need, cap, run):  # noqa: ANN001, ANN202
-    """Stream `need` channel-seconds from t at up to `cap` of what is free (Timeline.fill).
-    schedule_dag's cached kernel inlines this: the cache directory is keyed on both files'
-    sources (`xcompass._cache`), so an edit here recompiles that kernel too."""
-    if need <= 0.0:
-        return t
-    n = cnt[r]
-    if n == 0 or t >= times[r, n - 1]:  # past every booking: the tail is free
-        # and no later stream starts before t (streams start as events, in time order): the
-        # profile before t is forgotten, which keeps it a few breakpoints long
-        finish = t + run
-        times[r, 0] = t
-        used[r, 0] = cap
-        times[r, 1] = finish
-        used[r, 1] = 0.0
-        cnt[r] = 2
-        return finish
-    j = _split(times, used, cnt, r, t)
-    left = need
-    while True:
-        free = 1.0 - used[r, j]
-        if cap < free:
-            free = cap
-        if j + 1 == cnt[r]:
-            finish = times[r, j] + left / free
-            if finish == times[r, j]:  # too little to book at the clock's resolution
-                return finish
-            _insert(times, used, cnt, r, j + 1, finish)
-            used[r, j] += free
-            return finish
-        if free > SHARE_EPS:
-            span = times[r, j + 1] - times[r, j]
-            if free * span >= left:
-                finish = times[r, j] + left / free
-                if finish > times[r, j]:
-                    if finish < times[r, j + 1]:
-                        _insert(times, used, cnt, r, j + 1, finish)
-                    elif finish > times[r, j + 1]:  # rounding: where the reference puts it
-                        _split(times, used, cnt, r, finish)
-                    used[r, j] += free
-                return finish
-            used[r, j] += free
-            left -= free * span
-        j += 1
-
+from xcompass.schedule import EvalContext, Result
+from xcompass.schedule_core import (
+    dram_energy,
+    engine_arrays,
+    fill,
+    group_channels,
+    is_resident,
+    node_energy,
+    record,
+    row_cost,
+    stream,
+)
 
 # --- links, for a chain: a message holds every link of its route at once ------------------
 
@@ -154,62 +89,23 @@ def _route_slot(msg_s, msg_e, msg_route, n, masks, route, t, duration):  # noqa:
     return s
 
 
-# --- what a node costs regardless of the schedule, per (micro-batch, position, group) ------
+# --- what a node costs regardless of the schedule, per (micro-batch, layer position, group) --
 
 
 @njit(cache=True, nogil=True)
-def _node_table(
-    members,
-    valid,
-    g_kind,
-    g_tpi,
-    g_tp,
-    fits,
-    t_res,
-    t_str,
-    d_res,
-    d_str,
-    rate_res,
-    rate_str,
-    ar_time,
-    ar_bits,
-    channel,
-    inv_bw,
-    dram_pj,
-    macs,
-    sram,
-    pj_mac,
-    sram_pj,
-    pj_hop,
-):  # noqa: ANN001, ANN202
-    """Row k = (b * 3 + pos) * G + grp; with residency, 2 * k + resident. The expressions are
-    the reference's, operation for operation, so the sums the kernel makes are its sums.
+def _node_table(a):  # noqa: ANN001, ANN202
+    """Row k = (b * R + pos) * G + grp; with residency, 2 * k + resident: the shared
+    helpers' values (`schedule_core`), so the sums the kernel makes are the reference's.
     DRAM: the group's distinct channels ascending (`chans[grp, :nch[grp]]`), and per row and
     channel the stream's need, cap and run (`Timeline.fill`)."""
-    B, R, _, _ = t_res.shape
-    G, max_tp = members.shape
+    B, R, _, _ = a.t_res.shape
+    G, max_tp = a.members.shape
     nch = np.zeros(G, dtype=np.int64)
     chans = np.zeros((G, max_tp), dtype=np.int64)
     loads = np.zeros((G, max_tp), dtype=np.int64)
     for grp in range(G):
-        for j in range(max_tp):
-            if valid[grp, j]:
-                ch = channel[members[grp, j]]
-                k = 0
-                while k < nch[grp] and chans[grp, k] != ch:
-                    k += 1
-                if k == nch[grp]:
-                    nch[grp] += 1
-                chans[grp, k] = ch
-                loads[grp, k] += 1
-        for a in range(1, nch[grp]):  # insertion sort by channel id (the reference's order)
-            k = a
-            while k > 0 and chans[grp, k - 1] > chans[grp, k]:
-                chans[grp, k - 1], chans[grp, k] = chans[grp, k], chans[grp, k - 1]
-                loads[grp, k - 1], loads[grp, k] = loads[grp, k], loads[grp, k - 1]
-                k -= 1
+        nch[grp] = group_channels(a, grp, chans[grp], loads[grp], max_tp)
     rows = B * R * G
-    fit = np.zeros(rows, dtype=np.bool_)
     ex = np.zeros(2 * rows)
     has_dram = np.zeros(2 * rows, dtype=np.bool_)
     need = np.zeros((2 * rows, max_tp))
@@ -218,48 +114,24 @@ def _node_table(
     e_dram = np.zeros(2 * rows)
     e_comp = np.zeros(rows)
     e_sram = np.zeros(rows)
-    e_ar = np.zeros(B * G)
+    e_ar = np.zeros(rows)
     for b in range(B):
         for pos in range(R):
             for grp in range(G):
-                kind, ti = g_kind[grp], g_tpi[grp]
                 k = (b * R + pos) * G + grp
-                fit[k] = fits[kind, pos, ti]
                 for res in range(2):
-                    if res == 1:
-                        t, db, rate = (
-                            t_res[b, pos, kind, ti],
-                            d_res[b, pos, kind, ti],
-                            rate_res[b, pos, kind, ti],
-                        )
-                    else:
-                        t, db, rate = (
-                            t_str[b, pos, kind, ti],
-                            d_str[b, pos, kind, ti],
-                            rate_str[b, pos, kind, ti],
-                        )
+                    t, db, rate = row_cost(a, b, pos, grp, res == 1)
                     kk = 2 * k + res
-                    t += ar_time[b, ti]
                     ex[kk] = t
                     if db > 0.0:
                         has_dram[kk] = True
-                        e = 0.0
-                        for j in range(max_tp):
-                            if valid[grp, j]:
-                                e += db * 8.0 * dram_pj[channel[members[grp, j]]] * 1e-12
-                        e_dram[kk] = e
+                        e_dram[kk] = dram_energy(a, grp, db, max_tp)
                         for i in range(nch[grp]):
-                            ch = chans[grp, i]
-                            need[kk, i] = loads[grp, i] * db * inv_bw[ch]
-                            c = loads[grp, i] * rate * inv_bw[ch]
-                            cap[kk, i] = c if c < 1.0 else 1.0
-                            run[kk, i] = t if t > need[kk, i] else need[kk, i]
-                tp = g_tp[grp]
-                e_comp[k] = tp * macs[b, pos, kind, ti] * pj_mac[grp] * 1e-12
-                e_sram[k] = tp * sram[b, pos, kind, ti] * 8.0 * sram_pj[grp] * 1e-12
-        for grp in range(G):
-            e_ar[b * G + grp] = ar_bits[b, g_tpi[grp]] * pj_hop * 1e-12
-    return nch, chans, fit, ex, has_dram, need, cap, run, e_dram, e_comp, e_sram, e_ar
+                            need[kk, i], cap[kk, i], run[kk, i] = stream(
+                                a, chans[grp, i], loads[grp, i], db, rate, t
+                            )
+                e_comp[k], e_sram[k], e_ar[k] = node_energy(a, b, pos, grp)
+    return nch, chans, ex, has_dram, need, cap, run, e_dram, e_comp, e_sram, e_ar
 
 
 def member_slots(ctx: EvalContext) -> tuple[int, ...]:
@@ -267,23 +139,6 @@ def member_slots(ctx: EvalContext) -> tuple[int, ...]:
     number of member slots becomes a constant there and each loop over a group's members is
     unrolled (about 8% of the chain kernel's time where every group is one chiplet)."""
     return (0,) * ctx.members.shape[1]
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _record(p, latency, powered, static_w, idle_w, C, e_comp, e_sram, e_dram, e_nop,
-            out_lat, out_e, out_parts):  # fmt: skip  # noqa: ANN001, ANN202
-    """Individual p's latency and energy: the parts plus static power over the run (a chiplet
-    with no task draws its idle power). Shared by the chain and the DAG kernels."""
-    static = 0.0
-    for c in range(C):
-        static += (static_w[c] if powered[c] else idle_w[c]) * latency
-    out_lat[p] = latency
-    out_e[p] = e_comp + e_sram + e_dram + e_nop + static
-    out_parts[p, 0] = e_comp
-    out_parts[p, 1] = e_sram
-    out_parts[p, 2] = e_dram
-    out_parts[p, 3] = e_nop
-    out_parts[p, 4] = static
 
 
 # --- the event queue: a tournament over micro-batches ---------------------------------------
@@ -327,48 +182,19 @@ def _candidate(node, b, grp, members, valid, max_tp, head, chip_free, arrival): 
 
 
 @njit(cache=True, nogil=True)
-def _kernel(  # noqa: C901
-    bounds,
-    flat,
-    B,
-    L,
-    members,
-    valid,
-    lead,
-    routes,
-    hops,
-    n_links,
-    occupy_b,
-    hop_j,
-    link_latency,
-    hop_s,
-    n_channels,
-    nch,
-    chans,
-    fit,
-    ex_of,
-    has_dram,
-    need_of,
-    cap_of,
-    run_of,
-    e_dram_of,
-    e_comp_of,
-    e_sram_of,
-    e_ar_of,
-    C,
-    static_w,
-    idle_w,
-    out_lat,
-    out_e,
-    out_parts,
-    slots,
-):  # noqa: ANN001
+def _kernel(a, bounds, flat, B, L, table, out_lat, out_e, out_parts, slots):  # noqa: ANN001, C901
+    """The chain's simulation for each individual p (segment bits `bounds[p]`, placement
+    `flat[p]`); `table` = `_node_table(a)`."""
+    nch, chans, ex_of, has_dram, need_of, cap_of, run_of = table[:7]
+    e_dram_of, e_comp_of, e_sram_of, e_ar_of = table[7:]
+    members, valid, lead, routes, hops, C = a.members, a.valid, a.lead, a.routes, a.hops, a.C
+    n_channels, link_latency, hop_s = a.n_channels, a.link_latency, a.hop_s
     P = flat.shape[0]
     N = B * L
     G = members.shape[0]
     max_tp = len(slots)  # a compile-time constant: the member loops unroll
-    R = fit.shape[0] // (B * G)  # layer positions: first, middle, last
-    masks = _route_masks(routes, hops, n_links)
+    R = a.t_res.shape[1]  # layer positions: first, middle, last
+    masks = _route_masks(routes, hops, a.n_links)
     # messages that may still be in flight: interval [msg_s, msg_e) on the route msg_route
     msg_s = np.empty(N + 1)
     msg_e = np.empty(N + 1)
@@ -455,7 +281,7 @@ def _kernel(  # noqa: C901
                 src = lead[fp[node - 1]]
                 dst = lead[grp]
                 nh = hops[src, dst]
-                occupy = occupy_b[b]
+                occupy = a.edge_occupy[b, lyr - 1]  # the edge into layer lyr
                 s = now
                 if busy_until > now:  # messages may still be in flight: wait for a gap
                     n_msg = _messages_drop(msg_s, msg_e, msg_route, n_msg, now)
@@ -472,7 +298,7 @@ def _kernel(  # noqa: C901
                     if s + occupy > busy_until:
                         busy_until = s + occupy
                 arrival[b] = s + occupy + nh * hop_s
-                e_nop += hop_j[b] * nh
+                e_nop += a.edge_hop_j[b, lyr - 1] * nh
                 pending[b] = False
                 cand[b] = _candidate(node, b, grp, members, valid, max_tp, head, chip_free, arrival)
                 _settle(win, ckey, crank, Bp, b)
@@ -482,16 +308,12 @@ def _kernel(  # noqa: C901
             # the node starts: its kernels, and its DRAM streams on its members' channels
             pos = 0 if lyr == 0 else (2 if lyr == L - 1 else 1)
             k = (b * R + pos) * G + grp
-            resident = fit[k]
-            if resident:  # and every member still holds this layer's weights
-                for j in range(max_tp):
-                    if valid[grp, j] and last_layer[members[grp, j]] != lyr:
-                        resident = False
+            resident = is_resident(a, grp, pos, lyr, last_layer, max_tp)
             kk = 2 * k + (1 if resident else 0)
             end = now + ex_of[kk]
             if has_dram[kk]:
                 for i in range(nch[grp]):
-                    f = _fill(
+                    f = fill(
                         times,
                         used,
                         cnt,
@@ -515,7 +337,7 @@ def _kernel(  # noqa: C901
             e_comp += e_comp_of[k]
             e_sram += e_sram_of[k]
             e_dram += e_dram_of[kk]
-            e_nop += e_ar_of[b * G + grp]
+            e_nop += e_ar_of[k]
             # this micro-batch's next step, and nodes now at the head of the freed chiplets
             nxt[b] = lyr + 1
             if lyr + 1 < L:
@@ -541,28 +363,19 @@ def _kernel(  # noqa: C901
                                 h, hb, fp[h], members, valid, max_tp, head, chip_free, arrival
                             )
                             _settle(win, ckey, crank, Bp, hb)
-        _record(p, latency, powered, static_w, idle_w, C, e_comp, e_sram, e_dram, e_nop,
-                out_lat, out_e, out_parts)  # fmt: skip
+        record(a, p, latency, powered, e_comp, e_sram, e_dram, e_nop, out_lat, out_e, out_parts)
 
 
 def evaluate_fast(ctx: EvalContext, boundaries: np.ndarray, place: np.ndarray) -> Result:
     """Latency and energy of P mappings (no per-node detail): the search's hot path."""
+    if ctx.units.granularity != "layer":
+        raise ValueError(f"evaluate_fast schedules whole layers, not '{ctx.units.granularity}'")
     place = np.ascontiguousarray(place, dtype=np.int64)
     P, B, L = place.shape
     bounds = np.ascontiguousarray(boundaries, dtype=np.bool_).reshape(P, max(L - 1, 0))
-    tb, g = ctx.table, ctx.groups
-    table = _node_table(
-        ctx.members, ctx.valid, g.kind, g.tp_index, g.tp.astype(np.float64), tb.fits_sram,
-        tb.time_resident, tb.time_stream, tb.dram_resident, tb.dram_stream, ctx.rate_resident,
-        ctx.rate_stream, ctx.ar_time, ctx.ar_bits, ctx.channel, ctx.inv_channel_bw, ctx.dram_pj,
-        tb.macs, tb.sram_bytes, ctx.pj_mac, ctx.sram_pj, ctx.pj_hop,
-    )  # fmt: skip
+    a = engine_arrays(ctx)
     lat, energy, parts = np.zeros(P), np.zeros(P), np.zeros((P, 5))
-    _kernel(
-        bounds, place.reshape(P, B * L), B, L, ctx.members, ctx.valid, ctx.lead, ctx.routes,
-        ctx.hops, ctx.n_links, ctx.occupy, ctx.hop_j, ctx.link_latency, ctx.hop_s,
-        ctx.n_channels, *table, ctx.C, ctx.static_w, ctx.idle_w, lat, energy, parts,
-        member_slots(ctx),
-    )  # fmt: skip
+    _kernel(a, bounds, place.reshape(P, B * L), B, L, _node_table(a), lat, energy, parts,
+            member_slots(ctx))  # fmt: skip
     names = ("compute", "sram", "dram", "nop", "static")
     return Result(lat, energy, parts={n: parts[:, i] for i, n in enumerate(names)})

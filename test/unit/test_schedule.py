@@ -89,7 +89,7 @@ def test_timeline_fills_gaps():
 def _jit_fill(bookings, fills):
     """The compiled kernel's fill on one channel: book `bookings` as fills, then return the
     finishes of `fills` (t, need, cap, run) and the breakpoints."""
-    from xcompass.schedule_jit import _fill
+    from xcompass.schedule_core import fill as _fill
 
     times, used, cnt = np.zeros((1, 32)), np.zeros((1, 32)), np.zeros(1, dtype=np.int64)
     out = [_fill(times, used, cnt, 0, *f) for f in (*bookings, *fills)]
@@ -410,17 +410,17 @@ def test_dag_kernel_reruns_an_individual_whose_links_overflow():
     place = np.array([[[0, 0, 1, 0]], [[0, 1, 0, 1]]])
     bounds = np.zeros((2, 3), dtype=bool)
     ref = evaluate(ctx, bounds, place)
-    real = schedule_dag._run
+    real = schedule_dag._kernel
     caps = []
 
-    def tiny(ctx, order, flat, B, U, cap, *out):  # first with room for one booking per link
+    def tiny(arrays, order, flat, B, U, cap, *out):  # first with room for one booking per link
         caps.append(cap)
-        real(ctx, order, flat, B, U, 2 if len(caps) == 1 else cap, *out)
+        real(arrays, order, flat, B, U, 2 if len(caps) == 1 else cap, *out)
 
-    schedule_dag._run = tiny
+    schedule_dag._kernel = tiny
     try:
         fast = schedule_dag.evaluate_dag(ctx, bounds, place)
     finally:
-        schedule_dag._run = real
+        schedule_dag._kernel = real
     np.testing.assert_allclose(fast.latency_s, ref.latency_s, rtol=1e-12)
     assert len(caps) == 2  # the second individual (two messages on link 0E) ran again

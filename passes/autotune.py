@@ -33,30 +33,19 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from xcompass.dialects.map import MappingOp, from_genome, to_genome
+from xcompass.dialects.map import MappingOp, to_genome
+from xcompass.passes.annotate import write_answer, write_report
 from xcompass.passes.errors import PassFailure
 from xcompass.passes.ir_bridge import Problem, find_mapping, read_problem
 from xdsl.context import Context
-from xdsl.dialects.builtin import (
-    DictionaryAttr,
-    FloatAttr,
-    IntegerAttr,
-    ModuleOp,
-    StringAttr,
-    f64,
-    i64,
-)
-from xdsl.ir import Attribute
+from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.passes import ModulePass
-from xdsl.rewriter import InsertPoint, Rewriter
 
 from xcompass.comm import MODES
 from xcompass.errors import XcompassError, shown
-from xcompass.fileio import write_atomically
 from xcompass.mapping import Mapping
 from xcompass.names import GRANULARITIES
-from xcompass.report import build_report, dumps
-from xcompass.schedule import evaluate_mapping
+from xcompass.report import answer_context, cost_mapping
 from xcompass.search.objectives import OBJECTIVES, SERVING_OBJECTIVES
 from xcompass.tiles import check_tiles
 from xcompass.trace import MAX_SAMPLE, read_trace
@@ -255,13 +244,10 @@ class AutotunePass(ModulePass):
         except XcompassError as exc:
             raise _fail(f"on {problem.target.name}: {exc}") from None
         best = outcome.best.best.mapping()
-        new = self.costed_mapping("mapping", best, problem, search, outcome)
-        if old is not None:
-            Rewriter.replace_op(old, new)
-        else:
-            op.body.block.add_op(new)
-        if outcome.best.front is not None:
-            self.write_front(op, new, problem, search, outcome)
+        report = self.answer_report(best, problem, search, outcome)
+        if self.report:
+            write_report(NAME, self.report, report)
+        write_answer(op, old, best, search, outcome, report)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -348,135 +334,23 @@ class AutotunePass(ModulePass):
 
     # --- writing ------------------------------------------------------------------------
 
-    def costed_mapping(
-        self,
-        name: str,
-        mapping: Mapping,
-        problem: Problem,
-        search: SearchProblem,
-        outcome: Outcome,
-    ) -> MappingOp:
-        """The mapping as IR, costed on the module's workload like map-cost does, with the
-        search's provenance."""
-        mapping = _IRMapping(mapping.boundaries, mapping.place)
-        new = _ir(name, mapping, problem.microbatch_names, search)
-        ectx = (
-            search.train[0]
-            if len(search.train) == 1 and not (self.train_samples or self.test_samples)
-            else search.own_context()
-        )
-        result = evaluate_mapping(ectx, mapping)
-        units = None if search.granularity == "layer" else ectx.units
-        report = build_report(
-            result,
-            mapping,
-            search.groups,
-            ectx.table,
-            problem.target,
-            problem.workload,
-            problem.model.name,
-            units=units,
-            unit_table=None if units is None else ectx.ut,
-        )
-        for task, entry in zip(new.tasks, report["per_task"], strict=True):
-            for key in ("start_s", "end_s", "energy_j"):
-                task.attributes[key] = FloatAttr(entry[key], f64)
-        new.attributes["strategy"] = StringAttr("autotune")
-        for key in ("latency_s", "energy_j", "edp_js", "throughput_tok_s"):
-            new.attributes[key] = FloatAttr(report[key], f64)
-        new.attributes["mode"] = StringAttr(self.mode)
+    def answer_report(
+        self, mapping: Mapping, problem: Problem, search: SearchProblem, outcome: Outcome
+    ) -> dict[str, Any]:
+        """The answer costed once on the module's workload (as map-cost costs it), with the
+        search's summary and front: what the IR carries and `report=` writes."""
+        from xcompass.explore.report_extra import front
         from xcompass.search.layout import describe
 
+        sampled = bool(self.train_samples or self.test_samples)
+        ectx = answer_context(search, sampled)
+        report = cost_mapping(ectx, mapping, problem.workload, problem.model.name).report
+        below = search.granularity != "layer"
         summary = outcome.summary()
-        summary["answer"]["layout"] = describe(mapping, search.groups, units)
-        new.attributes["search"] = _provenance(summary, outcome)
-        if self.report:
-            report["search"] = summary
-            if outcome.best.front is not None:
-                report["pareto"] = _front_entries(outcome)
-            try:
-                write_atomically(self.report, dumps(report))
-            except OSError as exc:
-                raise _fail(f"cannot write report '{self.report}' ({exc.strerror})") from None
-        return new
-
-    def write_front(
-        self,
-        module: ModuleOp,
-        after: MappingOp,
-        problem: Problem,
-        search: SearchProblem,
-        outcome: Outcome,
-    ) -> None:
-        front = outcome.best.front
-        assert front is not None
-        anchor: MappingOp = after
-        for i, entry in enumerate(_front_entries(outcome)):
-            op = _ir(f"pareto_{i}", front.mapping(i), problem.microbatch_names, search)
-            op.attributes["strategy"] = StringAttr("pareto")
-            for key in ("latency_s", "energy_j", "edp_js"):
-                op.attributes[key] = FloatAttr(entry[key], f64)
-            Rewriter.insert_op(op, InsertPoint.after(anchor))
-            anchor = op
-
-
-class _IRMapping(Mapping):
-    """A genome `from_genome` and the report can use: `Mapping.segments()` yields numpy
-    integers once a boundary is set, which xDSL's IntegerAttr and JSON refuse (to fix in
-    xcompass.mapping)."""
-
-    def segments(self) -> list[tuple[int, int]]:
-        return [(int(lo), int(hi)) for lo, hi in super().segments()]
-
-
-def _ir(name: str, mapping: Mapping, names: list[str], search: SearchProblem) -> MappingOp:
-    units = search.unit_graph if search.granularity != "layer" else None
-    tiles = (search.tiles["width"], search.tiles["heads"]) if search.granularity == "tile" else None
-    return from_genome(
-        name, _IRMapping(mapping.boundaries, mapping.place), names, search.groups, units, tiles
-    )
-
-
-def _front_entries(outcome: Outcome) -> list[dict[str, float]]:
-    front = outcome.best.front
-    assert front is not None
-    return [
-        {
-            "latency_s": float(lat),
-            "energy_j": float(e),
-            "edp_js": float(lat * e),
-        }
-        for lat, e in zip(front.latency_s, front.energy_j, strict=True)
-    ]
-
-
-def _provenance(summary: dict[str, Any], outcome: Outcome) -> DictionaryAttr:
-    """The search's figures as an IR dictionary (scores of the objective, lower is better)."""
-    entries: dict[str, Attribute] = {
-        "objective": StringAttr(summary["objective"]),
-        "method": StringAttr(summary["searched"]),
-        "found_by": StringAttr(summary["answer"]["method"]),
-        "population": IntegerAttr(summary["population"], i64),
-        "generations": IntegerAttr(summary["generations"], i64),
-        "budget": IntegerAttr(summary["budget"], i64),
-        "seed": IntegerAttr(summary["seed"], i64),
-        "evaluations": IntegerAttr(outcome.best.evaluations, i64),
-        "seeds": IntegerAttr(summary["seeds"], i64),
-        "score": FloatAttr(summary["answer"]["score"], f64),
-    }
-    for method, figures in summary["methods"].items():
-        if method != summary["searched"]:
-            entries[f"{method}_score"] = FloatAttr(figures["score"], f64)
-    for method, failed in summary["failed"].items():
-        entries[f"{method}_failed"] = StringAttr(failed["note"])
-    for method, change in summary["improvement_vs"].items():
-        entries[f"vs_{method}"] = FloatAttr(change, f64)
-    if summary["best_standard"]:
-        entries["best_standard"] = StringAttr(summary["best_standard"])
-    entries["lower_bound"] = FloatAttr(summary["lower_bound"]["objective"], f64)
-    test = summary["answer"].get("test_score")
-    if test is not None:
-        entries["test_score"] = FloatAttr(test, f64)
-    if outcome.best.front is not None:
-        entries["front"] = IntegerAttr(len(outcome.best.front), i64)
-    return DictionaryAttr(entries)
+        summary["answer"]["layout"] = describe(
+            mapping, search.groups, ectx.units if below else None
+        )
+        report["search"] = summary
+        if outcome.best.front is not None:
+            report["pareto"] = front(outcome)
+        return report

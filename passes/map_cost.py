@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from xcompass.dialects.map import to_genome
+from xcompass.passes.annotate import annotate, write_report
 from xcompass.passes.errors import PassFailure
 from xcompass.passes.ir_bridge import find_mapping, read_problem
 from xdsl.context import Context
-from xdsl.dialects.builtin import FloatAttr, ModuleOp, StringAttr, f64
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
 from xcompass.comm import MODES
 from xcompass.errors import XcompassError
-from xcompass.fileio import write_atomically
 from xcompass.kernels import UNLOWERED, Lowering, layer_kernels
-from xcompass.layercost import CostTable, build_cost_table
-from xcompass.mapping import Mapping, make_groups
-from xcompass.report import build_report, dumps, lowering_summary
-from xcompass.schedule import EvalContext, Result, evaluate_mapping
+from xcompass.layercost import build_cost_table
+from xcompass.mapping import make_groups
+from xcompass.report import cost_mapping, lowering_summary
+from xcompass.schedule import EvalContext, evaluate_mapping
 from xcompass.tiles import tile_spec
-from xcompass.units import Units, UnitTable, collapse, expand
-
-
-def write_report(path: str, text: str) -> None:
-    try:
-        write_atomically(path, text)
-    except OSError as exc:
-        raise PassFailure(f"map-cost: cannot write report '{path}' ({exc.strerror})") from None
+from xcompass.units import Units, collapse, expand
 
 
 @dataclass(frozen=True)
@@ -61,10 +52,8 @@ class MapCostPass(ModulePass):
 
         granularity = mapping_op.granularity_name
 
-        def cost(
-            lowering: Lowering, place: Callable[[Units], Mapping]
-        ) -> tuple[CostTable, Result, Units, UnitTable, Mapping]:
-            """Cost `lowering` of the layer with the mapping `place` gives for its units."""
+        def context(lowering: Lowering) -> EvalContext:
+            """The engine context of `lowering` of the layer, at the mapping's granularity."""
             kernels = layer_kernels(problem.layer.graph, lowering)
             table = build_cost_table(
                 problem.model,
@@ -85,60 +74,43 @@ class MapCostPass(ModulePass):
                     lowering,
                     *mapping_op.tiles,
                 )
-            ectx = EvalContext(
+            return EvalContext(
                 table, groups, problem.target, problem.layers, granularity, tiles=spec
             )
-            placed = place(ectx.units)
-            return table, evaluate_mapping(ectx, placed), ectx.units, ectx.ut, placed
 
-        def as_written(units: Units) -> Mapping:
+        def as_written(units: Units) -> None:
+            """The module's mapping places the units its granularity cuts the layers into."""
             if units.count != mapping.place.shape[1]:
                 raise XcompassError(
                     f"the mapping places {mapping.place.shape[1]} units; granularity "
                     f"'{granularity}' cuts this module's {problem.layers} layers into "
                     f"{units.count}"
                 )
-            return mapping
 
         layer = problem.layer
         extra: dict[str, Any] = {"lowering": lowering_summary(layer.graph, layer.lowering)}
         try:
-            table, result, units, unit_table, _ = cost(layer.lowering, as_written)
+            ectx = context(layer.lowering)
+            units = ectx.units
+            as_written(units)
             # the same mapping without the lowering: the unlowered units where their layers'
             # units go (a unit mapping that splits a layer has no such twin)
             whole = mapping if granularity == "layer" else collapse(mapping, units)
             if layer.lowering != UNLOWERED and whole is not None:
-                base_table, base, *_ = cost(
-                    UNLOWERED,
-                    (lambda u: whole) if granularity == "layer" else partial(expand, whole),
-                )
+                base_ctx = context(UNLOWERED)
+                twin = whole if granularity == "layer" else expand(whole, base_ctx.units)
+                base = evaluate_mapping(base_ctx, twin)
                 latency = float(base.latency_s[0])
                 extra["unlowered"] = {
                     "latency_s": latency,
                     "energy_j": float(base.energy_j[0]),
-                    "throughput_tok_s": float(base_table.tokens.sum()) / latency
+                    "throughput_tok_s": float(base_ctx.table.tokens.sum()) / latency
                     if latency
                     else 0.0,
                 }
+            report = cost_mapping(ectx, mapping, problem.workload, problem.model.name, extra).report
         except XcompassError as exc:
             raise PassFailure(f"map-cost: {exc}") from None
-        report = build_report(
-            result,
-            mapping,
-            groups,
-            table,
-            problem.target,
-            problem.workload,
-            problem.model.name,
-            extra,
-            units,
-            unit_table,
-        )
-        for task, entry in zip(mapping_op.tasks, report["per_task"], strict=True):
-            for key in ("start_s", "end_s", "energy_j"):
-                task.attributes[key] = FloatAttr(entry[key], f64)
-        for key in ("latency_s", "energy_j", "edp_js", "throughput_tok_s"):
-            mapping_op.attributes[key] = FloatAttr(report[key], f64)
-        mapping_op.attributes["mode"] = StringAttr(self.mode)
         if self.report:
-            write_report(self.report, dumps(report))
+            write_report(self.name, self.report, report)
+        annotate(mapping_op, report)

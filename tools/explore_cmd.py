@@ -513,15 +513,7 @@ def _explore(o: dict[str, Any], c: Checked, started: float) -> None:
     mlir = os.path.join(o["out"], "mapping.mlir")
     write_atomically(
         mlir,
-        module_text(
-            lowered,
-            result.mapping,
-            explorer.problem,
-            result.outcome,
-            o["mode"],
-            o["train_samples"],
-            o["test_samples"],
-        ),
+        module_text(lowered, result),
     )
     written = [mlir, *write_outputs(result.report, o["out"], o["pictures"])]
     remove_interim(o["out"])  # an earlier Ctrl-C's best-so-far.* is superseded

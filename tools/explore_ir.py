@@ -1,6 +1,7 @@
 """The IR half of `xcompass explore`: import the model as `llm` IR, run the lowering pipeline
 (the same passes `xcompass-opt` runs), read back the layer as the passes left it, and at the end
-write the module with the best mapping, costed and annotated by `map-autotune`'s own writer.
+write the module with the best mapping, annotated from the report the exploration costed by the
+writer `map-autotune` uses (`xcompass.passes.annotate`).
 The search between these steps is IR-free (`xcompass.explore`)."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from xcompass.dialects.map import MappingOp
 from xcompass.passes import DEFAULT_LOWERING, PYTORCH_LOWERING
-from xcompass.passes.autotune import AutotunePass
+from xcompass.passes.annotate import write_answer
 from xcompass.passes.ir_bridge import Problem, read_problem
 from xcompass.tools.importer import build_module
 from xcompass.tools.opt import UsageError, _check_option_types, _quote_paths
@@ -23,11 +24,11 @@ from xdsl.printer import Printer
 from xdsl.utils.exceptions import DiagnosticException
 
 from xcompass.errors import XcompassError, shown
+from xcompass.explore.api import Exploration
 from xcompass.mapping import Mapping
 from xcompass.models import ModelConfig
 from xcompass.report import lowering_summary
 from xcompass.search.problem import SearchProblem
-from xcompass.search.study import Outcome
 from xcompass.workload import Workload
 
 NAMED_LOWERINGS = {"default": DEFAULT_LOWERING, "pytorch": PYTORCH_LOWERING, "none": ""}
@@ -113,27 +114,19 @@ def lowered_module(
     return LoweredModule(module, problem)
 
 
-def module_text(
-    lowered: LoweredModule,
-    mapping: Mapping,
-    search: SearchProblem,
-    outcome: Outcome,
-    mode: str,
-    train: int,
-    test: int,
-) -> str:
-    """The lowered module plus `@mapping` (and `@pareto_<i>` for a front), as map-autotune
-    writes them: tasks with start/end/energy, totals, the search's provenance."""
+def module_text(lowered: LoweredModule, result: Exploration) -> str:
+    """The lowered module plus the exploration's answer as `@mapping` (and `@pareto_<i>` for a
+    front), annotated from the report the exploration already costed, as map-autotune writes
+    them: tasks with start/end/energy, totals, the search's provenance."""
     module = lowered.module.clone()
-    problem = read_problem(module, "explore")
-    writer = AutotunePass(mode=mode, train_samples=train, test_samples=test)
     for op in [op for op in module.ops if isinstance(op, MappingOp)]:
         op.detach()
         op.erase()
-    new = writer.costed_mapping("mapping", mapping, problem, search, outcome)
-    module.body.block.add_op(new)
-    if outcome.best.front is not None:
-        writer.write_front(module, new, problem, search, outcome)
+    write_answer(module, None, result.mapping, result.problem, result.outcome, result.report)
+    return _text(module)
+
+
+def _text(module: ModuleOp) -> str:
     text = StringIO()
     Printer(stream=text).print_op(module)
     text.write("\n")
@@ -158,7 +151,4 @@ def interim_module_text(
         MapCostPass(report=report, mode=mode).apply(_context(), module)
     except DiagnosticException as exc:
         raise XcompassError(str(exc)) from None
-    text = StringIO()
-    Printer(stream=text).print_op(module)
-    text.write("\n")
-    return text.getvalue()
+    return _text(module)

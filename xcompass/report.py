@@ -5,7 +5,9 @@ written into the report itself, so a reader never has to guess what a number sum
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,10 +15,13 @@ from xcompass.graph import LayerGraph
 from xcompass.kernels import Lowering, layer_kernels
 from xcompass.layercost import CostTable
 from xcompass.mapping import Groups, Mapping
-from xcompass.schedule import Result
+from xcompass.schedule import EvalContext, Result, evaluate_mapping
 from xcompass.targets import Target
 from xcompass.units import Units, UnitTable
 from xcompass.workload import Workload
+
+if TYPE_CHECKING:  # the search sits above the report: no import at run time
+    from xcompass.search.problem import SearchProblem
 
 REPORT_VERSION = 1
 """The report's format; `xcompass report` reads this version (xcompass.explore.reading)."""
@@ -380,6 +385,49 @@ def build_report(
         **(extra or {}),
         "fields": FIELDS,
     }
+
+
+@dataclass(frozen=True)
+class Costed:
+    """A mapping costed once: the engine's detailed result and the report built from it."""
+
+    result: Result
+    report: dict[str, Any]
+
+
+def cost_mapping(
+    ectx: EvalContext,
+    mapping: Mapping,
+    workload: Workload,
+    model_name: str,
+    extra: dict[str, Any] | Callable[[Result], dict[str, Any]] | None = None,
+) -> Costed:
+    """Cost `mapping` in `ectx` (one detailed evaluation) and build its report, the one path
+    every writer takes (map-cost, map-autotune, `xcompass explore`). `extra` holds report
+    fields placed before `fields`, or makes them from the result (explore's activity);
+    below a layer the report names the units' layers."""
+    result = evaluate_mapping(ectx, mapping)
+    fields = extra(result) if callable(extra) else extra
+    below = ectx.granularity != "layer"
+    report = build_report(
+        result,
+        mapping,
+        ectx.groups,
+        ectx.table,
+        ectx.target,
+        workload,
+        model_name,
+        fields,
+        ectx.units if below else None,
+        ectx.ut if below else None,
+    )
+    return Costed(result, report)
+
+
+def answer_context(problem: SearchProblem, sampled: bool) -> EvalContext:
+    """Where a search's answer is costed: the request batch the module (or spec) names, which
+    is the search's own context unless it scored sampled batches (`sampled`)."""
+    return problem.own_context() if sampled else problem.train[0]
 
 
 def dumps(report: dict[str, Any]) -> str:

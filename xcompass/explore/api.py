@@ -23,8 +23,8 @@ from xcompass.kernels import Kernel
 from xcompass.mapping import Mapping
 from xcompass.models import ModelConfig
 from xcompass.names import GRANULARITIES, TILE_HEADS, TILE_WIDTH
-from xcompass.report import build_report
-from xcompass.schedule import evaluate_mapping
+from xcompass.report import answer_context, cost_mapping
+from xcompass.schedule import Result
 from xcompass.search.layout import describe as describe_layout
 from xcompass.search.population import ProgressCallback
 from xcompass.search.problem import SearchProblem, build_problem
@@ -168,44 +168,28 @@ def mapping_report(
 ) -> dict[str, Any]:
     """The best mapping costed on the spec's own serving step, with every explore addition."""
     mapping = outcome.best.best.mapping()
-    ectx = problem.train[0]
-    if spec.train_samples or spec.test_samples:  # the search scored sampled batches
-        ectx = problem.own_context()
-    result = evaluate_mapping(ectx, mapping)
-    extra: dict[str, Any] = {}
-    if spec.lowering is not None:
-        extra["lowering"] = spec.lowering
+    ectx = answer_context(problem, bool(spec.train_samples or spec.test_samples))
     below = problem.granularity != "layer"
     search = outcome.summary()
     search["answer"]["layout"] = describe_layout(
         mapping, problem.groups, problem.unit_graph if below else None
     )
-    extra.update(
-        search=search,
-        convergence=convergence(outcome),
-        pareto=front(outcome),
-        layout=layout(spec.target),
-        activity=activity(result, mapping, problem.groups, spec.workload),
-        explore={**meta, **settings.as_dict(), "problem": spec.summary()},
-    )
-    report = build_report(
-        result,
-        mapping,
-        problem.groups,
-        ectx.table,
-        spec.target,
-        spec.workload,
-        spec.model.name,
-        extra,
-        ectx.units if below else None,
-        ectx.ut if below else None,
-    )
-    if below:  # the pictures and the trace label tasks by the layers their units belong to
-        layer = ectx.units.layer
-        for task in report["per_task"]:
-            lo, hi = task["units"]
-            task["layers"] = [int(layer[lo]), int(layer[hi - 1]) + 1]
-    return report
+
+    def extra(result: Result) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        if spec.lowering is not None:
+            fields["lowering"] = spec.lowering
+        fields.update(
+            search=search,
+            convergence=convergence(outcome),
+            pareto=front(outcome),
+            layout=layout(spec.target),
+            activity=activity(result, mapping, problem.groups, spec.workload),
+            explore={**meta, **settings.as_dict(), "problem": spec.summary()},
+        )
+        return fields
+
+    return cost_mapping(ectx, mapping, spec.workload, spec.model.name, extra).report
 
 
 class Explorer:

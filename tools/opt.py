@@ -12,7 +12,8 @@ line, never a traceback):
 - `-t` accepts only `mlir`: xDSL's other printers (`x86-asm`, `llvm`, `mps`, ...) cannot
   print xcompass's ops;
 - the input must be UTF-8; nesting too deep for the parser is refused; xDSL's string-literal
-  lexer is made linear (see `xcompass.tools.universe.harden_xdsl`).
+  lexer is made linear in this process (`xcompass.tools.opt_lexer`; stock `xdsl-opt` is left as
+  it is).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from io import StringIO
 from typing import IO, Any, NoReturn, get_args, get_type_hints
 
 from xcompass.dialects.diagnostics import OpVerifyError, op_location
-from xcompass.tools.universe import XCOMPASS_UNIVERSE, harden_xdsl
+from xcompass.tools.opt_lexer import harden_xdsl
+from xcompass.tools.universe import XCOMPASS_UNIVERSE
 from xdsl.dialects.builtin import FileLineColLoc, IntAttr, StringAttr, UnknownLoc
 from xdsl.ir import Operation
 from xdsl.parser import Parser

@@ -8,6 +8,7 @@ from typing import Any
 from xcompass.passes.errors import PassFailure
 from xcompass.passes.map_serve import serving_setup_of
 from xcompass.tools.explore_ir import _context
+from xcompass.tools.opt_lexer import harden_xdsl
 from xdsl.dialects.builtin import Builtin
 from xdsl.dialects.func import Func
 from xdsl.parser import Parser
@@ -38,6 +39,7 @@ def setup_from_mlir(path: str, model: str | None, target: str | None, mode: str)
     ctx = _context()
     ctx.load_dialect(Builtin)
     ctx.load_dialect(Func)
+    harden_xdsl()
     try:
         module = Parser(ctx, text, path).parse_module()
     except ParseError as exc:

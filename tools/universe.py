@@ -1,7 +1,6 @@
 """Everything xcompass adds to xDSL, found by stock `xdsl-opt` through the `xdsl.universe`
 entry point. Factories import lazily so listing passes stays cheap."""
 
-import re
 from collections.abc import Callable
 
 from xdsl.ir import Dialect
@@ -88,20 +87,3 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
 }
 
 XCOMPASS_UNIVERSE = Universe(all_dialects=DIALECTS, all_passes=PASSES)
-
-# xDSL 0.74 lexes a string literal with `"(?:[^"\\\n\v\f]+|\\(?:...))*"`: a nested
-# quantifier that backtracks exponentially when the literal is unterminated or holds a bad
-# escape (`"` + 30 characters: minutes). Possessive quantifiers (Python 3.11) match exactly the
-# same strings (a run of plain characters can only end at a quote, a backslash or a line end, so
-# giving characters back never helps) in linear time.
-_STRING_LITERAL = re.compile(r'"(?:[^"\\\n\v\f]++|\\(?:["nt\\]|[0-9A-Fa-f]{2}))*+"')
-
-
-def harden_xdsl() -> None:
-    """Make xDSL's string-literal lexing linear-time (idempotent)."""
-    from xdsl.utils.mlir_lexer import MLIRLexer
-
-    MLIRLexer._unescaped_characters_regex = _STRING_LITERAL
-
-
-harden_xdsl()  # stock xdsl-opt loads this module (entry point) before it parses anything

@@ -211,6 +211,10 @@ from xcompass.tools.serve_cmd import serve_cmd  # noqa: E402 (after the group)
 
 cli.add_command(serve_cmd)
 
+from xcompass.tools.codesign_cmd import codesign_cmd  # noqa: E402 (after the group)
+
+cli.add_command(codesign_cmd)
+
 
 def check_argv(argv: list[str]) -> None:
     """Refuse what click would silently accept: an option given twice (click keeps the last;

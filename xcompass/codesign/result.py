@@ -53,7 +53,12 @@ class CodesignResult:
             return []
         F = np.array([p.objectives(self.objective) for p in ok])
         keep = NonDominatedSorting().do(F, only_non_dominated_front=True)
-        front = [ok[int(i)] for i in keep]
+        front, seen = [], set()
+        for i in sorted(int(i) for i in keep):  # one design per point of objective space
+            key = tuple(F[i])
+            if key not in seen:
+                seen.add(key)
+                front.append(ok[i])
         return sorted(front, key=lambda p: (p.bill.total_usd, p.index))
 
     def best(self, k: int = BEST) -> list[Point]:

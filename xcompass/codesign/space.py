@@ -239,6 +239,8 @@ class Space:
             ]
         channels = int(v["dram.channels"])
         budget = self.constraints.get("dram_gbs")
+        if budget:  # a die streams from one channel: a budget is split over at most one per die
+            channels = min(channels, sum(k.count for k in kinds))
         bw = budget / channels if budget else float(v["dram.bw_gbs"])
         return Design(tuple(kinds), channels, bw, float(v["network.link_gbs"]))
 
@@ -303,11 +305,11 @@ class Space:
             tile = min(256, max(8, 2 ** round(math.log2(math.sqrt(k.macs)))))
             raw.update(
                 count=k.count,
-                peak_tflops=k.macs * 2 * k.freq_ghz / 1e3,
+                peak_tflops=_short(k.macs * 2 * k.freq_ghz / 1e3),
                 sram_mb=k.sram_mb,
-                sram_pj_per_bit=base.sram_pj_per_bit * k.sram_mb / bsram,
-                static_w=base.static_w * scale,
-                idle_w=base.idle_w * scale,
+                sram_pj_per_bit=_short(base.sram_pj_per_bit * k.sram_mb / bsram),
+                static_w=_short(base.static_w * scale),
+                idle_w=_short(base.idle_w * scale),
                 dram_gbs=design.bw_gbs,
                 tile_m=tile,
                 tile_n=tile,
@@ -348,6 +350,11 @@ class Space:
 
     def target(self, design: Design, name: str) -> Target:
         return parse_target(self.target_data(design, name), f"design '{name}'", name)
+
+
+def _short(x: float) -> float:
+    """Six significant digits: what a person would write in a target file."""
+    return float(f"{x:.6g}")
 
 
 def controllers(channels: int, dims: tuple[int, int]) -> list[tuple[int, int]]:

@@ -23,7 +23,7 @@ def _check(o: dict[str, Any]) -> tuple[Any, Any]:
     """Everything before any search: the model, the workload, the space file (and whether its
     constraints can be met), the output folder."""
     from xcompass import models as model_lib
-    from xcompass.codesign.space import load_space
+    from xcompass.codesign.spacefile import load_space
     from xcompass.explore.outputs import check_out_dir, make_out_dir
     from xcompass.workload import parse_spec
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from xcompass.codesign import codesign
-from xcompass.codesign.space import load_space
+from xcompass.codesign.spacefile import load_space
 
 INPUTS = Path(__file__).resolve().parents[1] / "inputs" / "codesign"
 SMALL = dict(layers=2, workload="decode:512x4", population=4, generations=2,

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from xcompass.codesign.space import Design, KindDesign, controllers, load_space, nearest
+from xcompass.codesign.space import Design, KindDesign, controllers, nearest
+from xcompass.codesign.spacefile import load_space
 from xcompass.codesign.toml_out import dumps_toml
 from xcompass.errors import XcompassError
 from xcompass.targets import parse_target, preset

@@ -50,7 +50,8 @@ def codesign(
     (inner_population x inner_generations mappings). Deterministic for `seed`."""
     from xcompass.codesign.result import CodesignResult
     from xcompass.codesign.search import Codesign, InnerSettings, OuterSettings
-    from xcompass.codesign.space import Space, load_space
+    from xcompass.codesign.space import Space
+    from xcompass.codesign.spacefile import load_space
     from xcompass.explore.inputs import backend_for
 
     wall, cpu = time.perf_counter(), time.process_time()

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from xcompass.dialects.map import MappingOp, to_genome
 from xcompass.passes.annotate import write_answer, write_report
 from xcompass.passes.errors import PassFailure
-from xcompass.passes.ir_bridge import Problem, find_mapping, read_problem
+from xcompass.passes.ir_bridge import Problem, check_placement, find_mapping, read_problem
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.passes import ModulePass
@@ -230,6 +230,8 @@ class AutotunePass(ModulePass):
         self.check_options()
         problem = read_problem(op, NAME)
         old = find_mapping(op)
+        if old is not None:  # a seed: it must fit the target like any mapping a pass reads
+            check_placement(old, problem, NAME)
         granularity, tiles = self.units_of(problem, old)
         try:
             search = self.search_problem(problem, granularity, tiles)

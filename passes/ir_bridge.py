@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from xcompass.dialects import llm
 from xcompass.dialects.hw import module_target
 from xcompass.dialects.llm_lowering import CoverAttr, FusedOp, FusedYieldOp, StageAttr
-from xcompass.dialects.map import MappingOp
+from xcompass.dialects.map import MappingOp, TaskOp, UnitKind, to_genome
 from xcompass.passes.errors import PassFailure
 from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, IntegerAttr, ModuleOp, StringAttr
 from xdsl.ir import Operation, SSAValue
@@ -19,6 +19,8 @@ from xcompass.errors import XcompassError
 from xcompass.fusion import Group
 from xcompass.graph import INPUT, LayerGraph, Node
 from xcompass.kernels import Kernel, Lowering, layer_kernels
+from xcompass.layercost import memory_table
+from xcompass.mapping import Groups, Mapping, check_memory, make_groups
 from xcompass.models import ModelConfig
 from xcompass.opcost import OpSpec
 from xcompass.padding import PadPolicy
@@ -249,6 +251,80 @@ def read_problem(module: ModuleOp, pass_name: str) -> Problem:
 
 def find_mapping(module: ModuleOp) -> MappingOp | None:
     return next((op for op in module.ops if isinstance(op, MappingOp)), None)
+
+
+def _task_text(task: TaskOp) -> str:
+    word = "layers" if task.unit_kind.data == UnitKind.LAYERS else "units"
+    mb = task.microbatch.root_reference.data
+    return (
+        f"task @{mb} {word} {task.lo.value.data} to {task.hi.value.data} on {list(task.chiplets)}"
+    )
+
+
+def check_placement(op: MappingOp, problem: Problem, pass_name: str) -> None:
+    """Whether the mapping fits the module's target: its chiplets exist, its TP groups are
+    real and divide the heads, and (for a layer mapping) memory fits. The map dialect verifies
+    only what the IR carries; a pass that reads a mapping calls this first."""
+    target, model, workload = problem.target, problem.model, problem.workload
+    tp_options = sorted({len(t.chiplets) for t in op.tasks} | {1})
+    groups = make_groups(target, tuple(tp_options))
+    where = f"{pass_name} on {target.name}"
+    for task in op.tasks:
+        chips = task.chiplets
+        if max(chips) >= target.chiplets:
+            raise PassFailure(
+                f"{where}: {_task_text(task)}: chiplet {max(chips)} does not exist "
+                f"({target.name} has {target.chiplets})"
+            )
+        tp = len(chips)
+        if model.heads % tp:
+            raise PassFailure(
+                f"{where}: {_task_text(task)}: tensor-parallel degree {tp} does not divide the "
+                f"model's {model.heads} heads"
+            )
+        try:
+            groups.find(chips)
+        except XcompassError:
+            raise PassFailure(
+                f"{where}: {_task_text(task)}: chiplets {list(chips)} are not a tensor-parallel "
+                f"group of {target.name} ({tp} consecutive chiplets of one kind, aligned to {tp})"
+            ) from None
+    if op.granularity_name != "layer":
+        return  # below a layer, map-cost and llm-partition check memory with the units
+    if op.layers.value.data > model.layers:
+        raise PassFailure(
+            f"{where}: @{op.sym_name.data} maps {op.layers.value.data} layers, the model has "
+            f"{model.layers}"
+        )
+    names = [mb.name for mb in workload.microbatches]
+    table = memory_table(model, workload, groups.tp_options)
+    try:
+        check_memory(to_genome(op, names, groups), groups, table, target)
+    except XcompassError as exc:
+        raise PassFailure(f"{where}: @{op.sym_name.data} {exc}") from None
+
+
+@dataclass
+class PlacedMapping:
+    """The module's mapping as a pass reads it: the op, the module's problem, the TP groups
+    its tasks use and the genome, checked against the target."""
+
+    op: MappingOp
+    problem: Problem
+    groups: Groups
+    mapping: Mapping
+
+
+def read_mapping(module: ModuleOp, pass_name: str) -> PlacedMapping:
+    """The module's `map.mapping`, read and checked against its target (`check_placement`)."""
+    op = find_mapping(module)
+    if op is None:
+        raise PassFailure(f"{pass_name}: the module has no map.mapping (run llm-partition first)")
+    problem = read_problem(module, pass_name)
+    check_placement(op, problem, pass_name)
+    tps = sorted({len(t.chiplets) for t in op.tasks} | {1})
+    groups = make_groups(problem.target, tuple(tps))
+    return PlacedMapping(op, problem, groups, to_genome(op, problem.microbatch_names, groups))
 
 
 def resplit_workload(module: ModuleOp, microbatches: int) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from xcompass.dialects.map import to_genome
 from xcompass.passes.annotate import annotate, write_report
 from xcompass.passes.errors import PassFailure
-from xcompass.passes.ir_bridge import find_mapping, read_problem
+from xcompass.passes.ir_bridge import read_mapping
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
@@ -17,7 +16,6 @@ from xcompass.comm import MODES
 from xcompass.errors import XcompassError
 from xcompass.kernels import UNLOWERED, Lowering, layer_kernels
 from xcompass.layercost import build_cost_table
-from xcompass.mapping import make_groups
 from xcompass.report import cost_mapping, lowering_summary
 from xcompass.schedule import EvalContext, evaluate_mapping
 from xcompass.tiles import tile_spec
@@ -42,13 +40,13 @@ class MapCostPass(ModulePass):
                 f"map-cost: option mode={self.mode!r} is not an execution mode "
                 f"(valid: {', '.join(MODES)})"
             )
-        mapping_op = find_mapping(op)
-        if mapping_op is None:
-            raise PassFailure("map-cost: the module has no map.mapping (run llm-partition first)")
-        problem = read_problem(op, "map-cost")
-        tps = sorted({len(t.chiplets) for t in mapping_op.tasks} | {1})
-        groups = make_groups(problem.target, tuple(tps))
-        mapping = to_genome(mapping_op, problem.microbatch_names, groups)
+        placed = read_mapping(op, self.name)
+        mapping_op, problem, groups, mapping = (
+            placed.op,
+            placed.problem,
+            placed.groups,
+            placed.mapping,
+        )
 
         granularity = mapping_op.granularity_name
 

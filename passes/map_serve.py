@@ -9,16 +9,15 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
-from xcompass.dialects.map import MappingOp, to_genome
+from xcompass.dialects.map import MappingOp
 from xcompass.passes.errors import PassFailure
-from xcompass.passes.ir_bridge import Problem, find_mapping, read_problem
+from xcompass.passes.ir_bridge import find_mapping, read_mapping
 from xdsl.context import Context
 from xdsl.dialects.builtin import BoolAttr, FloatAttr, IntegerAttr, ModuleOp, StringAttr, f64, i64
 from xdsl.passes import ModulePass
 
 from xcompass.errors import XcompassError
 from xcompass.fileio import write_atomically
-from xcompass.mapping import make_groups
 
 ATTRS = {
     "serve_ttft_p50_s": ("ttft_s", "p50"),
@@ -48,15 +47,13 @@ def serving_setup_of(module: ModuleOp, pass_name: str, mode: str = "graph"):  # 
             f"{pass_name}: a '{mapping_op.granularity_name}' mapping places units below a "
             "layer; serving needs a layer mapping"
         )
-    problem: Problem = read_problem(module, pass_name)
+    placed = read_mapping(module, pass_name)
+    problem, groups, mapping = placed.problem, placed.groups, placed.mapping
     if not problem.whole_model:
         raise PassFailure(
             f"{pass_name}: the module maps {problem.layers} decoder layers, not the whole model "
             "(import it without --layers): serving needs the embedding and the LM head"
         )
-    tps = sorted({len(t.chiplets) for t in mapping_op.tasks} | {1})
-    groups = make_groups(problem.target, tuple(tps))
-    mapping = to_genome(mapping_op, problem.microbatch_names, groups)
     try:
         return ServingSetup(
             problem.model, problem.target, mapping, groups, problem.kernels, mode,

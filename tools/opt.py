@@ -372,15 +372,23 @@ class XcompassOptMain(xDSLOptMain):
             raise
 
     def prepare_output(self) -> IO[str]:
-        self._buffer = _Buffer()
         return self._buffer
 
     def run(self) -> None:
+        self._buffer = _Buffer()
+        # --verify-diagnostics prints each chunk's diagnostic where its output would be: into
+        # the output, in order (xDSL prints to stdout, ahead of the buffered output)
+        in_order = (
+            contextlib.redirect_stdout(self._buffer)
+            if self.args.verify_diagnostics and not self.args.shrink
+            else contextlib.nullcontext()
+        )
         with fileio.deferred_writes(self.protected_files()) as side_files:
             if self.args.shrink:
                 self._run_shrink()
             else:
-                super().run()
+                with in_order:
+                    super().run()
         text = self._buffer.getvalue()
         if self.args.output_file is None:
             fileio.flush(side_files)

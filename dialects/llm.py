@@ -14,11 +14,24 @@ from enum import StrEnum
 from typing import ClassVar
 
 from xcompass.dialects.diagnostics import OpVerifyError
-from xcompass.dialects.llm_lowering import LOWERING_ATTRS, LOWERING_OPS
+from xcompass.dialects.llm_lowering import (
+    COVERS,
+    LOWERING_ATTRS,
+    LOWERING_OPS,
+    PAD_MODE,
+    PAD_TILES,
+    STAGE_LEVEL,
+    STAGE_MODE,
+    STAGES,
+    verify_padding,
+    verify_stages,
+)
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     I64,
     ArrayAttr,
+    DenseArrayBase,
+    DictionaryAttr,
     Float64Type,
     FloatAttr,
     IntegerAttr,
@@ -48,6 +61,7 @@ from xdsl.irdl import (
     irdl_attr_definition,
     irdl_op_definition,
     operand_def,
+    opt_attr_def,
     opt_prop_def,
     prop_def,
     region_def,
@@ -420,6 +434,10 @@ class LinearOp(IRDLOperation):
     input = operand_def(TensorType)
     output = result_def(TensorType)
     bias = opt_prop_def(UnitAttr)
+    # llm-pad-tiles' decision (xcompass.dialects.llm_lowering): mode, tile set, covers per M
+    pad_mode = opt_attr_def(StringAttr, attr_name=PAD_MODE)
+    pad_tiles = opt_attr_def(DenseArrayBase.constr(i64), attr_name=PAD_TILES)
+    covers = opt_attr_def(DictionaryAttr, attr_name=COVERS)
     assembly_format = "$input (`bias` $bias^)? attr-dict `:` type($input) `->` type($output)"
 
     def verify_(self) -> None:
@@ -427,6 +445,7 @@ class LinearOp(IRDLOperation):
         _features(self, self.output, "result")
         if self.input.type.element_type != self.output.type.element_type:
             raise OpVerifyError(self, "operand and result element types differ")
+        verify_padding(self)
 
     @property
     def in_features(self) -> int:
@@ -558,6 +577,10 @@ class AttentionOp(IRDLOperation):
     head_dim = prop_def(IntegerAttr[I64])
     causal = opt_prop_def(UnitAttr)
     window = opt_prop_def(IntegerAttr[I64])
+    # llm-stage-attention's decision (xcompass.dialects.llm_lowering): mode, level, stages
+    stage_mode = opt_attr_def(StringAttr, attr_name=STAGE_MODE)
+    stage_level = opt_attr_def(StringAttr, attr_name=STAGE_LEVEL)
+    stages = opt_attr_def(DictionaryAttr, attr_name=STAGES)
     assembly_format = (
         "$q `,` $k `,` $v `heads` $heads `kv_heads` $kv_heads `head_dim` $head_dim"
         " (`causal` $causal^)? (`window` $window^)? attr-dict"
@@ -587,6 +610,7 @@ class AttentionOp(IRDLOperation):
                 raise OpVerifyError(
                     self, f"{what} has {got} features, expected {n} heads x {hd} = {n * hd}"
                 )
+        verify_stages(self)
 
 
 @irdl_op_definition

@@ -5,26 +5,35 @@
   token it saves; `llm.fused_yield` returns the values later kernels read.
 - `#llm.stage<mode, br = .., bc = .., buffers = .., level = "..", kv_passes = ..>`
   (llm-stage-attention): how one request shape's attention runs; an `llm.attention` op carries
-  `stage_mode`, `stage_level` and `stages = {q512_ctx0 = #llm.stage<...>, ...}`.
+  `llm.stage_mode`, `llm.stage_level` and `llm.stages = {q512_ctx0 = #llm.stage<...>, ...}`.
 - `#llm.cover<virtual, [256 x 16, 16 x 1], waste = 15>` (llm-pad-tiles): the row tiles that
-  cover one token count; an `llm.linear` carries `pad_mode`, `pad_tiles` and
-  `covers = {m4097 = #llm.cover<...>, ...}`.
+  cover one token count; an `llm.linear` carries `llm.pad_mode`, `llm.pad_tiles` and
+  `llm.covers = {m4097 = #llm.cover<...>, ...}`.
+
+The decisions are optional attributes the ops declare (`llm.attention`, `llm.linear` in
+`xcompass.dialects.llm`) and verify where they live (`verify_stages`, `verify_padding`); the
+passes write them with `set_stage_policy` / `set_pad_policy` and read them back with
+`stage_policy` / `pad_policy`, so the names and their checks are in one place.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from xcompass.dialects.diagnostics import OpVerifyError
 from xdsl.dialects.builtin import (
     I64,
     ArrayAttr,
+    DenseArrayBase,
+    DictionaryAttr,
     IntAttr,
     IntegerAttr,
     StringAttr,
     TensorType,
+    i64,
 )
-from xdsl.ir import Attribute, ParametrizedAttribute
+from xdsl.ir import Attribute, Operation, ParametrizedAttribute
 from xdsl.irdl import (
     IRDLOperation,
     irdl_attr_definition,
@@ -41,7 +50,10 @@ from xdsl.printer import Printer
 from xdsl.traits import HasParent, IsolatedFromAbove, IsTerminator
 
 from xcompass.attention import MODES as STAGE_MODES
+from xcompass.attention import StagePolicy, shape_key
 from xcompass.opcost import Cover, Stage
+from xcompass.padding import MODES as PAD_MODES
+from xcompass.padding import PadPolicy
 
 _STAGE_FIELDS = ("br", "bc", "buffers", "level", "kv_passes")
 
@@ -244,3 +256,101 @@ class FusedYieldOp(IRDLOperation):
 
 LOWERING_OPS = (FusedOp, FusedYieldOp)
 LOWERING_ATTRS = (StageAttr, CoverAttr)
+
+
+# --- the decisions the lowering passes record on llm.attention and llm.linear ----------------
+
+STAGE_MODE, STAGE_LEVEL, STAGES = "llm.stage_mode", "llm.stage_level", "llm.stages"
+PAD_MODE, PAD_TILES, COVERS = "llm.pad_mode", "llm.pad_tiles", "llm.covers"
+_SHAPE = re.compile(r"q(\d+)_ctx(\d+)")
+_ROWS = re.compile(r"m(\d+)")
+
+
+def _valid(op: Operation, name: str, value: str, valid: Sequence[str]) -> None:
+    if value not in valid:
+        raise OpVerifyError(op, f"{name} = {value[:40]!r} is not one of {', '.join(valid)}")
+
+
+def verify_stages(op: Operation) -> None:
+    """`llm.stage_mode` (a staging mode), `llm.stage_level` and `llm.stages` (one
+    `#llm.stage` per request shape `q<N>_ctx<N>`) come together, mode first."""
+    mode, level, stages = (op.attributes.get(k) for k in (STAGE_MODE, STAGE_LEVEL, STAGES))
+    if mode is None:
+        if level is not None or stages is not None:
+            raise OpVerifyError(op, f"{STAGE_LEVEL} and {STAGES} need {STAGE_MODE}")
+        return
+    assert isinstance(mode, StringAttr) and isinstance(stages, DictionaryAttr | None)
+    _valid(op, STAGE_MODE, mode.data, STAGE_MODES)
+    if stages is None:
+        raise OpVerifyError(op, f"{STAGE_MODE} needs {STAGES} (a #llm.stage per request shape)")
+    for key, attr in stages.data.items():
+        if _SHAPE.fullmatch(key) is None or not isinstance(attr, StageAttr):
+            raise OpVerifyError(
+                op, f"{STAGES} entry '{key[:40]}' is not q<N>_ctx<N> = #llm.stage<...>"
+            )
+
+
+def verify_padding(op: Operation) -> None:
+    """`llm.pad_mode` (virtual or physical), `llm.pad_tiles` (positive row counts) and
+    `llm.covers` (one `#llm.cover` per token count `m<N>`) come together, mode first."""
+    mode, tiles, covers = (op.attributes.get(k) for k in (PAD_MODE, PAD_TILES, COVERS))
+    if mode is None:
+        if tiles is not None or covers is not None:
+            raise OpVerifyError(op, f"{PAD_TILES} and {COVERS} need {PAD_MODE}")
+        return
+    assert isinstance(mode, StringAttr) and isinstance(covers, DictionaryAttr | None)
+    _valid(op, PAD_MODE, mode.data, PAD_MODES)
+    if not isinstance(tiles, DenseArrayBase) or covers is None:
+        raise OpVerifyError(op, f"{PAD_MODE} needs {PAD_TILES} and {COVERS}")
+    if any(t <= 0 for t in tiles.get_values()):
+        raise OpVerifyError(op, f"{PAD_TILES} must be positive row counts")
+    for key, attr in covers.data.items():
+        if _ROWS.fullmatch(key) is None or not isinstance(attr, CoverAttr):
+            raise OpVerifyError(op, f"{COVERS} entry '{key[:40]}' is not m<N> = #llm.cover<...>")
+
+
+def set_stage_policy(op: Operation, policy: StagePolicy) -> None:
+    op.attributes[STAGE_MODE] = StringAttr(policy.mode)
+    op.attributes[STAGE_LEVEL] = StringAttr(policy.level)
+    op.attributes[STAGES] = DictionaryAttr(
+        {shape_key(q, c): StageAttr.from_stage(s) for (q, c), s in policy.plans}
+    )
+
+
+def stage_policy(op: Operation) -> StagePolicy | None:
+    """What llm-stage-attention recorded on an attention op (None: not staged); the op's
+    verifier has checked it."""
+    mode = op.attributes.get(STAGE_MODE)
+    if not isinstance(mode, StringAttr):
+        return None
+    level = op.attributes.get(STAGE_LEVEL, StringAttr(""))
+    stages = op.attributes[STAGES]
+    assert isinstance(level, StringAttr) and isinstance(stages, DictionaryAttr)
+    plans = []
+    for key, attr in stages.data.items():
+        match = _SHAPE.fullmatch(key)
+        assert match is not None and isinstance(attr, StageAttr)
+        plans.append(((int(match[1]), int(match[2])), attr.to_stage()))
+    return StagePolicy(mode.data, level.data, tuple(plans))
+
+
+def set_pad_policy(op: Operation, policy: PadPolicy) -> None:
+    op.attributes[PAD_MODE] = StringAttr(policy.mode)
+    op.attributes[PAD_TILES] = DenseArrayBase.from_list(i64, policy.tiles)
+    op.attributes[COVERS] = DictionaryAttr(
+        {f"m{m}": CoverAttr.from_cover(c, m) for m, c in policy.plans}
+    )
+
+
+def pad_policy(op: Operation) -> PadPolicy | None:
+    """What llm-pad-tiles recorded on a linear op (None: not padded); verified by the op."""
+    mode = op.attributes.get(PAD_MODE)
+    if not isinstance(mode, StringAttr):
+        return None
+    tiles, covers = op.attributes[PAD_TILES], op.attributes[COVERS]
+    assert isinstance(tiles, DenseArrayBase) and isinstance(covers, DictionaryAttr)
+    plans = []
+    for key, attr in covers.data.items():
+        assert isinstance(attr, CoverAttr)
+        plans.append((int(key[1:]), attr.to_cover()))
+    return PadPolicy(mode.data, tuple(tiles.get_values()), tuple(plans))

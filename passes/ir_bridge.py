@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from xcompass.dialects import llm
 from xcompass.dialects.hw import module_target
-from xcompass.dialects.llm_lowering import CoverAttr, FusedOp, FusedYieldOp, StageAttr
+from xcompass.dialects.llm_lowering import FusedOp, FusedYieldOp, pad_policy, stage_policy
 from xcompass.dialects.map import MappingOp, TaskOp, UnitKind, to_genome
 from xcompass.passes.errors import PassFailure
-from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, IntegerAttr, ModuleOp, StringAttr
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp
 from xdsl.ir import Operation, SSAValue
 from xdsl.rewriter import Rewriter
 
@@ -83,54 +82,6 @@ def _node(op: Operation, name: str, inputs: tuple[int, ...]) -> Node:
     raise PassFailure(f"{op.name} cannot be costed inside an llm.layer")
 
 
-def _stage_policy(op: llm.AttentionOp, name: str) -> StagePolicy | None:
-    mode = op.attributes.get("stage_mode")
-    if mode is None:
-        return None
-    level = op.attributes.get("stage_level", StringAttr(""))
-    stages = op.attributes.get("stages", DictionaryAttr({}))
-    if (
-        not isinstance(mode, StringAttr)
-        or not isinstance(level, StringAttr)
-        or not isinstance(stages, DictionaryAttr)
-    ):
-        raise PassFailure(f"attention '{name}': stage_mode, stage_level and stages are malformed")
-    plans = []
-    for key, attr in stages.data.items():
-        match = _SHAPE.fullmatch(key)
-        if match is None or not isinstance(attr, StageAttr):
-            raise PassFailure(
-                f"attention '{name}': stages entry '{key}' is not q<N>_ctx<N> = #llm.stage<...>"
-            )
-        plans.append(((int(match[1]), int(match[2])), attr.to_stage()))
-    return StagePolicy(mode.data, level.data, tuple(plans))
-
-
-def _pad_policy(op: llm.LinearOp, name: str) -> PadPolicy | None:
-    mode = op.attributes.get("pad_mode")
-    if mode is None:
-        return None
-    tiles = op.attributes.get("pad_tiles")
-    covers = op.attributes.get("covers", DictionaryAttr({}))
-    if (
-        not isinstance(mode, StringAttr)
-        or not isinstance(tiles, DenseArrayBase)
-        or not isinstance(covers, DictionaryAttr)
-    ):
-        raise PassFailure(f"linear '{name}': pad_mode, pad_tiles and covers are malformed")
-    plans = []
-    for key, attr in covers.data.items():
-        if not (key.startswith("m") and key[1:].isdigit()) or not isinstance(attr, CoverAttr):
-            raise PassFailure(
-                f"linear '{name}': covers entry '{key}' is not m<N> = #llm.cover<...>"
-            )
-        plans.append((int(key[1:]), attr.to_cover()))
-    return PadPolicy(mode.data, tuple(tiles.get_values()), tuple(plans))
-
-
-_SHAPE = re.compile(r"q(\d+)_ctx(\d+)")
-
-
 @dataclass
 class LayerIR:
     """A layer read from IR: its graph, the lowering decisions it records, and the IR op of
@@ -163,9 +114,9 @@ def read_layer(layer: llm.LayerOp, dtype_bytes: int) -> LayerIR:
         nodes.append(_node(op, name, inputs))
         ops.append(op)
         index[op.results[0]] = len(nodes) - 1
-        if isinstance(op, llm.AttentionOp) and (policy := _stage_policy(op, name)):
+        if isinstance(op, llm.AttentionOp) and (policy := stage_policy(op)):
             attention.append((name, policy))
-        if isinstance(op, llm.LinearOp) and (pad := _pad_policy(op, name)):
+        if isinstance(op, llm.LinearOp) and (pad := pad_policy(op)):
             padding.append((name, pad))
 
     for op in block.ops:

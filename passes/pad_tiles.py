@@ -1,17 +1,17 @@
 """`llm-pad-tiles{tiles=16,32,64,128,256 mode=virtual|physical}`: XY-Serve's virtual padding.
 Each `llm.linear` records the mode and tile set and, for every micro-batch's token count M,
-the row tiles covering it: `covers = {m4097 = #llm.cover<virtual, [256 x 16, 16 x 1],
+the row tiles covering it: `llm.covers = {m4097 = #llm.cover<virtual, [256 x 16, 16 x 1],
 waste = 15>}`. Sibling linears share the cover of their fused GEMM (run llm-fuse first)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xcompass.dialects.llm_lowering import CoverAttr
+from xcompass.dialects.llm_lowering import set_pad_policy
 from xcompass.passes.errors import PassFailure
 from xcompass.passes.lowering_common import check_choice, read_input
 from xdsl.context import Context
-from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, ModuleOp, StringAttr, i64
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
 from xcompass.lowering import plan_padding
@@ -64,8 +64,4 @@ class PadTilesPass(ModulePass):
                 policy = policies.get(node.name)
                 if policy is None:
                     continue
-                ir_op.attributes["pad_mode"] = StringAttr(policy.mode)
-                ir_op.attributes["pad_tiles"] = DenseArrayBase.from_list(i64, policy.tiles)
-                ir_op.attributes["covers"] = DictionaryAttr(
-                    {f"m{m}": CoverAttr.from_cover(c, m) for m, c in policy.plans}
-                )
+                set_pad_policy(ir_op, policy)

@@ -1,19 +1,19 @@
 """`llm-stage-attention{mode=auto|unfused|decode2|resident3|split4 level=NAME}`: THInfer's staged
 attention and XY-Serve's meta-attention. Each `llm.attention` records its mode and level and,
-for every request shape of the workload, its stage: `stages = {q512_ctx0 = #llm.stage<...>}`
+for every request shape of the workload, its stage: `llm.stages = {q512_ctx0 = #llm.stage<...>}`
 (mode, Br x Bc tiles, K/V buffers, the level holding the scores, K/V passes)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xcompass.dialects.llm_lowering import StageAttr
+from xcompass.dialects.llm_lowering import set_stage_policy
 from xcompass.passes.lowering_common import check_choice, check_level, failure, read_input
 from xdsl.context import Context
-from xdsl.dialects.builtin import DictionaryAttr, ModuleOp, StringAttr
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
-from xcompass.attention import MODES, shape_key
+from xcompass.attention import MODES
 from xcompass.errors import XcompassError
 from xcompass.lowering import plan_attention
 
@@ -49,8 +49,4 @@ class StageAttentionPass(ModulePass):
                 policy = policies.get(node.name)
                 if policy is None:
                     continue
-                ir_op.attributes["stage_mode"] = StringAttr(policy.mode)
-                ir_op.attributes["stage_level"] = StringAttr(policy.level)
-                ir_op.attributes["stages"] = DictionaryAttr(
-                    {shape_key(q, c): StageAttr.from_stage(s) for (q, c), s in policy.plans}
-                )
+                set_stage_policy(ir_op, policy)

@@ -35,15 +35,15 @@ builtin.module {
   }
 }
 // CHECK-LABEL: llm.model @pad
-// CHECK:      %y = llm.linear %h {pad_mode = "virtual", pad_tiles = array<i64: 16, 32, 64, 128>, covers = {
+// CHECK:      %y = llm.linear %h {llm.pad_mode = "virtual", llm.pad_tiles = array<i64: 16, 32, 64, 128>, llm.covers = {
 // CHECK-SAME: m1 = #llm.cover<virtual, [16 x 1], waste = 15>,
 // CHECK-SAME: m33 = #llm.cover<virtual, [32 x 1, 16 x 1], waste = 15>,
 // CHECK-SAME: m4097 = #llm.cover<virtual, [128 x 32, 16 x 1], waste = 15>}}
-// TILES:      %y = llm.linear %h {pad_mode = "virtual", pad_tiles = array<i64: 32, 64>, covers = {
+// TILES:      %y = llm.linear %h {llm.pad_mode = "virtual", llm.pad_tiles = array<i64: 32, 64>, llm.covers = {
 // TILES-SAME: m1 = #llm.cover<virtual, [32 x 1], waste = 31>,
 // TILES-SAME: m33 = #llm.cover<virtual, [64 x 1], waste = 31>,
 // TILES-SAME: m4097 = #llm.cover<virtual, [64 x 64, 32 x 1], waste = 31>}}
-// PHYSICAL:      %y = llm.linear %h {pad_mode = "physical", pad_tiles = array<i64: 16, 32, 64, 128>, covers = {
+// PHYSICAL:      %y = llm.linear %h {llm.pad_mode = "physical", llm.pad_tiles = array<i64: 16, 32, 64, 128>, llm.covers = {
 // PHYSICAL-SAME: m1 = #llm.cover<physical, [16 x 1], waste = 15>,
 // PHYSICAL-SAME: m33 = #llm.cover<physical, [16 x 3], waste = 15>,
 // PHYSICAL-SAME: m4097 = #llm.cover<physical, [128 x 33], waste = 127>}}

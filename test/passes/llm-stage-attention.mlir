@@ -48,7 +48,7 @@ builtin.module {
 }
 // CHECK-LABEL: llm.model @staging
 // CHECK:      llm.attention %q, %k, %v heads 2 kv_heads 1 head_dim 128 causal
-// CHECK-SAME: stage_mode = "auto", stage_level = "local"
+// CHECK-SAME: llm.stage_mode = "auto", llm.stage_level = "local"
 // CHECK-SAME: q1_ctx1024 = #llm.stage<decode2, br = 16, bc = 128, buffers = 2, level = "local", kv_passes = 1>
 // CHECK-SAME: q4_ctx1024 = #llm.stage<split4, br = 128, bc = 128, buffers = 3, level = "local", kv_passes = 1>
 // CHECK-SAME: q32_ctx0 = #llm.stage<resident3, br = 128, bc = 128, buffers = 3, level = "local", kv_passes = 1>
@@ -56,11 +56,11 @@ builtin.module {
 // CHECK-SAME: q16384_ctx0 = #llm.stage<split4, br = 128, bc = 128, buffers = 3, level = "local", kv_passes = 128>
 
 // mode=unfused records what unlowered IR costs: QK^T, softmax and PV with the scores in DRAM.
-// UNFUSED:      stage_mode = "unfused"
+// UNFUSED:      llm.stage_mode = "unfused"
 // UNFUSED-SAME: q1_ctx1024 = #llm.stage<unfused, br = 0, bc = 0, buffers = 0, level = "dram", kv_passes = 1>
 
 // A forced mode on another level: the shared 4 MB gives each core 1 MB, so bc grows to 512.
-// SPLIT4:      stage_mode = "split4", stage_level = "shared"
+// SPLIT4:      llm.stage_mode = "split4", llm.stage_level = "shared"
 // SPLIT4-SAME: q1_ctx1024 = #llm.stage<split4, br = 128, bc = 512, buffers = 3, level = "shared", kv_passes = 1>
 // SPLIT4-SAME: q32_ctx0 = #llm.stage<split4, br = 128, bc = 512, buffers = 3, level = "shared", kv_passes = 1>
 

@@ -14,6 +14,7 @@ BENCHMARKS = [
     "bench_eval",
     "calibrate",
     "calibrate_energy",
+    "calibrate_moe",
     "calibrate_comm",
     "bench_layer",
     "bench_tp",

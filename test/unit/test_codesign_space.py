@@ -143,7 +143,10 @@ def test_a_generated_target_round_trips_through_toml():
         ((3, 2), 128.0, 32.0),
     ]
     assert t.kinds[0].peak_tflops == pytest.approx(4.608)
-    assert (t.kinds[0].tile_m, t.kinds[0].static_w) == (64, pytest.approx(0.035 * 2.25))
+    # 2.25 x simba's MACs: 2 of its cores (units), same 32 x 32 tiles; 3 MB over 2 cores
+    assert (t.kinds[0].units, t.kinds[0].tile_m, t.kinds[0].tile_n) == (2, 32, 32)
+    assert t.kinds[0].static_w == pytest.approx(0.035 * 2.25)
+    assert t.kinds[0].sram_pj_per_bit == pytest.approx(0.45 * 1.5 / 2)
     assert t.kinds[0].dram_channel == (0, 0, 1, 1) * 4
 
 

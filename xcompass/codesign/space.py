@@ -36,6 +36,7 @@ CONSTRAINTS = ("area_mm2", "power_w", "cost_usd", "dram_gbs", "total_macs")
 LIMITS = ("area_mm2", "power_w", "cost_usd")  # upper limits a design must stay under
 SECTIONS = ("space", "kind", "dram", "network", "constraints", "cost")
 MAX_VALUE = 1e9
+RETICLE_MM2 = 858.0  # 26 x 33 mm: no die may be larger (Gemini checks the same)
 MAX_CORNERS = 4096  # designs enumerated to check that a constraint can be met
 
 
@@ -271,6 +272,7 @@ class Space:
         m = self.measures(design, target)
         out = {c: m[c] - self.constraints[c] for c in LIMITS if c in self.constraints}
         out["chiplets"] = float(design.chiplets - MAX_CHIPLETS)
+        out["reticle_mm2"] = max(self.bill(design).die_mm2) - RETICLE_MM2
         return out
 
     def base_macs(self) -> list[tuple[int, float]]:
@@ -297,21 +299,24 @@ class Space:
             data["chiplet"], design.kinds, self.base_target.kinds, self.base_macs(), strict=True
         ):
             scale = k.macs / bmacs
-            tile = min(256, max(8, 2 ** round(math.log2(math.sqrt(k.macs)))))
+            units, tile_m, tile_n = _cores(base.units, base.tile_m, base.tile_n, scale)
+            per_unit = (k.sram_mb / units) / (bsram / base.units)  # SRAM per core vs the base's
             raw.update(
                 count=k.count,
                 peak_tflops=_short(k.macs * 2 * k.freq_ghz / 1e3),
+                units=units,
                 sram_mb=k.sram_mb,
-                sram_pj_per_bit=_short(base.sram_pj_per_bit * k.sram_mb / bsram),
+                sram_pj_per_bit=_short(base.sram_pj_per_bit * per_unit),
                 static_w=_short(base.static_w * scale),
                 idle_w=_short(base.idle_w * scale),
                 dram_gbs=design.bw_gbs,
-                tile_m=tile,
-                tile_n=tile,
+                tile_m=tile_m,
+                tile_n=tile_n,
                 dram_channel=chan[at : at + k.count],
             )
-            for key in ("mma_m", "tile_set", "levels"):
-                raw.pop(key, None)  # sized for the base die, not this one
+            if (tile_m, tile_n) != (base.tile_m, base.tile_n):
+                for key in ("mma_m", "tile_set"):
+                    raw.pop(key, None)  # sized for the base core's array, not this one
             at += k.count
         base_dram = data["dram"][0]
         capacity = sum(d.capacity_gb for d in self.base_target.drams)
@@ -345,6 +350,19 @@ class Space:
 
     def target(self, design: Design, name: str) -> Target:
         return parse_target(self.target_data(design, name), f"design '{name}'", name)
+
+
+def _cores(units: int, tile_m: int, tile_n: int, scale: float) -> tuple[int, int, int]:
+    """A die with `scale` x the base kind's MACs: more cores of the base's core (units, same
+    tiles), as Simba and Gemini tile a chiplet with cores; with fewer MACs, the base's cores
+    with a smaller array (tiles shrink by sqrt(scale), to powers of two, at least 8)."""
+    if scale >= 1:
+        return max(1, round(units * scale)), tile_m, tile_n
+
+    def shrink(t: int) -> int:
+        return max(8, 2 ** round(math.log2(t * math.sqrt(scale))))
+
+    return units, shrink(tile_m), shrink(tile_n)
 
 
 def _short(x: float) -> float:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from xcompass.errors import XcompassError
+from xcompass.search.fidelity import ScreenStats, bred, check_fidelity, kendall_tau
 from xcompass.search.operators import (
     MutationRates,
     crossover,
@@ -37,7 +38,7 @@ from xcompass.search.population import (
     SeedPool,
     evaluate,
 )
-from xcompass.search.problem import SearchProblem
+from xcompass.search.problem import SearchProblem, score
 
 if TYPE_CHECKING:
     from xcompass.search.method import Done, Run
@@ -57,6 +58,13 @@ class GAConfig:
     elite: int = 1
     rates: MutationRates = field(default_factory=MutationRates)
     repair_tries: int = 3
+    fidelity: float = 1.0  # fraction of bred candidates the engine re-costs (fidelity.py)
+    local: float = 0.0  # share of the budget for the memetic local search after the GA
+    coarse: tuple[str, ...] = ()  # coarse-to-fine chain whose bests seed generation 0
+    structured: bool = False  # unit-pipeline seeds in generation 0 (structure.py)
+
+    def __post_init__(self) -> None:
+        check_fidelity(self.fidelity)
 
     @property
     def total_budget(self) -> int:
@@ -74,6 +82,7 @@ class GAState:
     rng_state: dict
     history: list[tuple[int, float]]
     wall_s: float
+    screen: ScreenStats | None = None  # fidelity < 1: what the screen did (not checkpointed)
 
 
 def tournament(rng: np.random.Generator, scores: np.ndarray, n: int, size: int) -> np.ndarray:
@@ -143,6 +152,20 @@ class GeneticSearch:
             raise XcompassError(f"population={c.population}: must be at least 2")
         if c.generations < 1:
             raise XcompassError(f"generations={c.generations}: must be at least 1")
+        self._screen = None
+        if c.fidelity < 1.0 and problem.serving is not None:
+            raise XcompassError(
+                f"fidelity={c.fidelity}: a serving objective has no screening model; use fidelity=1"
+            )
+
+    @property
+    def screen(self):  # noqa: ANN201
+        """The screening model on the problem's training batches (built on first use)."""
+        if self._screen is None:
+            from xcompass.search.screen import Screen
+
+            self._screen = Screen(self.problem.train)
+        return self._screen
 
     def start(self) -> GAState:
         """Generation 0: every seed, then random genomes up to the population size."""
@@ -181,8 +204,9 @@ class GeneticSearch:
         pop = state.population
         progress = state.generation / c.generations
         n = len(pop) - c.elite
-        a = tournament(rng, pop.score, n, c.tournament)
-        b = tournament(rng, pop.score, n, c.tournament)
+        m = bred(n, c.fidelity)
+        a = tournament(rng, pop.score, m, c.tournament)
+        b = tournament(rng, pop.score, m, c.tournament)
         better = np.where(pop.score[a] <= pop.score[b], a, b)
         fallback = (pop.bits[better], pop.place[better])
 
@@ -193,7 +217,16 @@ class GeneticSearch:
             return mb, problem.legalize(mp)
 
         bits, place, _ = feasible_offspring(make, problem.fits, fallback, c.repair_tries)
+        stats = state.screen
+        if m > n:  # screen every candidate, the engine re-costs the n best of them
+            screened = score(self.objective, self.screen(bits, place), problem.tokens)
+            pick = np.argsort(screened, kind="stable")[:n]
+            bits, place = bits[pick], place[pick]
         children, spent = evaluate(problem, self.objective, bits, place)
+        if m > n:
+            stats = stats or ScreenStats(c.fidelity)
+            stats.screened += m
+            stats.taus.append(kendall_tau(screened[pick], children.score))
         elite = pop.take(np.argsort(pop.score, kind="stable")[: c.elite])
         population = Scored.concat([elite, children])
         best = state.best
@@ -210,6 +243,7 @@ class GeneticSearch:
             rng.bit_generator.state,
             history,
             clock.elapsed,
+            stats,
         )
 
     def run(
@@ -226,6 +260,8 @@ class GeneticSearch:
         result = SearchResult(
             self.method, state.best, state.evaluations, state.wall_s, list(state.history)
         )
+        if state.screen is not None:
+            result.stats["screen"] = state.screen.as_dict()
         return result, state
 
     def _report(self, state: GAState, progress: ProgressCallback | None) -> bool:
@@ -251,13 +287,26 @@ class GeneticSearch:
 
 class GAMethod:
     """The GA as a study method: resumable from `run.state.ga`, a checkpoint (`run.save`)
-    after generation 0, every `run.every` generations and at the end."""
+    after generation 0, every `run.every` generations and at the end. Below a layer its
+    config may add seeds (unit pipelines, the coarse chain's bests: `coarse.fine_pool`), screen
+    candidates (`fidelity`) and end with a memetic local search on `local` of the budget."""
 
     def start(self, run: Run) -> Done:
+        from dataclasses import replace
+
         from xcompass.search.method import Done
 
-        search = GeneticSearch(run.problem, run.objective, run.config, run.pool)
+        c = run.config
+        pool, stages = run.pool, {}
         state = run.state.ga
+        if state is None and (c.structured or c.coarse):
+            from xcompass.search.coarse import fine_pool
+
+            pool, stages = fine_pool(run.problem, run.scalar, run.pool, c)
+        total = c.total_budget
+        local = int(c.local * total) if c.local > 0 else 0
+        config = replace(c, budget=total - local) if local else c
+        search = GeneticSearch(run.problem, run.objective, config, pool)
         if state is None:
             state = search.start()
             run.state.ga = state
@@ -269,5 +318,40 @@ class GAMethod:
             if state.generation % run.every == 0:
                 run.save()
             stop = search._report(state, run.progress)
+        best, evaluations, wall = state.best, state.evaluations, state.wall_s
         history = list(state.history)
-        return Done(SearchResult("ga", state.best, state.evaluations, state.wall_s, history))
+        stats: dict = dict(stages)
+        if state.screen is not None:
+            stats["screen"] = state.screen.as_dict()
+        if local and not stop:
+            best, evaluations, wall, history = self._local(run, search, state, total, stats)
+        result = SearchResult("ga", best, evaluations, wall, history)
+        result.stats = stats
+        return Done(result)
+
+    @staticmethod
+    def _local(run: Run, search: GeneticSearch, state: GAState, total: int, stats: dict):  # noqa: ANN205
+        """The memetic step on the GA's best with the budget it left."""
+        from xcompass.search.local import local_search
+
+        clock = Clock(state.wall_s)
+        ga_best = float(state.best.score[0])
+        best, report = local_search(
+            run.problem,
+            run.scalar,
+            state.best,
+            total - state.evaluations,
+            seed=run.config.seed,
+            screen=search.screen,
+        )
+        evaluations = state.evaluations + report.evaluations
+        history = [*state.history, (evaluations, float(best.score[0]))]
+        stats["local"] = {
+            "start": ga_best,
+            "end": float(best.score[0]),
+            "evaluations": report.evaluations,
+            "screened": report.screened,
+            "rounds": report.rounds,
+            "wins": report.wins,
+        }
+        return best, evaluations, clock.elapsed, history

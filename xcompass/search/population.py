@@ -152,6 +152,7 @@ class SearchResult:
     history: list[tuple[int, float]] = field(default_factory=list)
     front: Scored | None = None  # pareto: the non-dominated individuals
     note: str = ""  # why there is no mapping (a method that found none)
+    stats: dict = field(default_factory=dict)  # what else the method reports (its screen, stages)
 
     @property
     def evaluations_per_s(self) -> float:

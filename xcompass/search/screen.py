@@ -1,0 +1,186 @@
+"""A cheap screening model of a mapping: the exact engine's list schedule without contention.
+
+The engine (`xcompass.schedule`) runs a discrete-event simulation because links carry one
+message at a time and DRAM channels share their bandwidth in time. Without those two, the
+schedule needs no event queue: Compass's order (segment, micro-batch, unit) is a topological
+order of both the data edges (a unit's inputs come from earlier units of its micro-batch) and
+each chiplet's queue, so one pass over the nodes in that order gives every start and end:
+
+- a node starts when its group's chiplets are free and its inputs have arrived; an input from
+  another group arrives `link_latency + bytes / link_bw + hops x hop_s` after its producer
+  ends (a link is a delay, never busy);
+- a node runs `max(exec, bytes / channel bandwidth)` (its channel is its own);
+- weight residency, energy per node, NoP hop energy and TP all-reduces are the engine's own
+  (the same order on each chiplet, so the same units find their weights resident).
+
+What contention would add comes back as budgets: latency is at least every link's and every
+DRAM channel's summed busy time. So the screen is exact where nothing contends, and otherwise
+below the engine by the queueing it leaves out. It ranks candidates; the exact engine decides
+every figure a search reports (`xcompass.search.fidelity`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from xcompass.schedule import EvalContext
+from xcompass.search.problem import Evaluation
+
+
+@njit(cache=True, nogil=True)
+def _screen(  # noqa: C901, PLR0913, PLR0912, PLR0915
+    bits, place, gsize, gchips, gchan, g_kind, g_tp_index, g_tp, g_dram_j, g_need, lead,
+    routes, hops, n_links, row, pred_start, pred, edge_occupy, edge_hop_j, link_latency,
+    hop_s, pj_hop, fits_sram, t_res, t_str, d_res, d_str, ar_time, ar_bits, n_channels,
+    inv_bw, macs, sram, pj_mac, sram_pj, C, static_w, idle_w, out_lat, out_e,
+):  # fmt: skip  # noqa: ANN001, ANN202
+    P, B, U = place.shape
+    end = np.empty(B * U)
+    chip_free = np.empty(C + 1)
+    last_unit = np.empty(C + 1, dtype=np.int64)
+    powered = np.empty(C + 1, dtype=np.bool_)
+    link_busy = np.empty(n_links + 1)
+    chan_busy = np.empty(n_channels + 1)
+    starts = np.empty(U + 1, dtype=np.int64)
+    for p in range(P):
+        chip_free[:] = 0.0
+        last_unit[:] = -1
+        powered[:] = False
+        link_busy[:] = 0.0
+        chan_busy[:] = 0.0
+        nseg = 0
+        starts[0] = 0
+        for i in range(U - 1):
+            if bits[p, i]:
+                nseg += 1
+                starts[nseg] = i + 1
+        nseg += 1
+        starts[nseg] = U
+        e_dyn = 0.0
+        latency = 0.0
+        for s in range(nseg):
+            for b in range(B):
+                for u in range(starts[s], starts[s + 1]):
+                    grp = place[p, b, u]
+                    t = 0.0
+                    for k in range(pred_start[u], pred_start[u + 1]):
+                        src = pred[k]
+                        at = end[b * U + src]
+                        sg = place[p, b, src]
+                        if sg != grp:
+                            a, z = lead[sg], lead[grp]
+                            nh = hops[a, z]
+                            occ = edge_occupy[b, k]
+                            at += link_latency + occ + nh * hop_s
+                            e_dyn += edge_hop_j[b, k] * nh
+                            for h in range(nh):
+                                link_busy[routes[a, z, h]] += occ
+                        if at > t:
+                            t = at
+                    r, kind, ti = row[u], g_kind[grp], g_tp_index[grp]
+                    resident = fits_sram[kind, r, ti]
+                    n = gsize[grp]
+                    for j in range(n):
+                        c = gchips[grp, j]
+                        if chip_free[c] > t:
+                            t = chip_free[c]
+                        if last_unit[c] != u:
+                            resident = False
+                    if resident:
+                        ex = t_res[b, r, kind, ti]
+                        db = d_res[b, r, kind, ti]
+                    else:
+                        ex = t_str[b, r, kind, ti]
+                        db = d_str[b, r, kind, ti]
+                    ex += ar_time[b, r, ti]
+                    run = ex
+                    if db > 0.0:
+                        e_dyn += db * g_dram_j[grp]
+                        for j in range(n):
+                            ch = gchan[grp, j]
+                            chan_busy[ch] += db * inv_bw[ch]
+                        need = db * g_need[grp]  # its busiest channel serves its members in turn
+                        if need > run:
+                            run = need
+                    stop = t + run
+                    end[b * U + u] = stop
+                    if stop > latency:
+                        latency = stop
+                    for j in range(n):
+                        c = gchips[grp, j]
+                        chip_free[c] = stop
+                        last_unit[c] = u
+                        powered[c] = True
+                    tp = g_tp[grp]
+                    e_dyn += tp * macs[b, r, kind, ti] * pj_mac[grp] * 1e-12
+                    e_dyn += tp * sram[b, r, kind, ti] * 8.0 * sram_pj[grp] * 1e-12
+                    e_dyn += ar_bits[b, r, ti] * pj_hop * 1e-12
+        for k in range(n_links):
+            if link_busy[k] > latency:
+                latency = link_busy[k]
+        for k in range(n_channels):
+            if chan_busy[k] > latency:
+                latency = chan_busy[k]
+        static = 0.0
+        for c in range(C):
+            static += (static_w[c] if powered[c] else idle_w[c]) * latency
+        out_lat[p] = latency
+        out_e[p] = e_dyn + static
+
+
+def group_arrays(ctx: EvalContext) -> tuple[np.ndarray, ...]:
+    """Per placement group: its size, chiplets and their channels (compacted), the DRAM energy
+    of a byte read by every member (J), and the seconds per byte its busiest channel takes."""
+    G = len(ctx.groups.tp)
+    gsize = ctx.valid.sum(axis=1).astype(np.int64)
+    gchips = np.ascontiguousarray(ctx.members, dtype=np.int64)  # valid members come first
+    gchan = ctx.channel[gchips]
+    dram_j = np.zeros(G)
+    need = np.zeros(G)
+    for grp in range(G):
+        chans = gchan[grp, : gsize[grp]]
+        dram_j[grp] = float((8.0 * ctx.dram_pj[chans] * 1e-12).sum())
+        ids, counts = np.unique(chans, return_counts=True)
+        need[grp] = float((counts * ctx.inv_channel_bw[ids]).max()) if len(ids) else 0.0
+    return gsize, gchips, np.ascontiguousarray(gchan), dram_j, need
+
+
+def screen_context(
+    ctx: EvalContext, bits: np.ndarray, place: np.ndarray, groups: tuple | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Screened (latency [P], energy [P]) of P mappings on one request batch (`groups`:
+    `group_arrays(ctx)`, computed here when not given)."""
+    place = np.ascontiguousarray(place, dtype=np.int64)
+    bits = np.ascontiguousarray(bits, dtype=np.bool_)
+    P = len(place)
+    lat, energy = np.zeros(P), np.zeros(P)
+    if P == 0:
+        return lat, energy
+    gsize, gchips, gchan, dram_j, need = groups if groups is not None else group_arrays(ctx)
+    g, u, ut = ctx.groups, ctx.units, ctx.ut
+    _screen(
+        bits, place, gsize, gchips, gchan, g.kind, g.tp_index, g.tp.astype(np.float64),
+        dram_j, need, ctx.lead, ctx.routes, ctx.hops, ctx.n_links, u.row, u.pred_start,
+        u.pred, np.ascontiguousarray(ctx.edge_occupy), np.ascontiguousarray(ctx.edge_hop_j),
+        float(ctx.link_latency), float(ctx.hop_s), float(ctx.pj_hop), ut.fits_sram,
+        ut.time_resident, ut.time_stream, ut.dram_resident, ut.dram_stream,
+        ctx.unit_ar_time, ctx.unit_ar_bits, ctx.n_channels, ctx.inv_channel_bw, ut.macs,
+        ut.sram_bytes, ctx.pj_mac, ctx.sram_pj, ctx.C, ctx.static_w, ctx.idle_w, lat, energy,
+    )  # fmt: skip
+    return lat, energy
+
+
+class Screen:
+    """The screening model over a problem's training request batches (an `Evaluator`)."""
+
+    def __init__(self, contexts: list[EvalContext]) -> None:
+        self.contexts = list(contexts)
+        self.groups = [group_arrays(ctx) for ctx in self.contexts]
+
+    def __call__(self, bits: np.ndarray, place: np.ndarray) -> Evaluation:
+        if len(place) == 0:
+            return Evaluation.empty(len(self.contexts))
+        pairs = zip(self.contexts, self.groups, strict=True)
+        runs = [screen_context(c, bits, place, g) for c, g in pairs]
+        return Evaluation(np.stack([r[0] for r in runs]), np.stack([r[1] for r in runs]))

@@ -1,0 +1,178 @@
+"""Structure-aware moves for unit genomes (granularity group and tile) and the structured seeds
+they start from.
+
+Compass's operators treat the B x U placement as unrelated genes; below a layer it is not: the
+tiles of one kernel belong together, micro-batches of one step are alike, and the mesh has a
+geometry. The moves (each on copies of n genomes, values always group ids a unit allows, so
+only memory can make a result infeasible and `feasible_offspring` handles that):
+
+- `kernel`: all tiles of one kernel of one micro-batch move together to one group;
+- `copy`: one micro-batch takes another's placement pattern;
+- `shift`: every node of one segment moves one step along the mesh (east, west, north or
+  south; a group whose shifted chiplets form no group stays);
+- `relieve` (the memetic step): the slowest node on the most loaded chiplet moves to that
+  chiplet's least loaded mesh neighbour (load: the nodes' own run times, streamed weights).
+
+`unit_pipeline` seeds: every unit on one chiplet, the units in order cut into k contiguous runs
+of balanced work (k chiplets), every boundary a segment, so each chiplet keeps its units'
+weights resident across all micro-batches (what no layer-granularity strategy can express when
+a layer is one unit).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xcompass.mapping import Mapping
+from xcompass.search.problem import SearchProblem
+from xcompass.search.seeds import Seed
+
+MOVES = ("kernel", "copy", "shift", "relieve")
+
+
+class Structure:
+    """What the moves need to know about a problem, computed once."""
+
+    def __init__(self, problem: SearchProblem) -> None:
+        self.problem = problem
+        B, U = problem.shape
+        ctx = problem.train[0]
+        units, ut = ctx.units, ctx.ut
+        kern = ut.kernel[units.row] if ut.kernel is not None else np.arange(U)
+        pairs = np.stack([units.layer, kern], axis=1)
+        _, self.kernel = np.unique(pairs, axis=0, return_inverse=True)  # [U] kernel id
+        self.kernel = self.kernel.reshape(-1).astype(np.int64)
+        self.kernels = int(self.kernel.max()) + 1 if U else 0
+        g = problem.groups
+        C = problem.target.chiplets
+        self.single = np.full(C, -1, dtype=np.int64)  # chiplet -> its one-chiplet group
+        for grp in np.flatnonzero(g.tp == 1):
+            self.single[g.members[grp, 0]] = grp
+        self.lead = g.members[:, 0]
+        # shift: group -> the group of the same members moved one step (-1: none)
+        net = problem.target.network
+        cols, rows = net.dims if net.topology == "mesh" else (C, 1)
+        self.cols, self.rows = max(cols, 1), max(rows, 1)
+        key = {tuple(sorted(int(c) for c in m if c >= 0)): i for i, m in enumerate(g.members)}
+        self.shifted = np.full((4, len(g.tp)), -1, dtype=np.int64)
+        for d, (dx, dy) in enumerate(((1, 0), (-1, 0), (0, 1), (0, -1))):
+            for i, m in enumerate(g.members):
+                moved = []
+                for c in m[m >= 0]:
+                    x, y = int(c) % self.cols + dx, int(c) // self.cols + dy
+                    if not (0 <= x < self.cols and 0 <= y < self.rows):
+                        break
+                    moved.append(y * self.cols + x)
+                else:
+                    self.shifted[d, i] = key.get(tuple(sorted(moved)), -1)
+        self.neighbours = [
+            [
+                y * self.cols + x
+                for x, y in ((c % self.cols + dx, c // self.cols + dy) for dx, dy in
+                             ((1, 0), (-1, 0), (0, 1), (0, -1)))
+                if 0 <= x < self.cols and 0 <= y < self.rows and y * self.cols + x < C
+            ]
+            for c in range(C)
+        ]  # fmt: skip
+        t = np.minimum(ctx.ut.time_stream, ctx.ut.time_resident)[:, units.row]  # [B, U, K, T]
+        kind, ti = g.kind, g.tp_index
+        self.node_time = np.stack(
+            [np.where(np.isfinite(x := t[:, :, kind[i], ti[i]]), x, 1e9) for i in range(len(g.tp))],
+            axis=-1,
+        )  # [B, U, G]
+
+    # --- moves: each returns mutated copies (bits [n, U-1], place [n, B, U]) ---------------
+
+    def kernel_move(self, rng: np.random.Generator, bits: np.ndarray, place: np.ndarray):  # noqa: ANN201
+        place = place.copy()
+        n, B, U = place.shape
+        ids = self.problem.group_ids
+        for i in range(n):
+            b, k = int(rng.integers(B)), int(rng.integers(self.kernels))
+            place[i, b, self.kernel == k] = ids[int(rng.integers(len(ids)))]
+        return bits.copy(), self.problem.legalize(place)
+
+    def copy_move(self, rng: np.random.Generator, bits: np.ndarray, place: np.ndarray):  # noqa: ANN201
+        place = place.copy()
+        n, B, _ = place.shape
+        if B > 1:
+            for i in range(n):
+                b1, b2 = rng.choice(B, 2, replace=False)
+                place[i, b2] = place[i, b1]
+        return bits.copy(), place
+
+    def shift_move(self, rng: np.random.Generator, bits: np.ndarray, place: np.ndarray):  # noqa: ANN201
+        place = place.copy()
+        n, B, U = place.shape
+        for i in range(n):
+            starts = np.r_[0, np.flatnonzero(bits[i]) + 1, U]
+            s = int(rng.integers(len(starts) - 1))
+            a, e = starts[s], starts[s + 1]
+            moved = self.shifted[int(rng.integers(4))][place[i, :, a:e]]
+            place[i, :, a:e] = np.where(moved >= 0, moved, place[i, :, a:e])
+        return bits.copy(), self.problem.legalize(place)
+
+    def relieve_move(self, rng: np.random.Generator, bits: np.ndarray, place: np.ndarray):  # noqa: ANN201
+        place = place.copy()
+        n, B, U = place.shape
+        C = len(self.single)
+        g = self.problem.groups
+        for i in range(n):
+            t = np.take_along_axis(self.node_time, place[i][:, :, None], axis=2)[:, :, 0]
+            load = np.zeros(C + 1)
+            members = g.members[place[i]]  # [B, U, max_tp]
+            np.add.at(load, np.where(members >= 0, members, C), np.broadcast_to(
+                t[:, :, None], members.shape))  # fmt: skip
+            load = load[:C]
+            busy = int(np.argmax(load))
+            on = (members == busy).any(axis=2)
+            if not on.any():
+                continue
+            b, u = np.unravel_index(int(np.argmax(np.where(on, t, -1.0))), on.shape)
+            near = [c for c in self.neighbours[busy] if self.single[c] >= 0]
+            if not near:
+                continue
+            to = min(near, key=lambda c: (load[c], rng.random()))
+            place[i, b, u] = self.single[to]
+        return bits.copy(), self.problem.legalize(place)
+
+    def apply(self, name: str, rng: np.random.Generator, bits: np.ndarray, place: np.ndarray):  # noqa: ANN201
+        """Move `name` on copies of the genomes."""
+        return getattr(self, f"{name}_move")(rng, bits, place)
+
+
+def unit_pipeline(problem: SearchProblem, chiplets: int, replicas: int = 1) -> Mapping | None:
+    """Units in order cut into `chiplets` runs of balanced work, each on one chiplet, every
+    boundary a segment; `replicas` > 1 deals the micro-batches round robin over that many such
+    pipelines on disjoint chiplets (None where the target has too few one-chiplet groups)."""
+    B, U = problem.shape
+    g = problem.groups
+    singles = np.flatnonzero(g.tp == 1)
+    if chiplets * replicas > len(singles) or chiplets < 1:
+        return None
+    ctx = problem.train[0]
+    t = np.minimum(ctx.ut.time_stream, ctx.ut.time_resident)[:, ctx.units.row]
+    work = np.where(np.isfinite(t[:, :, g.kind[singles[0]], 0]), t[:, :, g.kind[singles[0]], 0], 0)
+    cum = np.cumsum(work.sum(axis=0))
+    cum = cum / cum[-1] if cum[-1] > 0 else np.arange(1, U + 1) / U
+    stage = np.minimum((cum * chiplets - 1e-9).astype(np.int64), chiplets - 1)
+    place = np.empty((B, U), dtype=np.int64)
+    for b in range(B):
+        r = b % replicas
+        place[b] = singles[r * chiplets + stage]
+    return Mapping(np.ones(max(U - 1, 0), dtype=bool), problem.legalize(place[None])[0])
+
+
+def structured_seeds(problem: SearchProblem) -> list[Seed]:
+    """Unit pipelines over every chiplet count that divides into the one-chiplet groups, one
+    to four replicas; those that do not fit are dropped."""
+    if problem.unit_graph is None:
+        return []
+    singles = int((problem.groups.tp == 1).sum())
+    out = []
+    for replicas in (1, 2, 3, 4):
+        for k in sorted({singles // replicas, singles // (2 * replicas), 8, 16}):
+            m = unit_pipeline(problem, k, replicas) if k >= 1 else None
+            if m is not None and problem.fits(m.place[None])[0]:
+                out.append(Seed(f"unit-pipeline k={k} r={replicas}", m))
+    return out

@@ -276,6 +276,7 @@ def _check(o: dict[str, Any], resume: Any = None) -> Checked:
         o["budget"],
         o["seed"],
         BASELINES if o["baselines"] else ("standard",),
+        **search_knobs(o),
     )
     if o["resume"]:
         if resume is None:
@@ -370,6 +371,17 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--budget", dict(type=click.IntRange(0, MAX_BUDGET), default=0,
                       help="Evaluations, every method the same  [default: population x "
                       "generations]")),
+    ("--fidelity", dict(default=None, metavar="F",
+                        help="Below a layer: fraction of bred candidates the engine re-costs "
+                        "(the rest only screened), in (0, 1]  [default: 0.25 below a layer, "
+                        "1 at layer]")),
+    ("--coarse", dict(default=None, metavar="CHAIN",
+                      help="Below a layer: coarser granularities searched first, coarse to "
+                      "fine, e.g. layer,group ('none': no chain)  [default: every coarser "
+                      "one]")),
+    ("--local", dict(default=None, metavar="SHARE",
+                     help="Below a layer: share of the budget for the memetic local search, "
+                     "in [0, 1)  [default: 0.5 below a layer, 0 at layer]")),
     ("--seed", dict(type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
                     help="Search seed: one seed, one result, on any backend.")),
     ("--train-samples", dict(type=click.IntRange(0, MAX_SAMPLES), default=0,
@@ -398,6 +410,23 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--quiet", dict(is_flag=True, help="No live progress display.")),
 ]
 # fmt: on
+
+
+def search_knobs(o: dict[str, Any]) -> dict[str, Any]:
+    """--fidelity, --coarse, --local as `SearchSettings` fields (None: the granularity's
+    default), each checked with a one-line diagnostic before any work."""
+    from xcompass.search.coarse import check_chain
+    from xcompass.search.fidelity import check_fidelity, check_share
+
+    out: dict[str, Any] = {}
+    if o.get("fidelity") is not None:
+        out["fidelity"] = check_fidelity(o["fidelity"], "--fidelity")
+    if o.get("local") is not None:
+        out["local"] = check_share(o["local"], "--local")
+    if o.get("coarse") is not None:
+        chain = () if o["coarse"] == "none" else tuple(o["coarse"].split(","))
+        out["coarse"] = check_chain(chain, o["granularity"], "--coarse")
+    return out
 
 
 def _options(f: Any) -> Any:

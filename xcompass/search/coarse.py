@@ -28,13 +28,16 @@ from xcompass.search.problem import SearchProblem, build_problem
 from xcompass.search.seeds import Seed
 
 
-def check_chain(chain: tuple[str, ...] | list[str], fine: str | None = None) -> tuple[str, ...]:
+def check_chain(
+    chain: tuple[str, ...] | list[str], fine: str | None = None, name: str = "coarse"
+) -> tuple[str, ...]:
     """A chain must name granularities from coarse to fine, each coarser than `fine`."""
     chain = tuple(chain)
+    flag = f"{name} {','.join(chain)}" if name.startswith("--") else f"{name}={','.join(chain)}"
     for g in chain:
         if g not in GRANULARITIES:
             raise XcompassError(
-                f"coarse={','.join(chain)}: unknown granularity '{g}' (valid, coarse to fine: "
+                f"{flag}: unknown granularity '{g}' (valid, coarse to fine: "
                 f"{', '.join(GRANULARITIES)})"
             )
     ranks = [GRANULARITIES.index(g) for g in chain]
@@ -43,7 +46,7 @@ def check_chain(chain: tuple[str, ...] | list[str], fine: str | None = None) -> 
     if any(b <= a for a, b in zip(ranks, ranks[1:], strict=False)):
         full = ",".join([*chain, fine] if fine is not None else chain)
         raise XcompassError(
-            f"coarse={','.join(chain)}: the chain {full} does not go from coarse to fine "
+            f"{flag}: the chain {full} does not go from coarse to fine "
             f"(order: {', '.join(GRANULARITIES)})"
         )
     return chain

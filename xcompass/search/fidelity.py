@@ -22,19 +22,35 @@ from xcompass.errors import XcompassError
 FIDELITY_RANGE = "(0, 1]"
 
 
-def check_fidelity(value: float, name: str = "fidelity") -> float:
+def _named(name: str, value: object) -> str:
+    """`--flag VALUE` for a command-line flag, `name=VALUE` for a Python argument."""
+    return f"{name} {value}" if name.startswith("--") else f"{name}={value}"
+
+
+def check_fidelity(value: float | str, name: str = "fidelity") -> float:
     """One line naming the option and its range for a fraction outside (0, 1]."""
     try:
         f = float(value)
     except (TypeError, ValueError):
+        f = float("nan")
+    if not 0.0 < f <= 1.0:  # also refuses nan and what is no number
         raise XcompassError(
-            f"{name}={value!r}: the fraction of candidates the engine re-costs must be a number "
-            f"in {FIDELITY_RANGE}"
-        ) from None
-    if not 0.0 < f <= 1.0:  # also refuses nan
+            f"{_named(name, value)}: the fraction of candidates the engine re-costs must be "
+            f"a number in {FIDELITY_RANGE}"
+        )
+    return f
+
+
+def check_share(value: float | str, name: str = "local") -> float:
+    """The local search's share of the budget: a number in [0, 1)."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        f = float("nan")
+    if not 0.0 <= f < 1.0:
         raise XcompassError(
-            f"{name}={value}: the fraction of candidates the engine re-costs must be in "
-            f"{FIDELITY_RANGE}"
+            f"{_named(name, value)}: the share of the budget for the local search must be a "
+            "number in [0, 1)"
         )
     return f
 

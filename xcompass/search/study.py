@@ -32,7 +32,7 @@ from xcompass.search import registry
 from xcompass.search.archive import merge_fronts
 from xcompass.search.bounds import LowerBound
 from xcompass.search.coarse import check_chain
-from xcompass.search.fidelity import check_fidelity
+from xcompass.search.fidelity import check_fidelity, check_share
 from xcompass.search.ga import GAConfig
 from xcompass.search.method import Backend, Done, Handle, InProcess, Run, StudyState
 from xcompass.search.objectives import OBJECTIVES, SERVING_OBJECTIVES, better, check_objective
@@ -83,11 +83,8 @@ class SearchSettings:
             check_fidelity(self.fidelity)
         if self.coarse is not None:
             object.__setattr__(self, "coarse", check_chain(self.coarse))
-        if self.local is not None and not 0.0 <= self.local < 1.0:
-            raise XcompassError(
-                f"local={self.local}: the share of the budget for the local search must be "
-                "in [0, 1)"
-            )
+        if self.local is not None:
+            check_share(self.local)
 
     @property
     def scalar(self) -> str:

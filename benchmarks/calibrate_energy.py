@@ -59,7 +59,8 @@ DEFAULT_CSV = HERE.parents[1] / "shared" / "data" / "h200_energy_calibration.csv
 FIT_KINDS = ("gemm", "copy", "eltwise")
 CHECK_KINDS = ("attention", "layer")
 # element-wise kernels of measure_energy.py: (tensors the model moves, kernels, distinct tensors)
-ELTWISE = {"rmsnorm": (2, 1, 2), "add": (3, 1, 2)}  # add_4096 is x + x: one input tensor
+# add_4096 is x + x: one input tensor; silu_mul is F.silu(g) * u (two kernels)
+ELTWISE = {"rmsnorm": (2, 1, 2), "add": (3, 1, 2), "silu": (5, 2, 5)}
 COPY_WIDTH = 4096  # a copy is an element-wise op moving 2 tensors (read + write)
 PARAMS = ("static_w", "pj_per_mac", "dram_pj_per_bit", "sram_pj_per_bit")
 DIGITS = {"static_w": 1, "pj_per_mac": 3, "dram_pj_per_bit": 3, "sram_pj_per_bit": 3}

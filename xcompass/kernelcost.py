@@ -19,6 +19,8 @@ from xcompass.opcost import (
     dram_share,
     hardware_cover,
     op_cost,
+    overlap,
+    reread_bytes,
     tile_compute,
     unpacked,
 )
@@ -74,7 +76,12 @@ def kernel_cost(
         if kind == "softmax":
             widest = max((g.ctx + g.q for g in groups if g.count), default=0)
             row = widest * chip.reduction_ns_per_element * 1e-9
-        time = chip.eltwise_floor_us * 1e-6 + io / chip.eltwise_bandwidth + row
+        elif kernel.reduction_width:  # a norm's second pass over its input
+            io += reread_bytes(chip, kernel.reduction_width, tokens, dtype_bytes)
+        stream = io / chip.eltwise_bandwidth
+        # a norm's row walk hides under the other rows' streaming (opcost.eltwise_cost)
+        stream = stream + row if kind == "softmax" else max(stream, row)
+        time = chip.eltwise_floor_us * 1e-6 + stream
         return OpCost(time, 0.0, io, 0.0, io + on_chip)
     if kind in ("attention_qk", "attention_pv"):
         # batched GEMMs, one per (request, KV head) with its query heads' rows stacked;
@@ -129,7 +136,10 @@ def kernel_cost(
         io *= cover.rows / tokens
     dram = io + (0.0 if resident else weights)
     bandwidth = bandwidth or chip.bandwidth * dram_share(chip, active)
-    time = floor * 1e-6 + max(compute, dram / bandwidth) + row
+    if any(op.kind == "attention" for op in kernel.specs):
+        time = floor * 1e-6 + max(compute, dram / bandwidth) + row
+    else:  # GEMM kernels (with any fused element-wise work)
+        time = floor * 1e-6 + overlap(chip, compute, dram / bandwidth) + row
     if tp > 1 and kernel.after_allreduce is not None:  # the epilogue waits for the all-reduce
         moved = kernel.after_allreduce.bytes(tokens, pairs, tp)
         time += chip.eltwise_floor_us * 1e-6 + moved / chip.eltwise_bandwidth

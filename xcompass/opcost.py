@@ -173,7 +173,20 @@ def gemm_time(
     act_bytes = float((m * k + m * n) * dtype_bytes)
     dram = act_bytes + (0.0 if weights_resident else weight_bytes)
     memory = dram / (chip.bandwidth * dram_share(chip, active))
-    return chip.kernel_floor_us * 1e-6 + max(compute, memory), dram, weight_bytes
+    return chip.kernel_floor_us * 1e-6 + overlap(chip, compute, memory), dram, weight_bytes
+
+
+def overlap(chip: ChipletKind, compute: float, memory: float, p: float | None = None) -> float:
+    """A GEMM's time from its compute and its DRAM streaming: the larger one with perfect
+    overlap, or with `gemm_overlap` p the p-norm (c^p + m^p)^(1/p): near the ridge neither the
+    main loop's math nor its loads run at full rate while the other one stalls it (cuBLAS's
+    mid-M kernels, measured on the lent H100: benchmarks/data/h100_outliers.csv). `p`
+    overrides the target's (MoE's grouped GEMMs: `grouped_overlap`)."""
+    p = chip.gemm_overlap if p is None else p
+    if p <= 0 or compute <= 0 or memory <= 0:
+        return max(compute, memory)
+    hi = max(compute, memory)
+    return hi * ((compute / hi) ** p + (memory / hi) ** p) ** (1.0 / p)
 
 
 def tile_compute(
@@ -373,15 +386,30 @@ def is_row_reduction(op: OpSpec) -> bool:
 def eltwise_cost(
     chip: ChipletKind, op: OpSpec, tokens: int, dtype_bytes: int, tp: int = 1
 ) -> OpCost:
-    """Streams `tensors x width` per token. A row reduction (norm) also waits for one row's
-    critical path: one block walks the row's width (statistics, then normalize), which no
-    other row's traffic hides at the end of the kernel."""
+    """Streams `tensors x width` per token. A row reduction (norm) takes at least one row's
+    critical path (one block walks the row's width: statistics, then normalize), which the
+    other rows' streaming hides once there is enough of it (measured on the lent H100: a
+    2048-row, 4096-wide RMSNorm's kernel takes its streaming time, a 1-row one floor + row;
+    benchmarks/data/h100_outliers.csv), and re-reads its input (`reread_bytes`)."""
     width = op.width // tp if op.split else op.width
     moved = float(op.tensors * tokens * width * dtype_bytes)
-    time = op.kernels * chip.eltwise_floor_us * 1e-6 + moved / chip.eltwise_bandwidth
+    stream = moved / chip.eltwise_bandwidth
     if tokens > 0 and is_row_reduction(op):
-        time += width * chip.reduction_ns_per_element * 1e-9
+        moved += reread_bytes(chip, width, tokens, dtype_bytes)
+        stream = max(moved / chip.eltwise_bandwidth, width * chip.reduction_ns_per_element * 1e-9)
+    time = op.kernels * chip.eltwise_floor_us * 1e-6 + stream
     return OpCost(time, 0.0, moved, 0.0, moved)
+
+
+def reread_bytes(chip: ChipletKind, width: int, tokens: float, dtype_bytes: int) -> float:
+    """DRAM bytes of a norm's second pass over its input: the statistics pass reads each row,
+    then the normalize pass reads it again; a share min(1, width / `norm_reread_width`) of that
+    re-read misses the on-chip caches (the wider the rows, the fewer of a unit's resident rows
+    stay cached: PyTorch's 8192-wide RMSNorm moves as many bytes as a three-tensor add, the
+    2048-wide one little more than two; benchmarks/data/h100_outliers.csv). 0: always hits."""
+    if chip.norm_reread_width <= 0 or tokens <= 0:
+        return 0.0
+    return min(1.0, width / chip.norm_reread_width) * tokens * width * dtype_bytes
 
 
 def op_cost(
@@ -409,33 +437,7 @@ def op_cost(
         t, dram, w = gemm_time(chip, m, n, k, dtype_bytes, weights_resident)
         return OpCost(t, float(m) * n * k, dram, w, float((m * k + m * n) * dtype_bytes))
     if op.kind == "moe":
-        mats = 3 if op.gated else 2
-        routed = tokens * op.top_k
-        active = min(op.experts, routed)
-        per_expert = math.ceil(routed / op.experts) if routed else 0
-        ffn = op.ffn // tp if op.split else op.ffn
-        # one grouped GEMM per projection: one floor each, active experts' tiles summed
-        t1, d1, w1 = gemm_time(
-            chip, per_expert, (mats - 1) * ffn, op.k, dtype_bytes, weights_resident
-        )
-        t2, d2, w2 = gemm_time(chip, per_expert, op.k, ffn, dtype_bytes, weights_resident)
-        floor = chip.kernel_floor_us * 1e-6
-        time = 2 * floor + active * (t1 - floor + t2 - floor)
-        macs = float(routed) * op.k * ffn * mats
-        cost = OpCost(
-            time,
-            macs,
-            active * (d1 + d2),
-            op.experts * (w1 + w2),
-            float(routed * (op.k + ffn) * 2 * dtype_bytes),
-        )
-        act = eltwise_cost(
-            chip,
-            OpSpec(
-                "eltwise", width=ffn, tensors=5 if op.gated else 2, kernels=2 if op.gated else 1
-            ),
-            routed,
-            dtype_bytes,
-        )
-        return cost + act
+        from xcompass.moecost import moe_cost  # noqa: PLC0415 (moecost builds on this module)
+
+        return moe_cost(chip, op, tokens, dtype_bytes, tp, weights_resident)
     raise ValueError(f"unknown op kind '{op.kind}'")

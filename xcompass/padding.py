@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xcompass.errors import XcompassError
-from xcompass.opcost import Cover, dram_share, tile_compute
+from xcompass.opcost import Cover, dram_share, overlap, tile_compute
 from xcompass.targets import ChipletKind
 
 MODES = ("virtual", "physical")
@@ -67,8 +67,8 @@ def cover_time(chip: ChipletKind, cover: Cover, m: int, n: int, k: int, dtype_by
     compute, active = tile_compute(chip, cover, n, k)
     rows = cover.rows if cover.physical else m
     dram = (rows * (k + n) + n * k) * dtype_bytes
-    time = chip.kernel_floor_us * 1e-6 + max(
-        compute, dram / (chip.bandwidth * dram_share(chip, active))
+    time = chip.kernel_floor_us * 1e-6 + overlap(
+        chip, compute, dram / (chip.bandwidth * dram_share(chip, active))
     )
     if cover.physical:
         copies = 2 * m * (k + n) * dtype_bytes  # real rows into the padded buffer and out

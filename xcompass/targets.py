@@ -81,6 +81,11 @@ class ChipletKind:
     dram_saturation_units: float = 0.0  # units whose loads in flight saturate DRAM
     throttle_after_us: float = 0.0  # compute sustained this long runs at throttled_clock
     throttled_clock: float = 0.0  # fraction of the boost clock under the power cap (0: never)
+    gemm_overlap: float = 0.0  # p of a GEMM's (compute^p + memory^p)^(1/p) (0: max, full overlap)
+    norm_reread_width: float = 0.0  # a norm's re-read of its input misses on chip, width/this
+    grouped_overlap: float = 0.0  # p of MoE's grouped expert GEMMs (0: max, full overlap)
+    moe_route_kernels: float = 0.0  # small routing kernels of a MoE layer, an eltwise floor each
+    moe_combine_tensors: float = 0.0  # hidden-wide rows the gather + combine move per routed row
     # lowering (llm-fuse, llm-stage-attention, llm-pad-tiles); defaults keep older files valid
     levels: tuple[OnChipLevel, ...] = ()  # innermost first; (): one shared level of sram_mb
     mma_m: int = 0  # rows of the matrix unit's native tile; pad tiles are multiples (0: tile_m)
@@ -269,6 +274,11 @@ _OP_CALIBRATION = (
     "attention_mixed_unpacked",
     "dram_saturation_units",
     "throttle_after_us",
+    "gemm_overlap",
+    "norm_reread_width",
+    "grouped_overlap",
+    "moe_route_kernels",
+    "moe_combine_tensors",
 )
 _OPTIONAL_NONNEG = ("idle_w", "launch_us", "memory_gb", *_OP_CALIBRATION)
 _LOWERING = ("levels", "mma_m", "tile_set", "split_k", "gemm_tile_overhead")

@@ -2,6 +2,7 @@
 comments from the formulas in xcompass/opcost.py and xcompass/schedule.py."""
 
 import dataclasses
+import math
 import tomllib
 from pathlib import Path
 
@@ -165,9 +166,13 @@ def test_gemm_compute_past_the_power_cap_runs_slower(mesh2x2):
 def test_norm_waits_for_one_rows_critical_path(mesh2x2):
     chip = dataclasses.replace(mesh2x2.kinds[0], reduction_ns_per_element=2.0)
     # 4 rows of 1024: moved = 2 tensors * 4 * 1024 * 2 B = 16384 B / 100 GB/s = 163.84 ns;
-    # a norm also walks one row: 1024 * 2 ns = 2.048 us
+    # a norm takes at least one row's walk: 1024 * 2 ns = 2.048 us, which the streaming of
+    # so few rows does not hide: floor + max(163.84 ns, 2.048 us)
     norm = op_cost(chip, OpSpec("eltwise", "norm", width=1024), [RequestGroup(4, 0)], 2)
-    assert norm.time_s == pytest.approx(1e-6 + 163.84e-9 + 2.048e-6, rel=1e-12)
+    assert norm.time_s == pytest.approx(1e-6 + 2.048e-6, rel=1e-12)
+    # 100 rows: 409.6 KB / 100 GB/s = 4.096 us of streaming hides the 2.048 us walk
+    many = op_cost(chip, OpSpec("eltwise", "norm", width=1024), [RequestGroup(100, 0)], 2)
+    assert many.time_s == pytest.approx(1e-6 + 4.096e-6, rel=1e-12)
     for named in ("final_norm", "llm.rmsnorm", "llm.layernorm"):
         op = OpSpec("eltwise", named, width=1024)
         assert op_cost(chip, op, [RequestGroup(4, 0)], 2).time_s == norm.time_s
@@ -190,3 +195,68 @@ def test_op_calibration_fields_default_off_and_are_validated():
     data["chiplet"][0]["throttled_clock"] = 1.2
     with pytest.raises(XcompassError, match="throttled_clock"):
         parse_target(data, "t")
+
+
+def test_norm_reread_misses_on_chip_in_proportion_to_width(mesh2x2):
+    chip = dataclasses.replace(mesh2x2.kinds[0], norm_reread_width=2048.0)
+    # 100 rows of 1024: 2 tensors = 409600 B; the re-read of the input (204800 B) misses for
+    # 1024 / 2048 = half of it: 102400 B more -> 512000 B / 100 GB/s = 5.12 us
+    norm = op_cost(chip, OpSpec("eltwise", "norm", width=1024), [RequestGroup(100, 0)], 2)
+    assert norm.dram_bytes == 512000.0
+    assert norm.time_s == pytest.approx(1e-6 + 5.12e-6, rel=1e-12)
+    # rows of 4096 >= 2048: the whole re-read streams, 3 tensors (an add moves as much)
+    wide = op_cost(chip, OpSpec("eltwise", "norm", width=4096), [RequestGroup(100, 0)], 2)
+    add = op_cost(chip, OpSpec("eltwise", "add", width=4096, tensors=3), [RequestGroup(100, 0)], 2)
+    assert wide.dram_bytes == add.dram_bytes == 3 * 100 * 4096 * 2
+    # off (0) and element-wise ops that do not reduce rows: no re-read
+    norm_op = OpSpec("eltwise", "norm", width=1024)
+    off = op_cost(mesh2x2.kinds[0], norm_op, [RequestGroup(100, 0)], 2)
+    assert off.dram_bytes == 409600.0
+    plain = op_cost(chip, OpSpec("eltwise", "act", width=1024), [RequestGroup(100, 0)], 2)
+    assert plain.dram_bytes == 409600.0
+
+
+def test_gemm_overlap_is_the_p_norm_of_compute_and_streaming(mesh2x2):
+    chip = mesh2x2.kinds[0]
+    op = OpSpec("gemm", n=256, k=64)
+    base = op_cost(chip, op, [RequestGroup(256, 0)], 2)
+    # as in the power-cap test above: compute 8.388608 us, memory 1.96608 us; max: compute
+    assert base.time_s == pytest.approx(1e-6 + 8.388608e-6, rel=1e-12)
+    p2 = op_cost(dataclasses.replace(chip, gemm_overlap=2.0), op, [RequestGroup(256, 0)], 2)
+    # (8.388608^2 + 1.96608^2)^(1/2) = 8.615933... us
+    assert p2.time_s == pytest.approx(1e-6 + math.hypot(8.388608e-6, 1.96608e-6), rel=1e-12)
+    assert p2.dram_bytes == base.dram_bytes and p2.macs == base.macs
+    # equal compute and memory: 2^(1/p) of either (p = 4: +18.9%)
+    from xcompass.opcost import overlap
+
+    assert overlap(dataclasses.replace(chip, gemm_overlap=4.0), 3.0, 3.0) == pytest.approx(
+        3.0 * 2**0.25, rel=1e-12
+    )
+    assert overlap(chip, 3.0, 1.0) == 3.0
+
+
+def test_moe_grouped_gemm_overlap_and_routing_hand_worked(mesh2x2):
+    from xcompass.moecost import grouped_gemm_time, routing_time
+
+    chip = mesh2x2.kinds[0]
+    # two experts of 256 rows, [256 x 64] x [64 x 256] each (the GEMM of the power-cap test):
+    # compute 2 x 8.388608 us; each streams 256 x (64 + 256) x 2 + 64 x 256 x 2 = 196608 B at
+    # 100 GB/s = 1.96608 us, 3.93216 us for both
+    t0, moved, w = grouped_gemm_time(chip, 256, 2, 256, 64, 2)
+    assert (moved, w) == (2 * 196608.0, 64 * 256 * 2.0)
+    assert t0 == pytest.approx(1e-6 + 16.777216e-6, rel=1e-12)
+    # grouped_overlap 1: no overlap at all, compute + streaming
+    t1 = grouped_gemm_time(dataclasses.replace(chip, grouped_overlap=1.0), 256, 2, 256, 64, 2)[0]
+    assert t1 == pytest.approx(1e-6 + 16.777216e-6 + 3.93216e-6, rel=1e-12)
+    # routing: 10 kernels at the 1 us element-wise floor, and 4 rows of 1024 x 2 B per routed
+    # row: 8 routed rows -> 65536 B at 100 GB/s = 0.65536 us
+    routed = dataclasses.replace(chip, moe_route_kernels=10.0, moe_combine_tensors=4.0)
+    assert routing_time(routed, 8, 1024, 2) == pytest.approx((10.65536e-6, 65536.0), rel=1e-12)
+    assert routing_time(chip, 8, 1024, 2) == (0.0, 0.0)  # off by default
+    # the MoE op adds exactly the routing on top of its experts (4 tokens, top-2 of 4 experts)
+    op = OpSpec("moe", k=1024, ffn=512, experts=4, top_k=2)
+    base = op_cost(chip, op, [RequestGroup(4, 0)], 2)
+    more = op_cost(routed, op, [RequestGroup(4, 0)], 2)
+    assert more.time_s - base.time_s == pytest.approx(10.65536e-6, rel=1e-9)
+    assert more.dram_bytes - base.dram_bytes == 65536.0
+    assert more.macs == base.macs == 8 * 1024 * 512 * 3

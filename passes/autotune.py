@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from xcompass.dialects.map import MappingOp, to_genome
 from xcompass.passes.annotate import write_answer, write_report
-from xcompass.passes.errors import PassFailure
+from xcompass.passes.errors import PassFailure, check_choices
 from xcompass.passes.ir_bridge import Problem, check_placement, find_mapping, read_problem
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
@@ -55,7 +55,8 @@ from xcompass.workload import MAX_SEED, parse_spec
 if TYPE_CHECKING:  # the search loads numba: only when the pass runs
     from xcompass.search import GAConfig, Outcome, SearchProblem, Seed
 
-AVAILABLE_GRANULARITIES = GRANULARITIES
+AVAILABLE_GRANULARITIES = ("", *GRANULARITIES)
+"""`granularity`'s values ("": the module mapping's, else layer)."""
 MAX_POPULATION = 10_000
 MAX_GENERATIONS = 100_000
 MAX_SAMPLES = 256
@@ -83,12 +84,12 @@ class AutotunePass(ModulePass):
 
     name = NAME
 
-    objective: str = "edp"
+    objective: Literal[OBJECTIVES] = "edp"
     population: int = 120
     generations: int = 100
     budget: int = 0
     seed: int = 0
-    granularity: str = ""
+    granularity: Literal[AVAILABLE_GRANULARITIES] = ""
     tile_width: int | None = None
     tile_heads: int | None = None
     train_samples: int = 0
@@ -97,7 +98,7 @@ class AutotunePass(ModulePass):
     spec: str = ""
     sample: int = 0
     baselines: bool = True
-    mode: str = "graph"
+    mode: Literal[MODES] = "graph"
     report: str = ""
 
     def check_options(self) -> None:
@@ -108,9 +109,7 @@ class AutotunePass(ModulePass):
                 f"xcompass explore --objective {self.objective} (map-autotune prices the "
                 "module's step)"
             )
-        if not isinstance(self.objective, str) or self.objective not in OBJECTIVES:
-            valid = ", ".join(o for o in OBJECTIVES if o not in SERVING_OBJECTIVES)
-            raise _fail(f"unknown objective '{shown(self.objective, 40)}' (valid: {valid})")
+        check_choices(self)
         ranges = {
             "population": (2, MAX_POPULATION, "individuals per generation"),
             "generations": (1, MAX_GENERATIONS, "generations"),
@@ -136,11 +135,6 @@ class AutotunePass(ModulePass):
                 f"{self.population}): give at least {self.population} evaluations, or 0 for "
                 "population x generations"
             )
-        if self.granularity and self.granularity not in GRANULARITIES:
-            raise _fail(
-                f"unknown granularity '{shown(self.granularity, 40)}' "
-                f"(valid: {', '.join(GRANULARITIES)})"
-            )
         for key in ("tile_width", "tile_heads"):
             value, option = getattr(self, key), key.replace("_", "-")
             if value is None:
@@ -154,11 +148,6 @@ class AutotunePass(ModulePass):
                 )
             if value < 1:
                 raise _fail(f"{option}={value} must be a positive integer")
-        if self.mode not in MODES:
-            raise _fail(
-                f"option mode={shown(self.mode, 40)} is not an execution mode "
-                f"(valid: {', '.join(MODES)})"
-            )
         if self.trace and self.spec:
             raise _fail("trace= and spec= both give a distribution: give one")
         for key in ("train-samples", "test-samples"):

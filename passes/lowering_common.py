@@ -1,5 +1,6 @@
 """What the lowering passes share: reading the module's target, model, workload and layers, and
-naming bad option values in one line."""
+naming bad option values in one line (choice options are `Literal[...]` fields:
+`xcompass.passes.errors.check_choices`)."""
 
 from __future__ import annotations
 
@@ -44,16 +45,6 @@ def read_input(module: ModuleOp, pass_name: str) -> LoweringInput:
         problem.model.dtype_bytes,
         layers,
     )
-
-
-def check_choice(
-    pass_name: str, option: str, value: object, valid: tuple[str, ...], what: str
-) -> None:
-    if not isinstance(value, str) or value not in valid:
-        raise PassFailure(
-            f"{pass_name}: option {option}={shown(repr(value), 40)} is not {what} "
-            f"(valid: {', '.join(valid)})"
-        )
 
 
 def check_level(pass_name: str, chip: ChipletKind, target: Target, level: str) -> None:

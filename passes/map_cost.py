@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from xcompass.passes.annotate import annotate, write_report
-from xcompass.passes.errors import PassFailure
+from xcompass.passes.errors import PassFailure, check_choices
 from xcompass.passes.ir_bridge import read_mapping
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
@@ -32,14 +32,13 @@ class MapCostPass(ModulePass):
     name = "map-cost"
 
     report: str = ""
-    mode: str = "graph"
+    mode: Literal[MODES] = "graph"
+
+    def check_options(self) -> None:
+        check_choices(self)
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        if self.mode not in MODES:
-            raise PassFailure(
-                f"map-cost: option mode={self.mode!r} is not an execution mode "
-                f"(valid: {', '.join(MODES)})"
-            )
+        self.check_options()
         placed = read_mapping(op, self.name)
         mapping_op, problem, groups, mapping = (
             placed.op,

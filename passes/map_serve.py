@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from xcompass.dialects.map import MappingOp
-from xcompass.passes.errors import PassFailure
+from xcompass.passes.errors import PassFailure, check_choices
 from xcompass.passes.ir_bridge import find_mapping, read_mapping
 from xdsl.context import Context
 from xdsl.dialects.builtin import BoolAttr, FloatAttr, IntegerAttr, ModuleOp, StringAttr, f64, i64
@@ -18,6 +19,8 @@ from xdsl.passes import ModulePass
 
 from xcompass.errors import XcompassError
 from xcompass.fileio import write_atomically
+from xcompass.serving.host import EXECUTIONS
+from xcompass.serving.policies import POLICIES
 
 ATTRS = {
     "serve_ttft_p50_s": ("ttft_s", "p50"),
@@ -78,7 +81,7 @@ class MapServePass(ModulePass):
 
     name = "map-serve"
 
-    policy: str = "sarathi"
+    policy: Literal[POLICIES] = "sarathi"
     trace: str = ""
     qps: float | int = 0.0  # an integer is a number too
     duration: float | int = 0.0
@@ -88,18 +91,18 @@ class MapServePass(ModulePass):
     slo_tbt: float | int = 0.2
     token_budget: int = 0
     max_running: int = 64
-    mode: str = "graph"
+    mode: Literal[EXECUTIONS] = "graph"
     seed: int = 0
     report: str = ""
 
+    def check_options(self) -> None:
+        check_choices(self)
+
     def _checked(self) -> tuple:
         from xcompass.serving.arrivals import check_positive
-        from xcompass.serving.host import EXECUTIONS
         from xcompass.serving.metrics import SLO
         from xcompass.serving.policies import PolicyOptions
 
-        if self.mode not in EXECUTIONS:
-            raise XcompassError(f"option mode={self.mode!r}: valid: {', '.join(EXECUTIONS)}")
         if bool(self.trace) == bool(self.qps):
             raise XcompassError("give trace=CSV or qps=Q (with duration=S), one of them")
         if self.qps:
@@ -131,6 +134,7 @@ class MapServePass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         from xcompass.serving import HostModel, simulate
 
+        self.check_options()
         try:
             policy, slo = self._checked()
         except XcompassError as exc:

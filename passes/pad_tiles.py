@@ -6,10 +6,11 @@ waste = 15>}`. Sibling linears share the cover of their fused GEMM (run llm-fuse
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from xcompass.dialects.llm_lowering import set_pad_policy
-from xcompass.passes.errors import PassFailure
-from xcompass.passes.lowering_common import check_choice, read_input
+from xcompass.passes.errors import PassFailure, check_choices
+from xcompass.passes.lowering_common import read_input
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
@@ -30,10 +31,10 @@ class PadTilesPass(ModulePass):
     name = NAME
 
     tiles: tuple[int, ...] = ()
-    mode: str = "virtual"
+    mode: Literal[MODES] = "virtual"
 
     def check_options(self) -> None:
-        check_choice(NAME, "mode", self.mode, MODES, "a padding mode")
+        check_choices(self)
         for t in self.tiles:
             if isinstance(t, bool) or not isinstance(t, int) or t <= 0:
                 raise PassFailure(

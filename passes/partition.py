@@ -10,10 +10,11 @@ mapping is built. Each diagnostic names the option and its valid range.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from xcompass.dialects import llm
 from xcompass.dialects.map import from_genome
-from xcompass.passes.errors import PassFailure
+from xcompass.passes.errors import PassFailure, check_choices
 from xcompass.passes.ir_bridge import (
     Problem,
     find_mapping,
@@ -73,8 +74,8 @@ class PartitionPass(ModulePass):
 
     name = "llm-partition"
 
-    strategy: str = "single"
-    granularity: str = "layer"
+    strategy: Literal[STRATEGIES] = "single"
+    granularity: Literal[GRANULARITIES] = "layer"
     tp: int | None = None
     pp: int | None = None
     dp: int | None = None
@@ -89,17 +90,8 @@ class PartitionPass(ModulePass):
 
     def check_options(self) -> None:
         """Everything that can be said without the IR: strategy, applicability, signs."""
-        if not isinstance(self.strategy, str) or self.strategy not in STRATEGIES:
-            raise _fail(
-                f"llm-partition: unknown strategy '{str(self.strategy)[:40]}' "
-                f"(valid: {', '.join(STRATEGIES)})"
-            )
+        check_choices(self)
         where = f"llm-partition{{strategy={self.strategy}}}"
-        if self.granularity not in GRANULARITIES:
-            raise _fail(
-                f"{where}: option granularity={str(self.granularity)[:40]!r} is not a "
-                f"granularity (valid: {', '.join(GRANULARITIES)})"
-            )
         for key in (*TAKES, "microbatches", "tile_width", "tile_heads"):
             value = getattr(self, key)
             option = key.replace("_", "-")

@@ -6,9 +6,11 @@ for every request shape of the workload, its stage: `llm.stages = {q512_ctx0 = #
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from xcompass.dialects.llm_lowering import set_stage_policy
-from xcompass.passes.lowering_common import check_choice, check_level, failure, read_input
+from xcompass.passes.errors import check_choices
+from xcompass.passes.lowering_common import check_level, failure, read_input
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
@@ -28,11 +30,11 @@ class StageAttentionPass(ModulePass):
 
     name = NAME
 
-    mode: str = "auto"
+    mode: Literal[MODES] = "auto"
     level: str = ""
 
     def check_options(self) -> None:
-        check_choice(NAME, "mode", self.mode, MODES, "a staging mode")
+        check_choices(self)
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         self.check_options()

@@ -30,6 +30,7 @@ from io import StringIO
 from typing import IO, Any, NoReturn, get_args, get_type_hints
 
 from xcompass.dialects.diagnostics import OpVerifyError, op_location
+from xcompass.passes.errors import choice_message, choices
 from xcompass.tools.opt_lexer import harden_xdsl
 from xcompass.tools.universe import XCOMPASS_UNIVERSE
 from xdsl.dialects.builtin import FileLineColLoc, IntAttr, StringAttr, UnknownLoc
@@ -229,6 +230,10 @@ def _check_option_types(spec_text: str, available: dict[str, Any]) -> None:
             typ = hints[key]
             option = key.replace("_", "-")  # as the README and --list-passes spell it
             got = _short(" ".join(map(repr, value)) or "nothing", 60)
+            valid = choices(typ)
+            if valid is not None and (len(value) != 1 or value[0] not in valid):
+                shown_value = value[0] if len(value) == 1 else " ".join(map(str, value))
+                raise UsageError(choice_message(spec.name, key, shown_value, valid))
             is_int = int in (get_args(typ) or (typ,)) and bool not in (get_args(typ) or (typ,))
             if is_int and any(isinstance(v, bool) for v in value):
                 raise UsageError(
@@ -399,6 +404,9 @@ class XcompassOptMain(xDSLOptMain):
 
 
 def _type_word(typ: Any) -> str:
+    valid = choices(typ)
+    if valid is not None:
+        return "|".join(v for v in valid if v)
     args = [t for t in get_args(typ) or (typ,) if t is not type(None)]
     if getattr(typ, "__origin__", None) is tuple or (args and args[-1] is Ellipsis):
         return "integers (comma-separated)"

@@ -81,4 +81,4 @@ builtin.module {
 // RUN: not xcompass-opt %s -p 'llm-pad-tiles{tiles=0}' 2>&1 | filecheck %s --check-prefix=ZERO
 // ZERO: xcompass-opt: error: llm-pad-tiles: option tiles=0 is out of range: tile 0 must be a positive number of rows
 // RUN: not xcompass-opt %s -p 'llm-pad-tiles{mode=padded}' 2>&1 | filecheck %s --check-prefix=MODE
-// MODE: xcompass-opt: error: llm-pad-tiles: option mode='padded' is not a padding mode (valid: virtual, physical)
+// MODE: xcompass-opt: error: llm-pad-tiles: option 'mode' expects one of virtual, physical; got 'padded'

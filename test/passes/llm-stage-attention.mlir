@@ -66,6 +66,6 @@ builtin.module {
 
 // Bad options: one line naming the option and its valid values.
 // RUN: not xcompass-opt %s -p 'llm-stage-attention{mode=flash}' 2>&1 | filecheck %s --check-prefix=MODE
-// MODE: xcompass-opt: error: llm-stage-attention: option mode='flash' is not a staging mode (valid: auto, unfused, decode2, resident3, split4)
+// MODE: xcompass-opt: error: llm-stage-attention: option 'mode' expects one of auto, unfused, decode2, resident3, split4; got 'flash'
 // RUN: not xcompass-opt %s -p 'set-target{target=%inputs/lowering-target.toml},llm-stage-attention{level=l9}' 2>&1 | filecheck %s --check-prefix=LEVEL
 // LEVEL: error: llm-stage-attention on lowering-test: option level='l9' names no on-chip level of chip (valid: local, shared, tiny)

@@ -8,7 +8,7 @@
 // are map-cost-report.test's.
 
 // An execution mode that is not one: refused before any work, naming the valid ones.
-// BADMODE: error: map-cost: option mode='fast' is not an execution mode (valid: graph, eager)
+// BADMODE: xcompass-opt: error: map-cost: option 'mode' expects one of graph, eager; got 'fast'
 
 // A layer mapping: start, end and energy on every task, the totals and the mode on the mapping.
 // mb1 runs on chiplet 0 after mb0's first layer frees it (tasks run in the order listed); the

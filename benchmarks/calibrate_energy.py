@@ -56,7 +56,13 @@ from xcompass.targets import ChipletKind, Target, preset
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CSV = HERE.parents[1] / "shared" / "data" / "h200_energy_calibration.csv"
-FIT_KINDS = ("gemm", "copy", "eltwise")
+# The H100 fit: benchmarks/gpu/measure_outliers.py's sweep on one lent H100 (61 rows: weight-
+# streaming GEMMs at 1-128 rows, decode attention, read-only and write-only streams, batched
+# decode layers), the method of measure_energy.py. The first H100 file (another lent board,
+# 15 kernel rows, mostly compute-bound) is kept as a check of its layers.
+H100_CSV = HERE / "data" / "h100_energy_decode.csv"
+H100_OTHER_BOARD = HERE / "data" / "h100_energy.csv"
+FIT_KINDS = ("gemm", "copy", "read", "write", "eltwise")
 CHECK_KINDS = ("attention", "layer")
 # element-wise kernels of measure_energy.py: (tensors the model moves, kernels, distinct tensors)
 # add_4096 is x + x: one input tensor; silu_mul is F.silu(g) * u (two kernels)
@@ -137,9 +143,12 @@ def count_row(chip: ChipletKind, row: dict[str, str]) -> Counts:
     if kind == "gemm":
         cost = op_cost(chip, OpSpec("gemm", n=i("n"), k=i("k")), [RequestGroup(i("m"), 0)], 2)
         label = f"{row['name']} m={row['m']}"
-    elif kind == "copy":
-        tokens = i("tokens") // (2 * COPY_WIDTH * 2)  # `tokens` = bytes read + written
-        op = OpSpec("eltwise", width=COPY_WIDTH, tensors=2)
+    elif kind in ("copy", "read", "write"):
+        # `tokens` = bytes moved: a copy reads and writes (2 tensors), x.sum() only reads and
+        # x.fill_() only writes (1 tensor; measure_outliers.py)
+        tensors = 2 if kind == "copy" else 1
+        tokens = i("tokens") // (tensors * COPY_WIDTH * 2)
+        op = OpSpec("eltwise", width=COPY_WIDTH, tensors=tensors)
         cost = op_cost(chip, op, [RequestGroup(tokens, 0)], 2)
         label = f"{row['name']}"
     elif kind == "eltwise":
@@ -297,7 +306,7 @@ def layer_check(fit: EnergyFit, target_name: str, rows: list[dict[str, str]]) ->
     print(f"  layers: MAPE {_mape(errs)} (engine), {_mape(errs_t)} (measured time)")
 
 
-def report(csv_path: Path, target: str) -> EnergyFit:
+def report(csv_path: Path, target: str, other_board: Path | None = None) -> EnergyFit:
     fit, fit_rows, check_rows, rows = calibrate(csv_path, target)
     raw = fit_energy(fit_rows, fit.idle_w)
     chip = preset(target).kinds[0]
@@ -335,6 +344,11 @@ def report(csv_path: Path, target: str) -> EnergyFit:
     layers = [r for r in rows if r["kind"] == "layer"]
     if layers:
         layer_check(fit, target, layers)
+    if other_board is not None and other_board.is_file():
+        other = [r for r in load_rows(other_board) if r["kind"] == "layer"]
+        idle = float(np.mean([float(r["idle_w"]) for r in load_rows(other_board)]))
+        print(f"  another board's layers ({other_board.name}, idle {idle:.1f} W; never fitted):")
+        layer_check(fit, target, other)
     print("  fitted (fit rows; shipped values are these, rounded):")
     for p in PARAMS:
         print(f"    {p:<17} {getattr(fit, p):>9} {UNITS[p]:<7} (unrounded {getattr(raw, p):.6g})")
@@ -352,10 +366,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args([] if argv is None and __name__ != "__main__" else argv)
     if args.csv is None and args.target is None:
         report(DEFAULT_CSV, "h200")
-        h100 = HERE / "data" / "h100_energy.csv"
-        if h100.is_file():  # `run.py calibrate_energy` prints both GPUs
+        if H100_CSV.is_file():  # `run.py calibrate_energy` prints both GPUs
             print()
-            report(h100, "h100")
+            report(H100_CSV, "h100", H100_OTHER_BOARD)
         return
     report(args.csv or DEFAULT_CSV, args.target or "h200")
 

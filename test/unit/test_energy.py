@@ -129,7 +129,7 @@ def _calibration():
 def test_shipped_gpu_energy_is_the_calibration_fit(csv, gpu, presets):
     """The TOML values are exactly what benchmarks/calibrate_energy.py prints."""
     cal = _calibration()
-    path = cal.DEFAULT_CSV if csv == "h200" else ROOT / "benchmarks" / "data" / "h100_energy.csv"
+    path = cal.DEFAULT_CSV if csv == "h200" else cal.H100_CSV
     if not path.is_file():
         pytest.skip(f"{path} not present")
     fit, *_ = cal.calibrate(path, gpu)

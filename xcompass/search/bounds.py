@@ -11,11 +11,14 @@ they fit on chip:
 - DRAM: every node reads at least its resident-weights bytes (KV, activations), and each unit's
   weights come from DRAM at least once (the first node to run it streams them); all channels
   together move at most their summed bandwidth, so latency >= bytes / sum(channel bandwidth).
-latency >= the largest of the three. Energy >= the sum over nodes of the cheapest MAC + SRAM
-energy, plus those DRAM bytes at the cheapest channel's pJ/bit, plus static power over the
-latency bound (every chiplet at least its gated idle power, one of them powered); NoP and
-all-reduce energy can be zero (one chiplet). EDP >= their product; throughput <= tokens over the
-latency bound. With several request batches, each bound is the mean of the per-batch bounds.
+latency >= the largest of the three. A node's time and energy on a TP placement include its
+all-reduces (no mapping runs that placement without them). Energy >= the sum over nodes of the
+cheapest MAC + SRAM (+ all-reduce) energy, plus those DRAM bytes at the cheapest channel's
+pJ/bit, plus static power: every chiplet its gated idle power over the latency bound, and the
+powered ones (static - idle) more over at least the work's chiplet-seconds (a chiplet that
+computes is powered for the whole run); NoP energy can be zero (one chiplet). EDP >= their
+product; throughput <= tokens over the latency bound. With several request batches, each bound
+is the mean of the per-batch bounds.
 """
 
 from __future__ import annotations
@@ -77,7 +80,9 @@ def context_bound(ctx: EvalContext) -> tuple[float, float, dict[str, float]]:
     rows = ctx.units.row
     tp = np.array(ctx.table.tp_options, dtype=float)[None, None, None, :]
     fits = np.transpose(ut.fits_sram, (1, 0, 2))[None]  # [1, R, K, T]
-    t_min = np.minimum(ut.time_resident, ut.time_stream)
+    # a TP placement's all-reduces are part of its time and energy wherever it runs
+    ar = ctx.unit_ar_time[:, :, None, :]  # [B, R, 1, T]
+    t_min = np.minimum(ut.time_resident, ut.time_stream) + ar
     # a placement is possible where some group offers it and the unit runs there (finite time)
     ok = _valid_placements(ctx)[None, None] & np.isfinite(t_min[:, rows])  # [B, U, K, T]
 
@@ -97,13 +102,18 @@ def context_bound(ctx: EvalContext) -> tuple[float, float, dict[str, float]]:
     latency = max(work, chain, dram)
     pj_mac = np.array([k.pj_per_mac for k in target.kinds])[None, None, :, None]
     pj_sram = np.array([k.sram_pj_per_bit for k in target.kinds])[None, None, :, None]
-    node_e = tp * (ut.macs * pj_mac + ut.sram_bytes * 8.0 * pj_sram) * 1e-12
+    ar_e = ctx.unit_ar_bits[:, :, None, :] * ctx.pj_hop  # [B, R, 1, T]
+    node_e = (tp * (ut.macs * pj_mac + ut.sram_bytes * 8.0 * pj_sram) + ar_e) * 1e-12
     dynamic = float(np.where(ok, per_unit(node_e), np.inf).min(axis=(2, 3)).sum())
     dynamic += total_bytes * 8.0 * min(d.pj_per_bit for d in target.drams) * 1e-12
     kinds = target.kind_of()
     static_w = np.array([target.kinds[k].static_w for k in kinds])
     idle_w = np.array([target.kinds[k].idle_w for k in kinds])
-    static = latency * (idle_w.sum() + float((static_w - idle_w).min()))
+    # every chiplet draws at least its idle power for the whole run; a powered one draws
+    # static - idle more, over the whole run, so at least over the time it computes: the
+    # powered chiplets' extra is at least (static - idle) x the work's chiplet-seconds
+    busy = max(latency, work * target.chiplets)
+    static = latency * idle_w.sum() + float((static_w - idle_w).min()) * busy
     parts = {"work": work, "chain": chain, "dram": dram}
     return latency, dynamic + static, parts
 

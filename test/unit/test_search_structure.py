@@ -1,0 +1,132 @@
+"""Structure-aware moves keep individuals valid (shape, dtype, group ids a unit allows) and do
+what they say: one kernel of one micro-batch moves together, one micro-batch copies another's
+pattern, one segment shifts one mesh step, the busiest chiplet's slowest node moves to a less
+loaded neighbour; the unit pipeline seeds put every unit on one chiplet, in balanced runs."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pytest
+
+from xcompass.models import ModelConfig
+from xcompass.search import SearchProblem, build_problem
+from xcompass.search.local import ALL_MOVES, neighbours
+from xcompass.search.operators import random_genomes
+from xcompass.search.population import evaluate
+from xcompass.search.structure import MOVES, Structure, structured_seeds, unit_pipeline
+from xcompass.targets import preset as target_preset
+from xcompass.workload import build_workload, parse_spec
+
+TINY = ModelConfig("tiny", hidden=512, layers=2, heads=4, kv_heads=2, head_dim=128, ffn=1024,
+                   vocab=1000)  # fmt: skip
+SPEC = "prefill:256x2,decode:512x6"
+
+
+@cache
+def problem(granularity: str) -> SearchProblem:
+    workload = build_workload(parse_spec(SPEC), 3)
+    return build_problem(TINY, workload, target_preset("simba-36"), granularity=granularity)
+
+
+def _genomes(p: SearchProblem, seed: int, n: int = 24):
+    rng = np.random.default_rng(seed)
+    bits, place = random_genomes(rng, n, p.shape, p.group_ids, rng.random())
+    return rng, bits, p.legalize(place)
+
+
+@pytest.mark.parametrize("granularity", ["group", "tile"])
+@pytest.mark.parametrize("move", MOVES)
+def test_every_move_keeps_individuals_valid(granularity, move):
+    p = problem(granularity)
+    s = Structure(p)
+    for seed in range(6):
+        rng, bits, place = _genomes(p, seed)
+        b, q = s.apply(move, rng, bits, place)
+        assert b.shape == bits.shape and b.dtype == bool
+        assert q.shape == place.shape and q.dtype == np.int64
+        assert np.isin(q, p.group_ids).all()
+        assert p.placeable(q).all()
+        assert np.array_equal(b, bits)  # placement moves leave the segmentation alone
+        assert not np.shares_memory(q, place)
+
+
+def test_a_kernel_move_changes_one_kernel_of_one_microbatch():
+    p = problem("tile")
+    s = Structure(p)
+    rng, bits, place = _genomes(p, 1)
+    _, q = s.apply("kernel", rng, bits, place)
+    for i in range(len(place)):
+        b, u = np.nonzero(q[i] != place[i])
+        if len(b):
+            assert len(set(b)) == 1 and len(set(s.kernel[u])) == 1
+            moved = q[i, b[0], s.kernel == s.kernel[u[0]]]
+            single = p.groups.tp[moved] == 1
+            assert len(set(moved[single])) <= 1  # one group (a TP group repaired to its lead)
+
+
+def test_a_copy_move_gives_one_microbatch_another_s_pattern():
+    p = problem("tile")
+    rng, bits, place = _genomes(p, 2)
+    _, q = Structure(p).apply("copy", rng, bits, place)
+    for i in range(len(place)):
+        rows = np.flatnonzero((q[i] != place[i]).any(axis=1))
+        assert len(rows) <= 1
+        if len(rows):
+            assert any(np.array_equal(q[i, rows[0]], place[i, k]) for k in range(p.shape[0]))
+
+
+def test_a_shift_moves_one_segment_one_mesh_step():
+    p = problem("tile")
+    s = Structure(p)
+    rng, bits, place = _genomes(p, 3)
+    _, q = s.apply("shift", rng, bits, place)
+    lead = p.groups.members[:, 0]
+    for i in range(len(place)):
+        seg = np.r_[0, np.cumsum(bits[i])]
+        b, u = np.nonzero(q[i] != place[i])
+        if not len(u):
+            continue
+        assert len(set(seg[u])) == 1  # within one segment
+        a, z = lead[place[i, b, u]], lead[q[i, b, u]]
+        steps = np.abs(a % s.cols - z % s.cols) + np.abs(a // s.cols - z // s.cols)
+        assert (steps == 1).all()
+
+
+def test_relieve_moves_the_busiest_chiplet_s_slowest_node_to_a_neighbour():
+    p = problem("tile")
+    s = Structure(p)
+    B, U = p.shape
+    place = np.zeros((1, B, U), dtype=np.int64)  # everything on chiplet 0
+    bits = np.zeros((1, U - 1), dtype=bool)
+    _, q = s.apply("relieve", np.random.default_rng(0), bits, place)
+    b, u = np.nonzero(q[0] != place[0])
+    assert len(b) == 1
+    t = s.node_time[:, :, 0]
+    assert t[b[0], u[0]] == t.max()
+    assert int(p.groups.members[q[0, b[0], u[0]], 0]) in (1, 6)  # east or south of chiplet 0
+
+
+def test_unit_pipelines_balance_work_over_one_chiplet_runs():
+    p = problem("tile")
+    m = unit_pipeline(p, 4, replicas=2)
+    assert m is not None and m.boundaries.all()
+    assert (p.groups.tp[m.place] == 1).all()
+    stage_of = m.place[0]
+    assert len(set(stage_of)) == 4 and (np.diff(stage_of) >= 0).all()  # contiguous runs
+    assert set(m.place[1]).isdisjoint(set(m.place[0]))  # the second replica's chiplets
+    assert np.array_equal(m.place[2], m.place[0])  # micro-batches dealt round robin
+    assert unit_pipeline(p, 37) is None  # more chiplets than one-chiplet groups
+    seeds = structured_seeds(p)
+    assert seeds and p.fits(np.stack([x.mapping.place for x in seeds])).all()
+    assert structured_seeds(problem("layer")) == []
+
+
+def test_neighbours_are_one_move_away_and_fit():
+    p = problem("tile")
+    seeds = structured_seeds(p)
+    start, _ = evaluate(p, "edp", seeds[0].mapping.boundaries[None], seeds[0].mapping.place[None])
+    bits, place, which = neighbours(p, Structure(p), np.random.default_rng(4), start, 64, ALL_MOVES)
+    assert len(place) > 0 and p.fits(place).all() and p.placeable(place).all()
+    assert set(which) <= set(range(len(ALL_MOVES)))

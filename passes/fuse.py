@@ -8,26 +8,43 @@ from dataclasses import dataclass
 
 from xcompass.dialects import llm
 from xcompass.dialects.llm_lowering import FusedOp, FusedYieldOp
-from xcompass.passes.ir_bridge import LayerIR
-from xcompass.passes.lowering_common import check_level, check_positive, read_input
+from xcompass.passes.ir_bridge import LayerIR, read_layer
+from xcompass.passes.lowering_common import (
+    LoweringInput,
+    check_level,
+    check_positive,
+    read_input,
+)
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.ir import Block, Region, SSAValue
 from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+from xdsl.rewriter import InsertPoint
 
 from xcompass.fusion import FuseOptions, Group, plan_fusion
 from xcompass.graph import INPUT
 from xcompass.kernels import unit_order
+from xcompass.targets import OnChipLevel
 
 NAME = "llm-fuse"
 
 
-def build_fused(lay: LayerIR, group: Group, values: list[SSAValue]) -> FusedOp:
+def build_fused(
+    lay: LayerIR, group: Group, values: list[SSAValue], rewriter: PatternRewriter
+) -> FusedOp:
     """The `llm.fused` region of a group: its members cloned inside, external values as block
     arguments, values read after it yielded. `values[i]` is node i's current value (INPUT:
-    -1, the layer's argument); it is updated to the fused op's results."""
+    -1, the layer's argument); it is updated to the fused op's results, and every use outside
+    the group is redirected to them through `rewriter`."""
     g = lay.graph
     inside = set(group.nodes)
+    members = {lay.ops[j] for j in inside}
     reads = list(
         dict.fromkeys(v for i in group.nodes for v in g.nodes[i].inputs if v not in inside)
     )
@@ -60,36 +77,45 @@ def build_fused(lay: LayerIR, group: Group, values: list[SSAValue]) -> FusedOp:
     )
     for result, i in zip(fused.outputs, writes, strict=True):
         result.name_hint = f"{g.nodes[i].name}_out"
-        for use in list(values[i].uses):
-            if use.operation not in (lay.ops[j] for j in inside):
-                use.operation.operands[use.index] = result
+        rewriter.replace_uses_with_if(values[i], result, lambda use: use.operation not in members)
         values[i] = result  # later groups read the fused result
     return fused
 
 
-def rewrite_layer(layer: llm.LayerOp, lay: LayerIR, groups: tuple[Group, ...]) -> None:
-    """Reorder the layer's ops into its kernels' order and wrap each group in `llm.fused`."""
-    block = layer.body.block
-    values: dict[int, SSAValue] = {INPUT: block.args[0]}
-    for i, op in enumerate(lay.ops):
-        values[i] = op.results[0]
-    ordered = [values[i] for i in range(len(lay.ops))]
-    ordered.append(block.args[0])  # index -1
-    terminator = block.last_op
-    dead: list[Operation] = []
-    for nodes, group in unit_order(lay.graph, groups):
-        if group is None:
-            op = lay.ops[nodes[0]]
-            op.detach()
-            block.insert_op_before(op, terminator)
-            continue
-        fused = build_fused(lay, group, ordered)
-        block.insert_op_before(fused, terminator)
-        dead += [lay.ops[i] for i in group.nodes]
-    for op in dead:
-        op.detach()
-    for op in dead:
-        op.erase(safe_erase=False)
+@dataclass
+class FuseLayer(RewritePattern):
+    """Plan an `llm.layer`'s fusion (xcompass.fusion) and rewrite it: its ops reordered into
+    their kernels' order, each group wrapped in `llm.fused`. A layer already fused is left."""
+
+    src: LoweringInput
+    options: FuseOptions
+    level: OnChipLevel | None
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, layer: llm.LayerOp, rewriter: PatternRewriter) -> None:
+        lay = read_layer(layer, self.src.dtype_bytes)
+        if lay.lowering.groups:
+            return
+        src = self.src
+        groups = plan_fusion(lay.graph, src.chip, src.microbatches, self.options, self.level)
+        block = layer.body.block
+        values: dict[int, SSAValue] = {INPUT: block.args[0]}
+        for i, op in enumerate(lay.ops):
+            values[i] = op.results[0]
+        ordered = [values[i] for i in range(len(lay.ops))]
+        ordered.append(block.args[0])  # index -1
+        end = InsertPoint.before(block.last_op)  # the terminator
+        dead: set[int] = set()
+        for nodes, group in unit_order(lay.graph, groups):
+            if group is None:  # a kernel of its own: moved to its place in the order
+                moved = lay.ops[nodes[0]]
+                moved.detach()
+                rewriter.insert_op(moved, end)
+                continue
+            rewriter.insert_op(build_fused(lay, group, ordered, rewriter), end)
+            dead.update(group.nodes)
+        for i in sorted(dead, reverse=True):  # consumers first: each erased op is unused
+            rewriter.erase_op(lay.ops[i])
 
 
 @dataclass(frozen=True)
@@ -129,8 +155,5 @@ class FusePass(ModulePass):
             self.level,
         )
         level = src.chip.level(self.level) if self.level else None
-        for layer, lay in src.read():
-            if lay.lowering.groups:
-                continue
-            groups = plan_fusion(lay.graph, src.chip, src.microbatches, options, level)
-            rewrite_layer(layer, lay, groups)
+        pattern = FuseLayer(src, options, level)
+        PatternRewriteWalker(pattern, apply_recursively=False).rewrite_module(op)

@@ -13,6 +13,12 @@ Workloads come from the Azure conversation trace (seed 0): `prefill` = 8 prompts
 (prefill or decode), dealt into 8 micro-batches. Layers are costed unlowered (one kernel per op).
 A scenario is one `Scenario` row.
 
+Below a layer (`search_tile`, issue 19): the tile rows run the default tile search (multi-fidelity
+GA with coarse-to-fine and unit-pipeline seeds and a memetic local search) against SA and random
+on the same exact evaluations, over 3 seeds; then Compass's scenario against its best-known EDP
+(`benchmarks/data/tile_best_known.json`, from `benchmarks/tile_long_run.py` on the 16-core
+host), the move ablation and the bound's gap at every granularity.
+
 Compass's own scenarios (`TILE_SCENARIOS`): one GPT-3 block (6.7B or 13B) split into tile units
 as Compass does (`granularity=tile`: Q/K/V per head, attention per (head, request), GEMMs in
 N-tiles of 128 columns: 485 units for 6.7B), the 64 `mixed` requests in 32 micro-batches of two
@@ -303,7 +309,14 @@ def main(argv: list[str] | tuple[str, ...] = ()) -> None:
         summary(table(config, scenarios))
     tiles = [s for s in TILE_SCENARIOS if not names or s.name in names]
     if tiles and not only_speed:
-        summary(table(tile_config, tiles))
+        import search_tile
+
+        search_tile.compass_table(tiles, problem_of, tile_config.population,
+                                  tile_config.generations)  # fmt: skip
+        if not names:
+            search_tile.target_row()
+            search_tile.ablation()
+            search_tile.bound_gaps()
     if not names and not only_tile:
         speed(GAConfig(120, generations))
     print(f"bench_search: {time.perf_counter() - t0:.0f} s")

@@ -162,3 +162,21 @@ def test_coarse_to_fine_never_returns_worse_than_its_coarse_seed():
     again = p.evaluator(ga.best.bits, ga.best.place)
     assert again.latency_s[0, 0] * again.energy_j[0, 0] == pytest.approx(ga.best.score[0], rel=0)
     assert "local" in ga.stats and ga.stats["local"]["end"] <= ga.stats["local"]["start"]
+
+
+def test_a_best_known_record_for_another_problem_is_refused_in_one_line(tmp_path):
+    import json
+
+    from xcompass.search.known import identity, load_best_known
+
+    p = unit_problem("tile")
+    good = tmp_path / "best.json"
+    good.write_text(json.dumps({"problem": identity(p), "edp_js": 1.5}))
+    assert load_best_known(good, p)["edp_js"] == 1.5
+    other = unit_problem("group")
+    with pytest.raises(XcompassError, match=r"best.json: recorded for another problem \(units"):
+        load_best_known(good, other)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(XcompassError, match="bad.json: not a best-known record"):
+        load_best_known(bad, p)

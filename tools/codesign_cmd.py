@@ -38,13 +38,35 @@ def _check(o: dict[str, Any]) -> tuple[Any, Any]:
             parse_spec(o["workload"])
         except XcompassError as exc:
             raise XcompassError(f"--workload: {exc}") from None
+    serving = _serving(o)
     try:
         space = load_space(o["space"])
     except XcompassError as exc:
         raise XcompassError(f"--space: {exc}") from None
     check_out_dir(o["out"])
     make_out_dir(o["out"])
-    return model, space
+    return model, space, serving
+
+
+def _serving(o: dict[str, Any]) -> Any:
+    """--objective goodput: what each mapping serves (explore's options and defaults)."""
+    flags = ("slo_ttft", "slo_tbt", "window")
+    if o["objective"] != "goodput":
+        for flag in flags:
+            if o[flag] is not None:
+                raise XcompassError(
+                    f"--{flag.replace('_', '-')}: applies to --objective goodput (not edp)"
+                )
+        return None
+    from xcompass.explore.serving_options import ServingOptions, parse_window
+
+    options = ServingOptions(
+        slo_ttft_s=2.0 if o["slo_ttft"] is None else o["slo_ttft"],
+        slo_tbt_s=0.2 if o["slo_tbt"] is None else o["slo_tbt"],
+        window=parse_window("--window", o["window"]),
+    )
+    options.check()
+    return options
 
 
 def _progress(quiet: bool) -> Any:
@@ -157,6 +179,26 @@ def write_modules(result: Any, out: str, model: Any) -> list[str]:
     show_default=True,
     help="Mapping search generations at each design.",
 )
+@click.option(
+    "--slo-ttft",
+    type=float,
+    default=None,
+    metavar="S",
+    help="goodput: time-to-first-token SLO (p90)  [default: 2]",
+)
+@click.option(
+    "--slo-tbt",
+    type=float,
+    default=None,
+    metavar="S",
+    help="goodput: time-between-tokens SLO (p99)  [default: 0.2]",
+)
+@click.option(
+    "--window",
+    default=None,
+    metavar="START:END",
+    help="goodput: seconds of arrivals each mapping serves  [default: explore's]",
+)
 @click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True)
 @click.option(
     "--workers",
@@ -180,7 +222,7 @@ def codesign_cmd(**o: Any) -> None:  # fmt: skip
     from xcompass.codesign import codesign
 
     started = time.perf_counter()
-    model, space = _check(o)
+    model, space, serving = _check(o)
     try:
         result = codesign(
             o["model"],
@@ -193,6 +235,7 @@ def codesign_cmd(**o: Any) -> None:  # fmt: skip
             inner_population=o["inner_population"],
             inner_generations=o["inner_generations"],
             seed=o["seed"],
+            serving=serving,
             workers=o["workers"],
             progress=_progress(o["quiet"]),
         )

@@ -203,7 +203,7 @@ class AutotunePass(ModulePass):
         try:
             check_tiles(problem.model, problem.target, width, heads)
         except XcompassError as exc:
-            raise _fail(f"on {problem.target.name}: {exc}") from None
+            raise PassFailure(f"{NAME} on {problem.target.name}: {exc}") from None
         layer = problem.layer
         return granularity, {
             "graph": layer.graph,
@@ -233,7 +233,7 @@ class AutotunePass(ModulePass):
                 extra,
             )
         except XcompassError as exc:
-            raise _fail(f"on {problem.target.name}: {exc}") from None
+            raise PassFailure(f"{NAME} on {problem.target.name}: {exc}") from None
         best = outcome.best.best.mapping()
         report = self.answer_report(best, problem, search, outcome)
         if self.report:

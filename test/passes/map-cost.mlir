@@ -9,6 +9,9 @@
 
 // An execution mode that is not one: refused before any work, naming the valid ones.
 // BADMODE: xcompass-opt: error: map-cost: option 'mode' expects one of graph, eager; got 'fast'
+// A report file that cannot be written: refused before any work.
+// RUN: not xcompass-opt %s -p 'map-cost{report=/nonexistent/dir/r.json}' 2>&1 | filecheck %s --check-prefix=NOWRITE
+// NOWRITE: xcompass-opt: error: map-cost: cannot write report '/nonexistent/dir/r.json' (No such file or directory)
 
 // A layer mapping: start, end and energy on every task, the totals and the mode on the mapping.
 // mb1 runs on chiplet 0 after mb0's first layer frees it (tasks run in the order listed); the
@@ -122,7 +125,7 @@ builtin.module attributes {xcompass.target = "hgx-h200x2"} {
     %mb1_u0 = map.task @mb1 units 0 to 2 on [0]
   }
 }
-// CHECK: map-cost: the mapping places 2 units; granularity 'group' cuts this module's 2 layers into 4
+// CHECK-LABEL: map-cost: the mapping places 2 units; granularity 'group' cuts this module's 2 layers into 4
 // EAGER: map-cost: the mapping places 2 units
 
 // -----
@@ -152,7 +155,7 @@ builtin.module attributes {xcompass.target = "hgx-h200x2"} {
     func.return %l1 : tensor<?x256xbf16>
   }
 }
-// CHECK: map-cost: the module has no map.mapping (run llm-partition first)
+// CHECK-LABEL: map-cost: the module has no map.mapping (run llm-partition first)
 // EAGER: map-cost: the module has no map.mapping
 
 // -----
@@ -187,7 +190,7 @@ builtin.module attributes {xcompass.target = "hgx-h200x2"} {
     %mb1_l0 = map.task @mb1 layers 0 to 2 on [0]
   }
 }
-// CHECK: map-cost on hgx-h200x2: task @mb0 layers 0 to 2 on [5]: chiplet 5 does not exist (hgx-h200x2 has 2)
+// CHECK-LABEL: map-cost on hgx-h200x2: task @mb0 layers 0 to 2 on [5]: chiplet 5 does not exist (hgx-h200x2 has 2)
 // EAGER: chiplet 5 does not exist
 
 // -----
@@ -221,7 +224,7 @@ builtin.module attributes {xcompass.target = "simba-36"} {
     %mb1_l0 = map.task @mb1 layers 0 to 2 on [0]
   }
 }
-// CHECK: map-cost on simba-36: task @mb0 layers 0 to 2 on [0, 1, 2]: tensor-parallel degree 3 does not divide the model's 2 heads
+// CHECK-LABEL: map-cost on simba-36: task @mb0 layers 0 to 2 on [0, 1, 2]: tensor-parallel degree 3 does not divide the model's 2 heads
 // EAGER: tensor-parallel degree 3
 
 // -----
@@ -255,7 +258,7 @@ builtin.module attributes {xcompass.target = "simba-36"} {
     %mb1_l0 = map.task @mb1 layers 0 to 2 on [0]
   }
 }
-// CHECK: map-cost on simba-36: task @mb0 layers 0 to 2 on [1, 2]: chiplets [1, 2] are not a tensor-parallel group of simba-36 (2 consecutive chiplets of one kind, aligned to 2)
+// CHECK-LABEL: map-cost on simba-36: task @mb0 layers 0 to 2 on [1, 2]: chiplets [1, 2] are not a tensor-parallel group of simba-36 (2 consecutive chiplets of one kind, aligned to 2)
 // EAGER: are not a tensor-parallel group
 
 // -----
@@ -290,7 +293,7 @@ builtin.module attributes {xcompass.target = "simba-36"} {
     %mb1_l0 = map.task @mb1 layers 0 to 2 on [0]
   }
 }
-// CHECK: map-cost on simba-36: @mapping does not fit: memory domain 'package-dram' (36 chiplets) needs 65.54 GB (weights + KV + activations) but has 64.00 GB
+// CHECK-LABEL: map-cost on simba-36: @mapping does not fit: memory domain 'package-dram' (36 chiplets) needs 65.54 GB (weights + KV + activations) but has 64.00 GB
 // EAGER: does not fit
 
 // -----
@@ -324,5 +327,5 @@ builtin.module attributes {xcompass.target = "hgx-h200x2"} {
     %mb1_l0 = map.task @mb1 layers 0 to 3 on [0]
   }
 }
-// CHECK: map-cost on hgx-h200x2: @mapping maps 3 layers, the model has 2
+// CHECK-LABEL: map-cost on hgx-h200x2: @mapping maps 3 layers, the model has 2
 // EAGER: maps 3 layers

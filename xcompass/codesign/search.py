@@ -46,10 +46,6 @@ class InnerSettings:
     seed: int = 0
     serving: Any = None  # ServingOptions for goodput (None: its defaults)
 
-    @property
-    def budget(self) -> int:
-        return self.population * self.generations
-
 
 @dataclass
 class Point:
@@ -191,13 +187,16 @@ class Codesign:
         name = seed or f"{self.space.name}-d{len(self.points):03d}"
         data = self.space.target_data(design, name) if target is None else _preset_data(seed)
         bill = self.space.bill(design)
+        violations = self.space.violations(design, target)
+        if target is not None:  # a reference package: mapped whatever the space's limits
+            violations = {k: violations[k] for k in ("chiplets", "reticle_mm2")}
         return Point(
             len(self.points),
             name,
             design,
             bill,
             self.space.measures(design, target),
-            self.space.violations(design, target),
+            violations,
             seed=seed,
             in_space=target is None,
             target_data=data,

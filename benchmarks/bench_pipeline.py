@@ -3,9 +3,11 @@ M micro-batches flowing through GPipe-style (forward only), predicted through th
 (import -> PYTORCH_LOWERING -> llm-partition{strategy=pipeline pp=P} -> map-cost in graph and eager
 mode) against pipelines this project measured on the lent 4-GPU H200 host
 (benchmarks/data/h200_pipeline.csv, from benchmarks/gpu/measure_pipeline.py), with the one-stage
-figures (pp = 1, strategy=single on one H200) as reference. Nothing was fitted to these rows: the
-GEMM/attention figures come from the single-H200 sweep, the link law from the NCCL sweeps
-(benchmarks/calibrate_comm.py), `launch_us` from the H100 layers.
+figures (pp = 1, strategy=single on one H200) as reference. Nothing was fitted to the CUDA-graph
+figures: the GEMM/attention figures come from the single-H200 sweep, the link law from the NCCL
+sweeps (benchmarks/calibrate_comm.py). Eager mode's host queue (xcompass/hostqueue.py:
+`launch_us`, `collective_launch_us` of the H200 presets) was fitted on the even rows of this file
+and of h200_tp_layers.csv (benchmarks/calibrate_eager.py); the odd rows are its check.
 
 Each row's workload is M micro-batches of `batch` requests (prefill: batch 1 of q_len tokens;
 decode: 2048 tokens of history), written as M * batch identical requests split by
@@ -48,14 +50,15 @@ def predict(model: str, spec: str, microbatches: int, layers: int, pp: int, mode
 def main() -> None:
     lines = (HERE / "data" / "h200_pipeline.csv").read_text().splitlines()
     rows = list(csv.DictReader(x for x in lines if not x.startswith("#")))
-    print("== llama3-8b GPipe pipelines on H200s: prediction vs measurement (never fitted) ==")
+    print("== llama3-8b GPipe pipelines on H200s: prediction vs measurement (graph not fitted) ==")
     print(
         f"  {'pp':>2}{'L':>3}{'M':>3} {'workload':<16}{'meas graph':>11}{'pred':>9}{'err':>8}"
         f"{'meas eager':>12}{'pred':>9}{'err':>8}"
     )
     errs: dict[tuple[str, int], list[tuple[float, str]]] = {}
     figures: dict[tuple, tuple[float, float]] = {}  # (mode, pp, layers, M, spec) -> (meas, pred)
-    for r in rows:
+    halves: dict[bool, list[float]] = {True: [], False: []}  # eager, fit (even) / check rows
+    for i, r in enumerate(rows):
         pp, layers, mbs = int(r["pp"]), int(r["layers"]), int(r["microbatches"])
         batch, q, kv = int(r["batch"]), int(r["q_len"]), int(r["kv_len"])
         spec = workload_spec(r["phase"], batch, q, kv, mbs)
@@ -67,6 +70,8 @@ def main() -> None:
             err = (pred - meas) / meas
             errs.setdefault((mode, pp), []).append((err, label))
             figures[(mode, pp, layers, mbs, spec)] = (meas, pred)
+            if mode == "eager":
+                halves[i % 2 == 0].append(abs(err))
             line += f"{meas:>11.1f}{pred:>9.1f}{err:>+8.1%}" + (" " if mode == "graph" else "")
         print(line)
     for mode in ("graph", "eager"):
@@ -82,6 +87,8 @@ def main() -> None:
             (x for (m, _), e in errs.items() if m == mode for x in e), key=lambda x: -abs(x[0])
         )[:3]
         print(f"  worst, {mode}: " + "; ".join(f"{lab} {err:+.1%}" for err, lab in worst))
+    fit, check = halves[True], halves[False]
+    print(f"  eager, fit rows {sum(fit) / len(fit):.1%}, check rows {sum(check) / len(check):.1%}")
     # the pipeline's own effect (stage split, bubbles, transfers), free of the per-layer error:
     # t(pp) / t(pp=1) for the same layers, micro-batches and workload, measured vs predicted
     for mode in ("graph", "eager"):

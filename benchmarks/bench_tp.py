@@ -2,8 +2,11 @@
 through the real pipeline (import -> PYTORCH_LOWERING -> llm-partition{strategy=tensor tp=N} ->
 map-cost in graph and eager mode) against layers this project measured on the lent 4-GPU H200
 host (benchmarks/data/h200_tp_layers.csv, from benchmarks/gpu/measure_tp_layer.py). Nothing was
-fitted to these rows: the GEMM/attention figures come from the single-H200 sweep, the all-reduce
-law from the NCCL sweeps (benchmarks/calibrate_comm.py), `launch_us` from the H100 layers.
+fitted to the CUDA-graph figures: the GEMM/attention figures come from the single-H200 sweep, the
+all-reduce law from the NCCL sweeps (benchmarks/calibrate_comm.py). Eager mode's host queue
+(xcompass/hostqueue.py: `launch_us`, `collective_launch_us` of the H200 presets) was fitted on the
+even rows of this file and of h200_pipeline.csv (benchmarks/calibrate_eager.py); the odd rows
+are its check.
 
 The measured layer is RoPE-free (two RoPE kernels fewer than the model's Llama layer) and is timed
 as the slowest rank's median with cold L2; both all-reduces of [tokens, hidden] are inside it."""
@@ -61,13 +64,14 @@ def predict(model: str, spec: str, tp: int, mode: str) -> float:
 
 def main() -> None:
     rows = list(csv.DictReader((HERE / "data" / "h200_tp_layers.csv").open()))
-    print("== tensor-parallel layers on H200s: prediction vs measurement (never fitted) ==")
+    print("== tensor-parallel layers on H200s: prediction vs measurement (graph never fitted) ==")
     print(
         f"  {'model':<11}{'tp':>3} {'workload':<16}{'meas graph':>11}{'pred':>9}{'err':>8}"
         f"{'meas eager':>12}{'pred':>9}{'err':>8}"
     )
     errs: dict[tuple[str, int], list[float]] = {}
-    for r in rows:
+    halves: dict[bool, list[float]] = {True: [], False: []}  # eager, fit (even) / check rows
+    for i, r in enumerate(rows):
         tp, batch, q, kv = int(r["tp"]), int(r["batch"]), int(r["q_len"]), int(r["kv_len"])
         spec = f"prefill:{q}" if r["phase"] == "prefill" else f"decode:{kv - 1}x{batch}"
         line = f"  {r['model']:<11}{tp:>3} {spec:<16}"
@@ -75,6 +79,8 @@ def main() -> None:
             meas, pred = float(r[col]), predict(r["model"], spec, tp, mode)
             err = (pred - meas) / meas
             errs.setdefault((mode, tp), []).append(abs(err))
+            if mode == "eager":
+                halves[i % 2 == 0].append(abs(err))
             line += f"{meas:>11.1f}{pred:>9.1f}{err:>+8.1%}" + (" " if mode == "graph" else "")
         print(line)
     for mode in ("graph", "eager"):
@@ -84,6 +90,8 @@ def main() -> None:
             if m == mode
         ]
         print(f"  mean |error|, {mode}: " + ", ".join(parts))
+    fit, check = halves[True], halves[False]
+    print(f"  eager, fit rows {sum(fit) / len(fit):.1%}, check rows {sum(check) / len(check):.1%}")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import numpy as np
 
 from xcompass import schedule_core as core
 from xcompass.comm import allreduce_bits, allreduce_time, transfer_params
+from xcompass.hostqueue import host_rows
 from xcompass.layercost import CostTable
 from xcompass.mapping import Groups, Mapping
 from xcompass.schedule_core import SHARE_EPS, engine_arrays
@@ -76,8 +77,8 @@ def switch_routes(n: int) -> tuple[np.ndarray, np.ndarray, int]:
 class EvalContext:
     """Everything per-mapping evaluation needs, as arrays (built once per problem).
 
-    The execution mode (`graph` or `eager`) is the cost table's: kernel times, transfer and
-    collective latencies all follow it."""
+    The execution mode (`graph` or `eager`) is the cost table's: transfer and collective
+    latencies follow it, and eager mode adds the host queue (`xcompass.hostqueue`)."""
 
     table: CostTable
     groups: Groups
@@ -140,6 +141,20 @@ class EvalContext:
         self.edge_dst = np.repeat(np.arange(u.count), np.diff(u.pred_start))  # consumer unit
         ar_one = allreduce_time(net, self.mode, tp[None], ut.allreduce_bytes[:, :, None])
         self.unit_ar_time = ut.allreduces[None, :, None] * ar_one  # [B, R, T]
+        # eager mode's host queue (`xcompass.hostqueue`); graph mode: no host term
+        self.eager = self.mode == "eager"
+        B, R, K, T = ut.time_stream.shape
+        if self.eager:
+            kinds = self.target.kinds
+            self.host_issue, self.host_q_stream, self.host_q_resident = host_rows(
+                self.table, u, ut, ar_one, np.array([k.launch_us for k in kinds]) * 1e-6,
+                np.array([k.collective_launch_us for k in kinds]) * 1e-6,
+            )  # fmt: skip
+            self.host_p2p = np.array([k.collective_launch_us for k in kinds]) * 1e-6
+        else:
+            self.host_issue = np.zeros((R, K, T))
+            self.host_p2p = np.zeros(K)
+            self.host_q_stream = self.host_q_resident = np.zeros((B, R, K, T))
         self.unit_ar_bits = ut.allreduces[None, :, None] * allreduce_bits(
             tp[None], ut.allreduce_bytes[:, :, None]
         )
@@ -171,7 +186,10 @@ class Result:
     transfer_time: np.ndarray | None = None  # its input's NoP transfer (0: none)
     link_wait: np.ndarray | None = None  # the transfer waited this long for busy links
     stall_time: np.ndarray | None = None  # end - (start + exec): waiting on shared DRAM
-    blame: np.ndarray | None = None  # what set the start: -1 nothing, 0 input, 1 + c chiplet c
+    host_wait: np.ndarray | None = None  # eager: start held back until the host issued it
+    blame: np.ndarray | None = (
+        None  # what set the start: -2 host, -1 nothing, 0 input, 1+c chiplet c
+    )
     prev_on_chip: np.ndarray | None = None  # flat node id that last freed the blamed chiplet
     crit_pred: np.ndarray | None = None  # flat node id whose output arrived last (-1: none)
     static_j: np.ndarray | None = None  # [P, C] static energy per chiplet
@@ -292,11 +310,12 @@ def common_slot(requests: list[tuple[Timeline, float, float]], t: float) -> floa
 
 
 # the shared physics (`schedule_core`) as plain Python: the compiled kernels inline the same source
-is_resident, row_cost, group_channels, stream, dram_energy, node_energy = (
+(is_resident, row_cost, group_channels, stream, dram_energy, node_energy, crossings, host_ready,
+ host_issue) = (
     f.py_func
     for f in (
         core.is_resident, core.row_cost, core.group_channels, core.stream, core.dram_energy,
-        core.node_energy,
+        core.node_energy, core.crossings, core.host_ready, core.host_issue,
     )
 )  # fmt: skip
 
@@ -309,6 +328,7 @@ _DETAIL = (
     "transfer_time",
     "link_wait",
     "stall_time",
+    "host_wait",
 )
 
 
@@ -352,6 +372,7 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
     events: list[tuple[float, int, int, int]] = []  # (time, rank, edge or -1, node or edge id)
     arr, max_tp = engine_arrays(ctx), ctx.members.shape[1]
     chans, loads = np.zeros(max_tp, dtype=np.int64), np.zeros(max_tp, dtype=np.int64)
+    host = np.zeros(ctx.C + 1)  # eager: each chiplet's host clock
 
     def free_at(node: int) -> tuple[float, int]:
         free, blamed = 0.0, -1
@@ -411,12 +432,22 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
         start = time
         free, blamed = free_at(node)
         resident = bool(is_resident(arr, grp, row, u, last_unit, max_tp))
+        if arr.eager:  # the host has not issued it far enough ahead yet: start it then
+            recvs, sends = crossings(arr, flat, b, U, u, grp)
+            ready = host_ready(arr, host, grp, b, row, resident, recvs, max_tp)
+            if ready > time:
+                d["host_wait"][node] = ready - time
+                heapq.heappush(events, (ready, rank[node], -1, node))
+                continue
+            host_issue(arr, host, grp, row, recvs + sends, max_tp)
         ex, db, rate = row_cost(arr, b, row, grp, resident)
         ar = arr.ar_time[b, row, ti]
         if arrival[node] >= free:
             blame[node] = 0 if crit[node] >= 0 else -1
         else:
             blame[node], prev[node] = 1 + blamed, chip_last[blamed]
+        if d["host_wait"][node] > 0.0:
+            blame[node] = -2  # the host queue: launches issued one after another from 0
         # each member streams `db` bytes from its own channel, spread evenly over the node's
         # run: a channel serves it at up to that rate out of the bandwidth that streams
         # already running leave free, so a node waits on DRAM only while its channel is busy

@@ -73,6 +73,12 @@ class EngineArrays(NamedTuple):
     succ_edge: np.ndarray  # [E]
     edge_occupy: np.ndarray  # [B, E] seconds an edge's message holds a link
     edge_hop_j: np.ndarray  # [B, E] its energy per hop
+    # eager mode's host queue (`xcompass.hostqueue`)
+    eager: bool
+    q_res: np.ndarray  # [B, R, kind, TP] a node runs as in graph mode from host clock + Q
+    q_str: np.ndarray
+    issue: np.ndarray  # [R, kind, TP] host seconds to issue a unit of the row
+    p2p: np.ndarray  # [kind] host seconds to issue a NoP send or receive
 
 
 def engine_arrays(ctx: EvalContext) -> EngineArrays:
@@ -98,6 +104,8 @@ def engine_arrays(ctx: EvalContext) -> EngineArrays:
         f(ut.sram_bytes),
         i(u.row), i(u.pred_start), i(u.pred), i(ctx.edge_dst), i(ctx.succ_start),
         i(ctx.succ_edge), f(ctx.edge_occupy), f(ctx.edge_hop_j),
+        bool(ctx.eager), f(ctx.host_q_resident), f(ctx.host_q_stream), f(ctx.host_issue),
+        f(ctx.host_p2p),
     )  # fmt: skip
 
 
@@ -206,6 +214,49 @@ def record(a, p, latency, powered, e_comp, e_sram, e_dram, e_nop, out_lat, out_e
     out_parts[p, 2] = e_dram
     out_parts[p, 3] = e_nop
     out_parts[p, 4] = static
+
+
+# --- eager mode's host queue: one host clock per chiplet (`xcompass.hostqueue`) ------------
+
+
+@njit(cache=True, nogil=True, inline="always")
+def crossings(a, fp, b, U, u, grp):  # noqa: ANN001, ANN201
+    """(inputs received, outputs sent) over the NoP by node (b, u) on group grp: each is an
+    NCCL receive or send its hosts issue in eager mode."""
+    recvs = 0
+    for e in range(a.pred_start[u], a.pred_start[u + 1]):
+        if fp[b * U + a.pred[e]] != grp:
+            recvs += 1
+    sends = 0
+    for k in range(a.succ_start[u], a.succ_start[u + 1]):
+        if fp[b * U + a.edge_dst[a.succ_edge[k]]] != grp:
+            sends += 1
+    return recvs, sends
+
+
+@njit(cache=True, nogil=True, inline="always")
+def host_ready(a, host, grp, b, r, resident, recvs, max_tp):  # noqa: ANN001, ANN201
+    """When a node's kernels are issued far enough ahead to run as in graph mode: the
+    latest member's host clock, its receives issued, + Q. A node ready earlier waits until
+    then (an event at that time, so every resource is still taken in time order)."""
+    hg = 0.0
+    for j in range(max_tp):
+        if a.valid[grp, j] and host[a.members[grp, j]] > hg:
+            hg = host[a.members[grp, j]]
+    kind, ti = a.g_kind[grp], a.g_tpi[grp]
+    q = a.q_res[b, r, kind, ti] if resident else a.q_str[b, r, kind, ti]
+    return hg + recvs * a.p2p[kind] + q
+
+
+@njit(cache=True, nogil=True, inline="always")
+def host_issue(a, host, grp, r, messages, max_tp):  # noqa: ANN001, ANN201
+    """Each member's host issues the node's launches and its sends and receives (it never
+    waits for the device)."""
+    kind = a.g_kind[grp]
+    dt = a.issue[r, kind, a.g_tpi[grp]] + messages * a.p2p[kind]
+    for j in range(max_tp):
+        if a.valid[grp, j]:
+            host[a.members[grp, j]] += dt
 
 
 # --- DRAM channels: bandwidth share in use, a step function -----------------------------

@@ -13,10 +13,13 @@ from numba import njit
 
 from xcompass.schedule import EvalContext, Result, order_nodes
 from xcompass.schedule_core import (
+    crossings,
     dram_energy,
     engine_arrays,
     fill,
     group_channels,
+    host_issue,
+    host_ready,
     is_resident,
     node_energy,
     record,
@@ -168,13 +171,15 @@ def _kernel(a, order, flat, B, U, link_cap, out_lat, out_e, out_parts, out_overf
     qnodes = np.empty(N * max_tp + 1, dtype=np.int64)
     head = np.zeros(C + 1, dtype=np.int64)
     chip_free = np.zeros(C + 1)
+    host = np.zeros(C + 1)  # eager: each chiplet's host clock
+    eager = a.eager
     last_unit = np.zeros(C + 1, dtype=np.int64)
     powered = np.zeros(C + 1, dtype=np.bool_)
     in_left = np.zeros(N, dtype=np.int64)
     arrival = np.zeros(N)
     queued = np.zeros(N, dtype=np.bool_)
     done = np.zeros(N)
-    H = N + B * E + 1
+    H = 2 * N + B * E + 1  # a start, a start held back by the host, a message per edge
     ht = np.empty(H)
     hk = np.empty(H, dtype=np.int64)
     edge_bits = 1
@@ -205,6 +210,7 @@ def _kernel(a, order, flat, B, U, link_cap, out_lat, out_e, out_parts, out_overf
                     qcount[c] += 1
         head[:] = 0
         chip_free[:] = 0.0
+        host[:] = 0.0
         last_unit[:] = -1
         powered[:] = False
         blo[:] = 0
@@ -292,6 +298,13 @@ def _kernel(a, order, flat, B, U, link_cap, out_lat, out_e, out_parts, out_overf
             r = row[u]
             start = time
             resident = is_resident(a, grp, r, u, last_unit, max_tp)
+            if eager:  # the host has not issued it far enough ahead yet: start it then
+                recvs, sends = crossings(a, fp, b, U, u, grp)
+                ready = host_ready(a, host, grp, b, r, resident, recvs, max_tp)
+                if ready > time:
+                    n = _push(ht, hk, n, ready, key)
+                    continue
+                host_issue(a, host, grp, r, recvs + sends, max_tp)
             ex, db, rate = row_cost(a, b, r, grp, resident)
             end = start + ex
             edram = 0.0

@@ -26,10 +26,13 @@ from numba import njit
 
 from xcompass.schedule import EvalContext, Result
 from xcompass.schedule_core import (
+    crossings,
     dram_energy,
     engine_arrays,
     fill,
     group_channels,
+    host_issue,
+    host_ready,
     is_resident,
     node_energy,
     record,
@@ -210,6 +213,8 @@ def _kernel(a, bounds, flat, B, L, table, out_lat, out_e, out_parts, slots):  # 
     head = np.empty(C + 1, dtype=np.int64)
     link = np.empty(N * max_tp, dtype=np.int64)
     chip_free = np.zeros(C + 1)
+    host = np.zeros(C + 1)  # eager: each chiplet's host clock
+    eager = a.eager
     last_layer = np.zeros(C + 1, dtype=np.int64)
     powered = np.zeros(C + 1, dtype=np.bool_)
     nxt = np.zeros(B, dtype=np.int64)
@@ -247,6 +252,7 @@ def _kernel(a, bounds, flat, B, L, table, out_lat, out_e, out_parts, slots):  # 
                         head[c] = node
             stop = first
         chip_free[:] = 0.0
+        host[:] = 0.0
         last_layer[:] = -1
         powered[:] = False
         n_msg = 0
@@ -309,6 +315,14 @@ def _kernel(a, bounds, flat, B, L, table, out_lat, out_e, out_parts, slots):  # 
             pos = 0 if lyr == 0 else (2 if lyr == L - 1 else 1)
             k = (b * R + pos) * G + grp
             resident = is_resident(a, grp, pos, lyr, last_layer, max_tp)
+            if eager:  # the host has not issued it far enough ahead yet: start it then
+                recvs, sends = crossings(a, fp, b, L, lyr, grp)
+                ready = host_ready(a, host, grp, b, pos, resident, recvs, max_tp)
+                if ready > now:
+                    cand[b] = ready
+                    _settle(win, ckey, crank, Bp, b)
+                    continue
+                host_issue(a, host, grp, pos, recvs + sends, max_tp)
             kk = 2 * k + (1 if resident else 0)
             end = now + ex_of[kk]
             if has_dram[kk]:

@@ -72,7 +72,8 @@ class ChipletKind:
     dram_channel: tuple[int, ...]
     attention_dram_efficiency: float = 0.0  # 0: same as dram_efficiency
     eltwise_dram_efficiency: float = 0.0
-    launch_us: float = 0.0  # host time to launch one kernel in eager mode
+    launch_us: float = 0.0  # eager: the host's time to issue one kernel (xcompass.hostqueue)
+    collective_launch_us: float = 0.0  # eager: its time to issue one collective (an all-reduce)
     # op-level calibration (xcompass/opcost.py; 0 = mechanism off)
     reduction_ns_per_element: float = 0.0  # norm: one row's critical path per element of width
     attention_tile_overhead: float = 0.0  # fixed block steps per attention query tile
@@ -280,7 +281,8 @@ _OP_CALIBRATION = (
     "moe_route_kernels",
     "moe_combine_tensors",
 )
-_OPTIONAL_NONNEG = ("idle_w", "launch_us", "memory_gb", *_OP_CALIBRATION)
+MAX_LAUNCH_US = 10_000.0
+_OPTIONAL_NONNEG = ("idle_w", "launch_us", "collective_launch_us", "memory_gb", *_OP_CALIBRATION)
 _LOWERING = ("levels", "mma_m", "tile_set", "split_k", "gemm_tile_overhead")
 
 
@@ -335,6 +337,15 @@ def _parse_kind(r: _Reader, table: dict[str, Any], i: int, n_channels: int) -> C
     if values["idle_w"] == -1.0:
         values["idle_w"] = values["static_w"]  # default: no power gating
     values["launch_us"] = max(values["launch_us"], 0.0)
+    if values["collective_launch_us"] == -1.0:
+        values["collective_launch_us"] = values["launch_us"]  # default: a launch like any
+    for key in ("launch_us", "collective_launch_us"):
+        if values[key] > MAX_LAUNCH_US:
+            raise r.fail(
+                prefix + key,
+                f"must be 0 to {MAX_LAUNCH_US:g} (us, the host's time per launch), got "
+                f"{values[key]}",
+            )
     for key in _OP_CALIBRATION:
         values[key] = max(values[key], 0.0)  # absent: 0, the mechanism is off
     channel = table.get("dram_channel", 0)

@@ -291,6 +291,11 @@ def main(targets: tuple[str, ...] = ("h100", "h200")) -> None:
         if i:
             print()
         report(target)
+    if "h100" in targets:  # the attention variants: FlashAttention-2 varlen, unfused, dense
+        from calibrate_attention import report as attention_variants
+
+        print()
+        attention_variants()
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ compositions timed as CUDA graphs (`h100_serving_*.csv`; docs/serving-measuremen
    the loop's four GEMMs and one attention call per layer) against each composition's CUDA
    graph replay, with the varlen-GQA mechanism off and on.
 2. Host model: `launch_us` and the jitter fitted on the even eager decode-only iterations
-   (launch-bound: wall = issue + fixed), `replay_us` on the even graph-decode ones; checked
-   per iteration on the odd ones (device from the engine, host from the fit).
+   (launch-bound: wall = issue + fixed), `replay_us` on the even graph-decode ones, `gap_us`
+   (an eager kernel's device time beyond its graph replay) from the fixed compositions' eager
+   and graph walls; checked per iteration on the odd ones (device from the engine, host from
+   the fit): MAPE and mean signed error, per kind of step and over all of a mode's.
 3. End to end: the measured requests (arrival, prompt, output) replayed through the simulator
    with the same policy; TTFT and TBT percentiles against the measured ones.
 """
@@ -24,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from xcompass.serving import PolicyOptions, RequestStream, serving_setup, simulate
+from xcompass.serving.cost_cache import serving_target
 from xcompass.serving.host import HostModel
 from xcompass.serving.replicas import replica_engine
 from xcompass.targets import load_target
@@ -57,11 +60,23 @@ def loop_kernels() -> tuple:
     return tuple(Kernel(o.name, "op", (o.name,), "op-level", (), (), o.split, (o,)) for o in ops)
 
 
-def _engine(unpacked: bool = True, layer: str = "loop"):  # noqa: ANN202
+ATTENTION = {
+    "dense": dict(attention_varlen=0.0, attention_mixed_unpacked=0.0),
+    "unpacked": dict(attention_varlen=0.0),
+    "varlen": dict(attention_varlen=2.0),
+}
+"""How the engine costs the loop's attention call: the dense kernel the `h100` attention
+figures were fitted on (SDPA's cuDNN kernel); the same with `attention_mixed_unpacked` (the
+previous release: a chunk in the call costs the decodes their GQA sharing); FlashAttention-2's
+varlen kernel (the preset's `attention_varlen_*` fields, benchmarks/data/h100_attention.csv),
+which the loop runs on every step: `attention_varlen = 2`, a description of the program like
+its kernel list (the preset leaves it 0)."""
+
+
+def _engine(attention: str = "varlen", layer: str = "loop"):  # noqa: ANN202
     target = load_target("h100")
-    if not unpacked:
-        kinds = tuple(dataclasses.replace(k, attention_mixed_unpacked=0.0) for k in target.kinds)
-        target = dataclasses.replace(target, kinds=kinds)
+    kinds = tuple(dataclasses.replace(k, **ATTENTION[attention]) for k in target.kinds)
+    target = serving_target(dataclasses.replace(target, kinds=kinds))
     kernels = loop_kernels() if layer == "loop" else layer
     setup = serving_setup("llama3-8b", target, strategy="single", kernels=kernels)
     rep = setup.replicas[0]
@@ -88,10 +103,9 @@ def _mape(pred: np.ndarray, meas: np.ndarray) -> float:
     return float(np.mean(np.abs(pred - meas) / meas)) if len(meas) else float("nan")
 
 
-def compositions() -> list[tuple[str, float, float, float]]:
-    """(composition, measured graph ms, engine ms without / with the mechanism)."""
-    _, off = _engine(unpacked=False)
-    _, on = _engine(unpacked=True)
+def compositions() -> list[tuple[str, float, float, float, float]]:
+    """(composition, measured graph ms, engine ms with each attention of ATTENTION)."""
+    engines = [_engine(a)[1] for a in ATTENTION]
     out = []
     for r in _rows("h100_serving_kernels.csv"):
         step = []
@@ -100,9 +114,7 @@ def compositions() -> list[tuple[str, float, float, float]]:
         if int(r["n_prefill"]):
             h = int(r["chunk_history"])
             step.append((int(r["chunk"]), h, 1, "c" if h else "p"))
-        out.append(
-            (r["comp"], float(r["graph_ms"]), off.cost([step])[0] * 1e3, on.cost([step])[0] * 1e3)
-        )
+        out.append((r["comp"], float(r["graph_ms"]), *(e.cost([step])[0] * 1e3 for e in engines)))
     return out
 
 
@@ -123,10 +135,23 @@ def fit_host(rows: list[dict[str, str]], kernels: int) -> HostModel:
     graph = [r for i, r in enumerate(rows) if i % 2 == 0 and r["mode"] == "graph-decode"
              and not r["prefill_chunks"]]  # fmt: skip
     replay = float(np.median([float(r["wall_ms"]) - float(r["gpu_ms"]) for r in graph])) * 1e3
-    return HostModel(launch_us=launch, fixed_us=fixed * 1e3, replay_us=replay, jitter=jitter)
+    return HostModel(launch_us=launch, fixed_us=fixed * 1e3, replay_us=replay, jitter=jitter,
+                     gap_us=eager_gap_us())  # fmt: skip
 
 
-def iterations(host: HostModel, kernels: int) -> dict[str, tuple[float, int]]:
+def eager_gap_us() -> float:
+    """The device's time per kernel of an eager step beyond its CUDA graph, where the GPU is
+    the bottleneck: the fixed compositions whose eager host time is under 90% of their graph
+    replay, (eager wall - graph wall) / kernels, median (measured; no engine figure in it)."""
+    gaps = [
+        (float(r["eager_wall_p50_ms"]) - float(r["graph_wall_ms"])) / int(r["n_kernels"]) * 1e3
+        for r in _rows("h100_serving_kernels.csv")
+        if r["graph_wall_ms"] and float(r["eager_host_ms"]) < 0.9 * float(r["graph_ms"])
+    ]
+    return float(np.median(gaps)) if gaps else 0.0
+
+
+def iterations(host: HostModel, kernels: int) -> dict[str, tuple[float, float, int]]:
     """Per-iteration MAPE on the odd iterations (host without jitter: its median), per mode and
     kind of step."""
     from xcompass.serving.host import host_time
@@ -148,7 +173,14 @@ def iterations(host: HostModel, kernels: int) -> dict[str, tuple[float, int]]:
         p, m = groups.setdefault(f"{mode} {kind}", ([], []))
         p.append(pred * 1e3)
         m.append(float(r["wall_ms"]))
-    return {k: (_mape(np.array(p), np.array(m)), len(m)) for k, (p, m) in groups.items()}
+    for mode in ("eager", "graph-decode"):  # every step of the mode
+        p = [x for k, (ps, _) in groups.items() if k.startswith(mode + " ") for x in ps]
+        m = [x for k, (_, ms) in groups.items() if k.startswith(mode + " ") for x in ms]
+        groups[f"{mode} all"] = (p, m)
+    return {
+        k: (_mape(np.array(p), np.array(m)), float(np.mean(np.array(p) / np.array(m) - 1)), len(m))
+        for k, (p, m) in groups.items()
+    }
 
 
 def measured_latencies(mode: str) -> tuple[RequestStream, np.ndarray, np.ndarray]:
@@ -227,17 +259,18 @@ def _compare(mode: str, costs: str, o, ttft: np.ndarray, gaps: np.ndarray) -> li
 def main() -> None:
     print("## serving fidelity: the H100 continuous-batching loop (benchmarks/data/h100_serving_*)")
     rows = compositions()
-    print("\ndevice time per composition (CUDA graph of the loop's step vs engine, graph mode):")
-    print(f"{'composition':24s} {'measured':>9s} {'engine':>9s} {'error':>7s} {'+varlen GQA':>11s}"
-          f" {'error':>7s}")  # fmt: skip
-    for comp, meas, off, on in rows:
-        print(f"{comp:24s} {meas:8.2f}ms {off:8.2f}ms {off / meas - 1:+7.1%} {on:10.2f}ms "
-              f"{on / meas - 1:+7.1%}")  # fmt: skip
+    print("\ndevice time per composition (CUDA graph of the loop's step vs engine, graph mode;")
+    print("attention as the dense kernel, + mixed unpacking (previous release), as FA2 varlen):")
+    print(f"{'composition':24s} {'measured':>9s} {'dense':>9s} {'error':>7s} {'unpacked':>9s}"
+          f" {'error':>7s} {'varlen':>9s} {'error':>7s}")  # fmt: skip
+    for comp, meas, *model in rows:
+        cells = " ".join(f"{m:7.2f}ms {m / meas - 1:+7.1%}" for m in model)
+        print(f"{comp:24s} {meas:7.2f}ms {cells}")
     for label, pick in (("decode-only", "decode"), ("mixed", "mixed"), ("prompt only", "prefill")):
         sel = [r for r in rows if r[0].startswith(pick)]
         meas = np.array([r[1] for r in sel])
-        print(f"  MAPE {label}: {_mape(np.array([r[2] for r in sel]), meas):.1%} -> "
-              f"{_mape(np.array([r[3] for r in sel]), meas):.1%}")  # fmt: skip
+        errs = [_mape(np.array([r[2 + i] for r in sel]), meas) for i in range(len(ATTENTION))]
+        print(f"  MAPE {label}: " + " -> ".join(f"{e:.1%}" for e in errs))
     setup, _ = _engine()
     from xcompass.layercost import kernels_of
 
@@ -245,10 +278,11 @@ def main() -> None:
     host = fit_host(_rows("h100_serving_iterations.csv"), kernels)
     print(f"\nhost model fitted on the even iterations ({kernels} launches per step): "
           f"launch_us {host.launch_us:.2f}, fixed_us {host.fixed_us:.0f}, replay_us "
-          f"{host.replay_us:.0f}, jitter sigma {host.jitter:.3f}")  # fmt: skip
+          f"{host.replay_us:.0f}, jitter sigma {host.jitter:.3f}, eager gap_us {host.gap_us:.2f} "
+          "(from the compositions' eager vs graph wall)")  # fmt: skip
     print("per-iteration error on the odd iterations (engine device time + fitted host):")
-    for key, (mape, n) in sorted(iterations(host, kernels).items()):
-        print(f"  {key:24s} MAPE {mape:6.1%} ({n} iterations)")
+    for key, (mape, mean, n) in sorted(iterations(host, kernels).items()):
+        print(f"  {key:24s} MAPE {mape:6.1%}, mean error {mean:+6.1%} ({n} iterations)")
     print("\nend to end: the measured requests replayed (sarathi, budget 512, 64 running):")
     print("(device times from the engine, or fitted on the measured iterations' even half)")
     print(f"{'mode':14s} {'device':8s} {'metric':9s} {'measured':>10s} {'simulated':>10s} "

@@ -16,11 +16,16 @@ from xcompass.opcost import (
     RequestGroup,
     Stage,
     attention_compute,
+    attention_fixed_s,
     dram_share,
     hardware_cover,
     op_cost,
     overlap,
     reread_bytes,
+    scores_on_chip,
+    softmax_time,
+    thin_bmm,
+    thin_bmm_time,
     tile_compute,
     unpacked,
 )
@@ -72,6 +77,10 @@ def kernel_cost(
     on_chip = _io(kernel.internal, tokens, pairs, tp)
     row = kernel.reduction_width * chip.reduction_ns_per_element * 1e-9 if tokens else 0.0
     physical = cover is not None and cover.physical and tokens > 0
+    if kind == "softmax" and (chip.attention_softmax_efficiency or chip.attention_softmax_wide_row):
+        widest = max((g.ctx + g.q for g in groups if g.count), default=0)
+        time = chip.eltwise_floor_us * 1e-6 + softmax_time(chip, io, widest)
+        return OpCost(time, 0.0, io, 0.0, io + on_chip)
     if kind in ("eltwise", "softmax", "pad_in", "pad_out"):
         if kind == "softmax":
             widest = max((g.ctx + g.q for g in groups if g.count), default=0)
@@ -91,18 +100,32 @@ def kernel_cost(
         group = max(1, att.heads // max(1, att.kv_heads))
         compute = macs = 0.0
         active = chip.units
+        thin: list[tuple[float, int]] = []  # GEMV-class tiles (opcost.thin_bmm)
+        tensor_core = False
         for g in groups:
             if g.q <= 0 or g.count <= 0:
                 continue
             kv, rows = g.ctx + g.q, g.q * group
             n, k = (kv, att.head_dim) if kind == "attention_qk" else (att.head_dim, kv)
-            cover = hardware_cover(chip, rows)
-            t, units = tile_compute(chip, cover, n, k, kv_heads * g.count, split_k=False)
-            compute, active = compute + t, min(active, units)
+            if thin_bmm(chip, rows):
+                thin.append((min(n, chip.tile_n) * k * dtype_bytes,
+                             -(-n // chip.tile_n) * kv_heads * g.count))  # fmt: skip
+            else:
+                tensor_core = True
+                cover = hardware_cover(chip, rows)
+                t, units = tile_compute(chip, cover, n, k, kv_heads * g.count, split_k=False)
+                compute, active = compute + t, min(active, units)
             macs += float(rows) * kv * att.head_dim * kv_heads * g.count
             io += _kv_bytes(att, g, tp, dtype_bytes)[0] / 2  # K for QK^T, V for PV
+        floor = chip.kernel_floor_us
+        scores = _io((*(e.flow for e in kernel.inputs), *kernel.outputs), 0.0, pairs, tp)
+        if scores_on_chip(chip, scores):  # written or read through the shared level
+            io, on_chip = io - scores, on_chip + scores
+        if thin:  # GEMV-class kernels: their tiles' latency; alone, an element-wise floor
+            compute += thin_bmm_time(chip, thin)
+            floor = floor if tensor_core else chip.eltwise_floor_us
         bandwidth = chip.bandwidth * dram_share(chip, active)
-        time = chip.kernel_floor_us * 1e-6 + max(compute, io / bandwidth)
+        time = floor * 1e-6 + max(compute, io / bandwidth)
         return OpCost(time, macs, io, 0.0, io + on_chip)
     compute = macs = weights = 0.0
     floor, bandwidth, active = 0.0, 0.0, chip.units
@@ -119,7 +142,7 @@ def kernel_cost(
                     history *= group
                     io += (group - 1) * new
                 io += history + (passes - 1) * (history + new)
-            floor = max(floor, chip.attention_floor_us)
+            floor = max(floor, attention_fixed_s(chip, op, groups, tp) * 1e6)
             bandwidth = chip.attention_bandwidth
         elif op.kind == "gemm":
             n, k = (

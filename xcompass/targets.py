@@ -79,6 +79,26 @@ class ChipletKind:
     attention_tile_overhead: float = 0.0  # fixed block steps per attention query tile
     attention_mixed_unpacked: float = 0.0  # 1: varlen attention loses GQA with a long query in
     # the call (FlashAttention-2 folds query heads only when all queries are 1 token; opcost)
+    # attention variants (xcompass/opcost.py; benchmarks/data/h100_attention.csv; 0 = off)
+    attention_varlen: float = 0.0  # calls run as the varlen kernel: 1 ragged ones, 2 every one
+    attention_varlen_efficiency: float = 0.0  # its fraction of peak, a unit full of its CTAs
+    attention_varlen_ctas: float = 0.0  # its CTAs resident per unit (0: 1)
+    attention_varlen_lone: float = 0.0  # a lone CTA's rate, fraction of a full unit's (0: 1)
+    attention_varlen_rows: float = 0.0  # query rows every tile computes (0: 128)
+    attention_varlen_keys: float = 0.0  # keys per block step (0: 128)
+    attention_varlen_tile_overhead: float = 0.0  # block steps per CTA (Q load, O store)
+    attention_varlen_floor_us: float = 0.0  # the kernel's floor (0: attention_floor_us)
+    attention_varlen_split: float = 0.0  # 1: decode-only GQA calls fold heads, split keys
+    attention_varlen_split_us: float = 0.0  # the split's combine kernel, per split
+    attention_varlen_fold_us: float = 0.0  # the fold's two copies (more than one request)
+    attention_varlen_throttle: float = 0.0  # 1: in a step of >= ridge tokens, throttled_clock
+    attention_softmax_efficiency: float = 0.0  # unfused softmax streaming (0: eltwise's)
+    attention_softmax_wide_row: float = 0.0  # rows wider than this stream slower (0: off)
+    attention_softmax_per_doubling: float = 0.0  # slowdown per doubling of width beyond it
+    attention_bmm_thin_us: float = 0.0  # unfused QK^T/PV of < mma_m rows: latency per tile
+    attention_bmm_thin_gbs: float = 0.0  # and its operand's streaming per unit (0: off)
+    attention_scores_cached: float = 0.0  # 1: unfused scores that fit the shared level stay
+    attention_reduce_us: float = 0.0  # dense decode of < 2 x units tiles: split + reduction
     dram_saturation_units: float = 0.0  # units whose loads in flight saturate DRAM
     throttle_after_us: float = 0.0  # compute sustained this long runs at throttled_clock
     throttled_clock: float = 0.0  # fraction of the boost clock under the power cap (0: never)
@@ -318,6 +338,48 @@ def _short(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+_ATTENTION_VARIANTS = {  # field: (lowest, highest, what it is), absent = 0 (mechanism off)
+    "attention_varlen": (0.0, 2.0, "0 (dense kernel), 1 (ragged calls varlen) or 2 (every call)"),
+    "attention_varlen_efficiency": (0.0, 1.0, "a fraction of peak"),
+    "attention_varlen_ctas": (0.0, 64.0, "CTAs resident per unit"),
+    "attention_varlen_lone": (0.0, 1.0, "a fraction of a full unit's rate"),
+    "attention_varlen_rows": (0.0, 1024.0, "query rows per tile"),
+    "attention_varlen_keys": (0.0, 1024.0, "keys per block step"),
+    "attention_varlen_tile_overhead": (0.0, 1000.0, "block steps per CTA"),
+    "attention_varlen_floor_us": (0.0, 10_000.0, "us"),
+    "attention_varlen_split": (0.0, 1.0, "0 (no split-KV) or 1 (FlashAttention-2's)"),
+    "attention_varlen_split_us": (0.0, 10_000.0, "us per split"),
+    "attention_varlen_fold_us": (0.0, 10_000.0, "us"),
+    "attention_varlen_throttle": (0.0, 1.0, "0 or 1 (a power-capped step slows its math)"),
+    "attention_softmax_efficiency": (0.0, 1.0, "a fraction of the DRAM bandwidth"),
+    "attention_softmax_wide_row": (0.0, 1e9, "elements"),
+    "attention_softmax_per_doubling": (0.0, 100.0, "a slowdown per doubling of width"),
+    "attention_bmm_thin_us": (0.0, 10_000.0, "us per tile"),
+    "attention_bmm_thin_gbs": (0.0, 1e6, "GB/s per unit"),
+    "attention_scores_cached": (0.0, 1.0, "0 or 1 (scores that fit on chip stay there)"),
+    "attention_reduce_us": (0.0, 10_000.0, "us"),
+}
+_WHOLE = ("attention_varlen", "attention_varlen_rows", "attention_varlen_keys",
+          "attention_varlen_split", "attention_varlen_throttle",
+          "attention_scores_cached")  # fmt: skip
+
+
+def _check_attention_variants(
+    r: _Reader, table: dict[str, Any], prefix: str, values: dict[str, Any]
+) -> None:
+    """The attention-variant fields (opcost's varlen kernel, unfused softmax and thin batched
+    GEMMs): optional numbers in their ranges; the switches and tile sizes whole numbers."""
+    for key, (lo, hi, what) in _ATTENTION_VARIANTS.items():
+        value = r.get(table, key, float, prefix, default=-1.0)
+        if value == -1.0 and key not in table:
+            values[key] = 0.0
+            continue
+        if not lo <= value <= hi or (key in _WHOLE and value != int(value)):
+            whole = "a whole number " if key in _WHOLE else ""
+            raise r.fail(prefix + key, f"must be {whole}{lo:g} to {hi:g} ({what}), got {value:g}")
+        values[key] = value
+
+
 def _parse_kind(r: _Reader, table: dict[str, Any], i: int, n_channels: int) -> ChipletKind:
     prefix = f"chiplet[{i}]."
     values = {key: r.get(table, key, typ, prefix) for key, typ in _KIND_FIELDS.items()}
@@ -348,6 +410,7 @@ def _parse_kind(r: _Reader, table: dict[str, Any], i: int, n_channels: int) -> C
             )
     for key in _OP_CALIBRATION:
         values[key] = max(values[key], 0.0)  # absent: 0, the mechanism is off
+    _check_attention_variants(r, table, prefix, values)
     channel = table.get("dram_channel", 0)
     if isinstance(channel, int) and not isinstance(channel, bool):
         channel = [channel] * values["count"]
@@ -366,6 +429,7 @@ def _parse_kind(r: _Reader, table: dict[str, Any], i: int, n_channels: int) -> C
         set(table)
         - set(_KIND_FIELDS)
         - {"dram_channel", *_OPTIONAL_FRACTIONS, *_OPTIONAL_NONNEG, *_LOWERING}
+        - set(_ATTENTION_VARIANTS)
     )
     if unknown:
         raise r.fail(prefix + sorted(unknown)[0], "is not a chiplet field")

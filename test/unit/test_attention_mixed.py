@@ -15,9 +15,12 @@ OP = OpSpec("attention", "attn", heads=32, kv_heads=8, head_dim=128, split="head
 
 
 def chips() -> tuple:
+    """The preset's dense kernel with the mechanism off and on (its ragged calls otherwise run
+    the varlen kernel, which loses the sharing by its own rule: test_attention_variants.py)."""
     h100 = load_target("h100").kinds[0]
     assert h100.attention_mixed_unpacked == 1.0  # on in the NVIDIA presets
-    return dataclasses.replace(h100, attention_mixed_unpacked=0.0), h100
+    dense = dataclasses.replace(h100, attention_varlen=0.0)
+    return dataclasses.replace(dense, attention_mixed_unpacked=0.0), dense
 
 
 def test_decodes_beside_a_prompt_stream_their_kv_once_per_query_head():

@@ -80,6 +80,33 @@ def test_cache_agrees_with_the_exact_engine(shared_data):
     assert exact.summary["engine_calls"] == exact.summary["iterations"]
 
 
+def test_cache_agrees_with_the_exact_engine_on_a_varlen_kernel(shared_data):
+    """FlashAttention-2's varlen kernel tiles and splits by the longest request: the grid keeps
+    the longest decode's history (`decode_max`) and interpolates the chunks' history."""
+    import dataclasses
+
+    from xcompass.targets import load_target
+
+    h100 = load_target("h100")
+    kinds = tuple(dataclasses.replace(k, attention_varlen=2.0) for k in h100.kinds)
+    target = dataclasses.replace(h100, kinds=kinds)
+    trace = read_trace(shared_data / "traces" / "AzureLLMInferenceTrace_conv.csv")
+    stream = from_trace(trace, requests=60, rate_scale=4.0)
+    setup = serving_setup("llama3-8b", target, strategy="single")
+    cached = simulate(setup, stream, PolicyOptions("sarathi", max_running=16), check=80)
+    err = cached.summary["cost_cache"]
+    assert err["sampled"] == 80 and err["mean_abs_error"] < 0.01
+
+
+def test_canonical_step_keeps_the_longest_decode_and_the_mean():
+    from xcompass.serving.cost_cache import canonical
+
+    # 4 decodes, mean history 100, the longest 250: three share (400 - 250) / 3 = 50
+    assert canonical(4, 100, 250, 0, 0, 0, 0, 4, 0) == [(1, 50, 3, "d"), (1, 250, 1, "d")]
+    # no longer one than the mean (0 on the grid: a dense kernel's cache): all at the mean
+    assert canonical(4, 100, 0, 0, 0, 0, 1, 516, 0) == [(1, 100, 4, "d"), (512, 0, 1, "p")]
+
+
 def test_generated_arrivals_are_poisson_at_the_rate_and_deterministic():
     s = generated(20.0, 100.0, np.array([100, 200]), np.array([10, 20]), seed=3)
     assert abs(len(s) - 2000) < 150  # 2000 expected, sd ~45

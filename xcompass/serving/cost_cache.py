@@ -11,10 +11,16 @@ costs at the grid corners (the engine is near-linear in KV and tokens between ti
 with several micro-batches each feature snaps to its nearest grid point. Every corner is one
 exact engine call on a canonical step, memoized. `check` re-costs a sample of the run's own
 iterations exactly and reports the error, so the approximation is measured, not assumed.
+
+A serving loop sends every iteration's attention through one varlen call, whatever its shapes
+(benchmarks/gpu/measure_serving.py: FlashAttention-2 over KV slabs): a target whose ragged
+calls run its varlen kernel (`attention_varlen = 1`, the NVIDIA presets) is served with every
+call on it (`serving_target`), exact engine and grid alike.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from itertools import product
@@ -22,6 +28,7 @@ from itertools import product
 import numpy as np
 
 from xcompass.serving.replicas import Item, ReplicaEngine
+from xcompass.targets import Target
 
 GRID_RATIO = 2 ** (1 / 4)
 """Geometric step of the history grid (~19%): the cost is near-linear in KV between points."""
@@ -103,6 +110,7 @@ class Features:
 
     decodes: int
     decode_ctx: float  # mean history of the decodes
+    decode_max: float  # the longest one's (varlen kernels split and tile by it)
     verifies: int
     verify_q: int  # tokens of one verify step (draft + 1)
     verify_ctx: float
@@ -113,11 +121,12 @@ class Features:
     @staticmethod
     def of(items: list[Item]) -> Features:
         nd = nv = nc = qv = qp = 0
-        sd = sv = sc = 0.0
+        sd = sv = sc = md = 0.0
         for _, q, ctx, kind in items:
             if kind == "d":
                 nd += 1
                 sd += ctx
+                md = max(md, ctx)
             elif kind == "v":
                 nv += 1
                 qv = max(qv, q)
@@ -127,19 +136,32 @@ class Features:
                 qp += q
                 sc += ctx * q
         return Features(
-            nd, sd / nd if nd else 0.0, nv, qv, sv / nv if nv else 0.0, nc, qp,
+            nd, sd / nd if nd else 0.0, md, nv, qv, sv / nv if nv else 0.0, nc, qp,
             sc / qp if qp else 0.0,
         )  # fmt: skip
 
 
 def canonical(
-    decodes: int, dctx: int, verifies: int, vq: int, vctx: int, chunks: int, total: int, cctx: int
+    decodes: int,
+    dctx: int,
+    dmax: int,
+    verifies: int,
+    vq: int,
+    vctx: int,
+    chunks: int,
+    total: int,
+    cctx: int,
 ) -> list[tuple[int, int, int, str]]:
     """The step a grid point stands for, as engine groups (new tokens, history, count, kind);
-    `total` is the step's token count, the chunks get what the decodes and verifies leave."""
+    `total` is the step's token count, the chunks get what the decodes and verifies leave.
+    With `dmax` above the mean `dctx`, one decode has that history and the others share the
+    rest, the mean kept: a varlen kernel's splits and its busiest tile follow the longest."""
     out: list[tuple[int, int, int, str]] = []
     tokens = total - decodes - verifies * vq
-    if decodes:
+    if decodes > 1 and dmax > dctx:
+        rest = max(1, round((decodes * dctx - dmax) / (decodes - 1)))
+        out += [(1, max(rest, 1), decodes - 1, "d"), (1, dmax, 1, "d")]
+    elif decodes:
         out.append((1, max(dctx, 1), decodes, "d"))
     if verifies:
         out.append((vq, max(vctx, 1), verifies, "v"))
@@ -153,6 +175,16 @@ def canonical(
     return out
 
 
+def serving_target(target: Target) -> Target:
+    """The target as a serving loop runs it: chiplet kinds whose ragged attention calls run
+    their varlen kernel (`attention_varlen` 1) run every call on it (2)."""
+    kinds = tuple(
+        dataclasses.replace(k, attention_varlen=2.0) if k.attention_varlen == 1 else k
+        for k in target.kinds
+    )
+    return target if kinds == target.kinds else dataclasses.replace(target, kinds=kinds)
+
+
 @dataclass
 class CachedCost:
     """Iteration cost of one replica through the grid (see the module docstring)."""
@@ -160,6 +192,13 @@ class CachedCost:
     engine: ReplicaEngine
     corners: dict[tuple, tuple[float, float]] = field(default_factory=dict)
     additive: bool = True  # the chunks' history as a separate term (see `cost`)
+    varlen: bool = field(default=False, init=False)  # its attention tiles by the longest decode
+
+    def __post_init__(self) -> None:
+        self.engine.target = serving_target(self.engine.target)
+        self.varlen = any(k.attention_varlen > 0 for k in self.engine.target.kinds)
+        if self.varlen:  # its busiest tile is a maximum: the chunks' history does not add
+            self.additive = False
 
     def _axes(self, f: Features) -> list[list[tuple[int, float]]]:
         total = f.decodes + f.verifies * f.verify_q + f.prompt_tokens
@@ -174,6 +213,7 @@ class CachedCost:
         return [
             counts,
             _axis_history(f.decode_ctx) if f.decodes else [(0, 1.0)],
+            self._axis_max(f),
             vcounts,
             [(f.verify_q, 1.0)],
             _axis_history(f.verify_ctx) if f.verifies else [(0, 1.0)],
@@ -181,6 +221,14 @@ class CachedCost:
             tokens,
             _axis_history(f.chunk_ctx) if f.chunks else [(0, 1.0)],
         ]
+
+    def _axis_max(self, f: Features) -> list[tuple[int, float]]:
+        """The longest decode's history, on the history grid, only where the engine's attention
+        depends on it beyond the mean (a varlen kernel) and it stands above the mean; 0: all at
+        the mean."""
+        if f.decodes < 2 or f.decode_max <= f.decode_ctx or not self.varlen:
+            return [(0, 1.0)]
+        return _axis_history(f.decode_max)
 
     def _corner(self, key: tuple) -> tuple[float, float]:
         got = self.corners.get(key)
@@ -211,12 +259,13 @@ class CachedCost:
         near = [
             [(nd, 1.0)],
             [(_coarse_history(f.decode_ctx), 1.0)],
+            [(0, 1.0)],  # the decodes at their mean: what history adds to the chunks
             [(nv, 1.0)],
             [(f.verify_q, 1.0)],
             [(_coarse_history(f.verify_ctx), 1.0)],
-            axes[5],
+            axes[6],
             _axis_tokens(others + f.prompt_tokens, others + f.chunks),
-            axes[7],
+            axes[8],
         ]
         with_history = self._interpolate(near)
         from_start = self._interpolate(near[:-1] + [[(0, 1.0)]])

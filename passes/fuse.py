@@ -110,12 +110,12 @@ class FuseLayer(RewritePattern):
             if group is None:  # a kernel of its own: moved to its place in the order
                 moved = lay.ops[nodes[0]]
                 moved.detach()
-                rewriter.insert_op(moved, end)
+                rewriter.insert(moved, end)
                 continue
-            rewriter.insert_op(build_fused(lay, group, ordered, rewriter), end)
+            rewriter.insert(build_fused(lay, group, ordered, rewriter), end)
             dead.update(group.nodes)
         for i in sorted(dead, reverse=True):  # consumers first: each erased op is unused
-            rewriter.erase_op(lay.ops[i])
+            rewriter.erase(lay.ops[i])
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from xcompass.passes import DEFAULT_LOWERING, PYTORCH_LOWERING
 from xcompass.passes.annotate import write_answer
 from xcompass.passes.ir_bridge import Problem, read_problem
 from xcompass.tools.importer import build_module
-from xcompass.tools.opt import UsageError, _check_option_types, _quote_paths
+from xcompass.tools.opt_options import UsageError, check_option_types, quote_paths
 from xcompass.tools.universe import XCOMPASS_UNIVERSE
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
@@ -52,9 +52,9 @@ def lowering_passes(spec: str) -> tuple[ModulePass, ...]:
     if not text:
         return ()
     available = XCOMPASS_UNIVERSE.all_passes
-    text = _quote_paths(text)
+    text = quote_paths(text)
     try:
-        _check_option_types(text, available)
+        check_option_types(text, available)
         pipeline = PassPipeline.parse_spec(available, text)
     except UsageError as exc:
         raise XcompassError(f"{where}: {exc}") from None

@@ -12,7 +12,7 @@ from typing import Any
 
 from xcompass.dialects.map import MappingOp
 from xcompass.passes import DEFAULT_LOWERING, PYTORCH_LOWERING
-from xcompass.passes.annotate import write_answer
+from xcompass.passes.annotate import search_mapping_op, write_answer
 from xcompass.passes.ir_bridge import Problem, read_problem
 from xcompass.tools.importer import build_module
 from xcompass.tools.opt_options import UsageError, check_option_types, quote_paths
@@ -138,15 +138,11 @@ def interim_module_text(
 ) -> str:
     """The best mapping so far of an interrupted search, costed by map-cost (which also writes
     its report to `report`): what Ctrl-C leaves on disk besides the checkpoint."""
-    from xcompass.dialects.map import from_genome
     from xcompass.passes.map_cost import MapCostPass
 
     module = lowered.module.clone()
     names = [mb.name for mb in lowered.problem.workload.microbatches]
-    units = search.unit_graph if search.granularity != "layer" else None
-    tiles = (search.tiles["width"], search.tiles["heads"]) if search.granularity == "tile" else None
-    op = from_genome("mapping", mapping, names, search.groups, units, tiles)
-    module.body.block.add_op(op)
+    module.body.block.add_op(search_mapping_op("mapping", mapping, names, search))
     try:
         MapCostPass(report=report, mode=mode).apply(_context(), module)
     except DiagnosticException as exc:

@@ -166,10 +166,11 @@ def h100() -> None:
     model = dataclasses.replace(preset("llama3-8b"), rope=False)
     print("== H100: unfused (QK^T, softmax, PV through HBM) vs staged attention, 32/8 heads ==")
     print(f"  {'case':<14}{'meas staged':>12}{'unfused':>10}{'ratio':>7}"
-          f"{'model staged':>14}{'unfused':>10}{'ratio':>7}")  # fmt: skip
+          f"{'model staged':>14}{'unfused':>10}{'ratio':>7}{'err':>8}")  # fmt: skip
     cases = [("prefill", str(t), "0", [RequestGroup(t, 0)]) for t in (128, 512, 2048, 8192)]
     cases += [("decode", str(b), str(c), [RequestGroup(1, c, b)])
               for b in (1, 8, 64) for c in (512, 8192)]  # fmt: skip
+    ratio_errors: dict[str, list[float]] = {"prefill": [], "decode": []}
     for phase, a, b, groups in cases:
         ms, mu = (
             meas[("attention", "staged", phase, a, b)],
@@ -178,7 +179,13 @@ def h100() -> None:
         ps, pu = _attention_us(model, chip, groups, True), _attention_us(model, chip, groups, False)
         label = f"{phase} {a}" if phase == "prefill" else f"decode {a}x{b}"
         measured = f"{ms:>12.1f}{mu:>10.1f}{mu / ms:>7.2f}"
-        print(f"  {label:<14}{measured}{ps:>14.1f}{pu:>10.1f}{pu / ps:>7.2f}")
+        ratio_errors[phase].append((pu / ps) / (mu / ms) - 1)
+        print(f"  {label:<14}{measured}{ps:>14.1f}{pu:>10.1f}{pu / ps:>7.2f}"
+              f"{ratio_errors[phase][-1]:>+8.1%}")  # fmt: skip
+    print("  mean |ratio error| (llm-stage-attention's gain; issue 18: within 15%): "
+          + ", ".join(f"{k} {statistics.mean(abs(e) for e in v):.1%}"
+                      for k, v in ratio_errors.items()))  # fmt: skip
+    _attention_csv()
     print(
         "== H100: physical (64-row padded buffer) vs virtual padding, GEMM [M, 4096] x [4096, N] =="
     )
@@ -213,6 +220,28 @@ def h100() -> None:
             f"  {label:<16} measured {mp:7.1f} -> {mc:7.1f} us ({1 - mc / mp:+.1%} time saved); "
             f"model {t['pytorch']:7.1f} -> {t['eltwise']:7.1f} us ({saved:+.1%})"
         )
+
+
+def _attention_csv() -> None:
+    """The same ratio over benchmarks/data/h100_attention.csv (measure_attention.py: 32/8 and
+    64/8 heads, more shapes, K/V off L2 but for the smallest cases)."""
+    import calibrate_attention as ca
+
+    if not ca.DATA.is_file():
+        return
+    rows, chip = ca.rows(), target_preset("h100").kinds[0]
+    sdpa = {(r["heads"], r["shape"]): r for r in rows if r["section"] == "sdpa"}
+    errs: dict[str, list[float]] = {"prefill": [], "decode": []}
+    for r in rows:
+        s = sdpa.get((r["heads"], r["shape"]))
+        if r["section"] != "unfused" or s is None:
+            continue
+        measured = float(r["median_us"]) / float(s["median_us"])
+        model = ca.lowered_us(chip, r) / ca.lowered_us(chip, s, staged=True)
+        errs["decode" if r["shape"].startswith("d") else "prefill"].append(model / measured - 1)
+    print(f"  on benchmarks/data/h100_attention.csv ({sum(map(len, errs.values()))} cases): "
+          + ", ".join(f"{k} {statistics.mean(abs(e) for e in v):.1%}"
+                      for k, v in errs.items()))  # fmt: skip
 
 
 def main() -> None:

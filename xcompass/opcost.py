@@ -13,7 +13,10 @@ cost model"):
 - Attention: each (request, head, 128-row query block) is a tile whose work is the key blocks
   it visits (a causal diagonal block costs a whole block) plus a fixed per-tile overhead
   (`attention_tile_overhead`); tiles are dealt heaviest-first round-robin to the units, and
-  the busiest unit sets the time.
+  the busiest unit sets the time. A call can instead run the target's varlen kernel
+  (`attention_varlen`: FlashAttention-2's whole 128 x 64 tiles, decode fold and key splits,
+  CTA slots; `varlen_plan`), and the unfused attention has its own softmax and thin batched
+  GEMM costs (`softmax_time`, `thin_bmm_time`; docs/targets.md, "Attention kernels").
 - Row reductions (norms): one row's critical path walks its width
   (`reduction_ns_per_element`) before the kernel can finish.
 - Power cap: GEMM compute sustained past `throttle_after_us` runs at `throttled_clock` (dense

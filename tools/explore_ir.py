@@ -21,6 +21,7 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.printer import Printer
+from xdsl.rewriter import Rewriter
 from xdsl.utils.exceptions import DiagnosticException
 
 from xcompass.errors import XcompassError, shown
@@ -120,8 +121,7 @@ def module_text(lowered: LoweredModule, result: Exploration) -> str:
     them: tasks with start/end/energy, totals, the search's provenance."""
     module = lowered.module.clone()
     for op in [op for op in module.ops if isinstance(op, MappingOp)]:
-        op.detach()
-        op.erase()
+        Rewriter.erase_op(op)
     write_answer(module, None, result.mapping, result.problem, result.outcome, result.report)
     return _text(module)
 

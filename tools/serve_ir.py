@@ -47,7 +47,8 @@ def setup_from_mlir(path: str, model: str | None, target: str | None, mode: str)
     try:
         setup = serving_setup_of(module, "--mapping", mode)
     except PassFailure as exc:
-        raise XcompassError(f"{where}: {str(exc).removeprefix('--mapping: ')}") from None
+        what = str(exc).removeprefix("--mapping: ").removeprefix("--mapping ")  # "on <target>: "
+        raise XcompassError(f"{where}: {what}") from None
     if model is not None and _shape(resolve_model(model)) != _shape(setup.model):
         raise XcompassError(
             f"--model {shown(model)}: the mapping is of {setup.model.name}; give its model or "

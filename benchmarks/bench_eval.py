@@ -29,15 +29,15 @@ import numpy as np
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
-from xcompass.layercost import build_cost_table  # noqa: E402
-from xcompass.mapping import make_groups  # noqa: E402
-from xcompass.models import preset  # noqa: E402
-from xcompass.schedule import EvalContext, evaluate  # noqa: E402
-from xcompass.schedule_dag import evaluate_dag  # noqa: E402
-from xcompass.schedule_jit import evaluate_fast  # noqa: E402
-from xcompass.targets import preset as target_preset  # noqa: E402
-from xcompass.tiles import tile_spec  # noqa: E402
-from xcompass.workload import build_workload, parse_spec  # noqa: E402
+from xcompass.engine.mapping import make_groups  # noqa: E402
+from xcompass.engine.schedule import EvalContext, evaluate  # noqa: E402
+from xcompass.engine.schedule_dag import evaluate_dag  # noqa: E402
+from xcompass.engine.schedule_jit import evaluate_fast  # noqa: E402
+from xcompass.engine.tiles import tile_spec  # noqa: E402
+from xcompass.hardware.targets import preset as target_preset  # noqa: E402
+from xcompass.layer.layercost import build_cost_table  # noqa: E402
+from xcompass.model.models import preset  # noqa: E402
+from xcompass.model.workload import build_workload, parse_spec  # noqa: E402
 
 POP = 256
 PREVIOUS = "f61ea85"  # the last commit with the program-order chain kernel
@@ -92,7 +92,7 @@ def previous_kernel(folder: Path):  # noqa: ANN201
     cache too), or None outside a git clone that has it."""
     root = Path(__file__).resolve().parents[1]
     shown = subprocess.run(
-        ["git", "show", f"{PREVIOUS}:xcompass/schedule_jit.py"],
+        ["git", "show", f"{PREVIOUS}:xcompass/engine/schedule_jit.py"],
         cwd=root,
         capture_output=True,
         text=True,

@@ -4,7 +4,7 @@ and gate+up GEMMs, separate norm/activation/add kernels, one flash-attention ker
 llm-partition{single} -> map-cost) against layers this project measured on an H100
 (benchmarks/data/h100_layers.csv, from benchmarks/gpu/measure_layer.py). The cost model was not
 fitted to the CUDA-graph rows; in eager mode (`map-cost{mode=eager}`: the host queue of
-xcompass/hostqueue.py) `launch_us` was fitted on the even eager rows
+xcompass/engine/hostqueue.py) `launch_us` was fitted on the even eager rows
 (benchmarks/calibrate_eager.py), the odd ones are its check. The `unlowered` column is the same
 IR costed before any lowering pass (graph mode)."""
 

@@ -22,20 +22,20 @@ import dataclasses
 import statistics
 from pathlib import Path
 
-from xcompass.fusion import FuseOptions
-from xcompass.graph import layer_graph
-from xcompass.kernels import layer_kernels
-from xcompass.layercost import build_cost_table, request_groups
-from xcompass.lowering import DEFAULT, NONE, PYTORCH, Pipeline, lower
-from xcompass.mapping import make_groups, partition
-from xcompass.models import ModelConfig, preset
-from xcompass.opcost import Cover, RequestGroup
-from xcompass.padding import cover_time, plan_cover
-from xcompass.schedule import EvalContext, evaluate_mapping
-from xcompass.targets import Target, parse_target, target_data
-from xcompass.targets import preset as target_preset
-from xcompass.trace import read_trace, sample_step
-from xcompass.workload import Workload, build_workload, one_microbatch_per_group, parse_spec
+from xcompass.cost.opcost import Cover, RequestGroup
+from xcompass.engine.mapping import make_groups, partition
+from xcompass.engine.schedule import EvalContext, evaluate_mapping
+from xcompass.hardware.targets import Target, parse_target, target_data
+from xcompass.hardware.targets import preset as target_preset
+from xcompass.layer.fusion import FuseOptions
+from xcompass.layer.graph import layer_graph
+from xcompass.layer.kernels import layer_kernels
+from xcompass.layer.layercost import build_cost_table, request_groups
+from xcompass.layer.lowering import DEFAULT, NONE, PYTORCH, Pipeline, lower
+from xcompass.layer.padding import cover_time, plan_cover
+from xcompass.model.models import ModelConfig, preset
+from xcompass.model.trace import read_trace, sample_step
+from xcompass.model.workload import Workload, build_workload, one_microbatch_per_group, parse_spec
 
 HERE = Path(__file__).resolve().parent
 TRACES = HERE.parent.parent / "shared" / "data" / "traces"

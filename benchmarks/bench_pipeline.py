@@ -5,7 +5,7 @@ mode) against pipelines this project measured on the lent 4-GPU H200 host
 (benchmarks/data/h200_pipeline.csv, from benchmarks/gpu/measure_pipeline.py), with the one-stage
 figures (pp = 1, strategy=single on one H200) as reference. Nothing was fitted to the CUDA-graph
 figures: the GEMM/attention figures come from the single-H200 sweep, the link law from the NCCL
-sweeps (benchmarks/calibrate_comm.py). Eager mode's host queue (xcompass/hostqueue.py:
+sweeps (benchmarks/calibrate_comm.py). Eager mode's host queue (xcompass/engine/hostqueue.py:
 `launch_us`, `collective_launch_us` of the H200 presets) was fitted on the even rows of this file
 and of h200_tp_layers.csv (benchmarks/calibrate_eager.py); the odd rows are its check.
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bench_tp import TARGETS, latency_us
 
-from xcompass.workload import build_workload, parse_spec
+from xcompass.model.workload import build_workload, parse_spec
 
 HERE = Path(__file__).resolve().parent
 

@@ -44,7 +44,16 @@ import numpy as np
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 from xcompass.errors import XcompassError  # noqa: E402
-from xcompass.models import preset  # noqa: E402
+from xcompass.hardware.targets import preset as target_preset  # noqa: E402
+from xcompass.model.models import preset  # noqa: E402
+from xcompass.model.trace import read_trace  # noqa: E402
+from xcompass.model.workload import (  # noqa: E402
+    MicroBatch,
+    Request,
+    RequestKind,
+    Workload,
+    split_microbatches,
+)
 from xcompass.search import (  # noqa: E402
     GAConfig,
     GeneticSearch,
@@ -53,15 +62,6 @@ from xcompass.search import (  # noqa: E402
     SeedPool,
     autotune,
     build_problem,
-)
-from xcompass.targets import preset as target_preset  # noqa: E402
-from xcompass.trace import read_trace  # noqa: E402
-from xcompass.workload import (  # noqa: E402
-    MicroBatch,
-    Request,
-    RequestKind,
-    Workload,
-    split_microbatches,
 )
 
 TRACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"

@@ -30,7 +30,7 @@ TRACE = REPO.parent / "shared" / "data" / "traces" / "AzureLLMInferenceTrace_con
 
 
 def _trace():  # noqa: ANN202
-    from xcompass.trace import read_trace
+    from xcompass.model.trace import read_trace
 
     return read_trace(TRACE)
 

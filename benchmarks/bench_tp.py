@@ -4,7 +4,8 @@ map-cost in graph and eager mode) against layers this project measured on the le
 host (benchmarks/data/h200_tp_layers.csv, from benchmarks/gpu/measure_tp_layer.py). Nothing was
 fitted to the CUDA-graph figures: the GEMM/attention figures come from the single-H200 sweep, the
 all-reduce law from the NCCL sweeps (benchmarks/calibrate_comm.py). Eager mode's host queue
-(xcompass/hostqueue.py: `launch_us`, `collective_launch_us` of the H200 presets) was fitted on the
+(xcompass/engine/hostqueue.py: `launch_us`, `collective_launch_us` of the H200 presets) was fitted
+on the
 even rows of this file and of h200_pipeline.csv (benchmarks/calibrate_eager.py); the odd rows
 are its check.
 
@@ -24,8 +25,8 @@ from xcompass.tools.universe import XCOMPASS_UNIVERSE
 from xdsl.context import Context
 from xdsl.passes import PassPipeline
 
-from xcompass.models import preset
-from xcompass.workload import Workload, build_workload, parse_spec
+from xcompass.model.models import preset
+from xcompass.model.workload import Workload, build_workload, parse_spec
 
 HERE = Path(__file__).resolve().parent
 TARGETS = {1: "h200", 2: "hgx-h200x2", 4: "hgx-h200x4", 8: "hgx-h200x8"}

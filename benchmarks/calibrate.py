@@ -2,7 +2,7 @@
 
 Data: `h100` from ../shared/data/h100_calibration.csv, `h200` from
 benchmarks/data/h200_calibration.csv (the same sweep, measured with the same script on the lent
-H200). Free parameters (xcompass/opcost.py says what each does): GEMM kernel floor, DRAM
+H200). Free parameters (xcompass/cost/opcost.py says what each does): GEMM kernel floor, DRAM
 efficiency and the number of units that saturate DRAM, GEMM tile shape and compute efficiency;
 attention floor, efficiency, per-tile overhead and KV streaming efficiency; element-wise floor
 and streaming efficiency; the norm's per-element row latency. Every parameter is shared by a
@@ -28,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from xcompass.opcost import OpSpec, RequestGroup, op_cost
-from xcompass.targets import preset
+from xcompass.cost.kernelcost import op_cost
+from xcompass.cost.opcost import OpSpec, RequestGroup
+from xcompass.hardware.targets import preset
 
 HERE = Path(__file__).resolve().parent
 DATA = {
@@ -48,7 +49,8 @@ ELTWISE = {  # tensors moved per element, kernels, row reduction: measure_gpu.py
 }
 KINDS = ("gemm", "attention", "eltwise")
 # The CSVs time one eager op between two CUDA events; the presets' floors are what a kernel costs
-# back to back in a stream or CUDA graph (how xcompass/layercost.py adds them up). The difference
+# back to back in a stream or CUDA graph (how xcompass/layer/layercost.py adds them up). The
+# difference
 # was measured, not fitted (torch profiler, PyTorch 2.11, 2026-11-21): the event-timed median of
 # an op exceeds its kernels' own durations (and the gaps between them) by the figures below, and
 # the kernels of a llama3-8b decode layer replayed in a CUDA graph on the H100 start 0.45 us

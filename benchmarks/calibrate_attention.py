@@ -28,12 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from xcompass.graph import layer_graph
-from xcompass.kernels import layer_kernels
-from xcompass.lowering import Pipeline, lower
-from xcompass.models import preset as model_preset
-from xcompass.opcost import OpSpec, RequestGroup, attention_cost, varlen_plan
-from xcompass.targets import preset
+from xcompass.cost.attentioncost import attention_cost, varlen_plan
+from xcompass.cost.opcost import OpSpec, RequestGroup
+from xcompass.hardware.targets import preset
+from xcompass.layer.graph import layer_graph
+from xcompass.layer.kernels import layer_kernels
+from xcompass.layer.lowering import Pipeline, lower
+from xcompass.model.models import preset as model_preset
 
 DATA = Path(__file__).resolve().parent / "data" / "h100_attention.csv"
 VARLEN = (

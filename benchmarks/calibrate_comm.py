@@ -36,7 +36,8 @@ latencies and millisecond transfers weigh the same.
   Bus bandwidth B does not depend on n on an NVSwitch (each GPU drives its own 18 links; NCCL
   maintainers report 365-370 GB/s ring busbw for 2..8 H100s, NVIDIA/nccl#1455, nccl-tests#212).
 - launch_us: eager layer time = sum over the model's kernels of max(kernel time, kernels x
-  launch_us), kernel times from `op_cost` on the `h100` preset (what xcompass/layercost.py charges
+  launch_us), kernel times from `op_cost` on the `h100` preset (what xcompass/layer/layercost.py
+  charges
   in eager mode); one parameter, grid-searched on alternate rows.
 """
 
@@ -200,7 +201,8 @@ def fit_network(path: Path = GRAPH_CSV, x4: Path = X4_CSV) -> dict[str, float]:
 
 def predict(net: dict[str, float], kind: str, mode: str, size: np.ndarray, world: int = 2,
             law: bool = True) -> np.ndarray:  # fmt: skip
-    """Model time (us) from fitted values, the same formulas as xcompass/comm.py; law=False:
+    """Model time (us) from fitted values, the same formulas as xcompass/hardware/comm.py;
+    law=False:
     NCCL's tuner steps and a bandwidth independent of n (the prediction before world 4)."""
     if kind == "p2p":
         lat = net["latency_us"] if mode == "graph" else net["eager_latency_us"]
@@ -217,10 +219,11 @@ def predict(net: dict[str, float], kind: str, mode: str, size: np.ndarray, world
 
 def layer_cases(path: Path = LAYERS_CSV):  # noqa: ANN201
     """[(label, per-op kernel us, per-op kernel count, eager us, graph us)] for h100_layers.csv."""
-    from xcompass.layercost import layer_ops
-    from xcompass.models import preset as model_preset
-    from xcompass.opcost import RequestGroup, op_cost
-    from xcompass.targets import preset
+    from xcompass.cost.kernelcost import op_cost
+    from xcompass.cost.opcost import RequestGroup
+    from xcompass.hardware.targets import preset
+    from xcompass.layer.layercost import layer_ops
+    from xcompass.model.models import preset as model_preset
 
     chip = preset("h100").kinds[0]
     # the measured layer (benchmarks/gpu/measure_layer.py) has no RoPE: cost the same kernels

@@ -1,4 +1,5 @@
-"""Fit `launch_us` (the host's time to issue one kernel in eager mode, `xcompass/hostqueue.py`)
+"""Fit `launch_us` (the host's time to issue one kernel in eager mode,
+`xcompass/engine/hostqueue.py`)
 per machine, on half the eager rows, and check it on the other half.
 
 Machines and rows (every eager figure this project measured; the prediction goes through the
@@ -38,11 +39,11 @@ from xcompass.tools.importer import build_module  # noqa: E402
 from xcompass.tools.universe import XCOMPASS_UNIVERSE  # noqa: E402
 from xdsl.passes import PassPipeline  # noqa: E402
 
-from xcompass.kernels import layer_kernels  # noqa: E402
-from xcompass.layercost import build_cost_table  # noqa: E402
-from xcompass.models import preset  # noqa: E402
-from xcompass.schedule import EvalContext, evaluate_mapping  # noqa: E402
-from xcompass.workload import build_workload, parse_spec  # noqa: E402
+from xcompass.engine.schedule import EvalContext, evaluate_mapping  # noqa: E402
+from xcompass.layer.kernels import layer_kernels  # noqa: E402
+from xcompass.layer.layercost import build_cost_table  # noqa: E402
+from xcompass.model.models import preset  # noqa: E402
+from xcompass.model.workload import build_workload, parse_spec  # noqa: E402
 
 GRID = np.round(np.arange(0.0, 40.01, 0.1), 1)
 

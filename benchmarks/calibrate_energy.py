@@ -9,12 +9,12 @@ the lent H100 (`benchmarks/data/h100_energy.csv`), both taken by `measure_energy
 power included), `us_per_rep` the wall time per repetition, `idle_w` the board's power measured
 before any work.
 
-Model fitted (the engine's own energy formula, xcompass/schedule.py), per kernel:
+Model fitted (the engine's own energy formula, xcompass/engine/schedule.py), per kernel:
 
     E = static_w x t + pj_per_mac x MACs + dram_pj_per_bit x 8 x DRAM bytes
         + sram_pj_per_bit x 8 x on-chip bytes
 
-with MACs and bytes counted by the engine itself (`xcompass.opcost.op_cost` on the target's
+with MACs and bytes counted by the engine itself (`xcompass.cost.opcost.op_cost` on the target's
 chiplet kind) and `t` the MEASURED kernel time, so the model's latency errors do not leak into
 the energy coefficients. The four coefficients are fitted by non-negative least squares on the
 relative error (each row divided by its measured energy: energies span 0.1 mJ to 2 J), with an
@@ -51,8 +51,9 @@ from pathlib import Path
 
 import numpy as np
 
-from xcompass.opcost import OpCost, OpSpec, RequestGroup, op_cost
-from xcompass.targets import ChipletKind, Target, preset
+from xcompass.cost.kernelcost import op_cost
+from xcompass.cost.opcost import OpCost, OpSpec, RequestGroup
+from xcompass.hardware.targets import ChipletKind, Target, preset
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CSV = HERE.parents[1] / "shared" / "data" / "h200_energy_calibration.csv"
@@ -273,11 +274,11 @@ def _kind_mape(fit: EnergyFit, rows: list[Counts], time: str, counts: str = "mea
 
 def layer_check(fit: EnergyFit, target_name: str, rows: list[dict[str, str]]) -> None:
     """Whole layers measured on the board, predicted by the engine on one GPU of the target."""
-    from xcompass.layercost import build_cost_table, layer_ops
-    from xcompass.mapping import make_groups
-    from xcompass.models import preset as model_preset
-    from xcompass.schedule import EvalContext, evaluate
-    from xcompass.workload import one_microbatch_per_group, parse_spec
+    from xcompass.engine.mapping import make_groups
+    from xcompass.engine.schedule import EvalContext, evaluate
+    from xcompass.layer.layercost import build_cost_table, layer_ops
+    from xcompass.model.models import preset as model_preset
+    from xcompass.model.workload import one_microbatch_per_group, parse_spec
 
     target = with_fit(preset(target_name), fit)
     print(f"  whole layers (never fitted; the engine with the fitted values: layer_ops of a "

@@ -2,7 +2,7 @@
 
 Data: benchmarks/data/h100_moe.csv (benchmarks/gpu/measure_outliers.py on the lent H100, bf16,
 torch._grouped_mm's CUTLASS grouped GEMM for the experts, L2 flushed before every timed rep).
-Free parameters (xcompass/opcost.py, `moe_cost`): `grouped_overlap` (how the grouped GEMM
+Free parameters (xcompass/cost/opcost.py, `moe_cost`): `grouped_overlap` (how the grouped GEMM
 overlaps its compute with its weight streaming), `moe_route_kernels` and
 `moe_combine_tensors` (the routing kernels around the experts: their count and the hidden-wide
 rows the gather and combine move per routed row). Everything else is the shipped preset
@@ -27,11 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from xcompass.layercost import layer_ops
-from xcompass.models import preset as model_preset
-from xcompass.moecost import grouped_gemm_time, routing_time
-from xcompass.opcost import RequestGroup, op_cost
-from xcompass.targets import ChipletKind, preset
+from xcompass.cost.kernelcost import op_cost
+from xcompass.cost.moecost import grouped_gemm_time, routing_time
+from xcompass.cost.opcost import RequestGroup
+from xcompass.hardware.targets import ChipletKind, preset
+from xcompass.layer.layercost import layer_ops
+from xcompass.model.models import preset as model_preset
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data" / "h100_moe.csv"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xcompass.trace import read_trace
+from xcompass.model.trace import read_trace
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE = ROOT.parent / "shared" / "data" / "traces" / "AzureLLMInferenceTrace_conv.csv"

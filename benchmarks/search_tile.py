@@ -6,7 +6,8 @@ bound's gap at every granularity.
 The default tile search (`SearchSettings` at granularity tile): generation 0 holds the standard
 strategies, unit pipelines and the bests of fast GAs at layer then group granularity expanded to
 tiles; a multi-fidelity GA (fidelity 0.25: the screen ranks 4x the children, the engine re-costs
-the best quarter) spends half the exact budget, a screened memetic local search the other half.
+the best quarter) spends a quarter of the exact budget, a screened memetic local search (16
+neighbours a round, the screen's best re-costed) the rest.
 SA and random search get the study's standard pool and the same number of exact evaluations.
 """
 
@@ -125,7 +126,8 @@ def target_row(budgets: tuple[int, ...] = (1000, 1500), seeds: tuple[int, ...] =
 
 def ablation(budget: int = 600, seeds: tuple[int, ...] = (0, 1, 2)) -> None:
     """Which moves pay: the local search from the same start (the best unit pipeline) on the
-    same exact budget with each move set; and per move, the rounds it won with all of them."""
+    same exact budget with each move set (48 neighbours a round, the screen's 4 best
+    re-costed); and per move, the rounds it won with all of them."""
     p = target_problem()
     pool = SeedPool.build(p, "edp", structured_seeds(p))
     start = pool.scored.take([pool.best_index()])
@@ -141,7 +143,8 @@ def ablation(budget: int = 600, seeds: tuple[int, ...] = (0, 1, 2)) -> None:
     for name, moves in sets.items():
         got = []
         for seed in seeds:
-            best, rep = local_search(p, "edp", start, budget, seed=seed, moves=moves)
+            best, rep = local_search(p, "edp", start, budget, seed=seed, moves=moves, width=48,
+                                     recost=4)  # fmt: skip
             got.append(float(best.score[0]))
             if name == "all":
                 for k, v in rep.wins.items():

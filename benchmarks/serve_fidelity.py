@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from xcompass.hardware.targets import load_target
 from xcompass.serving import PolicyOptions, RequestStream, serving_setup, simulate
 from xcompass.serving.cost_cache import serving_target
 from xcompass.serving.host import HostModel
 from xcompass.serving.replicas import replica_engine
-from xcompass.targets import load_target
 
 DATA = Path(__file__).resolve().parent / "data"
 LOOP = PolicyOptions("sarathi", token_budget=512, max_running=64)
@@ -43,10 +43,10 @@ def loop_kernels() -> tuple:
     gate+up GEMM, SiLU and the product as two kernels, the down GEMM and residual add. Each
     is an op-level kernel costed with the h100 preset as it stands: a description of the
     program, nothing fitted."""
-    from xcompass.kernels import Kernel
-    from xcompass.layercost import layer_ops
-    from xcompass.models import resolve_model
-    from xcompass.opcost import OpSpec
+    from xcompass.cost.opcost import OpSpec
+    from xcompass.layer.kernels import Kernel
+    from xcompass.layer.layercost import layer_ops
+    from xcompass.model.models import resolve_model
 
     ops = []
     for op in layer_ops(resolve_model("llama3-8b")):
@@ -272,7 +272,7 @@ def main() -> None:
         errs = [_mape(np.array([r[2 + i] for r in sel]), meas) for i in range(len(ATTENTION))]
         print(f"  MAPE {label}: " + " -> ".join(f"{e:.1%}" for e in errs))
     setup, _ = _engine()
-    from xcompass.layercost import kernels_of
+    from xcompass.layer.layercost import kernels_of
 
     kernels = sum(kernels_of(k) for k in setup.kernels) * setup.model.layers + 3
     host = fit_host(_rows("h100_serving_iterations.csv"), kernels)

@@ -89,6 +89,8 @@ def island(args: tuple[int, int]) -> dict:
 def long_run(out: Path, islands: int, budget: int) -> None:
     import numpy as np
 
+    from xcompass.search.study import BELOW_LAYER
+
     t0 = time.perf_counter()
     with mp.get_context("fork").Pool(islands) as pool:
         runs = pool.map(island, [(s, budget) for s in range(islands)], chunksize=1)
@@ -107,8 +109,7 @@ def long_run(out: Path, islands: int, budget: int) -> None:
             **ISLAND,
             "budget_per_island": budget,
             "islands": islands,
-            "fidelity": "default (0.25)",
-            "local": "default (0.5)",
+            **{k: f"default ({v})" for k, v in BELOW_LAYER.items()},
             "coarse": "default (layer,group)",
         },  # fmt: skip
         "evaluations": sum(r["evaluations"] for r in runs),

@@ -79,9 +79,9 @@ from xdsl.traits import (
     SymbolTable,
 )
 
-from xcompass import workload as core_workload
-from xcompass.models import LIMITS, MAX_DIM, MAX_EXPERTS, MAX_LAYERS, MAX_VOCAB, ModelConfig
-from xcompass.workload import MAX_MICROBATCHES, MAX_REQUESTS, MAX_TOKENS, Workload
+from xcompass.model import workload as core_workload
+from xcompass.model.models import LIMITS, MAX_DIM, MAX_EXPERTS, MAX_LAYERS, MAX_VOCAB, ModelConfig
+from xcompass.model.workload import MAX_MICROBATCHES, MAX_REQUESTS, MAX_TOKENS, Workload
 
 MAX_FEATURES = MAX_VOCAB
 """Largest feature size of an activation type (the LM head's logits are the widest)."""

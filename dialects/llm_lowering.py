@@ -49,18 +49,18 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.traits import HasParent, IsolatedFromAbove, IsTerminator
 
-from xcompass.attention import MODES as STAGE_MODES
-from xcompass.attention import StagePolicy, shape_key
-from xcompass.opcost import Cover, Stage
-from xcompass.padding import MODES as PAD_MODES
-from xcompass.padding import PadPolicy
+from xcompass.cost.opcost import Cover, Stage
+from xcompass.layer.attention import MODES as STAGE_MODES
+from xcompass.layer.attention import StagePolicy, shape_key
+from xcompass.layer.padding import MODES as PAD_MODES
+from xcompass.layer.padding import PadPolicy
 
 _STAGE_FIELDS = ("br", "bc", "buffers", "level", "kv_passes")
 
 
 @irdl_attr_definition
 class StageAttr(ParametrizedAttribute):
-    """How one request shape's attention runs (xcompass.opcost.Stage)."""
+    """How one request shape's attention runs (xcompass.cost.opcost.Stage)."""
 
     name = "llm.stage"
     mode: StringAttr = param_def()
@@ -121,7 +121,7 @@ class StageAttr(ParametrizedAttribute):
 
 @irdl_attr_definition
 class CoverAttr(ParametrizedAttribute):
-    """Row tiles covering one GEMM token count (xcompass.opcost.Cover)."""
+    """Row tiles covering one GEMM token count (xcompass.cost.opcost.Cover)."""
 
     name = "llm.cover"
     mode: StringAttr = param_def()

@@ -56,8 +56,9 @@ from xdsl.irdl import (
 )
 from xdsl.traits import HasParent, NoTerminator, SymbolOpInterface
 
-from xcompass.mapping import Groups, Mapping
-from xcompass.units import GRANULARITIES, Units
+from xcompass.engine.mapping import Groups, Mapping
+from xcompass.engine.units import Units
+from xcompass.names import GRANULARITIES
 
 
 class UnitKind(StrEnum):

@@ -1,5 +1,5 @@
 """Write a costed mapping into IR: the one writer map-cost, map-autotune and `xcompass explore`
-share. The costing itself is the core's (`xcompass.report.cost_mapping`); this module only
+share. The costing itself is the core's (`xcompass.engine.report.cost_mapping`); this module only
 turns its report (and a search's provenance) into attributes and ops."""
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute
 from xdsl.rewriter import InsertPoint, Rewriter
 
+from xcompass.engine.mapping import Mapping
+from xcompass.engine.report import dumps
 from xcompass.fileio import write_atomically
-from xcompass.mapping import Mapping
-from xcompass.report import dumps
 
 if TYPE_CHECKING:  # the search loads numba: only when a pass runs it
     from xcompass.search import Outcome, SearchProblem

@@ -41,16 +41,15 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.passes import ModulePass
 
-from xcompass.comm import MODES
+from xcompass.engine.mapping import Mapping, expand
+from xcompass.engine.report import answer_context, cost_mapping
+from xcompass.engine.tiles import check_tiles
 from xcompass.errors import XcompassError, shown
-from xcompass.mapping import Mapping
+from xcompass.hardware.comm import MODES
+from xcompass.model.trace import MAX_SAMPLE, read_trace
+from xcompass.model.workload import MAX_SEED, parse_spec
 from xcompass.names import GRANULARITIES
-from xcompass.report import answer_context, cost_mapping
 from xcompass.search.objectives import OBJECTIVES, SERVING_OBJECTIVES
-from xcompass.tiles import check_tiles
-from xcompass.trace import MAX_SAMPLE, read_trace
-from xcompass.units import expand
-from xcompass.workload import MAX_SEED, parse_spec
 
 if TYPE_CHECKING:  # the search loads numba: only when the pass runs
     from xcompass.search import GAConfig, Outcome, SearchProblem, Seed

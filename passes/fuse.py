@@ -27,10 +27,10 @@ from xdsl.pattern_rewriter import (
 )
 from xdsl.rewriter import InsertPoint
 
-from xcompass.fusion import FuseOptions, Group, plan_fusion
-from xcompass.graph import INPUT
-from xcompass.kernels import unit_order
-from xcompass.targets import OnChipLevel
+from xcompass.hardware.targets import OnChipLevel
+from xcompass.layer.fusion import FuseOptions, Group, plan_fusion
+from xcompass.layer.graph import INPUT
+from xcompass.layer.kernels import unit_order
 
 NAME = "llm-fuse"
 
@@ -84,7 +84,7 @@ def build_fused(
 
 @dataclass
 class FuseLayer(RewritePattern):
-    """Plan an `llm.layer`'s fusion (xcompass.fusion) and rewrite it: its ops reordered into
+    """Plan an `llm.layer`'s fusion (xcompass.layer.fusion) and rewrite it: its ops reordered into
     their kernels' order, each group wrapped in `llm.fused`. A layer already fused is left."""
 
     src: LoweringInput
@@ -121,7 +121,7 @@ class FuseLayer(RewritePattern):
 @dataclass(frozen=True)
 class FusePass(ModulePass):
     """Fuse each layer's ops into kernels by THInfer's density-driven rules (see
-    xcompass.fusion). `theta` scales the density threshold (the ridge point); `siblings`,
+    xcompass.layer.fusion). `theta` scales the density threshold (the ridge point); `siblings`,
     `eltwise`, `prologue`, `epilogue` switch the four kinds of fusion; `allow-chain` lets a
     group hold several high-density ops; `level` names the on-chip level the working set must
     fit (default: the target's innermost). A layer already fused is left as it is."""

@@ -13,18 +13,18 @@ from xdsl.dialects.builtin import IntegerAttr, ModuleOp
 from xdsl.ir import Operation, SSAValue
 from xdsl.rewriter import Rewriter
 
-from xcompass.attention import StagePolicy
+from xcompass.cost.opcost import OpSpec
+from xcompass.engine.mapping import Groups, Mapping, check_memory, make_groups
 from xcompass.errors import XcompassError
-from xcompass.fusion import Group
-from xcompass.graph import INPUT, LayerGraph, Node
-from xcompass.kernels import Kernel, Lowering, layer_kernels
-from xcompass.layercost import memory_table
-from xcompass.mapping import Groups, Mapping, check_memory, make_groups
-from xcompass.models import ModelConfig
-from xcompass.opcost import OpSpec
-from xcompass.padding import PadPolicy
-from xcompass.targets import Target
-from xcompass.workload import Workload, split_microbatches
+from xcompass.hardware.targets import Target
+from xcompass.layer.attention import StagePolicy
+from xcompass.layer.fusion import Group
+from xcompass.layer.graph import INPUT, LayerGraph, Node
+from xcompass.layer.kernels import Kernel, Lowering, layer_kernels
+from xcompass.layer.layercost import memory_table
+from xcompass.layer.padding import PadPolicy
+from xcompass.model.models import ModelConfig
+from xcompass.model.workload import Workload, split_microbatches
 
 _UNARY = {
     llm.RMSNormOp: "rmsnorm",

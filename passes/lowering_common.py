@@ -13,10 +13,10 @@ from xcompass.passes.errors import PassFailure
 from xcompass.passes.ir_bridge import LayerIR, read_layer, read_problem
 from xdsl.dialects.builtin import ModuleOp
 
+from xcompass.cost.opcost import RequestGroup
 from xcompass.errors import XcompassError, shown
-from xcompass.layercost import request_groups
-from xcompass.opcost import RequestGroup
-from xcompass.targets import ChipletKind, Target
+from xcompass.hardware.targets import ChipletKind, Target
+from xcompass.layer.layercost import request_groups
 
 
 @dataclass

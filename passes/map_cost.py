@@ -12,14 +12,16 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
-from xcompass.comm import MODES
+from xcompass.engine.mapping import collapse, expand
+from xcompass.engine.report import cost_mapping
+from xcompass.engine.schedule import EvalContext, evaluate_mapping
+from xcompass.engine.tiles import tile_spec
+from xcompass.engine.units import Units
 from xcompass.errors import XcompassError
-from xcompass.kernels import UNLOWERED, Lowering, layer_kernels
-from xcompass.layercost import build_cost_table
-from xcompass.report import cost_mapping, lowering_summary
-from xcompass.schedule import EvalContext, evaluate_mapping
-from xcompass.tiles import tile_spec
-from xcompass.units import Units, collapse, expand
+from xcompass.hardware.comm import MODES
+from xcompass.layer.kernels import UNLOWERED, Lowering, layer_kernels
+from xcompass.layer.layercost import build_cost_table
+from xcompass.layer.lowering import lowering_summary
 
 
 @dataclass(frozen=True)

@@ -119,8 +119,8 @@ class MapServePass(ModulePass):
 
     def _stream(self):  # noqa: ANN202
         from xcompass.explore.workloads import embedded_lengths
+        from xcompass.model.trace import read_trace
         from xcompass.serving import from_trace, generated
-        from xcompass.trace import read_trace
 
         if self.trace:
             return from_trace(read_trace(self.trace), rate_scale=self.rate_scale,

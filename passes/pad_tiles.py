@@ -15,8 +15,8 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
-from xcompass.lowering import plan_padding
-from xcompass.padding import MODES
+from xcompass.layer.lowering import plan_padding
+from xcompass.layer.padding import MODES
 
 NAME = "llm-pad-tiles"
 

@@ -26,14 +26,15 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.passes import ModulePass
 from xdsl.rewriter import Rewriter
 
+from xcompass.engine.granularity import build_units
+from xcompass.engine.mapping import STRATEGIES, check_memory, expand, make_groups, partition
+from xcompass.engine.tiles import check_tiles, check_tp, tile_spec
+from xcompass.engine.units import unit_memory
 from xcompass.errors import XcompassError
-from xcompass.layercost import build_cost_table, memory_table
-from xcompass.mapping import STRATEGIES, check_memory, make_groups, partition
+from xcompass.hardware.targets import MAX_CHIPLETS
+from xcompass.layer.layercost import build_cost_table, memory_table
+from xcompass.model.workload import MAX_MICROBATCHES
 from xcompass.names import GRANULARITIES, TILE_HEADS, TILE_WIDTH
-from xcompass.targets import MAX_CHIPLETS
-from xcompass.tiles import check_tiles, check_tp, tile_spec
-from xcompass.units import build_units, expand, unit_memory
-from xcompass.workload import MAX_MICROBATCHES
 
 TAKES: dict[str, tuple[str, ...]] = {
     "tp": ("tensor", "hybrid"),

@@ -15,9 +15,9 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
-from xcompass.attention import MODES
 from xcompass.errors import XcompassError
-from xcompass.lowering import plan_attention
+from xcompass.layer.attention import MODES
+from xcompass.layer.lowering import plan_attention
 
 NAME = "llm-stage-attention"
 

@@ -11,11 +11,11 @@ import click
 from xdsl.printer import Printer
 
 from xcompass import fileio
-from xcompass import models as model_lib
-from xcompass import targets as target_lib
 from xcompass.errors import XcompassError, shown
-from xcompass.trace import MAX_SAMPLE, read_trace, sample_step
-from xcompass.workload import (
+from xcompass.hardware import targets as target_lib
+from xcompass.model import models as model_lib
+from xcompass.model.trace import MAX_SAMPLE, read_trace, sample_step
+from xcompass.model.workload import (
     DEFAULT_SPEC,
     MAX_MICROBATCHES,
     MAX_SEED,
@@ -40,7 +40,7 @@ def check_output(output: str | None, inputs: dict[str, str | None]) -> None:
     except OSError as exc:
         raise XcompassError(f"-o {_short(output)}: cannot write ({exc.strerror})") from None
     for flag, path in inputs.items():
-        if path is not None and _is_file(path) and fileio._same_file(output, path):
+        if path is not None and _is_file(path) and fileio.same_file(output, path):
             raise XcompassError(
                 f"-o {_short(output)}: is the {flag} input file; refusing to overwrite it"
             )

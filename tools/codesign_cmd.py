@@ -22,10 +22,10 @@ MAX_OUTER, MAX_INNER = 10_000, 100_000
 def _check(o: dict[str, Any]) -> tuple[Any, Any]:
     """Everything before any search: the model, the workload, the space file (and whether its
     constraints can be met), the output folder."""
-    from xcompass import models as model_lib
     from xcompass.codesign.spacefile import load_space
     from xcompass.explore.outputs import check_out_dir, make_out_dir
-    from xcompass.workload import parse_spec
+    from xcompass.model import models as model_lib
+    from xcompass.model.workload import parse_spec
 
     try:
         model = model_lib.resolve_model(o["model"])

@@ -13,13 +13,13 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from xcompass.comm import MODES
 from xcompass.errors import XcompassError, shown
-from xcompass.models import MAX_LAYERS
+from xcompass.hardware.comm import MODES
+from xcompass.model.models import MAX_LAYERS
+from xcompass.model.trace import MAX_SAMPLE
+from xcompass.model.workload import MAX_MICROBATCHES, MAX_SEED
 from xcompass.names import GRANULARITIES, TILE_HEADS, TILE_WIDTH
 from xcompass.search.objectives import OBJECTIVES
-from xcompass.trace import MAX_SAMPLE
-from xcompass.workload import MAX_MICROBATCHES, MAX_SEED
 
 DEFAULT_OUT = "xcompass-out"
 MAX_POPULATION, MAX_GENERATIONS, MAX_SAMPLES = 10_000, 100_000, 256  # as map-autotune's
@@ -189,14 +189,14 @@ def _check(o: dict[str, Any], resume: Any = None) -> Checked:
     """Every check that needs no model import or search, in the order a user reads options."""
     from xcompass.tools.explore_ir import lowering_passes
 
-    from xcompass import models as model_lib
-    from xcompass import targets as target_lib
     from xcompass.explore import checkpoint as ckpt
     from xcompass.explore.inputs import backend_for
     from xcompass.explore.outputs import check_out_dir, check_outputs, make_out_dir
     from xcompass.explore.study import BASELINES, SearchSettings
-    from xcompass.fileio import _same_file, check_readable
-    from xcompass.workload import build_workload, parse_spec
+    from xcompass.fileio import check_readable, same_file
+    from xcompass.hardware import targets as target_lib
+    from xcompass.model import models as model_lib
+    from xcompass.model.workload import build_workload, parse_spec
 
     if o["workload"] is not None and o["trace"] is not None:
         raise XcompassError("--workload and --trace: give one or the other")
@@ -241,7 +241,7 @@ def _check(o: dict[str, Any], resume: Any = None) -> Checked:
         raise XcompassError(f"--layers {o['layers']}: {model.name} has {model.layers} layers")
     target = _named("--target", target_lib.resolve_target_spec, o["target"])
     if o["granularity"] == "tile":
-        from xcompass.tiles import check_tiles
+        from xcompass.engine.tiles import check_tiles
 
         width, heads = o["tile_width"] or TILE_WIDTH, o["tile_heads"] or TILE_HEADS
         try:
@@ -284,7 +284,7 @@ def _check(o: dict[str, Any], resume: Any = None) -> Checked:
         ckpt.check_settings(resume, settings.as_dict(), "--resume", o["resume"])
     if o["checkpoint"]:
         ckpt.check_writable_checkpoint(o["checkpoint"])
-        same = o["resume"] and _same_file(o["checkpoint"], o["resume"])
+        same = o["resume"] and same_file(o["checkpoint"], o["resume"])
         if os.path.exists(o["checkpoint"]) and not same:
             raise XcompassError(
                 f"--checkpoint {shown(o['checkpoint'], 100)}: exists; continue it with --resume "
@@ -381,7 +381,7 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
                       "one]")),
     ("--local", dict(default=None, metavar="SHARE",
                      help="Below a layer: share of the budget for the memetic local search, "
-                     "in [0, 1)  [default: 0.5 below a layer, 0 at layer]")),
+                     "in [0, 1)  [default: 0.75 below a layer, 0 at layer]")),
     ("--seed", dict(type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
                     help="Search seed: one seed, one result, on any backend.")),
     ("--train-samples", dict(type=click.IntRange(0, MAX_SAMPLES), default=0,
@@ -477,10 +477,11 @@ def explore_cmd(**o: Any) -> None:
 def _explore(o: dict[str, Any], c: Checked, started: float) -> None:
     from xcompass.tools.explore_ir import lowered_module, module_text
 
-    from xcompass.explore.api import Explorer, ProblemSpec
+    from xcompass.explore.api import Explorer
     from xcompass.explore.inputs import resolve_workload, tile_options
     from xcompass.explore.outputs import remove_interim, write_outputs
     from xcompass.explore.progress import LiveProgress
+    from xcompass.explore.spec import ProblemSpec
     from xcompass.explore.table import results_table
     from xcompass.fileio import write_atomically
 

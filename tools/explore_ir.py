@@ -24,19 +24,19 @@ from xdsl.printer import Printer
 from xdsl.rewriter import Rewriter
 from xdsl.utils.exceptions import DiagnosticException
 
+from xcompass.engine.mapping import Mapping
 from xcompass.errors import XcompassError, shown
 from xcompass.explore.api import Exploration
-from xcompass.mapping import Mapping
-from xcompass.models import ModelConfig
-from xcompass.report import lowering_summary
+from xcompass.layer.lowering import lowering_summary
+from xcompass.model.models import ModelConfig
+from xcompass.model.workload import Workload
 from xcompass.search.problem import SearchProblem
-from xcompass.workload import Workload
 
 NAMED_LOWERINGS = {"default": DEFAULT_LOWERING, "pytorch": PYTORCH_LOWERING, "none": ""}
 LOWERING_PASSES = ("llm-fuse", "llm-stage-attention", "llm-pad-tiles")
 
 
-def _context() -> Context:
+def xcompass_context() -> Context:
     ctx = Context()
     for name, factory in XCOMPASS_UNIVERSE.all_dialects.items():
         ctx.register_dialect(name, factory)
@@ -102,7 +102,7 @@ def lowered_module(
 ) -> LoweredModule:
     """Import, then lower: the module every later step reads."""
     module = build_module(model, workload, layers, target)
-    ctx = _context()
+    ctx = xcompass_context()
     for p in passes:
         try:
             p.apply(ctx, module)
@@ -144,7 +144,7 @@ def interim_module_text(
     names = [mb.name for mb in lowered.problem.workload.microbatches]
     module.body.block.add_op(search_mapping_op("mapping", mapping, names, search))
     try:
-        MapCostPass(report=report, mode=mode).apply(_context(), module)
+        MapCostPass(report=report, mode=mode).apply(xcompass_context(), module)
     except DiagnosticException as exc:
         raise XcompassError(str(exc)) from None
     return _text(module)

@@ -28,8 +28,8 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
-from xcompass.models import ModelConfig
-from xcompass.workload import Workload
+from xcompass.model.models import ModelConfig
+from xcompass.model.workload import Workload
 
 _ELEMENT = {"bf16": BFloat16Type(), "f16": Float16Type(), "f32": Float32Type(), "i8": i8}
 

@@ -48,7 +48,7 @@ from xcompass.errors import XcompassError, shown
 
 harden_xdsl()
 
-_check_option_types = check_option_types  # the name test_fuzz imports
+check_option_types = check_option_types  # the name test_fuzz imports
 __all__ = ["UsageError", "check_option_spelling", "list_passes", "main"]
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import click
 
 from xcompass.errors import XcompassError, shown
+from xcompass.model.workload import MAX_SEED, MAX_TOKENS
 from xcompass.serving.arrivals import parse_window
-from xcompass.workload import MAX_SEED, MAX_TOKENS
 
 DEFAULT_OUT = "xcompass-serve-out"
 DEFAULT_QPS, DEFAULT_DURATION_S = 4.0, 60.0
@@ -253,7 +253,7 @@ def _stream(o: dict[str, Any]) -> Any:
     import numpy as np
 
     from xcompass import serving
-    from xcompass.trace import read_trace
+    from xcompass.model.trace import read_trace
 
     if o["trace"] is not None:
         return serving.from_trace(

@@ -7,7 +7,7 @@ from typing import Any
 
 from xcompass.passes.errors import PassFailure
 from xcompass.passes.map_serve import serving_setup_of
-from xcompass.tools.explore_ir import _context
+from xcompass.tools.explore_ir import xcompass_context
 from xcompass.tools.opt_lexer import harden_xdsl
 from xdsl.dialects.builtin import Builtin
 from xdsl.dialects.func import Func
@@ -16,8 +16,8 @@ from xdsl.utils.exceptions import ParseError
 
 from xcompass import fileio
 from xcompass.errors import XcompassError, shown
-from xcompass.models import resolve_model
-from xcompass.targets import load_target
+from xcompass.hardware.targets import load_target
+from xcompass.model.models import resolve_model
 
 MAX_MLIR_BYTES = 2**28
 
@@ -36,7 +36,7 @@ def setup_from_mlir(path: str, model: str | None, target: str | None, mode: str)
         raise XcompassError(f"{where}: cannot read ({exc.strerror or exc})") from None
     except UnicodeDecodeError:
         raise XcompassError(f"{where}: not UTF-8 text") from None
-    ctx = _context()
+    ctx = xcompass_context()
     ctx.load_dialect(Builtin)
     ctx.load_dialect(Func)
     harden_xdsl()

@@ -248,7 +248,7 @@ class _Deferred:
 _deferred: _Deferred | None = None
 
 
-def _same_file(a: str, b: str) -> bool:
+def same_file(a: str, b: str) -> bool:
     try:
         if os.path.realpath(a) == os.path.realpath(b):
             return True
@@ -260,7 +260,7 @@ def _same_file(a: str, b: str) -> bool:
 def refuse_protected(path: str, protected: dict[str, str]) -> None:
     """XcompassError when `path` is one of the `protected` files (path -> what it is)."""
     for other, what in protected.items():
-        if _same_file(path, other):
+        if same_file(path, other):
             raise XcompassError(
                 f"refusing to write side file '{path}': it is {what} (give it another path)"
             )

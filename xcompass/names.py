@@ -3,7 +3,7 @@ a module that imports nothing (the CLI reads it before any heavy module loads)."
 
 GRANULARITIES = ("layer", "group", "tile")
 """What a mapping places: a decoder layer, each kernel of the lowered layer, or Compass's
-tiles (`xcompass.units`)."""
+tiles (`xcompass.engine.units`)."""
 
 TILE_WIDTH = 128
 """Default columns of a GEMM tile unit at granularity=tile (Compass's N-tiles)."""

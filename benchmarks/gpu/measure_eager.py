@@ -1,7 +1,7 @@
 """Measure eager chains of Llama-3-8B-shaped decoder layers against CUDA graphs, and the host's
 time to issue them (run on a lent GPU, not in CI; needs only torch).
 
-Ground truth for the engine's eager host queue (xcompass/hostqueue.py): the host issues every
+Ground truth for the engine's eager host queue (xcompass/engine/hostqueue.py): the host issues every
 kernel one after another, the device drains them, a kernel waits for its launch only when the
 queue runs dry. A chain is L distinct layers (own weights, own KV cache), each the RoPE-free
 layer of measure_layer.py: RMSNorm, fused QKV GEMM, SDPA (flash, GQA), O GEMM + residual,

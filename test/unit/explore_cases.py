@@ -6,8 +6,8 @@ from functools import cache
 
 import numpy as np
 
-from xcompass.explore.api import ProblemSpec
 from xcompass.explore.inputs import problem_spec
+from xcompass.explore.spec import ProblemSpec
 from xcompass.explore.study import SearchSettings
 from xcompass.search import SearchProblem
 from xcompass.search.study import Outcome

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import cache
 
-from xcompass.models import preset
+from xcompass.hardware.targets import preset as target_preset
+from xcompass.model.models import preset
+from xcompass.model.workload import build_workload, parse_spec
 from xcompass.search import SearchProblem, build_problem
-from xcompass.targets import preset as target_preset
-from xcompass.workload import build_workload, parse_spec
 
 SPEC = "prefill:512x2,decode:1024x14"
 

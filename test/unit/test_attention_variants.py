@@ -2,7 +2,7 @@
 kernel, the unfused attention's softmax and thin batched GEMMs, the dense decode's reduction,
 each a target field measured on the lent H100 (benchmarks/data/h100_attention.csv). Hand-worked
 cases on a round-number chiplet: every expected figure is derived in the comments from
-xcompass/opcost.py."""
+xcompass/cost/opcost.py."""
 
 from __future__ import annotations
 
@@ -12,10 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from xcompass.errors import XcompassError
-from xcompass.opcost import (
-    OpSpec,
-    RequestGroup,
+from xcompass.cost.attentioncost import (
     attention_cost,
     attention_fixed_s,
     dense_reduce_us,
@@ -27,8 +24,10 @@ from xcompass.opcost import (
     varlen_compute,
     varlen_plan,
 )
+from xcompass.cost.opcost import OpSpec, RequestGroup
+from xcompass.errors import XcompassError
+from xcompass.hardware.targets import load_target, parse_target
 from xcompass.serving.cost_cache import serving_target
-from xcompass.targets import load_target, parse_target
 
 INPUTS = Path(__file__).resolve().parents[1] / "inputs"
 BLOCK_FLOPS = 4.0 * 128 * 128 * 128  # one 128 x 128 block step of head_dim 128: 8,388,608

@@ -12,11 +12,12 @@ import stat
 
 import pytest
 
-from xcompass import fileio, models, trace, workload
+from xcompass import fileio
 from xcompass.errors import XcompassError
-from xcompass.models import from_hf_config, load_config_file
-from xcompass.trace import read_trace, sample_step
-from xcompass.workload import (
+from xcompass.model import models, trace, workload
+from xcompass.model.models import from_hf_config, load_config_file
+from xcompass.model.trace import read_trace, sample_step
+from xcompass.model.workload import (
     MAX_MICROBATCHES,
     MAX_REQUESTS,
     MAX_TOKENS,
@@ -279,7 +280,7 @@ def test_target_tables_refuse_unknown_or_malformed_fields(where, key, value, mes
     import tomllib
     from pathlib import Path
 
-    from xcompass.targets import parse_target
+    from xcompass.hardware.targets import parse_target
 
     data = tomllib.loads((Path(__file__).parents[1] / "inputs" / "my-target.toml").read_text())
     table = data[where][0] if isinstance(data[where], list) else data[where]

@@ -1,4 +1,5 @@
-"""The communication model (xcompass/comm.py) on hand-worked cases, the [network] schema, and
+"""The communication model (xcompass/hardware/comm.py) on hand-worked cases, the [network] schema,
+and
 the shipped NVLink presets against what benchmarks/calibrate_comm.py fits."""
 
 from __future__ import annotations
@@ -11,9 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xcompass.comm import allreduce_bits, allreduce_time, bus_gbs, p2p_time, transfer_params
 from xcompass.errors import XcompassError
-from xcompass.targets import Network, parse_target, preset
+from xcompass.hardware.comm import (
+    allreduce_bits,
+    allreduce_time,
+    bus_gbs,
+    p2p_time,
+    transfer_params,
+)
+from xcompass.hardware.targets import Network, parse_target, preset
 
 REPO = Path(__file__).resolve().parents[2]
 

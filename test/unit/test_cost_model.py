@@ -1,5 +1,5 @@
 """Hand-worked cost cases on round-number targets: every expected figure is derived in the
-comments from the formulas in xcompass/opcost.py and xcompass/schedule.py."""
+comments from the formulas in xcompass/cost/opcost.py and xcompass/engine/schedule.py."""
 
 import dataclasses
 import math
@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from xcompass.cost.attentioncost import attention_tiles
+from xcompass.cost.kernelcost import op_cost
+from xcompass.cost.opcost import OpSpec, RequestGroup, busiest_unit
 from xcompass.errors import XcompassError
-from xcompass.opcost import OpSpec, RequestGroup, attention_tiles, busiest_unit, op_cost
-from xcompass.targets import load_target_file, parse_target
+from xcompass.hardware.targets import load_target_file, parse_target
 
 INPUTS = Path(__file__).resolve().parents[1] / "inputs"
 
@@ -227,7 +229,7 @@ def test_gemm_overlap_is_the_p_norm_of_compute_and_streaming(mesh2x2):
     assert p2.time_s == pytest.approx(1e-6 + math.hypot(8.388608e-6, 1.96608e-6), rel=1e-12)
     assert p2.dram_bytes == base.dram_bytes and p2.macs == base.macs
     # equal compute and memory: 2^(1/p) of either (p = 4: +18.9%)
-    from xcompass.opcost import overlap
+    from xcompass.cost.opcost import overlap
 
     assert overlap(dataclasses.replace(chip, gemm_overlap=4.0), 3.0, 3.0) == pytest.approx(
         3.0 * 2**0.25, rel=1e-12
@@ -236,7 +238,7 @@ def test_gemm_overlap_is_the_p_norm_of_compute_and_streaming(mesh2x2):
 
 
 def test_moe_grouped_gemm_overlap_and_routing_hand_worked(mesh2x2):
-    from xcompass.moecost import grouped_gemm_time, routing_time
+    from xcompass.cost.moecost import grouped_gemm_time, routing_time
 
     chip = mesh2x2.kinds[0]
     # two experts of 256 rows, [256 x 64] x [64 x 256] each (the GEMM of the power-cap test):

@@ -1,6 +1,6 @@
 """Hand-worked energy cases on round-number targets, and the shipped GPU energy terms against
 benchmarks/calibrate_energy.py. Every expected figure is derived in the comments from the
-formula of xcompass/schedule.py: per node MACs x pj_per_mac + on-chip bytes x 8 x
+formula of xcompass/engine/schedule.py: per node MACs x pj_per_mac + on-chip bytes x 8 x
 sram_pj_per_bit + DRAM bytes x 8 x dram pj_per_bit + NoP bits x hops x pj_per_bit_hop; per
 chiplet static_w x latency when it runs any task, idle_w x latency when it runs none."""
 
@@ -12,14 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xcompass.layercost import build_cost_table
-from xcompass.mapping import Mapping, make_groups
-from xcompass.models import ModelConfig
-from xcompass.opcost import OpSpec, RequestGroup, op_cost
-from xcompass.schedule import EvalContext, evaluate_mapping
-from xcompass.schedule_jit import evaluate_fast
-from xcompass.targets import PRESET_NAMES, parse_target, preset
-from xcompass.workload import one_microbatch_per_group, parse_spec
+from xcompass.cost.kernelcost import op_cost
+from xcompass.cost.opcost import OpSpec, RequestGroup
+from xcompass.engine.mapping import Mapping, make_groups
+from xcompass.engine.schedule import EvalContext, evaluate_mapping
+from xcompass.engine.schedule_jit import evaluate_fast
+from xcompass.hardware.targets import PRESET_NAMES, parse_target, preset
+from xcompass.layer.layercost import build_cost_table
+from xcompass.model.models import ModelConfig
+from xcompass.model.workload import one_microbatch_per_group, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 INPUTS = ROOT / "test" / "inputs"

@@ -11,12 +11,12 @@ from xcompass.tools.explore_ir import lowered_module, lowering_passes
 
 from xcompass.explore import SearchSettings, explore
 from xcompass.explore.inputs import problem_spec, resolve_workload
-from xcompass.models import preset
+from xcompass.model.models import preset
 from xcompass.search import registry
 
 
 def test_the_core_lowering_is_the_passes_lowering():
-    """explore() lowers with xcompass.lowering's planners; the command line runs the passes
+    """explore() lowers with xcompass.layer.lowering's planners; the command line runs the passes
     and reads the IR back: the kernels (hence every cost) must be the same."""
     model = preset("llama3-8b")
     workload, _ = resolve_workload(None, None)
@@ -60,7 +60,7 @@ def test_readme_pass_pipeline_example(tmp_path):
     from xdsl.context import Context
     from xdsl.passes import PassPipeline
 
-    from xcompass.workload import build_workload, parse_spec
+    from xcompass.model.workload import build_workload, parse_spec
 
     module = build_module(
         preset("llama3-8b"),

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from xcompass.tools.cli import main
 
-from xcompass.report import FIELDS
+from xcompass.engine.report import FIELDS
 
 SMALL = [
     "--layers",

@@ -16,11 +16,11 @@ from xcompass.explore import SearchSettings
 from xcompass.explore.inputs import problem_spec
 from xcompass.explore.serving_objective import ServingObjective
 from xcompass.explore.serving_options import ServingOptions
+from xcompass.model.trace import read_trace
 from xcompass.search.seeds import standard_seeds
 from xcompass.serving import PolicyOptions, from_trace, serving_setup, simulate
 from xcompass.serving.capacity import find_capacity
 from xcompass.serving.metrics import SLO
-from xcompass.trace import read_trace
 
 WORKLOAD = ["--workload", "prefill:512,decode:1024x3", "--microbatches", "2"]
 BASE = ["--model", "llama3-8b", "--target", "dgx-h100x8", *WORKLOAD, "--quiet"]

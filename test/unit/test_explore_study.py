@@ -16,8 +16,8 @@ from xcompass.explore import checkpoint as ckpt
 from xcompass.explore.api import Explorer
 from xcompass.explore.study import SearchSettings, Study
 from xcompass.explore.workloads import default_distribution, default_workload, embedded_lengths
+from xcompass.model.workload import RequestKind
 from xcompass.search import autotune
-from xcompass.workload import RequestKind
 
 
 def test_the_study_is_autotune():

@@ -25,11 +25,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xcompass import targets
 from xcompass.errors import XcompassError
-from xcompass.models import ModelConfig, from_hf_config, load_config_file
-from xcompass.trace import read_trace, sample_step
-from xcompass.workload import MAX_REQUESTS, MAX_TOKENS, parse_spec
+from xcompass.hardware import targets
+from xcompass.model.models import ModelConfig, from_hf_config, load_config_file
+from xcompass.model.trace import read_trace, sample_step
+from xcompass.model.workload import MAX_REQUESTS, MAX_TOKENS, parse_spec
 
 EXAMPLES = int(os.environ.get("XCOMPASS_FUZZ_EXAMPLES", "300"))
 """Examples per property; CI uses the default, `XCOMPASS_FUZZ_EXAMPLES=5000` digs deeper
@@ -180,7 +180,8 @@ def test_trace_reader(header, rows, tail, k, seed):
             refused_or_ok(sample_step, parsed, k, seed)
 
 
-# --- targets (xcompass/targets.py) ----------------------------------------------------------
+# --- targets (xcompass/hardware/targets.py)
+# ----------------------------------------------------------
 
 PRESETS = [
     tomllib.loads(resources.files("xcompass").joinpath(f"data/targets/{n}.toml").read_text())
@@ -298,8 +299,8 @@ def _seed_modules() -> list[str]:
     from xcompass.tools.importer import build_module
     from xdsl.printer import Printer
 
-    from xcompass.models import preset
-    from xcompass.workload import build_workload
+    from xcompass.model.models import preset
+    from xcompass.model.workload import build_workload
 
     texts = []
     for name, target, spec in (
@@ -664,13 +665,13 @@ OPTION_TEXT = st.one_of(
 def test_pass_option_parsing(spec):
     """Any pipeline string: checked up front (a usage error naming the option) or accepted;
     never an xDSL exception escaping, for every pass and every option."""
-    from xcompass.tools.opt import UsageError, _check_option_types, check_option_spelling
+    from xcompass.tools.opt import UsageError, check_option_spelling, check_option_types
     from xcompass.tools.universe import XCOMPASS_UNIVERSE
 
     with watchdog():
         try:
             check_option_spelling(spec)
-            _check_option_types(spec, XCOMPASS_UNIVERSE.all_passes)
+            check_option_types(spec, XCOMPASS_UNIVERSE.all_passes)
         except UsageError as exc:
             assert "\n" not in str(exc)
 

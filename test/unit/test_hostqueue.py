@@ -1,4 +1,4 @@
-"""Eager mode's host queue (xcompass/hostqueue.py): hand-worked timelines, in the Python
+"""Eager mode's host queue (xcompass/engine/hostqueue.py): hand-worked timelines, in the Python
 reference and in both compiled kernels (equal to 1e-12), and the target field's checks.
 
 The rule: the host issues kernel k of its queue at k x launch_us (it never waits for the
@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from test_schedule import line_target
 
+from xcompass.engine.hostqueue import _excess
+from xcompass.engine.mapping import make_groups
+from xcompass.engine.schedule import EvalContext, evaluate
+from xcompass.engine.schedule_dag import evaluate_dag
+from xcompass.engine.schedule_jit import evaluate_fast
+from xcompass.engine.units import Units, UnitTable
 from xcompass.errors import XcompassError
-from xcompass.hostqueue import _excess
-from xcompass.kernels import Kernel
-from xcompass.layercost import CostTable
-from xcompass.mapping import make_groups
-from xcompass.schedule import EvalContext, evaluate
-from xcompass.schedule_dag import evaluate_dag
-from xcompass.schedule_jit import evaluate_fast
-from xcompass.units import Units, UnitTable
+from xcompass.layer.kernels import Kernel
+from xcompass.layer.layercost import CostTable
 
 US = 1e-6
 
@@ -174,7 +174,7 @@ def test_launch_us_is_checked(value, message):
     import tomllib
     from pathlib import Path
 
-    from xcompass.targets import parse_target
+    from xcompass.hardware.targets import parse_target
 
     data = tomllib.loads((Path(__file__).parents[1] / "inputs" / "my-target.toml").read_text())
     data["chiplet"][0]["launch_us"] = value
@@ -189,10 +189,10 @@ def test_launch_us_is_checked(value, message):
 @pytest.mark.parametrize("granularity", ["layer", "group"])
 def test_eager_kernels_match_the_reference_on_random_mappings(target_name, tps, granularity):
     # presets whose host figures are real (launch 23.9 us; 18.0 and 65.2 us a collective)
-    from xcompass.layercost import build_cost_table
-    from xcompass.models import preset
-    from xcompass.targets import preset as target_preset
-    from xcompass.workload import build_workload, parse_spec
+    from xcompass.hardware.targets import preset as target_preset
+    from xcompass.layer.layercost import build_cost_table
+    from xcompass.model.models import preset
+    from xcompass.model.workload import build_workload, parse_spec
 
     model, target = preset("llama3-8b"), target_preset(target_name)
     workload = build_workload(parse_spec("prefill:512x2,decode:1024x16"), 4)

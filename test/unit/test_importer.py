@@ -2,8 +2,8 @@ from xcompass.dialects import llm
 from xcompass.tools.importer import build_module
 from xdsl.printer import Printer
 
-from xcompass.models import preset
-from xcompass.workload import build_workload, parse_spec
+from xcompass.model.models import preset
+from xcompass.model.workload import build_workload, parse_spec
 
 
 def _ops(module, cls):

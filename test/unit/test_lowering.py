@@ -20,19 +20,21 @@ from xdsl.dialects.func import Func
 from xdsl.parser import Parser
 from xdsl.printer import Printer
 
-from xcompass.attention import AttentionShape, flash_tiles, plan_stage, staging_level
+from xcompass.cost.attentioncost import attention_cost
+from xcompass.cost.kernelcost import op_cost
+from xcompass.cost.opcost import Cover, OpSpec, RequestGroup
 from xcompass.errors import XcompassError
-from xcompass.fusion import FuseOptions, classify, op_density, plan_fusion, working_set
-from xcompass.graph import INPUT, LayerGraph, Node, layer_graph
-from xcompass.kernels import Edge, Flow, Lowering, layer_kernels
-from xcompass.layercost import build_cost_table, layer_ops, request_groups
-from xcompass.lowering import DEFAULT, NONE, PYTORCH, Pipeline, lower
-from xcompass.models import load_config_file, preset
-from xcompass.opcost import Cover, OpSpec, RequestGroup, attention_cost, op_cost
-from xcompass.padding import cover_time, plan_cover
-from xcompass.targets import load_target_file
-from xcompass.targets import preset as target_preset
-from xcompass.workload import build_workload, parse_spec
+from xcompass.hardware.targets import load_target_file
+from xcompass.hardware.targets import preset as target_preset
+from xcompass.layer.attention import AttentionShape, flash_tiles, plan_stage, staging_level
+from xcompass.layer.fusion import FuseOptions, classify, op_density, plan_fusion, working_set
+from xcompass.layer.graph import INPUT, LayerGraph, Node, layer_graph
+from xcompass.layer.kernels import Edge, Flow, Lowering, layer_kernels
+from xcompass.layer.layercost import build_cost_table, layer_ops, request_groups
+from xcompass.layer.lowering import DEFAULT, NONE, PYTORCH, Pipeline, lower
+from xcompass.layer.padding import cover_time, plan_cover
+from xcompass.model.models import load_config_file, preset
+from xcompass.model.workload import build_workload, parse_spec
 
 TARGET = load_target_file(REPO / "test" / "inputs" / "lowering-target.toml")
 CHIP = TARGET.kinds[0]

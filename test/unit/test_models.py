@@ -3,7 +3,13 @@ import json
 import pytest
 
 from xcompass.errors import XcompassError
-from xcompass.models import from_hf_config, load_config_file, preset, preset_names, resolve_model
+from xcompass.model.models import (
+    from_hf_config,
+    load_config_file,
+    preset,
+    preset_names,
+    resolve_model,
+)
 
 
 def test_every_preset_is_consistent():

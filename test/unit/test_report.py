@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from test_schedule import HOP, both, line_target, table
 
-from xcompass.mapping import Mapping, make_groups
-from xcompass.report import FIELDS, build_report, critical_path
-from xcompass.schedule import EvalContext
-from xcompass.workload import build_workload, parse_spec
+from xcompass.engine.mapping import Mapping, make_groups
+from xcompass.engine.report import FIELDS, build_report, critical_path
+from xcompass.engine.schedule import EvalContext
+from xcompass.model.workload import build_workload, parse_spec
 
 
 def test_critical_path_of_a_pipeline_bubble():

@@ -1,6 +1,6 @@
 """Hand-worked schedule cases: pipeline bubbles, links and DRAM channels shared in time, power
 gating, and the compiled kernel against the reference. Every expected figure is derived in the
-comments from the rules in xcompass/schedule.py on round-number targets."""
+comments from the rules in xcompass/engine/schedule.py on round-number targets."""
 
 import tomllib
 from pathlib import Path
@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xcompass.layercost import CostTable, build_cost_table
-from xcompass.mapping import Mapping, make_groups, partition
-from xcompass.models import preset
-from xcompass.schedule import EvalContext, Timeline, common_slot, evaluate, evaluate_mapping
-from xcompass.schedule_jit import evaluate_fast
-from xcompass.targets import parse_target
-from xcompass.targets import preset as target_preset
-from xcompass.workload import DEFAULT_SPEC, build_workload, parse_spec
+from xcompass.engine.mapping import Mapping, make_groups, partition
+from xcompass.engine.schedule import EvalContext, Timeline, common_slot, evaluate, evaluate_mapping
+from xcompass.engine.schedule_jit import evaluate_fast
+from xcompass.hardware.targets import parse_target
+from xcompass.hardware.targets import preset as target_preset
+from xcompass.layer.layercost import CostTable, build_cost_table
+from xcompass.model.models import preset
+from xcompass.model.workload import DEFAULT_SPEC, build_workload, parse_spec
 
 INPUTS = Path(__file__).resolve().parents[1] / "inputs"
 HOP = 100e-9  # my-target.toml: 100 ns per hop, 10 GB/s links, 100 GB/s DRAM channels
@@ -89,7 +89,7 @@ def test_timeline_fills_gaps():
 def _jit_fill(bookings, fills):
     """The compiled kernel's fill on one channel: book `bookings` as fills, then return the
     finishes of `fills` (t, need, cap, run) and the breakpoints."""
-    from xcompass.schedule_core import fill as _fill
+    from xcompass.engine.schedule_core import fill as _fill
 
     times, used, cnt = np.zeros((1, 32)), np.zeros((1, 32)), np.zeros(1, dtype=np.int64)
     out = [_fill(times, used, cnt, 0, *f) for f in (*bookings, *fills)]
@@ -296,7 +296,7 @@ def test_no_phantom_wait_in_the_readme_hybrid():
 def dag(preds: list[list[int]], edge_gb: list[float], node_s: float = 1.0, B: int = 1):
     """Units with the given predecessor lists, every unit `node_s` seconds on its chiplet, the
     edges (in order) carrying `edge_gb` GB each; one cost row per unit."""
-    from xcompass.units import Units, UnitTable
+    from xcompass.engine.units import Units, UnitTable
 
     U = len(preds)
     start = np.r_[0, np.cumsum([len(p) for p in preds])]
@@ -339,7 +339,7 @@ def test_a_diamond_of_units_on_two_chiplets():
     np.testing.assert_allclose(r.start[0, 0], [0, 1, 2 + HOP, 4 + 2 * HOP], rtol=1e-12)
     assert r.latency_s[0] == pytest.approx(5 + 2 * HOP, rel=1e-12)
     assert r.crit_pred[0, 0, 3] == 2  # D's last input came from C
-    from xcompass.report import critical_path
+    from xcompass.engine.report import critical_path
 
     cp = critical_path(r)  # D, the C -> D transfer, C, the A -> C transfer, A
     assert cp["compute"] == pytest.approx(3.0, rel=1e-12)
@@ -383,7 +383,7 @@ def test_group_units_of_a_layer_on_one_gpu_cost_the_layer():
 )
 @pytest.mark.parametrize("granularity", ["layer", "group"])
 def test_dag_kernel_matches_the_reference(target_name, tps, granularity):
-    from xcompass.schedule_dag import evaluate_dag
+    from xcompass.engine.schedule_dag import evaluate_dag
 
     model, target = preset("llama3-8b"), target_preset(target_name)
     workload = build_workload(parse_spec("prefill:512x2,decode:1024x16"), 4)
@@ -402,7 +402,7 @@ def test_dag_kernel_matches_the_reference(target_name, tps, granularity):
 
 
 def test_dag_kernel_reruns_an_individual_whose_links_overflow():
-    from xcompass import schedule_dag
+    from xcompass.engine import schedule_dag
 
     target = line_target(2)
     ctx = EvalContext(table(1.0, B=1), make_groups(target, (1,)), target, 4)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from search_cases import mesh_problem, sampled_problem, tight_problem
 
+from xcompass.engine.schedule_jit import evaluate_fast
 from xcompass.errors import XcompassError
-from xcompass.schedule_jit import evaluate_fast
 from xcompass.search import (
     GAConfig,
     GeneticSearch,

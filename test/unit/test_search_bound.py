@@ -9,12 +9,12 @@ from functools import cache
 import numpy as np
 import pytest
 
-from xcompass.models import ModelConfig
+from xcompass.hardware.targets import preset as target_preset
+from xcompass.model.models import ModelConfig
+from xcompass.model.workload import build_workload, parse_spec
 from xcompass.search import SearchProblem, SeedPool, build_problem, lower_bound
 from xcompass.search.operators import random_genomes
 from xcompass.search.structure import MOVES, Structure, structured_seeds
-from xcompass.targets import preset as target_preset
-from xcompass.workload import build_workload, parse_spec
 
 TINY = ModelConfig("tiny", hidden=512, layers=2, heads=4, kv_heads=2, head_dim=128, ffn=1024,
                    vocab=1000)  # fmt: skip

@@ -10,16 +10,16 @@ from functools import cache
 import numpy as np
 import pytest
 
+from xcompass.engine.mapping import expand
 from xcompass.errors import XcompassError
-from xcompass.models import ModelConfig
+from xcompass.hardware.targets import preset as target_preset
+from xcompass.model.models import ModelConfig
+from xcompass.model.workload import build_workload, parse_spec
 from xcompass.search import GAConfig, GeneticSearch, SearchProblem, SeedPool, build_problem
 from xcompass.search.coarse import check_chain, coarse_of, refine, unit_owner
 from xcompass.search.fidelity import check_fidelity, kendall_tau
 from xcompass.search.screen import Screen
 from xcompass.search.study import SearchSettings, Study
-from xcompass.targets import preset as target_preset
-from xcompass.units import expand
-from xcompass.workload import build_workload, parse_spec
 
 TINY = ModelConfig("tiny", hidden=512, layers=2, heads=4, kv_heads=2, head_dim=128, ffn=1024,
                    vocab=1000)  # fmt: skip
@@ -128,7 +128,7 @@ def test_refining_a_layer_mapping_is_expanding_it():
     fine = unit_problem("group")
     layer = coarse_of(fine, "layer")
     rng = np.random.default_rng(3)
-    from xcompass.mapping import Mapping
+    from xcompass.engine.mapping import Mapping
 
     for _ in range(5):
         m = Mapping(rng.random(layer.units - 1) < 0.5, rng.integers(0, 36, layer.shape))

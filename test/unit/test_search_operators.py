@@ -10,9 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from search_cases import mesh_problem, tight_problem
 
-from xcompass.layercost import memory_table
-from xcompass.mapping import Mapping, is_path, make_groups, memory_use, snake
-from xcompass.models import preset
+from xcompass.engine.mapping import Mapping, is_path, make_groups, memory_use, snake
+from xcompass.hardware.targets import preset as target_preset
+from xcompass.layer.layercost import memory_table
+from xcompass.model.models import preset
+from xcompass.model.workload import build_workload, parse_spec
 from xcompass.search.feasibility import MemoryCheck, layer_unit_memory
 from xcompass.search.operators import (
     PLACEMENT_MUTATIONS,
@@ -23,8 +25,6 @@ from xcompass.search.operators import (
     only,
     random_genomes,
 )
-from xcompass.targets import preset as target_preset
-from xcompass.workload import build_workload, parse_spec
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 OPERATORS = ("bit_flip", "boundary_shift", *PLACEMENT_MUTATIONS)

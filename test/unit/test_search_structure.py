@@ -10,14 +10,14 @@ from functools import cache
 import numpy as np
 import pytest
 
-from xcompass.models import ModelConfig
+from xcompass.hardware.targets import preset as target_preset
+from xcompass.model.models import ModelConfig
+from xcompass.model.workload import build_workload, parse_spec
 from xcompass.search import SearchProblem, build_problem
 from xcompass.search.local import ALL_MOVES, neighbours
 from xcompass.search.operators import random_genomes
 from xcompass.search.population import evaluate
 from xcompass.search.structure import MOVES, Structure, structured_seeds, unit_pipeline
-from xcompass.targets import preset as target_preset
-from xcompass.workload import build_workload, parse_spec
 
 TINY = ModelConfig("tiny", hidden=512, layers=2, heads=4, kv_heads=2, head_dim=128, ffn=1024,
                    vocab=1000)  # fmt: skip

@@ -179,7 +179,7 @@ def test_merged_fronts_name_their_source_and_prefer_the_first():
 def test_the_layout_in_words():
     """What the table prints under "found": stages, TP groups, micro-batches, per kernel kind
     below a layer."""
-    from xcompass.mapping import Mapping
+    from xcompass.engine.mapping import Mapping
     from xcompass.search.layout import describe, kernel_kind
 
     p = mesh_problem()
@@ -206,8 +206,8 @@ def test_the_pass_runs_a_registered_method_and_writes_the_answer(registered):
     from xcompass.tools.importer import build_module
     from xdsl.context import Context
 
-    from xcompass.models import preset
-    from xcompass.workload import build_workload, parse_spec
+    from xcompass.model.models import preset
+    from xcompass.model.workload import build_workload, parse_spec
 
     registered("hill", "HillClimb", "hill climber")
     module = build_module(

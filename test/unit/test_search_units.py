@@ -10,10 +10,13 @@ from functools import cache
 import numpy as np
 import pytest
 
+from xcompass.engine.mapping import check_memory, expand, partition
+from xcompass.engine.schedule_dag import evaluate_dag
+from xcompass.engine.units import unit_memory
 from xcompass.errors import XcompassError
-from xcompass.mapping import check_memory, partition
-from xcompass.models import ModelConfig
-from xcompass.schedule_dag import evaluate_dag
+from xcompass.hardware.targets import preset as target_preset
+from xcompass.model.models import ModelConfig
+from xcompass.model.workload import build_workload, parse_spec
 from xcompass.search import (
     GAConfig,
     GeneticSearch,
@@ -27,9 +30,6 @@ from xcompass.search import (
     standard_seeds,
 )
 from xcompass.search.operators import random_genomes
-from xcompass.targets import preset as target_preset
-from xcompass.units import expand, unit_memory
-from xcompass.workload import build_workload, parse_spec
 
 TINY = ModelConfig("tiny", hidden=512, layers=2, heads=4, kv_heads=2, head_dim=128, ffn=1024,
                    vocab=1000)  # fmt: skip

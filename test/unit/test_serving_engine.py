@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from xcompass.engine.schedule import EvalContext, evaluate_mapping
 from xcompass.errors import XcompassError
-from xcompass.layercost import build_cost_table
-from xcompass.schedule import EvalContext, evaluate_mapping
+from xcompass.layer.layercost import build_cost_table
+from xcompass.model.trace import read_trace
+from xcompass.model.workload import MicroBatch, Request, RequestKind, Workload
 from xcompass.serving import PolicyOptions, parse_strategy, serving_setup, simulate
 from xcompass.serving.arrivals import RequestStream, from_trace, generated
 from xcompass.serving.replicas import replica_engine
-from xcompass.trace import read_trace
-from xcompass.workload import MicroBatch, Request, RequestKind, Workload
 
 
 def test_kv_room_of_one_gpu_by_hand():
@@ -85,7 +85,7 @@ def test_cache_agrees_with_the_exact_engine_on_a_varlen_kernel(shared_data):
     the longest decode's history (`decode_max`) and interpolates the chunks' history."""
     import dataclasses
 
-    from xcompass.targets import load_target
+    from xcompass.hardware.targets import load_target
 
     h100 = load_target("h100")
     kinds = tuple(dataclasses.replace(k, attention_varlen=2.0) for k in h100.kinds)
@@ -174,7 +174,7 @@ def test_a_workload_that_can_never_fit_is_refused_before_work():
 
 
 def test_model_flops_by_hand():
-    from xcompass.models import resolve_model
+    from xcompass.model.models import resolve_model
     from xcompass.serving import model_flops
 
     m = resolve_model("llama3-8b")  # 32 layers, 4096 hidden, 32 x 128 query, 8 x 128 KV, 14336

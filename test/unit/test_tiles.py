@@ -1,4 +1,5 @@
-"""granularity=tile (xcompass.tiles, xcompass.tilecost): Compass's unit count, tile costs worked by
+"""granularity=tile (xcompass.engine.tiles, xcompass.engine.tilecost): Compass's unit count, tile
+costs worked by
 hand on round-number chiplets, the bytes each edge carries, empty request slots, the option
 checks, and the compiled DAG schedule against the reference on tile units."""
 
@@ -8,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xcompass.engine.granularity import build_units
+from xcompass.engine.mapping import Mapping, make_groups
+from xcompass.engine.schedule import EvalContext, evaluate, evaluate_mapping
+from xcompass.engine.tiles import check_tiles, check_tp, tile_spec
 from xcompass.errors import XcompassError
-from xcompass.layercost import build_cost_table
-from xcompass.mapping import Mapping, make_groups
-from xcompass.models import preset
-from xcompass.schedule import EvalContext, evaluate, evaluate_mapping
-from xcompass.targets import parse_target
-from xcompass.targets import preset as target_preset
-from xcompass.tiles import check_tiles, check_tp, tile_spec
-from xcompass.units import build_units
-from xcompass.workload import build_workload, parse_spec
+from xcompass.hardware.targets import parse_target
+from xcompass.hardware.targets import preset as target_preset
+from xcompass.layer.layercost import build_cost_table
+from xcompass.model.models import preset
+from xcompass.model.workload import build_workload, parse_spec
 
 INPUTS = Path(__file__).resolve().parents[1] / "inputs"
 FLOOR = 1e-6  # my-target.toml: 1 us kernel floor, 1 TFLOP/s, 16 x 16 tiles, one unit
@@ -206,7 +207,7 @@ def test_units_on_their_layers_chiplet_cost_what_evaluate_gives():
 
 @pytest.mark.parametrize("target_name", ["simba-36", "compass-het-36"])
 def test_dag_kernel_matches_the_reference_on_tiles(target_name):
-    from xcompass.schedule_dag import evaluate_dag
+    from xcompass.engine.schedule_dag import evaluate_dag
 
     model, target = preset("gpt3-7b"), target_preset(target_name)
     workload = build_workload(parse_spec("prefill:256x2,prefill:64x2,decode:512x8"), 3)

@@ -1,5 +1,6 @@
 """TP groups are contiguous: the all-reduce is costed as a ring over one-hop links (NCCL's ring
-at one link's bus bandwidth per step, `xcompass.comm`), so only chiplets that form a path of
+at one link's bus bandwidth per step, `xcompass.hardware.comm`), so only chiplets that form a path
+of
 one-hop links are a group. On compass-het-36, chiplets 4-7 (by id: two mesh rows, 5 to 6 hops
 from 5 to 6) are no longer a group; 4, 5, 10, 11 (a 2 x 2 block) is."""
 
@@ -10,9 +11,9 @@ from collections import Counter
 
 import pytest
 
+from xcompass.engine.mapping import make_groups, mesh_hops
 from xcompass.errors import XcompassError
-from xcompass.mapping import make_groups, mesh_hops
-from xcompass.targets import preset
+from xcompass.hardware.targets import preset
 
 TPS = (1, 2, 4, 8, 16)
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from xcompass.errors import XcompassError
-from xcompass.trace import read_trace, sample_step
-from xcompass.workload import RequestKind
+from xcompass.model.trace import read_trace, sample_step
+from xcompass.model.workload import RequestKind
 
 
 def test_reads_the_azure_traces(shared_data):

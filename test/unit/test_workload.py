@@ -1,7 +1,7 @@
 import pytest
 
 from xcompass.errors import XcompassError
-from xcompass.workload import (
+from xcompass.model.workload import (
     DEFAULT_SPEC,
     Request,
     RequestKind,

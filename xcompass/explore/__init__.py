@@ -7,8 +7,9 @@ out on this machine, and what does it cost?
                      settings=SearchSettings(population=60, generations=40, seed=1),
                      workers=2)                   # or scheduler="tcp://host:8786"
     print(result.table())                         # found mapping vs every baseline, the bound
-    result.mapping                                # xcompass.mapping.Mapping (bits, placement)
-    result.report["latency_s"]                    # the cost report (xcompass.report.FIELDS)
+    result.mapping                                # xcompass.engine.mapping.Mapping (bits,
+    placement)
+    result.report["latency_s"]                    # the cost report (xcompass.engine.report.FIELDS)
     result.save("out")                            # report.json, trace.json, pictures
 
 Every argument has the command line's default (llama3-8b, whole model; a mixed step sampled
@@ -42,7 +43,7 @@ _WHERE = {
     "explore": "api",
     "Exploration": "api",
     "Explorer": "api",
-    "ProblemSpec": "api",
+    "ProblemSpec": "spec",
     "SearchSettings": "study",
     "ServingOptions": "api",
     "Study": "study",
@@ -84,11 +85,12 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
-    from xcompass.explore.api import Exploration, Explorer, ProblemSpec, explore
+    from xcompass.explore.api import Exploration, Explorer, explore
     from xcompass.explore.backends import Backend, DaskCluster, ProcessPool
     from xcompass.explore.inputs import backend_for, problem_spec
     from xcompass.explore.outputs import write_outputs
     from xcompass.explore.serving_options import ServingOptions
+    from xcompass.explore.spec import ProblemSpec
     from xcompass.explore.study import SearchSettings, Study
     from xcompass.explore.table import results_table
     from xcompass.explore.workloads import default_workload

@@ -25,7 +25,6 @@ import contextlib
 import multiprocessing
 import os
 import pickle
-import signal
 import statistics
 import tempfile
 import time
@@ -33,12 +32,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from xcompass.errors import XcompassError, shown
+from xcompass.explore.worker import ping, pool_init, run_task, score_slice, warm
 from xcompass.search.method import Done, Handle  # noqa: F401 (the handles the study waits on)
 from xcompass.search.problem import Evaluation, Evaluator, SearchProblem
 
@@ -79,50 +78,6 @@ def compact(place: np.ndarray) -> np.ndarray:
 def local_problem(problem: SearchProblem) -> SearchProblem:
     """The problem as a worker holds it: scored in that worker's own process."""
     return replace(problem, evaluator=problem.local_evaluator())
-
-
-# --- what runs inside a worker -------------------------------------------------------------
-
-_WORKER_PROBLEMS: dict[str, SearchProblem] = {}
-
-
-def _install(key: str, payload: bytes) -> None:
-    problem = pickle.loads(payload)
-    _WORKER_PROBLEMS.clear()  # one study at a time per worker
-    _WORKER_PROBLEMS[key] = problem
-    _warm(problem)
-
-
-def _warm(problem: SearchProblem) -> None:
-    """Load the compiled engine now, not during the first generation."""
-    B, U = problem.shape
-    problem.evaluator(np.zeros((1, max(U - 1, 0)), bool), np.zeros((1, B, U), np.int64))
-
-
-def _pool_init(key: str, payload_file: str) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _install(key, Path(payload_file).read_bytes())
-
-
-def _problem(key: str) -> SearchProblem:
-    try:
-        return _WORKER_PROBLEMS[key]
-    except KeyError:
-        raise RuntimeError(f"worker has no xcompass problem {key[:12]}") from None
-
-
-def score_slice(key: str, bits: np.ndarray, place: np.ndarray) -> Evaluation:
-    return _problem(key).evaluator(bits, place)
-
-
-def ping(key: str) -> bool:
-    """A no-op task: times the round trip, and says whether the worker holds the problem."""
-    return key in _WORKER_PROBLEMS
-
-
-def run_task(key: str, fn: Callable[..., Any], args: tuple) -> Any:
-    """A whole method (`fn(problem, *args)`) on the worker's problem."""
-    return fn(_problem(key), *args)
 
 
 # --- backends ------------------------------------------------------------------------------
@@ -231,7 +186,7 @@ class ProcessPool(Backend):
         ) as f:
             f.write(pickle.dumps(local_problem(problem)))
         self.payload_file = f.name
-        _warm(problem)  # compiled here first: the workers then load it from numba's cache
+        warm(problem)  # compiled here first: the workers then load it from numba's cache
         self._start()
         local = problem.local_evaluator()
         return replace(problem, evaluator=_Sliced(self, local, self.workers, here=True))
@@ -240,7 +195,7 @@ class ProcessPool(Backend):
         self.executor = ProcessPoolExecutor(
             max_workers=self.workers - 1,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_pool_init,
+            initializer=pool_init,
             initargs=(self.key, self.payload_file),
         )
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from xcompass.explore.backends import _WORKER_PROBLEMS, _install
+from xcompass.explore.worker import install, uninstall
 
 M_TRIM_THRESHOLD = -1  # glibc <malloc.h>
 M_MMAP_THRESHOLD = -3
@@ -74,11 +74,11 @@ class ProblemPlugin(WorkerPlugin):
         self._restore: Callable[[], None] | None = None
 
     def setup(self, worker: Any) -> None:
-        _install(self.key, self.payload)
+        install(self.key, self.payload)
         self._restore = relax_malloc()
 
     def teardown(self, worker: Any) -> None:
-        _WORKER_PROBLEMS.pop(self.key, None)
+        uninstall(self.key)
         if self._restore is not None:
             self._restore()
             self._restore = None

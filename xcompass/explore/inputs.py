@@ -7,24 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from xcompass.errors import XcompassError, shown
-from xcompass.explore.api import ProblemSpec
+from xcompass.errors import XcompassError
 from xcompass.explore.backends import Backend, DaskCluster, ProcessPool
+from xcompass.explore.spec import ProblemSpec
 from xcompass.explore.workloads import DEFAULT_MICROBATCHES, default_distribution
-from xcompass.graph import layer_graph
-from xcompass.kernels import layer_kernels
-from xcompass.layercost import request_groups
-from xcompass.lowering import DEFAULT, NONE, PYTORCH, Pipeline, lower
-from xcompass.models import ModelConfig, resolve_model
+from xcompass.hardware.targets import Target, load_target
+from xcompass.layer.lowering import core_layer, core_lowering
+from xcompass.model.models import ModelConfig, resolve_model
+from xcompass.model.trace import read_trace, sample_step
+from xcompass.model.workload import Workload, build_workload, parse_spec, split_microbatches
 from xcompass.names import TILE_HEADS, TILE_WIDTH
-from xcompass.report import lowering_summary
 from xcompass.search.samples import Distribution, SpecDistribution, TraceDistribution
-from xcompass.targets import Target, load_target
-from xcompass.trace import read_trace, sample_step
-from xcompass.workload import Workload, build_workload, parse_spec, split_microbatches
-
-PIPELINES: dict[str, Pipeline] = {"default": DEFAULT, "pytorch": PYTORCH, "none": NONE}
-"""Named lowering pipelines (xcompass.passes.DEFAULT_LOWERING, PYTORCH_LOWERING, nothing)."""
 
 
 def resolve_workload(
@@ -60,26 +53,6 @@ def resolve_workload(
             raise
         raise XcompassError(f"--microbatches {microbatches}: {exc}") from None
     return built, SpecDistribution(tuple(reqs))
-
-
-def core_lowering(
-    model: ModelConfig, target: Target, workload: Workload, name: str
-) -> tuple[tuple, dict[str, Any]]:
-    """The layer's kernels and the lowering summary, as the named pipeline's passes decide
-    them (for the target's first chiplet kind and the step's micro-batches, like the passes)."""
-    if name not in PIPELINES:
-        raise XcompassError(
-            f"lowering '{shown(name, 40)}': a Python caller names one of {', '.join(PIPELINES)} "
-            "(a pass pipeline string needs the IR: use xcompass explore --lowering)"
-        )
-    graph, lowering = core_layer(model, target, workload, name)
-    return layer_kernels(graph, lowering), lowering_summary(graph, lowering)
-
-
-def core_layer(model: ModelConfig, target: Target, workload: Workload, name: str) -> tuple:
-    """The layer's graph and the named pipeline's lowering decisions (what tiles cut)."""
-    graph = layer_graph(model)
-    return graph, lower(graph, target.kinds[0], request_groups(workload), PIPELINES[name])
 
 
 def problem_spec(

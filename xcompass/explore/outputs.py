@@ -1,7 +1,7 @@
 """What `xcompass explore` writes into `--out` (and `xcompass report --out` rewrites from a saved
 report): every file below comes from the report dict alone.
 
-    report.json                 the cost report (`xcompass.report.FIELDS` documents it)
+    report.json                 the cost report (`xcompass.engine.report.FIELDS` documents it)
     trace.json                  Chrome / Perfetto trace of the schedule
     gantt.png, gantt.svg        chiplet timelines and DRAM channel use
     layout.png, layout.svg      the mapping drawn on the mesh or switch
@@ -17,9 +17,9 @@ import stat
 from typing import Any
 
 from xcompass import fileio
+from xcompass.engine.report import dumps
 from xcompass.errors import XcompassError, shown
 from xcompass.fileio import write_atomically
-from xcompass.report import dumps
 
 PICTURES = ("gantt", "layout", "convergence", "pareto")
 INTERIM = ("best-so-far.mlir", "best-so-far.json")
@@ -61,7 +61,7 @@ def check_outputs(
                 f"({fileio.kind_of(st.st_mode)}); remove it or choose another folder"
             )
         for option, given in inputs.items():
-            if given and (option, name) not in allowed and fileio._same_file(given, path):
+            if given and (option, name) not in allowed and fileio.same_file(given, path):
                 raise XcompassError(
                     f"{option} {shown(given, 100)}: is {name} in {flag} {shown(out, 100)}, "
                     "which this command writes; refusing to overwrite an input (move it or "
@@ -135,7 +135,7 @@ def with_layout(report: dict[str, Any]) -> dict[str, Any]:
     if report.get("layout") is not None:
         return report
     from xcompass.explore.report_extra import layout
-    from xcompass.targets import PRESET_NAMES, preset
+    from xcompass.hardware.targets import PRESET_NAMES, preset
 
     if report.get("target") in PRESET_NAMES:
         target = preset(report["target"])

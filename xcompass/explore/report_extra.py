@@ -1,4 +1,4 @@
-"""What `xcompass explore` adds to the cost report (documented in `xcompass.report.FIELDS`):
+"""What `xcompass explore` adds to the cost report (documented in `xcompass.engine.report.FIELDS`):
 the search's figures, its convergence and Pareto front, the target's layout and what every
 shared resource did, so `xcompass report` can redraw every table and picture from the JSON
 alone, with times that are the report's own."""
@@ -7,14 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from xcompass.mapping import Groups, Mapping
-from xcompass.schedule import Result
+from xcompass.engine.mapping import Groups, Mapping
+from xcompass.engine.schedule import Result
+from xcompass.hardware.targets import Target
+from xcompass.model.workload import Workload
 from xcompass.search.objectives import SERVING_OBJECTIVES
 from xcompass.search.study import Outcome
-from xcompass.targets import Target
-from xcompass.workload import Workload
 
 LINK_IDS = {
     "mesh": "link id = 4 x chiplet + direction (0 east, 1 west, 2 north, 3 south) of the "
@@ -116,17 +114,3 @@ def front(outcome: Outcome) -> list[dict[str, float]]:
         {"latency_s": float(lat), "energy_j": float(e), "edp_js": float(lat * e)}
         for lat, e in zip(f.latency_s, f.energy_j, strict=True)
     ]
-
-
-def dram_usage(streams: list[list[Any]], channel: int) -> tuple[np.ndarray, np.ndarray]:
-    """A channel's share in use over time, as a step function (times, share from each time):
-    min(1, the summed rate caps of the streams running), exact under water-filling (a stream
-    gets less than its cap only while the channel is full)."""
-    events: dict[float, float] = {}
-    for _, _, ch, start, end, share in streams:
-        if ch == channel and end > start:
-            events[start] = events.get(start, 0.0) + share
-            events[end] = events.get(end, 0.0) - share
-    times = np.array(sorted(events))
-    level = np.cumsum([events[t] for t in times]) if len(times) else np.zeros(0)
-    return times, np.clip(np.round(level, 12), 0.0, 1.0)

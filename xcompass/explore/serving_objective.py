@@ -59,11 +59,12 @@ from typing import Any
 
 import numpy as np
 
+from xcompass.engine.mapping import Groups, Mapping
 from xcompass.errors import XcompassError
 from xcompass.explore.serving_options import DEFAULT_QPS, ServingOptions, is_serving
-from xcompass.kernels import Kernel
-from xcompass.mapping import Groups, Mapping
-from xcompass.models import ModelConfig
+from xcompass.hardware.targets import Target
+from xcompass.layer.kernels import Kernel
+from xcompass.model.models import ModelConfig
 from xcompass.search.objectives import SERVING_OBJECTIVES
 from xcompass.search.problem import Evaluation
 from xcompass.serving import ServingRun, ServingSetup, simulate
@@ -73,7 +74,6 @@ from xcompass.serving.cost_cache import CachedCost
 from xcompass.serving.metrics import SLO
 from xcompass.serving.policies import PolicyOptions
 from xcompass.serving.replicas import replica_engine
-from xcompass.targets import Target
 
 GRID_CACHE = 512
 """Replica cost grids kept (least recently used dropped first): bounds memory on long runs."""
@@ -93,7 +93,7 @@ def streams(options: ServingOptions) -> tuple[RequestStream, RequestStream]:
     if options.trace is None:
         return (_embedded(train_w, options.rate_scale, options.seed, train_w, test_w),
                 _embedded(test_w, options.rate_scale, options.seed, train_w, test_w))  # fmt: skip
-    from xcompass.trace import read_trace
+    from xcompass.model.trace import read_trace
 
     data = read_trace(options.trace)
     out = []

@@ -19,7 +19,7 @@ from importlib import resources
 
 import numpy as np
 
-from xcompass.workload import (
+from xcompass.model.workload import (
     DEFAULT_SPEC,
     MAX_TOKENS,
     Request,

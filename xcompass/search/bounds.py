@@ -27,10 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xcompass.schedule import EvalContext
+from xcompass.engine.schedule import EvalContext
+from xcompass.engine.units import Units
 from xcompass.search.method import Done, Run
 from xcompass.search.problem import SearchProblem
-from xcompass.units import Units
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from xcompass.engine.mapping import Mapping
 from xcompass.errors import XcompassError
-from xcompass.mapping import Mapping
 from xcompass.names import GRANULARITIES
 from xcompass.search.problem import SearchProblem, build_problem
 from xcompass.search.seeds import Seed

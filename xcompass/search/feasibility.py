@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from xcompass.mapping import Groups
-from xcompass.targets import Target
-from xcompass.units import UnitMemory, layer_positions, layer_unit_memory  # noqa: F401
+from xcompass.engine.mapping import Groups
+from xcompass.engine.units import UnitMemory, layer_positions, layer_unit_memory  # noqa: F401
+from xcompass.hardware.targets import Target
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from collections import Counter
 
 import numpy as np
 
-from xcompass.mapping import Groups, Mapping
-from xcompass.units import Units
+from xcompass.engine.mapping import Groups, Mapping
+from xcompass.engine.units import Units
 
 MAX_LISTED = 3  # groups, ranges and placements listed by name; more are counted
 

@@ -69,8 +69,8 @@ def local_search(
     start: Scored,
     budget: int,
     seed: int = 0,
-    width: int = 48,
-    recost: int = 4,
+    width: int = 16,
+    recost: int = 1,
     moves: tuple[str, ...] = ALL_MOVES,
     structure: Structure | None = None,
     screen=None,  # noqa: ANN001

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from xcompass.mapping import Mapping
+from xcompass.engine.mapping import Mapping
 from xcompass.search.problem import Evaluation, SearchProblem, score
 from xcompass.search.seeds import Seed, standard_seeds
 

@@ -3,7 +3,8 @@
 The genome is Compass's: segmentation bits over the U-1 boundaries between consecutive units and a
 placement group for every (micro-batch, unit). U is read from the genome's shape everywhere in
 `xcompass.search`; only `build_problem` decides what a unit is: a decoder layer, each kernel of
-the lowered layers (`granularity="group"`) or Compass's tiles (`"tile"`; see `xcompass.units`).
+the lowered layers (`granularity="group"`) or Compass's tiles (`"tile"`; see
+`xcompass.engine.units`).
 
 Every individual stays valid by construction or by repair: memory capacity (`MemoryCheck`), and
 below a layer, the placements a unit allows (`allowed`: a tensor-parallel group that cannot share
@@ -23,18 +24,19 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from xcompass.engine.mapping import Groups, make_groups
+from xcompass.engine.schedule import EvalContext, Result
+from xcompass.engine.schedule_dag import evaluate_dag
+from xcompass.engine.schedule_jit import evaluate_fast
+from xcompass.engine.units import Units, unit_memory
 from xcompass.errors import XcompassError
-from xcompass.layercost import build_cost_table, memory_table
-from xcompass.mapping import Groups, make_groups
-from xcompass.models import ModelConfig
-from xcompass.schedule import EvalContext, Result
-from xcompass.schedule_dag import evaluate_dag
-from xcompass.schedule_jit import evaluate_fast
+from xcompass.hardware.targets import Target
+from xcompass.layer.layercost import build_cost_table, memory_table
+from xcompass.model.models import ModelConfig
+from xcompass.model.workload import Workload
+from xcompass.names import GRANULARITIES
 from xcompass.search.feasibility import MemoryCheck, UnitMemory, layer_unit_memory
 from xcompass.search.objectives import OBJECTIVES, score_arrays  # noqa: F401 (re-export)
-from xcompass.targets import Target
-from xcompass.units import GRANULARITIES, Units, unit_memory
-from xcompass.workload import Workload
 
 
 @dataclass(frozen=True)
@@ -290,7 +292,7 @@ def _contexts(
         )
         spec = None
         if granularity == "tile":
-            from xcompass.tiles import tile_spec
+            from xcompass.engine.tiles import tile_spec
 
             spec = tile_spec(model, wl, target, **(tiles or {}))
         out.append(EvalContext(table, groups, target, layers, granularity, tiles=spec))
@@ -347,7 +349,7 @@ def build_problem(
 
     `granularity` says what a mapping places: `layer` (one unit per decoder layer), `group`
     (each kernel of the layer as `layer_costing` runs it) or `tile` (Compass's split; `tiles`
-    are `xcompass.tiles.tile_spec`'s options: `graph`, `lowering` (they must give the kernels
+    are `xcompass.engine.tiles.tile_spec`'s options: `graph`, `lowering` (they must give the kernels
     `layer_costing` names; default the model's unlowered layer), `width`, `heads`). With
     `train_workloads`, the score is the mean over those request batches instead of `workload`
     alone; every batch must have `workload`'s micro-batch count, so one genome fits them all
@@ -371,7 +373,7 @@ def build_problem(
     groups = make_groups(target, tps)
     train = list(train_workloads) or [workload]
     if granularity == "tile" and not tiles.get("slots"):
-        from xcompass.layercost import request_groups
+        from xcompass.layer.layercost import request_groups
 
         tiles["slots"] = max(
             len(g) for wl in (workload, *train, *test_workloads) for g in request_groups(wl)

@@ -40,7 +40,7 @@ class Entry:
 REGISTRY: dict[str, Entry] = {
     e.name: e
     for e in (
-        Entry("ga", SEARCH, "GA", "xcompass.search.ga:GAMethod", SCALAR),
+        Entry("ga", SEARCH, "GA", "xcompass.search.ga_method:GAMethod", SCALAR),
         Entry("nsga2", SEARCH, "NSGA-II", "xcompass.search.pareto:NSGA2Method", ("pareto",)),
         Entry("sa", BASELINE, "simulated annealing", "xcompass.search.baselines:Annealing"),
         Entry("random", BASELINE, "random search", "xcompass.search.baselines:RandomSearch"),

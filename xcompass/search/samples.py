@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from xcompass.errors import XcompassError
-from xcompass.trace import Trace, sample_step
-from xcompass.workload import MAX_SEED, Request, RequestKind, Workload, split_microbatches
+from xcompass.model.trace import Trace, sample_step
+from xcompass.model.workload import MAX_SEED, Request, RequestKind, Workload, split_microbatches
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """A cheap screening model of a mapping: the exact engine's list schedule without contention.
 
-The engine (`xcompass.schedule`) runs a discrete-event simulation because links carry one
+The engine (`xcompass.engine.schedule`) runs a discrete-event simulation because links carry one
 message at a time and DRAM channels share their bandwidth in time. Without those two, the
 schedule needs no event queue: Compass's order (segment, micro-batch, unit) is a topological
 order of both the data edges (a unit's inputs come from earlier units of its micro-batch) and
@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from xcompass.schedule import EvalContext
+from xcompass.engine.schedule import EvalContext
 from xcompass.search.problem import Evaluation
 
 

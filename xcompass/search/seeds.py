@@ -6,7 +6,8 @@ per chiplet), tensor (each TP degree), data (one replica per micro-batch), P-B-D
 tp x pp x dp with tp a placeable TP degree, pp a divisor of the unit count or a power of two, dp a
 divisor of the micro-batch count or a power of two, and tp x pp x dp within the chiplet count.
 Infeasible ones (memory) and duplicates are dropped. Below a layer (granularity group or tile),
-each strategy is built over the decoder layers and expanded to the units (`xcompass.units.expand`:
+each strategy is built over the decoder layers and expanded to the units
+(`xcompass.engine.mapping.expand`:
 every unit goes where its layer goes), as `llm-partition{granularity=...}` writes it; one that
 puts a unit on a placement the unit cannot run on (a tensor-parallel group over a one-head tile)
 is dropped like one that does not fit.
@@ -18,10 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xcompass.engine.mapping import Mapping, expand, partition
 from xcompass.errors import XcompassError
-from xcompass.mapping import Mapping, partition
 from xcompass.search.problem import SearchProblem
-from xcompass.units import expand
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xcompass.mapping import Mapping
+from xcompass.engine.mapping import Mapping
 from xcompass.search.problem import SearchProblem
 from xcompass.search.seeds import Seed
 

@@ -109,7 +109,7 @@ class SearchSettings:
         return out
 
 
-BELOW_LAYER = {"fidelity": 0.25, "local": 0.5}
+BELOW_LAYER = {"fidelity": 0.25, "local": 0.75}
 """Defaults of the multi-fidelity knobs at granularity group and tile (chain: every coarser
 granularity); at layer every knob is off (Compass's GA)."""
 

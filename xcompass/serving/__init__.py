@@ -21,11 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from xcompass.comm import check_mode, transfer_params
+from xcompass.engine.mapping import STRATEGIES, Groups, Mapping, make_groups, partition
 from xcompass.errors import XcompassError, shown
-from xcompass.kernels import Kernel
-from xcompass.mapping import STRATEGIES, Groups, Mapping, make_groups, partition
-from xcompass.models import ModelConfig, resolve_model
+from xcompass.hardware.comm import check_mode, transfer_params
+from xcompass.hardware.targets import Target, load_target
+from xcompass.layer.kernels import Kernel
+from xcompass.layer.lowering import core_lowering
+from xcompass.model.models import ModelConfig, resolve_model
+from xcompass.model.workload import MicroBatch, Request, RequestKind, Workload
 from xcompass.search.problem import search_tp_options
 from xcompass.serving.arrivals import RequestStream, from_trace, generated
 from xcompass.serving.cost_cache import CachedCost, cache_error
@@ -34,8 +37,6 @@ from xcompass.serving.metrics import SLO, summarize
 from xcompass.serving.policies import POLICIES, PolicyOptions
 from xcompass.serving.replicas import Replica, build_replicas, kv_bytes_per_token, replica_engine
 from xcompass.serving.simulator import ROUTERS, Outcome, Simulation
-from xcompass.targets import Target, load_target
-from xcompass.workload import MicroBatch, Request, RequestKind, Workload
 
 __all__ = [
     "POLICIES",
@@ -177,8 +178,6 @@ def serving_setup(
     model_cfg = resolve_model(model) if isinstance(model, str) else model
     target_obj = load_target(target) if isinstance(target, str) else target
     if isinstance(kernels, str):
-        from xcompass.explore.inputs import core_lowering  # the named pipelines live there
-
         sample = _placeholder(1)
         sample = Workload(
             (*sample.requests, Request("p", RequestKind.PREFILL, 0, 512)),
@@ -338,7 +337,7 @@ def _host_fn(
     check_execution(execution)
     if execution == "graph":
         return None
-    from xcompass.layercost import kernels_of
+    from xcompass.layer.layercost import kernels_of
 
     per_layer = sum(kernels_of(k) for k in setup.kernels) if setup.kernels else 0
     kernels = per_layer * setup.model.layers + 3  # embedding, final norm, LM head

@@ -13,8 +13,8 @@ from datetime import datetime
 import numpy as np
 
 from xcompass.errors import XcompassError, shown
-from xcompass.trace import Trace
-from xcompass.workload import MAX_REQUESTS, MAX_TOKENS, RequestKind, parse_spec
+from xcompass.model.trace import Trace
+from xcompass.model.workload import MAX_REQUESTS, MAX_TOKENS, RequestKind, parse_spec
 
 MAX_QPS = 1e6
 """Largest arrival rate (requests per second) a stream may be generated at."""

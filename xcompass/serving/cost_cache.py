@@ -27,8 +27,8 @@ from itertools import product
 
 import numpy as np
 
+from xcompass.hardware.targets import Target
 from xcompass.serving.replicas import Item, ReplicaEngine
-from xcompass.targets import Target
 
 GRID_RATIO = 2 ** (1 / 4)
 """Geometric step of the history grid (~19%): the cost is near-linear in KV between points."""

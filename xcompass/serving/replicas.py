@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
+from xcompass.engine.mapping import Groups, Mapping, make_groups, memory_use
+from xcompass.engine.schedule import EvalContext
+from xcompass.engine.schedule_jit import evaluate_fast
 from xcompass.errors import XcompassError
-from xcompass.kernels import Kernel
-from xcompass.layercost import build_cost_table, memory_table
-from xcompass.mapping import Groups, Mapping, make_groups, memory_use
-from xcompass.models import ModelConfig
-from xcompass.schedule import EvalContext
-from xcompass.schedule_jit import evaluate_fast
-from xcompass.targets import Target
-from xcompass.workload import MicroBatch, Request, RequestKind, Workload
+from xcompass.hardware.targets import Target
+from xcompass.layer.kernels import Kernel
+from xcompass.layer.layercost import build_cost_table, memory_table
+from xcompass.model.models import ModelConfig
+from xcompass.model.workload import MicroBatch, Request, RequestKind, Workload
 
 KV_FRACTION = 0.9
 """Share of a memory domain's free bytes (after weights and activations) the KV cache may

@@ -10,7 +10,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from xcompass.explore.report_extra import dram_usage
+from xcompass.viz.dram import dram_usage
 from xcompass.viz.style import figure, ink, microbatch_colors, save
 
 

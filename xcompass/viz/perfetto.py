@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from xcompass.explore.report_extra import dram_usage
+from xcompass.viz.dram import dram_usage
 
 PID_CHIPLETS, PID_DRAM, PID_LINKS = 1, 2, 3
 LINK_DIRECTIONS = ("east", "west", "north", "south")

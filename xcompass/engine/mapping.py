@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xcompass.engine.units import UnitMemory, Units, layer_unit_memory
 from xcompass.errors import XcompassError
-from xcompass.layercost import MemoryTable
-from xcompass.models import ModelConfig
-from xcompass.targets import Target
-from xcompass.units import UnitMemory, layer_unit_memory
-from xcompass.workload import RequestKind, Workload
+from xcompass.hardware.targets import Target
+from xcompass.layer.layercost import MemoryTable
+from xcompass.model.models import ModelConfig
+from xcompass.model.workload import RequestKind, Workload
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ def make_groups(target: Target, tp_options: tuple[int, ...]) -> Groups:
     `group_order` (aligned to `tp`) and form a path of one-hop links.
 
     Why contiguous: the all-reduce is costed as NCCL's ring at the bus bandwidth of one link
-    per step (`xcompass.comm`), per TP degree. That is exact for a group whose ring runs over
+    per step (`xcompass.hardware.comm`), per TP degree. That is exact for a group whose ring runs
+    over
     one-hop links no other step of the ring uses (a path: the ring goes out along it and
     closes back over the opposite-direction links), and wrong for a group whose members are
     far apart (on compass-het-36, chiplets 4-7 by id span two mesh rows with 5 to 6 hops from 5
@@ -128,7 +129,7 @@ def memory_use(
     parallel replicas) counts once, a tensor-parallel shard counts the fraction of the unit its
     chiplets in the domain hold. KV caches count per (micro-batch, unit), split like their
     group; each chiplet adds the largest activation it produces. `need` is a layer memory
-    table (granularity=layer) or what each unit needs (`xcompass.units.unit_memory`)."""
+    table (granularity=layer) or what each unit needs (`xcompass.engine.units.unit_memory`)."""
     B, U = mapping.place.shape
     if isinstance(need, MemoryTable):
         need = layer_unit_memory(need, U)
@@ -317,3 +318,31 @@ def _pbd(
             place[b] = ids[d_rep % len(ids)]
             d_rep += 1
     return Mapping(np.zeros(max(L - 1, 0), dtype=bool), place)
+
+
+def expand(mapping: Mapping, units: Units) -> Mapping:
+    """A layer-granularity mapping over these units: each unit goes where its layer went, and
+    a segment starts at the first unit of a layer that started one."""
+    layer = units.layer
+    place = mapping.place[:, layer]
+    cut = np.r_[mapping.boundaries, False][layer[:-1]] & (layer[1:] != layer[:-1])
+    return Mapping(cut.astype(bool), place)
+
+
+def collapse(mapping: Mapping, units: Units) -> Mapping | None:
+    """The layer-granularity mapping this unit mapping is, when it is one: every layer's units of
+    a micro-batch on one group, and segments starting only at a layer's first unit (else None).
+    `expand` inverts it."""
+    layer = units.layer
+    L = int(layer.max()) + 1 if units.count else 0
+    first = np.searchsorted(layer, np.arange(L))
+    if not np.array_equal(np.sort(layer), layer):
+        return None
+    place = mapping.place[:, first]
+    if not np.array_equal(mapping.place, place[:, layer]):
+        return None
+    starts = np.flatnonzero(mapping.boundaries) + 1
+    if not np.isin(starts, first).all():
+        return None
+    boundaries = np.isin(first[1:], starts)
+    return Mapping(boundaries, place)

@@ -16,7 +16,7 @@ from typing import Any
 
 from xcompass import fileio
 from xcompass.errors import XcompassError, did_you_mean, shown
-from xcompass.workload import MAX_TOKENS
+from xcompass.model.workload import MAX_TOKENS
 
 ACTIVATIONS = ("silu", "gelu", "relu")
 NORMS = ("rms", "layer")

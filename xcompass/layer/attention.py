@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xcompass.cost.opcost import MMA_ROWS, Stage
 from xcompass.errors import XcompassError
-from xcompass.opcost import MMA_ROWS, Stage
-from xcompass.targets import ChipletKind, OnChipLevel
+from xcompass.hardware.targets import ChipletKind, OnChipLevel
 
 MODES = ("auto", "unfused", "decode2", "resident3", "split4")
 SCORE_BYTES = 4  # scores and the softmax statistics are kept in fp32

@@ -15,19 +15,12 @@ and a placement group per (micro-batch, unit).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from xcompass.errors import XcompassError
-from xcompass.graph import INPUT
-from xcompass.layercost import CostTable, MemoryTable
-
-if TYPE_CHECKING:
-    from xcompass.mapping import Mapping
-    from xcompass.tiles import TileSpec
-
-from xcompass.names import GRANULARITIES  # noqa: E402, F401 (one home; re-exported here)
+from xcompass.layer.graph import INPUT
+from xcompass.layer.layercost import CostTable, MemoryTable
 
 
 @dataclass(frozen=True)
@@ -113,29 +106,6 @@ def layer_units(table: CostTable, layers: int) -> tuple[Units, UnitTable]:
         np.full(3, table.allreduces, dtype=np.int64),
     )
     return units, unit_table
-
-
-def build_units(
-    table: CostTable,
-    layers: int,
-    granularity: str = "layer",
-    pairs: np.ndarray | None = None,
-    tiles: TileSpec | None = None,
-) -> tuple[Units, UnitTable]:
-    """The units and their cost rows for a cost table of `layers` decoder layers. `pairs`
-    ([B], visible (query, key) pairs of each micro-batch) sizes attention-score edges;
-    `tiles` (`xcompass.tiles.tile_spec`) is what granularity 'tile' needs besides the table."""
-    if granularity not in GRANULARITIES:
-        raise XcompassError(
-            f"unknown granularity '{granularity}' (valid: {', '.join(GRANULARITIES)})"
-        )
-    if granularity == "layer":
-        return layer_units(table, layers)
-    if granularity == "group":
-        return group_units(table, layers, pairs)
-    from xcompass.tiles import tile_units  # tiles imports this module
-
-    return tile_units(table, layers, tiles, pairs)
 
 
 def group_units(
@@ -286,35 +256,3 @@ def unit_memory(units: Units, unit_table: UnitTable, act_bytes: np.ndarray) -> U
         unit_table.kv_bytes[:, rows].astype(float),
         act,
     )
-
-
-def expand(mapping: Mapping, units: Units) -> Mapping:
-    """A layer-granularity mapping over these units: each unit goes where its layer went, and
-    a segment starts at the first unit of a layer that started one."""
-    from xcompass.mapping import Mapping  # mapping imports this module
-
-    layer = units.layer
-    place = mapping.place[:, layer]
-    cut = np.r_[mapping.boundaries, False][layer[:-1]] & (layer[1:] != layer[:-1])
-    return Mapping(cut.astype(bool), place)
-
-
-def collapse(mapping: Mapping, units: Units) -> Mapping | None:
-    """The layer-granularity mapping this unit mapping is, when it is one: every layer's units of
-    a micro-batch on one group, and segments starting only at a layer's first unit (else None).
-    `expand` inverts it."""
-    from xcompass.mapping import Mapping  # mapping imports this module
-
-    layer = units.layer
-    L = int(layer.max()) + 1 if units.count else 0
-    first = np.searchsorted(layer, np.arange(L))
-    if not np.array_equal(np.sort(layer), layer):
-        return None
-    place = mapping.place[:, first]
-    if not np.array_equal(mapping.place, place[:, layer]):
-        return None
-    starts = np.flatnonzero(mapping.boundaries) + 1
-    if not np.isin(starts, first).all():
-        return None
-    boundaries = np.isin(first[1:], starts)
-    return Mapping(boundaries, place)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from xcompass.models import ModelConfig
+from xcompass.model.models import ModelConfig
 
 INPUT = -1
 """Index of the layer's input value (the residual stream entering the layer)."""

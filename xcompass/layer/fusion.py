@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from xcompass.graph import FLOPS_PER_ELEMENT, INPUT, ROW_OPS, LayerGraph
-from xcompass.opcost import ATTN_BLOCK, K_STEP, RequestGroup, visible_pairs
-from xcompass.targets import ChipletKind, OnChipLevel
+from xcompass.cost.attentioncost import visible_pairs
+from xcompass.cost.opcost import ATTN_BLOCK, K_STEP, RequestGroup
+from xcompass.hardware.targets import ChipletKind, OnChipLevel
+from xcompass.layer.graph import FLOPS_PER_ELEMENT, INPUT, ROW_OPS, LayerGraph
 
 KINDS = ("siblings", "prologue", "epilogue", "eltwise", "chain")
 ACCUMULATOR_BYTES = 4  # fp32 partial sums of a GEMM tile

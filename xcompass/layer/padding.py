@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xcompass.cost.opcost import Cover, dram_share, overlap, tile_compute
 from xcompass.errors import XcompassError
-from xcompass.opcost import Cover, dram_share, overlap, tile_compute
-from xcompass.targets import ChipletKind
+from xcompass.hardware.targets import ChipletKind
 
 MODES = ("virtual", "physical")
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from xcompass.schedule import EvalContext, Result, order_nodes
-from xcompass.schedule_core import (
+from xcompass.engine.schedule import EvalContext, Result, order_nodes
+from xcompass.engine.schedule_core import (
     crossings,
     dram_energy,
     engine_arrays,
@@ -26,7 +26,7 @@ from xcompass.schedule_core import (
     row_cost,
     stream,
 )
-from xcompass.schedule_jit import member_slots
+from xcompass.engine.schedule_jit import member_slots
 
 DROP_AT = 8  # a link's ended bookings are moved out once this many lie before its live ones
 

@@ -10,15 +10,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xcompass.attention import StagePolicy
-from xcompass.comm import check_mode
-from xcompass.fusion import Group, sibling_sets
-from xcompass.graph import INPUT, LayerGraph, layer_graph
-from xcompass.kernels import Edge, Flow, Kernel, Lowering, layer_kernels
-from xcompass.models import ModelConfig
-from xcompass.opcost import OpCost, OpSpec, RequestGroup
-from xcompass.targets import ChipletKind, Target
-from xcompass.workload import RequestKind, Workload
+from xcompass.cost.opcost import OpCost, OpSpec, RequestGroup
+from xcompass.hardware.comm import check_mode
+from xcompass.hardware.targets import ChipletKind, Target
+from xcompass.layer.attention import StagePolicy
+from xcompass.layer.fusion import Group, sibling_sets
+from xcompass.layer.graph import INPUT, LayerGraph, layer_graph
+from xcompass.layer.kernels import Edge, Flow, Kernel, Lowering, layer_kernels
+from xcompass.model.models import ModelConfig
+from xcompass.model.workload import RequestKind, Workload
 
 
 def layer_ops(model: ModelConfig) -> list[OpSpec]:
@@ -181,7 +181,7 @@ class CostTable:
     allreduce_bytes: np.ndarray  # [micro-batch] bytes all-reduced per layer under TP
     allreduces: int  # all-reduces per layer under TP
     tokens: np.ndarray  # [micro-batch]
-    mode: str = "graph"  # execution mode the times are for (xcompass.comm.MODES)
+    mode: str = "graph"  # execution mode the times are for (xcompass.hardware.comm.MODES)
     kernels: tuple[Kernel, ...] = ()
     positions: tuple[tuple[int, ...], ...] = ()
     kernel_time: np.ndarray | None = None
@@ -216,7 +216,7 @@ def _cost(
     mode: str,
 ) -> OpCost:
     """One kernel's device time, in either mode: eager mode's host launches are the
-    schedule's host queue (`xcompass.hostqueue`), which hides them behind long kernels."""
+    schedule's host queue (`xcompass.engine.hostqueue`), which hides them behind long kernels."""
     return kernel.cost(chip, groups, dtype_bytes, tp, resident)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from xcompass import fileio
 from xcompass.errors import XcompassError, shown
-from xcompass.workload import MAX_SEED, MAX_TOKENS, Request, RequestKind
+from xcompass.model.workload import MAX_SEED, MAX_TOKENS, Request, RequestKind
 
 TRACE_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 MAX_TRACE_ROWS = 2**24

@@ -25,7 +25,7 @@ block (a GEMM tile its whole A operand and its own columns of any epilogue opera
 unit its heads' (or KV heads') columns for its request's tokens, a whole kernel all of it).
 An edge joins every producer and consumer whose blocks overlap and carries the overlap.
 
-Costs (`xcompass.tilecost`): each unit is its kernel re-costed on its share (a GEMM tile as a
+Costs (`xcompass.engine.tilecost`): each unit is its kernel re-costed on its share (a GEMM tile as a
 GEMM of `width` columns reading the whole input; an attention unit as attention over its heads
 for its one request group), so every unit pays its own kernel floor. On one chiplet with one
 compute unit (no wave quantization) and compute-bound GEMM tiles, a layer's tiles take what its
@@ -40,16 +40,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xcompass.cost.opcost import OpSpec, RequestGroup
 from xcompass.errors import XcompassError
-from xcompass.graph import INPUT, LayerGraph
-from xcompass.kernels import UNLOWERED, Flow, Kernel, Lowering, _Builder, unit_order
-from xcompass.layercost import CostTable, request_groups
-from xcompass.models import ModelConfig
+from xcompass.hardware.targets import Target
+from xcompass.layer.graph import INPUT, LayerGraph
+from xcompass.layer.kernels import UNLOWERED, Flow, Kernel, KernelBuilder, Lowering, unit_order
+from xcompass.layer.layercost import CostTable, request_groups
+from xcompass.model.models import ModelConfig
+from xcompass.model.workload import Workload
 from xcompass.names import TILE_HEADS, TILE_WIDTH
-from xcompass.opcost import OpSpec, RequestGroup
-from xcompass.targets import Target
-from xcompass.units import Units, UnitTable
-from xcompass.workload import Workload
 
 ALL = -1  # rows of every request of the micro-batch
 
@@ -114,7 +113,7 @@ def tile_spec(
     slots: int = 0,
 ) -> TileSpec:
     """The spec for a model's layer (default: its unlowered graph) serving `workload`."""
-    from xcompass.graph import layer_graph
+    from xcompass.layer.graph import layer_graph
 
     check_tiles(model, target, width, heads)
     return TileSpec(
@@ -132,7 +131,7 @@ def tile_spec(
 # --- which value each kernel edge carries ---------------------------------------------------
 
 
-class _Recorder(_Builder):
+class _Recorder(KernelBuilder):
     """The kernel builder, noting the graph value behind each input edge and output."""
 
     def __init__(self, graph: LayerGraph, lowering: Lowering):
@@ -301,17 +300,29 @@ def _amounts(
     return out
 
 
-def tile_units(
-    table: CostTable, layers: int, spec: TileSpec | None, pairs: np.ndarray | None = None
-) -> tuple[Units, UnitTable]:
-    """The tile units of `layers` layers (and the model's head and tail when the table has
-    them) and their cost rows (see the module docstring)."""
-    from xcompass.tilecost import tile_rows
+@dataclass(frozen=True)
+class TileGraph:
+    """The tile units of a cost table before they are costed: names, layers, in-edges (CSR:
+    `start`, `pred`) with their bytes per micro-batch, and the (table kernel, piece) behind each
+    unit, which `xcompass.engine.tilecost.tile_rows` turns into cost rows."""
 
+    names: tuple[str, ...]
+    layer: np.ndarray
+    start: np.ndarray
+    pred: np.ndarray
+    edge_bytes: np.ndarray
+    keys: list[tuple[int, Piece]]
+
+
+def tile_graph(
+    table: CostTable, layers: int, spec: TileSpec | None, pairs: np.ndarray | None = None
+) -> TileGraph:
+    """The tile units of `layers` layers (and the model's head and tail when the table has
+    them) and the bytes on their edges (see the module docstring)."""
     if spec is None:
         raise XcompassError(
             "granularity 'tile' needs the target, the workload and the tile sizes "
-            "(xcompass.tiles.TileSpec)"
+            "(xcompass.engine.tiles.TileSpec)"
         )
     kernels, positions = table.kernels, table.positions
     if not kernels or not positions or any(k.kind == "op" for k in kernels):
@@ -398,17 +409,9 @@ def tile_units(
         for u in sorted(x):
             edge_bytes[:, k] = x[u]
             k += 1
-    rows, row_of = tile_rows(table, spec, keys)
-    units = Units(
-        "tile",
-        tuple(names),
-        np.array(layer_of, dtype=np.int64),
-        row_of,
-        start,
-        pred,
-        edge_bytes,
+    return TileGraph(
+        tuple(names), np.array(layer_of, dtype=np.int64), start, pred, edge_bytes, keys
     )
-    return units, rows
 
 
 def _slot(src: Kernel, writes: tuple[int, ...], value: int | None, flow: Flow) -> int:

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 if TYPE_CHECKING:
-    from xcompass.schedule import EvalContext
+    from xcompass.engine.schedule import EvalContext
 
 SHARE_EPS = 1e-9  # rounding slack when shares of a resource add up to exactly 1
 
@@ -27,7 +27,7 @@ SHARE_EPS = 1e-9  # rounding slack when shares of a resource add up to exactly 1
 class EngineArrays(NamedTuple):
     """What a schedule reads about the chiplets, the NoP and the units' cost rows. Chiplet id
     C is the padding chiplet (no channel, no power); rows are [micro-batch, unit row, chiplet
-    kind, TP option] as in `xcompass.units.UnitTable`."""
+    kind, TP option] as in `xcompass.engine.units.UnitTable`."""
 
     # chiplets and groups
     C: int
@@ -73,7 +73,7 @@ class EngineArrays(NamedTuple):
     succ_edge: np.ndarray  # [E]
     edge_occupy: np.ndarray  # [B, E] seconds an edge's message holds a link
     edge_hop_j: np.ndarray  # [B, E] its energy per hop
-    # eager mode's host queue (`xcompass.hostqueue`)
+    # eager mode's host queue (`xcompass.engine.hostqueue`)
     eager: bool
     q_res: np.ndarray  # [B, R, kind, TP] a node runs as in graph mode from host clock + Q
     q_str: np.ndarray
@@ -216,7 +216,7 @@ def record(a, p, latency, powered, e_comp, e_sram, e_dram, e_nop, out_lat, out_e
     out_parts[p, 4] = static
 
 
-# --- eager mode's host queue: one host clock per chiplet (`xcompass.hostqueue`) ------------
+# --- eager mode's host queue: one host clock per chiplet (`xcompass.engine.hostqueue`) ------------
 
 
 @njit(cache=True, nogil=True, inline="always")

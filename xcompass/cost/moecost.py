@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from xcompass.opcost import (
+from xcompass.cost.opcost import (
     OpCost,
     OpSpec,
     dram_share,
@@ -17,7 +17,7 @@ from xcompass.opcost import (
     overlap,
     tile_compute,
 )
-from xcompass.targets import ChipletKind
+from xcompass.hardware.targets import ChipletKind
 
 
 def moe_cost(

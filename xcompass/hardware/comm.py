@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from xcompass.errors import XcompassError
-from xcompass.targets import Network
+from xcompass.hardware.targets import Network
 
 MODES = ("graph", "eager")
 

@@ -1,7 +1,10 @@
-"""Kernel costs: one kernel of a lowered (or unlowered) layer, as `xcompass.kernels` describes
+"""Kernel costs: one kernel of a lowered (or unlowered) layer, as `xcompass.layer.kernels` describes
 it, on one chiplet for one micro-batch. Built on the op-level primitives of `opcost` (GEMM tiles,
-attention tiles, element-wise streaming): what a lowering decision changes is exactly what
-the kernel moves through DRAM, how many floors it pays, and the tiles it computes.
+element-wise streaming) and `attentioncost` (attention tiles): what a lowering decision changes is
+exactly what
+the kernel moves through DRAM, how many floors it pays, and the tiles it computes. `op_cost`
+is the op-level entry: it dispatches an op by kind to `opcost` (GEMM, element-wise),
+`attentioncost` and `moecost`.
 """
 
 from __future__ import annotations
@@ -9,30 +12,35 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from xcompass.opcost import (
+from xcompass.cost.attentioncost import (
+    attention_compute,
+    attention_cost,
+    attention_fixed_s,
+    scores_on_chip,
+    softmax_time,
+    thin_bmm,
+    thin_bmm_time,
+    unpacked,
+)
+from xcompass.cost.moecost import moe_cost
+from xcompass.cost.opcost import (
     Cover,
     OpCost,
     OpSpec,
     RequestGroup,
     Stage,
-    attention_compute,
-    attention_fixed_s,
     dram_share,
+    eltwise_cost,
+    gemm_time,
     hardware_cover,
-    op_cost,
     overlap,
     reread_bytes,
-    scores_on_chip,
-    softmax_time,
-    thin_bmm,
-    thin_bmm_time,
     tile_compute,
-    unpacked,
 )
-from xcompass.targets import ChipletKind
+from xcompass.hardware.targets import ChipletKind
 
 if TYPE_CHECKING:
-    from xcompass.kernels import Kernel
+    from xcompass.layer.kernels import Kernel
 
 
 def _io(flows: Iterable[Any], tokens: float, pairs: float, tp: int) -> float:
@@ -168,3 +176,32 @@ def kernel_cost(
         time += chip.eltwise_floor_us * 1e-6 + moved / chip.eltwise_bandwidth
         io, dram = io + moved, dram + moved
     return OpCost(time, macs, dram, weights, io + on_chip)
+
+
+def op_cost(
+    chip: ChipletKind,
+    op: OpSpec,
+    groups: list[RequestGroup],
+    dtype_bytes: int,
+    tp: int = 1,
+    weights_resident: bool = False,
+) -> OpCost:
+    """Latency and traffic of one op for one micro-batch on one chiplet (a 1/tp shard)."""
+    tokens = sum(g.q * g.count for g in groups)
+    if op.kind == "attention":
+        return attention_cost(chip, op, groups, dtype_bytes, tp)
+    if op.kind == "eltwise":
+        return eltwise_cost(chip, op, tokens, dtype_bytes, tp)
+    if op.kind == "embedding":
+        moved = float(2 * tokens * op.k * dtype_bytes)
+        return OpCost(chip.eltwise_floor_us * 1e-6 + moved / chip.bandwidth, 0, moved, 0, moved)
+    if op.kind in ("gemm", "lm_head"):
+        # logits are needed for the last token of each request (all of them when verifying)
+        m = sum(g.logit_rows * g.count for g in groups) if op.kind == "lm_head" else tokens
+        n = op.n // tp if op.split == "n" else op.n
+        k = op.k // tp if op.split == "k" else op.k
+        t, dram, w = gemm_time(chip, m, n, k, dtype_bytes, weights_resident)
+        return OpCost(t, float(m) * n * k, dram, w, float((m * k + m * n) * dtype_bytes))
+    if op.kind == "moe":
+        return moe_cost(chip, op, tokens, dtype_bytes, tp, weights_resident)
+    raise ValueError(f"unknown op kind '{op.kind}'")

@@ -72,14 +72,14 @@ class ChipletKind:
     dram_channel: tuple[int, ...]
     attention_dram_efficiency: float = 0.0  # 0: same as dram_efficiency
     eltwise_dram_efficiency: float = 0.0
-    launch_us: float = 0.0  # eager: the host's time to issue one kernel (xcompass.hostqueue)
+    launch_us: float = 0.0  # eager: the host's time to issue one kernel (xcompass.engine.hostqueue)
     collective_launch_us: float = 0.0  # eager: its time to issue one collective (an all-reduce)
-    # op-level calibration (xcompass/opcost.py; 0 = mechanism off)
+    # op-level calibration (xcompass/cost/opcost.py; 0 = mechanism off)
     reduction_ns_per_element: float = 0.0  # norm: one row's critical path per element of width
     attention_tile_overhead: float = 0.0  # fixed block steps per attention query tile
     attention_mixed_unpacked: float = 0.0  # 1: varlen attention loses GQA with a long query in
     # the call (FlashAttention-2 folds query heads only when all queries are 1 token; opcost)
-    # attention variants (xcompass/opcost.py; benchmarks/data/h100_attention.csv; 0 = off)
+    # attention variants (xcompass/cost/opcost.py; benchmarks/data/h100_attention.csv; 0 = off)
     attention_varlen: float = 0.0  # calls run as the varlen kernel: 1 ragged ones, 2 every one
     attention_varlen_efficiency: float = 0.0  # its fraction of peak, a unit full of its CTAs
     attention_varlen_ctas: float = 0.0  # its CTAs resident per unit (0: 1)
@@ -178,7 +178,8 @@ class MemoryDomain:
 
 @dataclass(frozen=True)
 class Network:
-    """The links between chiplets / GPUs and the collectives over them (see xcompass/comm.py).
+    """The links between chiplets / GPUs and the collectives over them (see
+    xcompass/hardware/comm.py).
 
     Point-to-point: latency (per execution mode) + bytes / link_gbs + hops x hop_ns.
     All-reduce over n members, NCCL's ring (2(n-1) steps; each member moves f = 2(n-1)/n of

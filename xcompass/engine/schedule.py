@@ -24,17 +24,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from xcompass import schedule_core as core
-from xcompass.comm import allreduce_bits, allreduce_time, transfer_params
-from xcompass.hostqueue import host_rows
-from xcompass.layercost import CostTable
-from xcompass.mapping import Groups, Mapping
-from xcompass.schedule_core import SHARE_EPS, engine_arrays
-from xcompass.targets import Target
-from xcompass.units import Units, UnitTable, build_units
+from xcompass.engine import schedule_core as core
+from xcompass.engine.granularity import build_units
+from xcompass.engine.hostqueue import host_rows
+from xcompass.engine.mapping import Groups, Mapping
+from xcompass.engine.schedule_core import SHARE_EPS, engine_arrays
+from xcompass.engine.units import Units, UnitTable
+from xcompass.hardware.comm import allreduce_bits, allreduce_time, transfer_params
+from xcompass.hardware.targets import Target
+from xcompass.layer.layercost import CostTable
 
 if TYPE_CHECKING:
-    from xcompass.tiles import TileSpec
+    from xcompass.engine.tiles import TileSpec
 
 
 def mesh_routes(cols: int, rows: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -78,7 +79,7 @@ class EvalContext:
     """Everything per-mapping evaluation needs, as arrays (built once per problem).
 
     The execution mode (`graph` or `eager`) is the cost table's: transfer and collective
-    latencies follow it, and eager mode adds the host queue (`xcompass.hostqueue`)."""
+    latencies follow it, and eager mode adds the host queue (`xcompass.engine.hostqueue`)."""
 
     table: CostTable
     groups: Groups
@@ -86,7 +87,9 @@ class EvalContext:
     layers: int
     granularity: str = "layer"
     pairs: np.ndarray | None = None  # [B] visible (query, key) pairs: sizes score edges
-    tiles: TileSpec | None = None  # what granularity 'tile' needs (`xcompass.tiles.tile_spec`)
+    tiles: TileSpec | None = (
+        None  # what granularity 'tile' needs (`xcompass.engine.tiles.tile_spec`)
+    )
     routes: np.ndarray = field(init=False)
     hops: np.ndarray = field(init=False)
     n_links: int = field(init=False)
@@ -132,7 +135,7 @@ class EvalContext:
         )
 
     def use_units(self, units: Units, unit_table: UnitTable) -> EvalContext:
-        """Place these units (`xcompass.units`): set them and their per-row constants."""
+        """Place these units (`xcompass.engine.units`): set them and their per-row constants."""
         net, tp = self.target.network, np.array(self.table.tp_options, dtype=float)
         self.units, self.ut = units, unit_table
         u, ut = units, unit_table
@@ -141,7 +144,7 @@ class EvalContext:
         self.edge_dst = np.repeat(np.arange(u.count), np.diff(u.pred_start))  # consumer unit
         ar_one = allreduce_time(net, self.mode, tp[None], ut.allreduce_bytes[:, :, None])
         self.unit_ar_time = ut.allreduces[None, :, None] * ar_one  # [B, R, T]
-        # eager mode's host queue (`xcompass.hostqueue`); graph mode: no host term
+        # eager mode's host queue (`xcompass.engine.hostqueue`); graph mode: no host term
         self.eager = self.mode == "eager"
         B, R, K, T = ut.time_stream.shape
         if self.eager:

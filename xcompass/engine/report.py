@@ -11,14 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xcompass.graph import LayerGraph
-from xcompass.kernels import Lowering, layer_kernels
-from xcompass.layercost import CostTable
-from xcompass.mapping import Groups, Mapping
-from xcompass.schedule import EvalContext, Result, evaluate_mapping
-from xcompass.targets import Target
-from xcompass.units import Units, UnitTable
-from xcompass.workload import Workload
+from xcompass.engine.mapping import Groups, Mapping
+from xcompass.engine.schedule import EvalContext, Result, evaluate_mapping
+from xcompass.engine.units import Units, UnitTable
+from xcompass.hardware.targets import Target
+from xcompass.layer.layercost import CostTable
+from xcompass.model.workload import Workload
 
 if TYPE_CHECKING:  # the search sits above the report: no import at run time
     from xcompass.search.problem import SearchProblem
@@ -244,54 +242,6 @@ def per_tile(mapping: Mapping, groups: Groups, table: CostTable, target: Target,
             }
         )
     return out
-
-
-def lowering_summary(graph: LayerGraph, lowering: Lowering) -> dict[str, Any]:
-    """What the passes recorded for a layer (see FIELDS["lowering"])."""
-    names = [node.name for node in graph.nodes]
-    return {
-        "fused": [
-            {
-                "kernel": "+".join(names[i] for i in grp.nodes),
-                "kinds": list(grp.kinds),
-                "anchor": "+".join(names[i] for i in grp.anchor),
-                "level": grp.level,
-                "saved_bytes_per_token": grp.saved,
-            }
-            for grp in lowering.groups
-        ],
-        "attention": [
-            {
-                "op": name,
-                "mode": policy.mode,
-                "stages": {
-                    f"q{q}_ctx{ctx}": {
-                        "mode": st.mode,
-                        "br": st.br,
-                        "bc": st.bc,
-                        "buffers": st.buffers,
-                        "level": st.level,
-                        "kv_passes": st.kv_passes,
-                    }
-                    for (q, ctx), st in policy.plans
-                },
-            }
-            for name, policy in lowering.attention
-        ],
-        "padding": [
-            {
-                "kernel": kernel.name,
-                "mode": kernel.padding.mode,
-                "tiles": list(kernel.padding.tiles),
-                "covers": {
-                    f"m{m}": {"tiles": [list(t) for t in cover.tiles], "waste": cover.waste(m)}
-                    for m, cover in kernel.padding.plans
-                },
-            }
-            for kernel in layer_kernels(graph, lowering)
-            if kernel.padding is not None and kernel.kind == "gemm"
-        ],
-    }
 
 
 def build_report(

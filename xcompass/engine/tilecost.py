@@ -1,4 +1,5 @@
-"""Cost rows of tile units (`xcompass.tiles`): each unit is its kernel re-costed on its share.
+"""Cost rows of tile units (`xcompass.engine.tiles`): each unit is its kernel re-costed on its
+share.
 
 A GEMM tile is its kernel with the GEMM's N cut to the tile's columns: it reads its whole A
 operand, its weights' columns and its columns of any epilogue operand, and writes its columns.
@@ -14,10 +15,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from xcompass.kernels import Edge, Flow, Kernel
-from xcompass.layercost import CostTable, _cost  # _cost: the cost table's own rule (eager launch)
-from xcompass.tiles import Piece, TileSpec, attention_spec, gemm_spec
-from xcompass.units import UnitTable
+from xcompass.engine.tiles import Piece, TileSpec, attention_spec, gemm_spec
+from xcompass.engine.units import UnitTable
+from xcompass.layer.kernels import Edge, Flow, Kernel
+from xcompass.layer.layercost import (  # _cost: the cost table's own rule (eager launch)
+    CostTable,
+    _cost,
+)
 
 _FIELDS = ("time_stream", "time_resident", "dram_stream", "dram_resident", "macs", "sram")
 

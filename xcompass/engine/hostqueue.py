@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from xcompass.layercost import CostTable, kernels_of
-from xcompass.units import Units, UnitTable
+from xcompass.engine.units import Units, UnitTable
+from xcompass.layer.layercost import CostTable, kernels_of
 
 
 def _excess(pieces: list[tuple[np.ndarray, int, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

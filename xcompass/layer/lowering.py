@@ -6,15 +6,26 @@ tests). The passes call the same planners on the graph they read from IR.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from xcompass.attention import AttentionShape, StagePolicy, check_mode, plan_stage, staging_level
-from xcompass.fusion import FuseOptions, plan_fusion
-from xcompass.graph import LayerGraph
-from xcompass.kernels import Lowering, layer_kernels
-from xcompass.opcost import RequestGroup
-from xcompass.padding import PadPolicy, check_tiles, plan_cover
-from xcompass.padding import check_mode as check_pad_mode
-from xcompass.targets import ChipletKind
+from xcompass.cost.opcost import RequestGroup
+from xcompass.errors import XcompassError, shown
+from xcompass.hardware.targets import ChipletKind, Target
+from xcompass.layer.attention import (
+    AttentionShape,
+    StagePolicy,
+    check_mode,
+    plan_stage,
+    staging_level,
+)
+from xcompass.layer.fusion import FuseOptions, plan_fusion
+from xcompass.layer.graph import LayerGraph, layer_graph
+from xcompass.layer.kernels import Lowering, layer_kernels
+from xcompass.layer.layercost import request_groups
+from xcompass.layer.padding import PadPolicy, check_tiles, plan_cover
+from xcompass.layer.padding import check_mode as check_pad_mode
+from xcompass.model.models import ModelConfig
+from xcompass.model.workload import Workload
 
 
 @dataclass(frozen=True)
@@ -117,3 +128,75 @@ def lower(
         )
         lowering = Lowering(groups, lowering.attention, padding, lowering.fused)
     return lowering
+
+
+PIPELINES: dict[str, Pipeline] = {"default": DEFAULT, "pytorch": PYTORCH, "none": NONE}
+"""Named lowering pipelines (xcompass.passes.DEFAULT_LOWERING, PYTORCH_LOWERING, nothing)."""
+
+
+def core_lowering(
+    model: ModelConfig, target: Target, workload: Workload, name: str
+) -> tuple[tuple, dict[str, Any]]:
+    """The layer's kernels and the lowering summary, as the named pipeline's passes decide
+    them (for the target's first chiplet kind and the step's micro-batches, like the passes)."""
+    if name not in PIPELINES:
+        raise XcompassError(
+            f"lowering '{shown(name, 40)}': a Python caller names one of {', '.join(PIPELINES)} "
+            "(a pass pipeline string needs the IR: use xcompass explore --lowering)"
+        )
+    graph, lowering = core_layer(model, target, workload, name)
+    return layer_kernels(graph, lowering), lowering_summary(graph, lowering)
+
+
+def core_layer(model: ModelConfig, target: Target, workload: Workload, name: str) -> tuple:
+    """The layer's graph and the named pipeline's lowering decisions (what tiles cut)."""
+    graph = layer_graph(model)
+    return graph, lower(graph, target.kinds[0], request_groups(workload), PIPELINES[name])
+
+
+def lowering_summary(graph: LayerGraph, lowering: Lowering) -> dict[str, Any]:
+    """What the passes recorded for a layer (see FIELDS["lowering"])."""
+    names = [node.name for node in graph.nodes]
+    return {
+        "fused": [
+            {
+                "kernel": "+".join(names[i] for i in grp.nodes),
+                "kinds": list(grp.kinds),
+                "anchor": "+".join(names[i] for i in grp.anchor),
+                "level": grp.level,
+                "saved_bytes_per_token": grp.saved,
+            }
+            for grp in lowering.groups
+        ],
+        "attention": [
+            {
+                "op": name,
+                "mode": policy.mode,
+                "stages": {
+                    f"q{q}_ctx{ctx}": {
+                        "mode": st.mode,
+                        "br": st.br,
+                        "bc": st.bc,
+                        "buffers": st.buffers,
+                        "level": st.level,
+                        "kv_passes": st.kv_passes,
+                    }
+                    for (q, ctx), st in policy.plans
+                },
+            }
+            for name, policy in lowering.attention
+        ],
+        "padding": [
+            {
+                "kernel": kernel.name,
+                "mode": kernel.padding.mode,
+                "tiles": list(kernel.padding.tiles),
+                "covers": {
+                    f"m{m}": {"tiles": [list(t) for t in cover.tiles], "waste": cover.waste(m)}
+                    for m, cover in kernel.padding.plans
+                },
+            }
+            for kernel in layer_kernels(graph, lowering)
+            if kernel.padding is not None and kernel.kind == "gemm"
+        ],
+    }

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xcompass.attention import AttentionShape, StagePolicy, shape_key
-from xcompass.fusion import Group
-from xcompass.graph import INPUT, ROW_OPS, LayerGraph, Node
-from xcompass.kernelcost import kernel_cost
-from xcompass.opcost import Cover, OpCost, OpSpec, RequestGroup, Stage
-from xcompass.padding import PadPolicy
-from xcompass.targets import ChipletKind
+from xcompass.cost.kernelcost import kernel_cost
+from xcompass.cost.opcost import Cover, OpCost, OpSpec, RequestGroup, Stage
+from xcompass.hardware.targets import ChipletKind
+from xcompass.layer.attention import AttentionShape, StagePolicy, shape_key
+from xcompass.layer.fusion import Group
+from xcompass.layer.graph import INPUT, ROW_OPS, LayerGraph, Node
+from xcompass.layer.padding import PadPolicy
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,7 @@ def _spec(node: Node, split: str) -> OpSpec:
     return OpSpec("gemm", node.name, n=node.width, k=node.in_width, split=split)
 
 
-class _Builder:
+class KernelBuilder:
     """Appends a layer's kernels, remembering which kernel writes each value."""
 
     def __init__(self, graph: LayerGraph, lowering: Lowering):
@@ -418,7 +418,7 @@ class _Builder:
 
 def layer_kernels(graph: LayerGraph, lowering: Lowering = UNLOWERED) -> tuple[Kernel, ...]:
     """The layer's kernels in a topological order (see the module docstring)."""
-    builder = _Builder(graph, lowering)
+    builder = KernelBuilder(graph, lowering)
     for nodes, group in unit_order(graph, lowering.groups):
         builder.unit(nodes, group)
     return tuple(builder.kernels)

@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from xcompass.schedule import EvalContext, Result
-from xcompass.schedule_core import (
+from xcompass.engine.schedule import EvalContext, Result
+from xcompass.engine.schedule_core import (
     crossings,
     dram_energy,
     engine_arrays,

@@ -1,0 +1,60 @@
+"""What runs inside a worker process (a process pool's or a Dask worker's): the study's problem,
+installed once per worker, and the tasks the backends submit against it. The backends and the
+Dask plugin both import this module; it imports neither."""
+
+from __future__ import annotations
+
+import pickle
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xcompass.search.problem import Evaluation, SearchProblem
+
+_PROBLEMS: dict[str, SearchProblem] = {}
+
+
+def install(key: str, payload: bytes) -> None:
+    problem = pickle.loads(payload)
+    _PROBLEMS.clear()  # one study at a time per worker
+    _PROBLEMS[key] = problem
+    warm(problem)
+
+
+def warm(problem: SearchProblem) -> None:
+    """Load the compiled engine now, not during the first generation."""
+    B, U = problem.shape
+    problem.evaluator(np.zeros((1, max(U - 1, 0)), bool), np.zeros((1, B, U), np.int64))
+
+
+def pool_init(key: str, payload_file: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    install(key, Path(payload_file).read_bytes())
+
+
+def _problem(key: str) -> SearchProblem:
+    try:
+        return _PROBLEMS[key]
+    except KeyError:
+        raise RuntimeError(f"worker has no xcompass problem {key[:12]}") from None
+
+
+def score_slice(key: str, bits: np.ndarray, place: np.ndarray) -> Evaluation:
+    return _problem(key).evaluator(bits, place)
+
+
+def ping(key: str) -> bool:
+    """A no-op task: times the round trip, and says whether the worker holds the problem."""
+    return key in _PROBLEMS
+
+
+def run_task(key: str, fn: Callable[..., Any], args: tuple) -> Any:
+    """A whole method (`fn(problem, *args)`) on the worker's problem."""
+    return fn(_problem(key), *args)
+
+
+def uninstall(key: str) -> None:
+    _PROBLEMS.pop(key, None)

@@ -89,10 +89,11 @@ class _ScalarStatic:
 
 def previous_kernel(folder: Path):  # noqa: ANN201
     """`evaluate_fast` of revision PREVIOUS, written to `folder` and compiled there (numba's
-    cache too), or None outside a git clone that has it."""
+    cache too), or None outside a git clone that has it. It lived in the flat core then: its
+    import of the schedule is pointed at the module's home now."""
     root = Path(__file__).resolve().parents[1]
     shown = subprocess.run(
-        ["git", "show", f"{PREVIOUS}:xcompass/engine/schedule_jit.py"],
+        ["git", "show", f"{PREVIOUS}:xcompass/schedule_jit.py"],
         cwd=root,
         capture_output=True,
         text=True,
@@ -100,7 +101,11 @@ def previous_kernel(folder: Path):  # noqa: ANN201
     if shown.returncode:
         return None
     path = folder / "previous_schedule_jit.py"
-    path.write_text(shown.stdout)
+    path.write_text(
+        shown.stdout.replace(
+            "from xcompass.schedule import", "from xcompass.engine.schedule import"
+        )
+    )
     spec = importlib.util.spec_from_file_location("previous_schedule_jit", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

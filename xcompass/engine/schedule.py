@@ -313,12 +313,12 @@ def common_slot(requests: list[tuple[Timeline, float, float]], t: float) -> floa
 
 
 # the shared physics (`schedule_core`) as plain Python: the compiled kernels inline the same source
-(is_resident, row_cost, group_channels, stream, dram_energy, node_energy, crossings, host_ready,
- host_issue) = (
+(fits_sram, is_resident, row_cost, group_channels, stream, dram_energy, node_energy, crossings,
+ host_ready, host_issue) = (
     f.py_func
     for f in (
-        core.is_resident, core.row_cost, core.group_channels, core.stream, core.dram_energy,
-        core.node_energy, core.crossings, core.host_ready, core.host_issue,
+        core.fits_sram, core.is_resident, core.row_cost, core.group_channels, core.stream,
+        core.dram_energy, core.node_energy, core.crossings, core.host_ready, core.host_issue,
     )
 )  # fmt: skip
 
@@ -434,7 +434,7 @@ def _schedule_one(ctx: EvalContext, order: np.ndarray, place: np.ndarray) -> dic
         chips = chips_of[grp]
         start = time
         free, blamed = free_at(node)
-        resident = bool(is_resident(arr, grp, row, u, last_unit, max_tp))
+        resident = bool(is_resident(arr, fits_sram(arr, grp, row), grp, u, last_unit, max_tp))
         if arr.eager:  # the host has not issued it far enough ahead yet: start it then
             recvs, sends = crossings(arr, flat, b, U, u, grp)
             ready = host_ready(arr, host, grp, b, row, resident, recvs, max_tp)

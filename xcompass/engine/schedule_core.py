@@ -113,13 +113,20 @@ def engine_arrays(ctx: EvalContext) -> EngineArrays:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def is_resident(a, grp, r, u, last_unit, max_tp):  # noqa: ANN001, ANN201
-    """A node finds its weights in SRAM iff they fit there and every member chiplet ran this
-    unit last (nothing evicted them)."""
-    resident = a.fits[a.g_kind[grp], r, a.g_tpi[grp]]
-    for j in range(max_tp):
-        if a.valid[grp, j] and last_unit[a.members[grp, j]] != u:
-            resident = False
+def fits_sram(a, grp, r):  # noqa: ANN001, ANN201
+    """A row's weights fit its group's SRAM (the shard, in half of it)."""
+    return a.fits[a.g_kind[grp], r, a.g_tpi[grp]]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def is_resident(a, fits, grp, u, last_unit, max_tp):  # noqa: ANN001, ANN201
+    """A node finds its weights in SRAM iff they fit there (`fits`: `fits_sram` of its row)
+    and every member chiplet ran this unit last (nothing evicted them)."""
+    resident = fits
+    if resident:  # the member loop only for rows that fit
+        for j in range(max_tp):
+            if a.valid[grp, j] and last_unit[a.members[grp, j]] != u:
+                resident = False
     return resident
 
 

@@ -17,6 +17,7 @@ from xcompass.engine.schedule_core import (
     dram_energy,
     engine_arrays,
     fill,
+    fits_sram,
     group_channels,
     host_issue,
     host_ready,
@@ -297,7 +298,7 @@ def _kernel(a, order, flat, B, U, link_cap, out_lat, out_e, out_parts, out_overf
             grp = fp[node]
             r = row[u]
             start = time
-            resident = is_resident(a, grp, r, u, last_unit, max_tp)
+            resident = is_resident(a, fits_sram(a, grp, r), grp, u, last_unit, max_tp)
             if eager:  # the host has not issued it far enough ahead yet: start it then
                 recvs, sends = crossings(a, fp, b, U, u, grp)
                 ready = host_ready(a, host, grp, b, r, resident, recvs, max_tp)

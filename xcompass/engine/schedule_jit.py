@@ -30,6 +30,7 @@ from xcompass.engine.schedule_core import (
     dram_energy,
     engine_arrays,
     fill,
+    fits_sram,
     group_channels,
     host_issue,
     host_ready,
@@ -109,6 +110,7 @@ def _node_table(a):  # noqa: ANN001, ANN202
     for grp in range(G):
         nch[grp] = group_channels(a, grp, chans[grp], loads[grp], max_tp)
     rows = B * R * G
+    fit = np.zeros(rows, dtype=np.bool_)
     ex = np.zeros(2 * rows)
     has_dram = np.zeros(2 * rows, dtype=np.bool_)
     need = np.zeros((2 * rows, max_tp))
@@ -122,6 +124,7 @@ def _node_table(a):  # noqa: ANN001, ANN202
         for pos in range(R):
             for grp in range(G):
                 k = (b * R + pos) * G + grp
+                fit[k] = fits_sram(a, grp, pos)
                 for res in range(2):
                     t, db, rate = row_cost(a, b, pos, grp, res == 1)
                     kk = 2 * k + res
@@ -134,7 +137,7 @@ def _node_table(a):  # noqa: ANN001, ANN202
                                 a, chans[grp, i], loads[grp, i], db, rate, t
                             )
                 e_comp[k], e_sram[k], e_ar[k] = node_energy(a, b, pos, grp)
-    return nch, chans, ex, has_dram, need, cap, run, e_dram, e_comp, e_sram, e_ar
+    return nch, chans, fit, ex, has_dram, need, cap, run, e_dram, e_comp, e_sram, e_ar
 
 
 def member_slots(ctx: EvalContext) -> tuple[int, ...]:
@@ -188,8 +191,8 @@ def _candidate(node, b, grp, members, valid, max_tp, head, chip_free, arrival): 
 def _kernel(a, bounds, flat, B, L, table, out_lat, out_e, out_parts, slots):  # noqa: ANN001, C901
     """The chain's simulation for each individual p (segment bits `bounds[p]`, placement
     `flat[p]`); `table` = `_node_table(a)`."""
-    nch, chans, ex_of, has_dram, need_of, cap_of, run_of = table[:7]
-    e_dram_of, e_comp_of, e_sram_of, e_ar_of = table[7:]
+    nch, chans, fit, ex_of, has_dram, need_of, cap_of, run_of = table[:8]
+    e_dram_of, e_comp_of, e_sram_of, e_ar_of = table[8:]
     members, valid, lead, routes, hops, C = a.members, a.valid, a.lead, a.routes, a.hops, a.C
     n_channels, link_latency, hop_s = a.n_channels, a.link_latency, a.hop_s
     P = flat.shape[0]
@@ -314,7 +317,7 @@ def _kernel(a, bounds, flat, B, L, table, out_lat, out_e, out_parts, slots):  # 
             # the node starts: its kernels, and its DRAM streams on its members' channels
             pos = 0 if lyr == 0 else (2 if lyr == L - 1 else 1)
             k = (b * R + pos) * G + grp
-            resident = is_resident(a, grp, pos, lyr, last_layer, max_tp)
+            resident = is_resident(a, fit[k], grp, lyr, last_layer, max_tp)
             if eager:  # the host has not issued it far enough ahead yet: start it then
                 recvs, sends = crossings(a, fp, b, L, lyr, grp)
                 ready = host_ready(a, host, grp, b, pos, resident, recvs, max_tp)

@@ -84,7 +84,7 @@ def local_search(
     rng = np.random.default_rng([seed, 7])
     best = start.take([int(np.argmin(start.score))])
     report = LocalReport(wins=dict.fromkeys(moves, 0))
-    stale, fails = 0, 0
+    stale, fails, widest = 0, 0, 4 * width
     while report.evaluations + recost <= budget and fails < 1000:
         bits, place, which = neighbours(problem, structure, rng, best, width, moves)
         if not len(place):
@@ -104,6 +104,6 @@ def local_search(
             stale = 0
         else:
             stale += 1
-            if stale >= patience:  # a local optimum for this width: look wider
-                width, stale = min(2 * width, 1024), 0
+            if stale >= patience:  # a local optimum for this width: look wider (up to 4x)
+                width, stale = min(2 * width, widest), 0
     return best, report

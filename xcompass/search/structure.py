@@ -117,15 +117,17 @@ class Structure:
         n, B, U = place.shape
         C = len(self.single)
         g = self.problem.groups
+        G = len(g.tp)
+        if not hasattr(self, "_member"):  # [G, C]: 1 where the chiplet is in the group
+            self._member = np.zeros((G, C))
+            for grp, m in enumerate(g.members):
+                self._member[grp, m[m >= 0]] = 1.0
         for i in range(n):
             t = np.take_along_axis(self.node_time, place[i][:, :, None], axis=2)[:, :, 0]
-            load = np.zeros(C + 1)
-            members = g.members[place[i]]  # [B, U, max_tp]
-            np.add.at(load, np.where(members >= 0, members, C), np.broadcast_to(
-                t[:, :, None], members.shape))  # fmt: skip
-            load = load[:C]
+            per_group = np.bincount(place[i].ravel(), weights=t.ravel(), minlength=G)
+            load = per_group @ self._member  # [C] seconds of work on each chiplet
             busy = int(np.argmax(load))
-            on = (members == busy).any(axis=2)
+            on = self._member[place[i], busy] > 0
             if not on.any():
                 continue
             b, u = np.unravel_index(int(np.argmax(np.where(on, t, -1.0))), on.shape)

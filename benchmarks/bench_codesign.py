@@ -60,7 +60,7 @@ HEADER = (f"{'package':<34} {'EDP (J s)':>9} {'lat (ms)':>9} {'E (J)':>8} {'mm^2
 def hetero() -> None:
     from xcompass.codesign.space import Design, KindDesign
     from xcompass.codesign.spacefile import load_space
-    from xcompass.hardware.targets import preset
+    from xcompass.hardware.targetfile import preset
 
     homo = load_space(SPACES / "granularity.toml")  # simba-36's schema
     het = load_space(SPACES / "het.toml")  # compass-het-36's

@@ -34,7 +34,7 @@ from xcompass.engine.schedule import EvalContext, evaluate  # noqa: E402
 from xcompass.engine.schedule_dag import evaluate_dag  # noqa: E402
 from xcompass.engine.schedule_jit import evaluate_fast  # noqa: E402
 from xcompass.engine.tiles import tile_spec  # noqa: E402
-from xcompass.hardware.targets import preset as target_preset  # noqa: E402
+from xcompass.hardware.targetfile import preset as target_preset
 from xcompass.layer.layercost import build_cost_table  # noqa: E402
 from xcompass.model.models import preset  # noqa: E402
 from xcompass.model.workload import build_workload, parse_spec  # noqa: E402

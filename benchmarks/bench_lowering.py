@@ -25,8 +25,9 @@ from pathlib import Path
 from xcompass.cost.opcost import Cover, RequestGroup
 from xcompass.engine.mapping import make_groups, partition
 from xcompass.engine.schedule import EvalContext, evaluate_mapping
-from xcompass.hardware.targets import Target, parse_target, target_data
-from xcompass.hardware.targets import preset as target_preset
+from xcompass.hardware.targetfile import parse_target, target_data
+from xcompass.hardware.targetfile import preset as target_preset
+from xcompass.hardware.targets import Target
 from xcompass.layer.fusion import FuseOptions
 from xcompass.layer.graph import layer_graph
 from xcompass.layer.kernels import layer_kernels

@@ -44,7 +44,7 @@ import numpy as np
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 from xcompass.errors import XcompassError  # noqa: E402
-from xcompass.hardware.targets import preset as target_preset  # noqa: E402
+from xcompass.hardware.targetfile import preset as target_preset
 from xcompass.model.models import preset  # noqa: E402
 from xcompass.model.trace import read_trace  # noqa: E402
 from xcompass.model.workload import (  # noqa: E402

@@ -30,7 +30,7 @@ import numpy as np
 
 from xcompass.cost.kernelcost import op_cost
 from xcompass.cost.opcost import OpSpec, RequestGroup
-from xcompass.hardware.targets import preset
+from xcompass.hardware.targetfile import preset
 
 HERE = Path(__file__).resolve().parent
 DATA = {

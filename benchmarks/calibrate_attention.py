@@ -30,7 +30,7 @@ import numpy as np
 
 from xcompass.cost.attentioncost import attention_cost, varlen_plan
 from xcompass.cost.opcost import OpSpec, RequestGroup
-from xcompass.hardware.targets import preset
+from xcompass.hardware.targetfile import preset
 from xcompass.layer.graph import layer_graph
 from xcompass.layer.kernels import layer_kernels
 from xcompass.layer.lowering import Pipeline, lower

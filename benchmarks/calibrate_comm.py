@@ -221,7 +221,7 @@ def layer_cases(path: Path = LAYERS_CSV):  # noqa: ANN201
     """[(label, per-op kernel us, per-op kernel count, eager us, graph us)] for h100_layers.csv."""
     from xcompass.cost.kernelcost import op_cost
     from xcompass.cost.opcost import RequestGroup
-    from xcompass.hardware.targets import preset
+    from xcompass.hardware.targetfile import preset
     from xcompass.layer.layercost import layer_ops
     from xcompass.model.models import preset as model_preset
 

@@ -53,7 +53,8 @@ import numpy as np
 
 from xcompass.cost.kernelcost import op_cost
 from xcompass.cost.opcost import OpCost, OpSpec, RequestGroup
-from xcompass.hardware.targets import ChipletKind, Target, preset
+from xcompass.hardware.targetfile import preset
+from xcompass.hardware.targets import ChipletKind, Target
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CSV = HERE.parents[1] / "shared" / "data" / "h200_energy_calibration.csv"

@@ -30,7 +30,8 @@ import numpy as np
 from xcompass.cost.kernelcost import op_cost
 from xcompass.cost.moecost import grouped_gemm_time, routing_time
 from xcompass.cost.opcost import RequestGroup
-from xcompass.hardware.targets import ChipletKind, preset
+from xcompass.hardware.targetfile import preset
+from xcompass.hardware.targets import ChipletKind
 from xcompass.layer.layercost import layer_ops
 from xcompass.model.models import preset as model_preset
 

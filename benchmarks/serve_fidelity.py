@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xcompass.hardware.targets import load_target
+from xcompass.hardware.targetfile import load_target
 from xcompass.serving import PolicyOptions, RequestStream, serving_setup, simulate
 from xcompass.serving.cost_cache import serving_target
 from xcompass.serving.host import HostModel

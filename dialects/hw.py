@@ -24,7 +24,8 @@ from xdsl.irdl import irdl_attr_definition, param_def
 from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 
-from xcompass.hardware.targets import Target, parse_target
+from xcompass.hardware.targetfile import parse_target
+from xcompass.hardware.targets import Target
 
 
 def to_attr(value: Any) -> Attribute:
@@ -100,7 +101,7 @@ TARGET_ATTR = "xcompass.target"
 def module_target(module: Attribute | Any) -> Target | None:
     """The target a module names (`"preset"`, `"/path/file.toml"`) or embeds (`#xhw.target`);
     None when it has none. Raises XcompassError for a bad one."""
-    from xcompass.hardware.targets import load_target
+    from xcompass.hardware.targetfile import load_target
 
     attr = module.attributes.get(TARGET_ATTR)
     if attr is None:

@@ -31,7 +31,7 @@ from xcompass.engine.mapping import STRATEGIES, check_memory, expand, make_group
 from xcompass.engine.tiles import check_tiles, check_tp, tile_spec
 from xcompass.engine.units import unit_memory
 from xcompass.errors import XcompassError
-from xcompass.hardware.targets import MAX_CHIPLETS
+from xcompass.hardware.targetfile import MAX_CHIPLETS
 from xcompass.layer.layercost import build_cost_table, memory_table
 from xcompass.model.workload import MAX_MICROBATCHES
 from xcompass.names import GRANULARITIES, TILE_HEADS, TILE_WIDTH

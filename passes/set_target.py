@@ -11,7 +11,7 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.passes import ModulePass
 
 from xcompass.errors import XcompassError
-from xcompass.hardware.targets import resolve_target_spec, target_data
+from xcompass.hardware.targetfile import resolve_target_spec, target_data
 
 
 @dataclass(frozen=True)

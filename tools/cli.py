@@ -12,7 +12,7 @@ from xdsl.printer import Printer
 
 from xcompass import fileio
 from xcompass.errors import XcompassError, shown
-from xcompass.hardware import targets as target_lib
+from xcompass.hardware import targetfile as target_lib
 from xcompass.model import models as model_lib
 from xcompass.model.trace import MAX_SAMPLE, read_trace, sample_step
 from xcompass.model.workload import (

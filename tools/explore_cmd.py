@@ -194,7 +194,7 @@ def _check(o: dict[str, Any], resume: Any = None) -> Checked:
     from xcompass.explore.outputs import check_out_dir, check_outputs, make_out_dir
     from xcompass.explore.study import BASELINES, SearchSettings
     from xcompass.fileio import check_readable, same_file
-    from xcompass.hardware import targets as target_lib
+    from xcompass.hardware import targetfile as target_lib
     from xcompass.model import models as model_lib
     from xcompass.model.workload import build_workload, parse_spec
 

@@ -16,7 +16,7 @@ from xdsl.utils.exceptions import ParseError
 
 from xcompass import fileio
 from xcompass.errors import XcompassError, shown
-from xcompass.hardware.targets import load_target
+from xcompass.hardware.targetfile import load_target
 from xcompass.model.models import resolve_model
 
 MAX_MLIR_BYTES = 2**28

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import cache
 
-from xcompass.hardware.targets import preset as target_preset
+from xcompass.hardware.targetfile import preset as target_preset
 from xcompass.model.models import preset
 from xcompass.model.workload import build_workload, parse_spec
 from xcompass.search import SearchProblem, build_problem

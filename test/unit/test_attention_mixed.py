@@ -10,7 +10,7 @@ import pytest
 
 from xcompass.cost.attentioncost import attention_cost
 from xcompass.cost.opcost import OpSpec, RequestGroup
-from xcompass.hardware.targets import load_target
+from xcompass.hardware.targetfile import load_target
 
 OP = OpSpec("attention", "attn", heads=32, kv_heads=8, head_dim=128, split="heads")
 

@@ -26,7 +26,7 @@ from xcompass.cost.attentioncost import (
 )
 from xcompass.cost.opcost import OpSpec, RequestGroup
 from xcompass.errors import XcompassError
-from xcompass.hardware.targets import load_target, parse_target
+from xcompass.hardware.targetfile import load_target, parse_target
 from xcompass.serving.cost_cache import serving_target
 
 INPUTS = Path(__file__).resolve().parents[1] / "inputs"

@@ -280,7 +280,7 @@ def test_target_tables_refuse_unknown_or_malformed_fields(where, key, value, mes
     import tomllib
     from pathlib import Path
 
-    from xcompass.hardware.targets import parse_target
+    from xcompass.hardware.targetfile import parse_target
 
     data = tomllib.loads((Path(__file__).parents[1] / "inputs" / "my-target.toml").read_text())
     table = data[where][0] if isinstance(data[where], list) else data[where]

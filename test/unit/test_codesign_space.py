@@ -10,7 +10,7 @@ from xcompass.codesign.space import Design, KindDesign, controllers, nearest
 from xcompass.codesign.spacefile import load_space
 from xcompass.codesign.toml_out import dumps_toml
 from xcompass.errors import XcompassError
-from xcompass.hardware.targets import parse_target, preset
+from xcompass.hardware.targetfile import parse_target, preset
 
 INPUTS = Path(__file__).resolve().parents[1] / "inputs" / "codesign"
 

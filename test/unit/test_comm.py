@@ -20,7 +20,8 @@ from xcompass.hardware.comm import (
     p2p_time,
     transfer_params,
 )
-from xcompass.hardware.targets import Network, parse_target, preset
+from xcompass.hardware.targetfile import parse_target, preset
+from xcompass.hardware.targets import Network
 
 REPO = Path(__file__).resolve().parents[2]
 

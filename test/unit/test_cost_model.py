@@ -12,7 +12,7 @@ from xcompass.cost.attentioncost import attention_tiles
 from xcompass.cost.kernelcost import op_cost
 from xcompass.cost.opcost import OpSpec, RequestGroup, busiest_unit
 from xcompass.errors import XcompassError
-from xcompass.hardware.targets import load_target_file, parse_target
+from xcompass.hardware.targetfile import load_target_file, parse_target
 
 INPUTS = Path(__file__).resolve().parents[1] / "inputs"
 

@@ -17,7 +17,7 @@ from xcompass.cost.opcost import OpSpec, RequestGroup
 from xcompass.engine.mapping import Mapping, make_groups
 from xcompass.engine.schedule import EvalContext, evaluate_mapping
 from xcompass.engine.schedule_jit import evaluate_fast
-from xcompass.hardware.targets import PRESET_NAMES, parse_target, preset
+from xcompass.hardware.targetfile import PRESET_NAMES, parse_target, preset
 from xcompass.layer.layercost import build_cost_table
 from xcompass.model.models import ModelConfig
 from xcompass.model.workload import one_microbatch_per_group, parse_spec

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xcompass.errors import XcompassError
-from xcompass.hardware import targets
+from xcompass.hardware import targetfile as targets
 from xcompass.model.models import ModelConfig, from_hf_config, load_config_file
 from xcompass.model.trace import read_trace, sample_step
 from xcompass.model.workload import MAX_REQUESTS, MAX_TOKENS, parse_spec

@@ -174,7 +174,7 @@ def test_launch_us_is_checked(value, message):
     import tomllib
     from pathlib import Path
 
-    from xcompass.hardware.targets import parse_target
+    from xcompass.hardware.targetfile import parse_target
 
     data = tomllib.loads((Path(__file__).parents[1] / "inputs" / "my-target.toml").read_text())
     data["chiplet"][0]["launch_us"] = value
@@ -189,7 +189,7 @@ def test_launch_us_is_checked(value, message):
 @pytest.mark.parametrize("granularity", ["layer", "group"])
 def test_eager_kernels_match_the_reference_on_random_mappings(target_name, tps, granularity):
     # presets whose host figures are real (launch 23.9 us; 18.0 and 65.2 us a collective)
-    from xcompass.hardware.targets import preset as target_preset
+    from xcompass.hardware.targetfile import preset as target_preset
     from xcompass.layer.layercost import build_cost_table
     from xcompass.model.models import preset
     from xcompass.model.workload import build_workload, parse_spec

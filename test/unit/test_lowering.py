@@ -24,8 +24,8 @@ from xcompass.cost.attentioncost import attention_cost
 from xcompass.cost.kernelcost import op_cost
 from xcompass.cost.opcost import Cover, OpSpec, RequestGroup
 from xcompass.errors import XcompassError
-from xcompass.hardware.targets import load_target_file
-from xcompass.hardware.targets import preset as target_preset
+from xcompass.hardware.targetfile import load_target_file
+from xcompass.hardware.targetfile import preset as target_preset
 from xcompass.layer.attention import AttentionShape, flash_tiles, plan_stage, staging_level
 from xcompass.layer.fusion import FuseOptions, classify, op_density, plan_fusion, working_set
 from xcompass.layer.graph import INPUT, LayerGraph, Node, layer_graph

@@ -11,8 +11,8 @@ import pytest
 from xcompass.engine.mapping import Mapping, make_groups, partition
 from xcompass.engine.schedule import EvalContext, Timeline, common_slot, evaluate, evaluate_mapping
 from xcompass.engine.schedule_jit import evaluate_fast
-from xcompass.hardware.targets import parse_target
-from xcompass.hardware.targets import preset as target_preset
+from xcompass.hardware.targetfile import parse_target
+from xcompass.hardware.targetfile import preset as target_preset
 from xcompass.layer.layercost import CostTable, build_cost_table
 from xcompass.model.models import preset
 from xcompass.model.workload import DEFAULT_SPEC, build_workload, parse_spec

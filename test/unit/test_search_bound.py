@@ -9,7 +9,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from xcompass.hardware.targets import preset as target_preset
+from xcompass.hardware.targetfile import preset as target_preset
 from xcompass.model.models import ModelConfig
 from xcompass.model.workload import build_workload, parse_spec
 from xcompass.search import SearchProblem, SeedPool, build_problem, lower_bound

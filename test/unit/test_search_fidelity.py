@@ -12,7 +12,7 @@ import pytest
 
 from xcompass.engine.mapping import expand
 from xcompass.errors import XcompassError
-from xcompass.hardware.targets import preset as target_preset
+from xcompass.hardware.targetfile import preset as target_preset
 from xcompass.model.models import ModelConfig
 from xcompass.model.workload import build_workload, parse_spec
 from xcompass.search import GAConfig, GeneticSearch, SearchProblem, SeedPool, build_problem

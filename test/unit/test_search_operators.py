@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from search_cases import mesh_problem, tight_problem
 
 from xcompass.engine.mapping import Mapping, is_path, make_groups, memory_use, snake
-from xcompass.hardware.targets import preset as target_preset
+from xcompass.hardware.targetfile import preset as target_preset
 from xcompass.layer.layercost import memory_table
 from xcompass.model.models import preset
 from xcompass.model.workload import build_workload, parse_spec

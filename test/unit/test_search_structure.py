@@ -10,7 +10,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from xcompass.hardware.targets import preset as target_preset
+from xcompass.hardware.targetfile import preset as target_preset
 from xcompass.model.models import ModelConfig
 from xcompass.model.workload import build_workload, parse_spec
 from xcompass.search import SearchProblem, build_problem

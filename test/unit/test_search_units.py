@@ -14,7 +14,7 @@ from xcompass.engine.mapping import check_memory, expand, partition
 from xcompass.engine.schedule_dag import evaluate_dag
 from xcompass.engine.units import unit_memory
 from xcompass.errors import XcompassError
-from xcompass.hardware.targets import preset as target_preset
+from xcompass.hardware.targetfile import preset as target_preset
 from xcompass.model.models import ModelConfig
 from xcompass.model.workload import build_workload, parse_spec
 from xcompass.search import (

@@ -85,7 +85,7 @@ def test_cache_agrees_with_the_exact_engine_on_a_varlen_kernel(shared_data):
     the longest decode's history (`decode_max`) and interpolates the chunks' history."""
     import dataclasses
 
-    from xcompass.hardware.targets import load_target
+    from xcompass.hardware.targetfile import load_target
 
     h100 = load_target("h100")
     kinds = tuple(dataclasses.replace(k, attention_varlen=2.0) for k in h100.kinds)

@@ -14,8 +14,8 @@ from xcompass.engine.mapping import Mapping, make_groups
 from xcompass.engine.schedule import EvalContext, evaluate, evaluate_mapping
 from xcompass.engine.tiles import check_tiles, check_tp, tile_spec
 from xcompass.errors import XcompassError
-from xcompass.hardware.targets import parse_target
-from xcompass.hardware.targets import preset as target_preset
+from xcompass.hardware.targetfile import parse_target
+from xcompass.hardware.targetfile import preset as target_preset
 from xcompass.layer.layercost import build_cost_table
 from xcompass.model.models import preset
 from xcompass.model.workload import build_workload, parse_spec

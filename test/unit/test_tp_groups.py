@@ -13,7 +13,7 @@ import pytest
 
 from xcompass.engine.mapping import make_groups, mesh_hops
 from xcompass.errors import XcompassError
-from xcompass.hardware.targets import preset
+from xcompass.hardware.targetfile import preset
 
 TPS = (1, 2, 4, 8, 16)
 

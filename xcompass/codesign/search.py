@@ -26,7 +26,8 @@ import numpy as np
 from xcompass.codesign.cost import Bill
 from xcompass.codesign.space import Design, Space
 from xcompass.errors import XcompassError
-from xcompass.hardware.targets import Target, parse_target, preset
+from xcompass.hardware.targetfile import parse_target, preset
+from xcompass.hardware.targets import Target
 
 SEEDS = ("simba-36", "compass-het-36")
 CODESIGN_OBJECTIVES = ("edp", "goodput")
@@ -323,6 +324,6 @@ class Codesign:
 
 
 def _preset_data(name: str) -> dict[str, Any]:
-    from xcompass.hardware.targets import target_data
+    from xcompass.hardware.targetfile import target_data
 
     return json.loads(json.dumps(target_data(name)))

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from xcompass.codesign.cost import Bill, CostModel, DieSpec, package_bill, peak_power_w
-from xcompass.hardware.targets import MAX_CHIPLETS, Target, parse_target
+from xcompass.hardware.targetfile import MAX_CHIPLETS, parse_target
+from xcompass.hardware.targets import Target
 
 KIND_FIELDS = {"count": int, "macs": int, "sram_mb": float, "freq_ghz": float}
 DRAM_FIELDS = {"channels": int, "bw_gbs": float}

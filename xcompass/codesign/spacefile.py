@@ -28,7 +28,12 @@ from xcompass.codesign.space import (
     Space,
 )
 from xcompass.errors import XcompassError, shown
-from xcompass.hardware.targets import MAX_CHIPLETS, parse_target, resolve_target_spec, target_data
+from xcompass.hardware.targetfile import (
+    MAX_CHIPLETS,
+    parse_target,
+    resolve_target_spec,
+    target_data,
+)
 
 
 class _Where:

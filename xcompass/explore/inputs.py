@@ -11,7 +11,8 @@ from xcompass.errors import XcompassError
 from xcompass.explore.backends import Backend, DaskCluster, ProcessPool
 from xcompass.explore.spec import ProblemSpec
 from xcompass.explore.workloads import DEFAULT_MICROBATCHES, default_distribution
-from xcompass.hardware.targets import Target, load_target
+from xcompass.hardware.targetfile import load_target
+from xcompass.hardware.targets import Target
 from xcompass.layer.lowering import core_layer, core_lowering
 from xcompass.model.models import ModelConfig, resolve_model
 from xcompass.model.trace import read_trace, sample_step

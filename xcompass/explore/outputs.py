@@ -135,7 +135,7 @@ def with_layout(report: dict[str, Any]) -> dict[str, Any]:
     if report.get("layout") is not None:
         return report
     from xcompass.explore.report_extra import layout
-    from xcompass.hardware.targets import PRESET_NAMES, preset
+    from xcompass.hardware.targetfile import PRESET_NAMES, preset
 
     if report.get("target") in PRESET_NAMES:
         target = preset(report["target"])

@@ -24,7 +24,8 @@ import numpy as np
 from xcompass.engine.mapping import STRATEGIES, Groups, Mapping, make_groups, partition
 from xcompass.errors import XcompassError, shown
 from xcompass.hardware.comm import check_mode, transfer_params
-from xcompass.hardware.targets import Target, load_target
+from xcompass.hardware.targetfile import load_target
+from xcompass.hardware.targets import Target
 from xcompass.layer.kernels import Kernel
 from xcompass.layer.lowering import core_lowering
 from xcompass.model.models import ModelConfig, resolve_model

@@ -1,5 +1,5 @@
-"""Fit the communication model (`[network]` of the GPU presets) and the eager launch overhead
-(`launch_us` of the GPU chiplets), and report the error per size.
+"""Fit the communication model (`[network]` of the GPU presets) and report the error per size.
+The eager host's `launch_us` is fitted by `calibrate_eager.py` (the host-queue model).
 
 Run: `python benchmarks/calibrate_comm.py` (also `python benchmarks/run.py calibrate_comm`).
 It prints the fitted values to paste into `xcompass/data/targets/*.toml`; the shipped
@@ -15,8 +15,6 @@ Data (NCCL 2-GPU sweeps on NVLink-connected H200s, bf16, slowest rank, median of
 - `benchmarks/data/h200x4_communication_graph.csv` (when present): the same sweep on a 4-GPU
   H200 host at world 2 and 4: a check of the group-size law, then the fit of its per-step
   latencies (the 8-GPU presets are a prediction from it).
-- `benchmarks/data/h100_layers.csv`: whole Llama-3-8B layers on an H100, eager and CUDA graph:
-  `launch_us` (host time per kernel launch in eager mode).
 
 Method. Sizes alternate between fit rows (1 KiB, 16 KiB, ..., 1 GiB: even powers of 4) and check
 rows (4 KiB, 64 KiB, ...); every fit minimises the squared *relative* error, so microsecond
@@ -35,16 +33,11 @@ latencies and millisecond transfers weigh the same.
   world-4 rows exist; then they are fitted on the world-4 graph rows (everything else fixed).
   Bus bandwidth B does not depend on n on an NVSwitch (each GPU drives its own 18 links; NCCL
   maintainers report 365-370 GB/s ring busbw for 2..8 H100s, NVIDIA/nccl#1455, nccl-tests#212).
-- launch_us: eager layer time = sum over the model's kernels of max(kernel time, kernels x
-  launch_us), kernel times from `op_cost` on the `h100` preset (what xcompass/layer/layercost.py
-  charges
-  in eager mode); one parameter, grid-searched on alternate rows.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -55,7 +48,6 @@ SHARED = HERE.parents[1] / "shared" / "data"
 GRAPH_CSV = SHARED / "h200x2_communication_graph.csv"
 EAGER_CSV = SHARED / "h200x2_communication.csv"
 X4_CSV = HERE / "data" / "h200x4_communication_graph.csv"
-LAYERS_CSV = HERE / "data" / "h100_layers.csv"
 
 LL_FRACTION = 0.5  # NCCL tuning.cc: ring LL bus bandwidth = busBw * .5
 BULK_EXTRA_US = 7.4  # NCCL tuning.cc, 2 ranks on NVLink: (8.4 + 2*3.4) - (6.6 + 2*0.6)
@@ -214,50 +206,6 @@ def predict(net: dict[str, float], kind: str, mode: str, size: np.ndarray, world
                         net["allreduce_bulk_step_us"], net["allreduce_peak_gbs"])  # fmt: skip
 
 
-# --- launch overhead (eager) ------------------------------------------------------------------
-
-
-def layer_cases(path: Path = LAYERS_CSV):  # noqa: ANN201
-    """[(label, per-op kernel us, per-op kernel count, eager us, graph us)] for h100_layers.csv."""
-    from xcompass.cost.kernelcost import op_cost
-    from xcompass.cost.opcost import RequestGroup
-    from xcompass.hardware.targetfile import preset
-    from xcompass.layer.layercost import layer_ops
-    from xcompass.model.models import preset as model_preset
-
-    chip = preset("h100").kinds[0]
-    # the measured layer (benchmarks/gpu/measure_layer.py) has no RoPE: cost the same kernels
-    model = dataclasses.replace(model_preset("llama3-8b"), rope=False)
-    ops = layer_ops(model)
-    kernels = np.array([op.kernels for op in ops], dtype=float)
-    measured: dict[tuple[str, int, int, int], dict[str, float]] = {}
-    for r in load(path):
-        key = (r["phase"], int(r["batch"]), int(r["tokens"]), int(r["ctx"]))
-        measured.setdefault(key, {})[r["mode"]] = float(r["median_us"])
-    cases = []
-    for (phase, batch, tokens, ctx), m in measured.items():
-        if phase == "prefill":
-            label, groups = f"prefill:{tokens}", [RequestGroup(tokens, 0, 1)]
-        else:
-            label, groups = f"decode:{ctx}x{batch}", [RequestGroup(1, ctx, batch)]
-        times = np.array([op_cost(chip, op, groups, model.dtype_bytes).time_s for op in ops])
-        cases.append((label, times * 1e6, kernels, m["eager"], m["cudagraph"]))
-    return cases
-
-
-def eager_layer_us(case, launch_us: float) -> float:  # noqa: ANN001
-    return float(np.sum(np.maximum(case[1], case[2] * launch_us)))
-
-
-def fit_launch_us(cases=None) -> float:  # noqa: ANN001
-    """launch_us minimising the relative error of eager layers on the fit rows (0.1 us grid)."""
-    cases = layer_cases() if cases is None else cases
-    fit = [c for i, c in enumerate(cases) if i % 2 == 0]
-    grid = np.arange(0.0, 60.0, 0.1)
-    errs = [sum(((eager_layer_us(c, g) - c[3]) / c[3]) ** 2 for c in fit) for g in grid]
-    return round(float(grid[int(np.argmin(errs))]), 1)
-
-
 # --- report -----------------------------------------------------------------------------------
 
 
@@ -356,28 +304,6 @@ def report_world8(net: dict[str, float]) -> None:
         print(f"    {size:>11}{cells}")
 
 
-def report_launch() -> float:
-    cases = layer_cases()
-    launch = fit_launch_us(cases)
-    print(f"== launch_us (eager host launch per kernel) from {LAYERS_CSV.name}: {launch} us ==")
-    print(f"    {'workload':<16}{'graph_model':>12}{'eager_model':>12}{'eager_us':>10}{'error':>8}")
-    errs = []
-    for i, c in enumerate(cases):
-        pred = eager_layer_us(c, launch)
-        err = (pred - c[3]) / c[3]
-        errs.append(abs(err))
-        tag = "  fit" if i % 2 == 0 else "  check"
-        print(f"    {c[0]:<16}{c[1].sum():>12.1f}{pred:>12.1f}{c[3]:>10.1f}{err:>+8.1%}{tag}")
-    errs = np.array(errs)
-    m = fit_mask(len(errs))
-    print(
-        f"    MAPE fit rows {errs[m].mean():.1%}, check rows {errs[~m].mean():.1%}, "
-        f"max {errs.max():.1%} (graph model alone vs eager: "
-        f"{np.mean([abs(c[1].sum() - c[3]) / c[3] for c in cases]):.1%})"
-    )
-    return launch
-
-
 def main() -> None:
     net = fit_network()
     print("== fitted [network] (hgx-h200x2; shared by the H200/H100 NVLink presets) ==")
@@ -386,7 +312,6 @@ def main() -> None:
     report_world2(net)
     report_worlds(net)
     report_world8(net)
-    report_launch()
 
 
 if __name__ == "__main__":

@@ -18,10 +18,7 @@ import numpy as np
 from xcompass.engine.tiles import Piece, TileSpec, attention_spec, gemm_spec
 from xcompass.engine.units import UnitTable
 from xcompass.layer.kernels import Edge, Flow, Kernel
-from xcompass.layer.layercost import (  # _cost: the cost table's own rule (eager launch)
-    CostTable,
-    _cost,
-)
+from xcompass.layer.layercost import CostTable
 
 _FIELDS = ("time_stream", "time_resident", "dram_stream", "dram_resident", "macs", "sram")
 
@@ -212,8 +209,8 @@ def _fill(
             else:
                 share = list(groups)
             for k, chip in enumerate(spec.target.kinds):
-                s = _cost(chip, piece, share, db, tp, False, table.mode)
-                res = _cost(chip, piece, share, db, tp, True, table.mode)
+                s = piece.cost(chip, share, db, tp, False)
+                res = piece.cost(chip, share, db, tp, True)
                 arrays["time_stream"][b, r, k, t] = s.time_s
                 arrays["time_resident"][b, r, k, t] = res.time_s
                 arrays["dram_stream"][b, r, k, t] = s.dram_bytes

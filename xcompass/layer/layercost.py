@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xcompass.cost.opcost import OpCost, OpSpec, RequestGroup
+from xcompass.cost.opcost import OpSpec, RequestGroup
 from xcompass.hardware.comm import check_mode
-from xcompass.hardware.targets import ChipletKind, Target
+from xcompass.hardware.targets import Target
 from xcompass.layer.attention import StagePolicy
 from xcompass.layer.fusion import Group, sibling_sets
 from xcompass.layer.graph import INPUT, LayerGraph, layer_graph
@@ -206,20 +206,6 @@ def kernels_of(op: OpSpec | Kernel) -> int:
     return op.kernels
 
 
-def _cost(
-    chip: ChipletKind,
-    kernel: Kernel,
-    groups: list[RequestGroup],
-    dtype_bytes: int,
-    tp: int,
-    resident: bool,
-    mode: str,
-) -> OpCost:
-    """One kernel's device time, in either mode: eager mode's host launches are the
-    schedule's host queue (`xcompass.engine.hostqueue`), which hides them behind long kernels."""
-    return kernel.cost(chip, groups, dtype_bytes, tp, resident)
-
-
 GROUP_KINDS = ("attention", "attention_qk", "softmax", "attention_pv", "moe", "op")
 
 
@@ -269,15 +255,15 @@ def build_cost_table(
             for k, chip in enumerate(target.kinds):
                 for j, kernel in enumerate(all_kernels):
                     if memo is None:
-                        s = _cost(chip, kernel, groups, db, tp, False, mode)
-                        r = _cost(chip, kernel, groups, db, tp, True, mode)
+                        s = kernel.cost(chip, groups, db, tp, False)
+                        r = kernel.cost(chip, groups, db, tp, True)
                     else:
                         key = (j, k, tp, mode, _depends_on(kernel, groups))
                         got = memo.get(key)
                         if got is None:
                             got = memo[key] = (
-                                _cost(chip, kernel, groups, db, tp, False, mode),
-                                _cost(chip, kernel, groups, db, tp, True, mode),
+                                kernel.cost(chip, groups, db, tp, False),
+                                kernel.cost(chip, groups, db, tp, True),
                             )
                         s, r = got
                     per_kernel["time_stream"][b, j, k, t] = s.time_s

@@ -92,3 +92,15 @@ def test_the_core_never_imports_the_ir_side():
         if t.split(".")[0] == "xdsl" or t.startswith(ir_side[1:])
     ]
     assert bad == []
+
+
+def test_no_private_name_is_imported_across_modules():
+    crossing = [
+        f"{module_name(p)} imports {node.module}.{alias.name}"
+        for p in CORE.rglob("*.py")
+        for node in ast.walk(ast.parse(p.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("xcompass")
+        for alias in node.names
+        if alias.name.startswith("_")
+    ]
+    assert crossing == []

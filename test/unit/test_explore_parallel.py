@@ -14,7 +14,14 @@ import pytest
 from explore_cases import SETTINGS, assert_same_outcome, small_problem
 
 from xcompass.errors import XcompassError
-from xcompass.explore.backends import MIN_SLICE, ProcessPool, _Sliced, connect_dask, slices
+from xcompass.explore.backends import (
+    MIN_SLICE,
+    ProcessPool,
+    _Sliced,
+    chunks,
+    connect_dask,
+    slices,
+)
 from xcompass.explore.study import Study
 
 
@@ -41,6 +48,26 @@ def test_slices_cover_the_population_in_order():
         got = slices(n, parts)
         assert got[0].start == 0 and got[-1].stop == n
         assert all(a.stop == b.start for a, b in zip(got, got[1:], strict=False))
+
+
+def test_guided_chunks_cover_the_population_in_order_and_shrink():
+    got = chunks(120, 16, 1)
+    sizes = [s.stop - s.start for s in got]
+    assert got[0].start == 0 and got[-1].stop == 120
+    assert all(a.stop == b.start for a, b in zip(got, got[1:], strict=False))
+    assert sizes[0] == 4 and sizes[-1] == 1  # ceil(120 / 32) first, one individual last
+    assert sizes == sorted(sizes, reverse=True)
+    floored = [s.stop - s.start for s in chunks(120, 16, 10)]
+    assert floored == [10] * 12  # no chunk below the floor
+    assert [s.stop - s.start for s in chunks(5, 4, 2)] == [2, 2, 1]  # the rest, at the end
+
+
+def test_guided_chunks_and_the_tail_scored_here_give_the_in_process_result(reference):
+    with ProcessPool(3) as pool:
+        problem = pool.attach(small_problem(), "test-chunks")
+        pool.per_individual_s = 1.0  # as if slow: every population goes out in guided chunks
+        assert_same_outcome(Study(problem, SETTINGS, pool).run(), reference)
+        assert pool.sent > 0 and pool.stolen > 0  # workers and this process both scored
 
 
 def test_two_local_workers_give_the_in_process_result_even_losing_a_worker(reference):

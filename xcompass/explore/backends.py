@@ -9,7 +9,12 @@ Two kinds of work go out:
   populations smaller than `MIN_SLICE` per worker stay here (simulated annealing scores one
   mapping at a time, which no pool can speed up); on Dask, a slice also has to take longer to
   score than a task's round trip (measured when the study attaches, about 10-20 ms on
-  localhost), judged on the time per individual measured here, so small problems stay here;
+  localhost), judged on the time per individual measured here, so small problems stay here.
+  Once that time is measured, a population goes out in guided chunks (`chunks`: each a
+  share of what is left, shrinking to the smallest chunk worth a task) that idle workers take
+  in turn, and on the process pool this process takes chunks from the tail that no worker has
+  started: tile mappings differ up to 7x in scoring time, so equal slices left the slowest
+  worker of 16 at 1.2x the mean;
 - a whole baseline (`submit`): simulated annealing runs on a worker while random search runs
   here, both on the budget the GA spent.
 A lost worker costs no result: its slices and tasks are resubmitted (the process pool is
@@ -60,11 +65,30 @@ def _refuse_in_bootstrapping_worker() -> None:
         raise SystemExit(f"xcompass: error: worker process: {UNGUARDED}")
 
 
+POOL_TASK_S = 0.002
+"""Least scoring time worth one process-pool task (its round trip is ~0.2-0.5 ms)."""
+CHUNKS_PER_SLOT = 2
+"""Guided chunking: each chunk is what is left over this many times the slots."""
+
+
 def slices(n: int, parts: int) -> list[slice]:
     """Contiguous, near-equal, non-empty slices of range(n)."""
     parts = max(1, min(parts, n))
     cuts = np.linspace(0, n, parts + 1).round().astype(int)
     return [slice(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+
+
+def chunks(n: int, parts: int, smallest: int) -> list[slice]:
+    """Contiguous slices of range(n) in order, guided self-scheduling: each takes
+    1 / (CHUNKS_PER_SLOT x parts) of what is left, never fewer than `smallest`, so the first
+    are large (few round trips) and the last small (workers finish together)."""
+    out, start = [], 0
+    smallest = max(int(smallest), 1)
+    while start < n:
+        size = max(smallest, -(-(n - start) // (CHUNKS_PER_SLOT * parts)))
+        out.append(slice(start, min(start + size, n)))
+        start += size
+    return out
 
 
 def compact(place: np.ndarray) -> np.ndarray:
@@ -111,12 +135,16 @@ class Backend:
 
 
 class _Sliced:
-    """An evaluator that scores slice 0 here and the others through `backend`.
+    """An evaluator that scores part of a population here and the rest through `backend`.
 
-    With `backend.overhead_s` > 0 (a Dask task's round trip), a population is cut only into
-    slices that take at least that long to score, at the fastest time per individual measured
-    on the slices scored here (`backend.per_individual_s`; before the first measurement
-    everything is scored here). Slicing never changes a score, so neither does this choice."""
+    Until the time per individual is measured (`backend.per_individual_s`, the fastest seen
+    on a slice scored here), a population is cut into equal slices, the first scored here.
+    Then it goes out in guided chunks (`chunks`) that the workers take as they free up; the
+    process pool's chunks that no worker has started are taken back from the tail and scored
+    here (`backend.steal`), so this process works until the last chunk is out. With
+    `backend.overhead_s` > 0 (a Dask task's round trip), a population is cut only into pieces
+    that take at least that long to score (before the first measurement everything is scored
+    here). Chunking never changes a score, so neither does any of this."""
 
     def __init__(self, backend: Any, local: Evaluator, slots: int, here: bool) -> None:
         self.backend, self.local, self.slots, self.here = backend, local, slots, here
@@ -141,16 +169,39 @@ class _Sliced:
             self.backend.per_individual_s = per if old <= 0 else min(old, per)
         return ev
 
+    def plan(self, n: int) -> list[slice]:
+        """The chunks a population of n goes out in: equal slices until the time per
+        individual is known, then guided chunks no shorter than a task is worth."""
+        count = self.count(n)
+        per = getattr(self.backend, "per_individual_s", 0.0)
+        if count <= 1 or per <= 0:
+            return slices(n, count)
+        floor = max(getattr(self.backend, "overhead_s", 0.0), POOL_TASK_S)
+        smallest = -(-floor // per) if per < floor else 1
+        return chunks(n, count, min(int(smallest), -(-n // count)))
+
     def __call__(self, bits: np.ndarray, place: np.ndarray) -> Evaluation:
         n = len(place)
-        parts = slices(n, self.count(n))
+        parts = self.plan(n)
         if len(parts) <= 1:
             return self._here(bits, place)
-        remote = parts[1:] if self.here else parts
+        measured = getattr(self.backend, "per_individual_s", 0.0) > 0
+        steals = self.here and measured and getattr(self.backend, "steals", False)
+        first = self.here and not steals  # Dask: the first chunk is scored here
+        remote = parts[1:] if first else parts
         handles = self.backend.send_slices(bits, place, remote)
         self.backend.sent += len(remote)
-        done = [self._here(bits[parts[0]], place[parts[0]])] if self.here else []
-        return Evaluation.concat(done + self.backend.gather(handles, bits, place, remote))
+        done = [self._here(bits[parts[0]], place[parts[0]])] if first else []
+        tail: list[Evaluation] = []
+        if steals:  # the chunks no worker has started, from the last, are scored here
+            while len(remote) > 1 and self.backend.steal(handles[-1]):
+                s = remote.pop()
+                handles.pop()
+                tail.append(self._here(bits[s], place[s]))
+                self.backend.sent -= 1
+                self.backend.stolen += 1
+        got = self.backend.gather(handles, bits, place, remote)
+        return Evaluation.concat(done + got + tail[::-1])
 
 
 class ProcessPool(Backend):
@@ -159,6 +210,7 @@ class ProcessPool(Backend):
 
     name = "processes"
     parallel = True
+    steals = True  # this process scores the chunks no worker has started
 
     def __init__(self, workers: int) -> None:
         if not 2 <= workers <= MAX_WORKERS:
@@ -172,6 +224,8 @@ class ProcessPool(Backend):
         self.delivered = False  # has the current pool returned any result yet?
         self.tasks: list[_PoolTask] = []  # whole methods running on a worker
         self.sent = 0  # population slices sent to workers
+        self.stolen = 0  # chunks taken back from the queue and scored here
+        self.per_individual_s = 0.0  # scoring time per individual, measured here
         self.key = ""
         self.payload_file = ""
 
@@ -180,6 +234,7 @@ class ProcessPool(Backend):
         CPython's spawn blocks for ever writing more than a pipe holds to a child that died
         before reading it, which is how a worker dying on start-up used to hang the parent."""
         self.key = key
+        self.per_individual_s = 0.0  # measured afresh: another problem scores at its own pace
         self._drop_payload()
         with tempfile.NamedTemporaryFile(
             prefix="xcompass-problem-", suffix=".pickle", delete=False
@@ -241,6 +296,10 @@ class ProcessPool(Backend):
         return [
             (self.generation, self._submit(score_slice, self.key, bits[s], place[s])) for s in parts
         ]
+
+    def steal(self, handle: tuple[int, Future]) -> bool:
+        """Take a chunk back if no worker has started it (it is then scored here)."""
+        return handle[1].cancel()
 
     def gather(
         self, handles: list, bits: np.ndarray, place: np.ndarray, parts: list[slice]

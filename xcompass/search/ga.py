@@ -216,13 +216,16 @@ class GeneticSearch:
             mb, mp = mutate(rng, cb, cp, problem.group_ids, progress, c.rates)
             return mb, problem.legalize(mp)
 
-        bits, place, _ = feasible_offspring(make, problem.fits, fallback, c.repair_tries)
+        bits, place, fell = feasible_offspring(make, problem.fits, fallback, c.repair_tries)
+        fits = ~fell  # what feasible_offspring checked; a fallback parent is checked again
+        if fell.any():
+            fits[fell] = problem.fits(place[fell])
         stats = state.screen
         if m > n:  # screen every candidate, the engine re-costs the n best of them
             screened = score(self.objective, self.screen(bits, place), problem.tokens)
             pick = np.argsort(screened, kind="stable")[:n]
-            bits, place = bits[pick], place[pick]
-        children, spent = evaluate(problem, self.objective, bits, place)
+            bits, place, fits = bits[pick], place[pick], fits[pick]
+        children, spent = evaluate(problem, self.objective, bits, place, fits)
         if m > n:
             stats = stats or ScreenStats(c.fidelity)
             stats.screened += m

@@ -61,13 +61,19 @@ class Scored:
 
 
 def evaluate(
-    problem: SearchProblem, objective: str, bits: np.ndarray, place: np.ndarray
+    problem: SearchProblem,
+    objective: str,
+    bits: np.ndarray,
+    place: np.ndarray,
+    fits: np.ndarray | None = None,
 ) -> tuple[Scored, int]:
     """Score genomes through the problem's evaluator; those that do not fit in memory are not
-    evaluated and score +inf. Returns the scored genomes and the evaluations spent."""
+    evaluated and score +inf. Returns the scored genomes and the evaluations spent. `fits`:
+    `problem.fits(place)` where the caller already has it (the memory check is part of a
+    generation's serial work, which caps what `--workers` gains)."""
     bits = np.asarray(bits, dtype=bool)
     place = np.asarray(place, dtype=np.int64)
-    ok = problem.fits(place)
+    ok = problem.fits(place) if fits is None else np.asarray(fits, dtype=bool)
     K, P = len(problem.train), len(place)
     lat, energy = np.full((K, P), np.inf), np.full((K, P), np.inf)
     if ok.any():

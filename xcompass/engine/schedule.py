@@ -18,6 +18,7 @@ its own rate out of what the streams already running leave free.
 from __future__ import annotations
 
 import bisect
+import copy
 import heapq
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -95,6 +96,11 @@ class EvalContext:
     n_links: int = field(init=False)
 
     def __post_init__(self) -> None:
+        self._target_arrays()
+        self._table_arrays()
+
+    def _target_arrays(self) -> None:
+        """What depends only on the target, the groups and the execution mode."""
         t, net = self.target, self.target.network
         if net.topology == "mesh":
             self.routes, self.hops, self.n_links = mesh_routes(*net.dims)
@@ -118,13 +124,16 @@ class EvalContext:
         self.sram_pj = np.array([c.sram_pj_per_bit for c in t.kinds])[k]
         self.link_latency, self.link_bw, self.hop_s = transfer_params(net, self.mode)
         self.pj_hop = net.pj_per_bit_hop
-        tb = self.table
+        self.inv_channel_bw = 1.0 / self.channel_bw
+
+    def _table_arrays(self) -> None:
+        """What depends on the cost table (the workload), then the units."""
+        net, tb = self.target.network, self.table
         tp = np.array(tb.tp_options, dtype=float)[None, :]
         nbytes = tb.allreduce_bytes[:, None]
         self.ar_time = tb.allreduces * allreduce_time(net, self.mode, tp, nbytes)  # [B, T]
         self.ar_bits = tb.allreduces * allreduce_bits(tp, nbytes)
         # per-node constants the schedule would otherwise divide for on every node
-        self.inv_channel_bw = 1.0 / self.channel_bw
         self.occupy = tb.act_bytes / self.link_bw  # seconds a layer's output holds a link
         self.hop_j = tb.act_bytes * 8.0 * self.pj_hop * 1e-12  # its NoP energy per hop
         ar = self.ar_time[:, None, None, :]
@@ -133,6 +142,16 @@ class EvalContext:
         self.use_units(
             *build_units(self.table, self.layers, self.granularity, self.pairs, self.tiles)
         )
+
+    def with_table(self, table: CostTable) -> EvalContext:
+        """This context for another cost table in the same execution mode and TP options (a
+        serving replica's next step): the target's arrays are kept, the table's rebuilt."""
+        if table.mode != self.table.mode or table.tp_options != self.table.tp_options:
+            raise ValueError("with_table needs a table of the same mode and TP options")
+        ctx = copy.copy(self)
+        ctx.table = table
+        ctx._table_arrays()
+        return ctx
 
     def use_units(self, units: Units, unit_table: UnitTable) -> EvalContext:
         """Place these units (`xcompass.engine.units`): set them and their per-row constants."""
@@ -170,8 +189,9 @@ class EvalContext:
 
 
 def _rate(nbytes: np.ndarray, seconds: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(seconds > 0.0, nbytes / np.where(seconds > 0.0, seconds, 1.0), np.inf)
+    """Bytes per second where the time is positive, else unlimited."""
+    out = np.full(np.broadcast_shapes(np.shape(nbytes), np.shape(seconds)), np.inf)
+    return np.divide(nbytes, seconds, out=out, where=seconds > 0.0)
 
 
 @dataclass

@@ -14,6 +14,7 @@ and a placement group per (micro-batch, unit).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,17 +79,31 @@ class UnitTable:
     share: tuple[str, ...] = ()  # [R] the part of its kernel a row computes ("": all of it)
 
 
+@functools.lru_cache(maxsize=32)
+def _layer_chain(
+    layers: int,
+) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A chain of whole layers: names, layer, row (layer position), pred_start, pred; the same
+    for every cost table, so built once per layer count (read-only arrays)."""
+    L = layers
+    at = np.arange(L)
+    arrays = (
+        at,
+        np.where(at == 0, 0, np.where(at == L - 1, 2, 1)).astype(np.int64),
+        np.r_[0, np.arange(max(L, 1))].astype(np.int64)[: L + 1],
+        np.arange(max(L - 1, 0), dtype=np.int64),
+    )
+    for a in arrays:
+        a.flags.writeable = False
+    return (tuple(f"layer{i}" for i in range(L)), *arrays)
+
+
 def layer_units(table: CostTable, layers: int) -> tuple[Units, UnitTable]:
     """Whole decoder layers: a chain; rows = layer positions (first, middle, last)."""
     L = layers
-    pos = np.where(np.arange(L) == 0, 0, np.where(np.arange(L) == L - 1, 2, 1))
     units = Units(
         "layer",
-        tuple(f"layer{i}" for i in range(L)),
-        np.arange(L),
-        pos.astype(np.int64),
-        np.r_[0, np.arange(max(L, 1))].astype(np.int64)[: L + 1],
-        np.arange(max(L - 1, 0), dtype=np.int64),
+        *_layer_chain(L),
         np.repeat(table.act_bytes[:, None], max(L - 1, 0), axis=1),
     )
     kv = np.repeat(table.kv_bytes[:, None], 3, axis=1)

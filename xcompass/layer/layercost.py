@@ -12,7 +12,7 @@ import numpy as np
 
 from xcompass.cost.opcost import OpSpec, RequestGroup
 from xcompass.hardware.comm import check_mode
-from xcompass.hardware.targets import Target
+from xcompass.hardware.targets import ChipletKind, Target
 from xcompass.layer.attention import StagePolicy
 from xcompass.layer.fusion import Group, sibling_sets
 from xcompass.layer.graph import INPUT, LayerGraph, layer_graph
@@ -139,21 +139,32 @@ def memory_table(
     kernels: tuple[Kernel, ...] | None = None,
 ) -> MemoryTable:
     all_kernels, positions = _positions(model, _layer(model, ops, kernels), whole_model)
+    weight = _position_sum(positions, len(all_kernels)) @ _kernel_weights(model, all_kernels)
+    kv, act = _workload_bytes(model, request_groups(workload))
+    return MemoryTable(np.repeat(weight[:, None], len(tp_options), axis=1), kv, act)
+
+
+def _position_sum(positions: tuple[tuple[int, ...], ...], kernels: int) -> np.ndarray:
+    """[3, J]: 1 where a layer position runs a kernel (sums per-kernel rows per position)."""
+    out = np.zeros((len(positions), kernels))
+    for p, pos in enumerate(positions):
+        np.add.at(out[p], list(pos), 1.0)
+    return out
+
+
+def _kernel_weights(model: ModelConfig, kernels: tuple[Kernel, ...]) -> np.ndarray:
+    """[J] weight bytes each kernel reads (all shards)."""
+    return np.array([k.weights() * model.dtype_bytes for k in kernels], dtype=float)
+
+
+def _workload_bytes(
+    model: ModelConfig, mbs: list[list[RequestGroup]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """[B] KV cache bytes of one layer (history + new) and output activation bytes."""
     db = model.dtype_bytes
-    per_pos = [sum(all_kernels[j].weights() for j in pos) * db for pos in positions]
-    weight = np.repeat(np.array(per_pos, dtype=float)[:, None], len(tp_options), axis=1)
-    mbs = request_groups(workload)
-    tokens = np.array([sum(g.q * g.count for g in groups) for groups in mbs], dtype=float)
-    kv = (
-        np.array(
-            [
-                sum(2.0 * model.kv_features * (g.ctx + g.q) * g.count for g in groups)
-                for groups in mbs
-            ]
-        )
-        * db
-    )
-    return MemoryTable(weight, kv, tokens * model.hidden * db)
+    kv = [sum(2.0 * model.kv_features * (g.ctx + g.q) * g.count for g in gs) for gs in mbs]
+    tokens = np.array([sum(g.q * g.count for g in gs) for gs in mbs], dtype=float)
+    return np.array(kv, dtype=float) * db, tokens * model.hidden * db
 
 
 @dataclass
@@ -209,15 +220,22 @@ def kernels_of(op: OpSpec | Kernel) -> int:
 GROUP_KINDS = ("attention", "attention_qk", "softmax", "attention_pv", "moe", "op")
 
 
-def _depends_on(kernel: Kernel, groups: list[RequestGroup]) -> tuple:
-    """What a kernel's cost depends on besides the chiplet and TP degree (the memo's key)."""
+def _dependence(kernel: Kernel) -> str:
+    """What a kernel's cost depends on besides the chiplet and TP degree: the request groups
+    ("groups"), the token count and logit rows ("logits"), or the token count ("tokens")."""
     flows = (*(e.flow for e in kernel.inputs), *kernel.outputs, *kernel.internal)
     if kernel.kind in GROUP_KINDS or any(f.per_pair for f in flows):
-        return tuple(groups)
+        return "groups"
+    return "logits" if kernel.kind == "lm_head" else "tokens"
+
+
+def _memo_keys(depends: list[str], groups: list[RequestGroup]) -> list[tuple]:
+    """Each kernel's memo key for one micro-batch (see `_dependence`)."""
     tokens = sum(g.q * g.count for g in groups)
-    if kernel.kind == "lm_head":
-        return (tokens, sum(g.logit_rows * g.count for g in groups))
-    return (tokens,)
+    by = {"groups": tuple(groups), "tokens": (tokens,)}
+    if "logits" in depends:
+        by["logits"] = (tokens, sum(g.logit_rows * g.count for g in groups))
+    return [by[d] for d in depends]
 
 
 def build_cost_table(
@@ -240,97 +258,118 @@ def build_cost_table(
     remembers each kernel's cost by what it depends on: the micro-batch's token count (GEMMs,
     element-wise), the logit rows too (LM head), the request groups (attention): a serving
     run costs many steps that differ only in their attention. `plans=False` skips the
-    per-kernel decision texts reports show."""
-    check_mode(mode)
-    all_kernels, positions = _positions(model, _layer(model, ops, kernels), whole_model)
-    mbs = request_groups(workload)
-    B, J, K, T = len(mbs), len(all_kernels), len(target.kinds), len(tp_options)
-    per_kernel = {
-        key: np.zeros((B, J, K, T))
-        for key in ("time_stream", "time_resident", "dram_stream", "dram_resident", "macs", "sram")
-    }
-    db = model.dtype_bytes
-    for t, tp in enumerate(tp_options):
-        for b, groups in enumerate(mbs):
-            for k, chip in enumerate(target.kinds):
-                for j, kernel in enumerate(all_kernels):
-                    if memo is None:
-                        s = kernel.cost(chip, groups, db, tp, False)
-                        r = kernel.cost(chip, groups, db, tp, True)
-                    else:
-                        key = (j, k, tp, mode, _depends_on(kernel, groups))
-                        got = memo.get(key)
-                        if got is None:
-                            got = memo[key] = (
-                                kernel.cost(chip, groups, db, tp, False),
-                                kernel.cost(chip, groups, db, tp, True),
-                            )
-                        s, r = got
-                    per_kernel["time_stream"][b, j, k, t] = s.time_s
-                    per_kernel["time_resident"][b, j, k, t] = r.time_s
-                    per_kernel["dram_stream"][b, j, k, t] = s.dram_bytes
-                    per_kernel["dram_resident"][b, j, k, t] = r.dram_bytes
-                    per_kernel["macs"][b, j, k, t] = s.macs
-                    per_kernel["sram"][b, j, k, t] = s.sram_bytes
-    arrays = {
-        key: np.stack([a[:, list(pos)].sum(axis=1) for pos in positions], axis=1)
-        for key, a in per_kernel.items()
-    }
-    memory = memory_table(
-        model,
-        workload,
-        tuple(tp_options),
-        None,
-        whole_model,
-        tuple(all_kernels[j] for j in positions[1]),
-    )
-    weight = memory.weight_bytes
-    fits = np.zeros((K, 3, T), dtype=bool)
-    for t, tp in enumerate(tp_options):
-        for p in range(3):
-            for k, chip in enumerate(target.kinds):
-                fits[k, p, t] = weight[p, t] / tp <= chip.sram_mb * 2**20 * 0.5
-    act, kv = memory.act_bytes, memory.kv_bytes
-    tokens = act / (model.hidden * db)
-    layer = [all_kernels[j] for j in positions[1]]
-    kernel_weight = np.array([kern.weights() * db for kern in all_kernels], dtype=float)
-    return CostTable(
-        tp_options=tuple(tp_options),
-        time_stream=arrays["time_stream"],
-        time_resident=arrays["time_resident"],
-        dram_stream=arrays["dram_stream"],
-        dram_resident=arrays["dram_resident"],
-        macs=arrays["macs"],
-        sram_bytes=arrays["sram"],
-        weight_bytes=weight,
-        fits_sram=fits,
-        act_bytes=act,
-        kv_bytes=kv,
-        allreduce_bytes=act.copy(),
-        allreduces=sum(s.split == "k" for kern in layer for s in kern.contractions),
-        tokens=tokens,
-        mode=mode,
-        kernels=all_kernels,
-        positions=positions,
-        kernel_time=per_kernel["time_stream"],
-        kernel_time_resident=per_kernel["time_resident"],
-        kernel_dram=per_kernel["dram_stream"],
-        kernel_dram_resident=per_kernel["dram_resident"],
-        kernel_macs=per_kernel["macs"],
-        kernel_sram=per_kernel["sram"],
-        pairs=np.array(
-            [float(sum(g.q * (g.ctx + g.q) * g.count for g in groups)) for groups in mbs]
-        ),
-        kernel_weight_bytes=kernel_weight,
-        kernel_fits_sram=kernel_weight[None, :, None]
-        / np.array(tp_options, dtype=float)[None, None, :]
-        <= np.array([c.sram_mb for c in target.kinds])[:, None, None] * 2**20 * 0.5,
-        kernel_plans=tuple(
-            tuple(
-                tuple(kern.plan(chip, groups, db) for kern in all_kernels) for chip in target.kinds
-            )
-            for groups in mbs
+    per-kernel decision texts reports show. A caller costing many workloads on one layer
+    keeps a `CostTableBuilder` instead (what this does once)."""
+    builder = CostTableBuilder(model, target, tuple(tp_options), ops, whole_model, mode, kernels)
+    return builder.build(workload, memo, plans)
+
+
+@dataclass
+class CostTableBuilder:
+    """`build_cost_table` for one model, target, layer and TP options, with what does not depend
+    on the workload (the kernels of each layer position, their weights, what fits SRAM) worked
+    out once: a serving replica builds a table for every new step it costs."""
+
+    model: ModelConfig
+    target: Target
+    tp_options: tuple[int, ...] = (1,)
+    ops: list[OpSpec] | None = None
+    whole_model: bool = False
+    mode: str = "graph"
+    kernels: tuple[Kernel, ...] | None = None
+
+    def __post_init__(self) -> None:
+        check_mode(self.mode)
+        model, target, tp_options = self.model, self.target, self.tp_options
+        self.all_kernels, self.positions = _positions(
+            model, _layer(model, self.ops, self.kernels), self.whole_model
         )
-        if plans
-        else (),
-    )
+        kernel_weight = _kernel_weights(model, self.all_kernels)
+        self.position_sum = _position_sum(self.positions, len(self.all_kernels))
+        per_position = self.position_sum @ kernel_weight
+        self.weight = np.repeat(per_position[:, None], len(tp_options), axis=1)  # [3, T]
+        tp = np.array(tp_options, dtype=float)
+        sram = np.array([c.sram_mb for c in target.kinds]) * 2**20 * 0.5
+        self.fits = self.weight[None] / tp[None, None] <= sram[:, None, None]  # [K, 3, T]
+        self.kernel_weight = kernel_weight
+        self.kernel_fits = kernel_weight[None, :, None] / tp[None, None, :] <= sram[:, None, None]
+        layer = [self.all_kernels[j] for j in self.positions[1]]
+        self.allreduces = sum(s.split == "k" for kern in layer for s in kern.contractions)
+        self.depends = [_dependence(k) for k in self.all_kernels]
+        # a fused attention kernel reads no weights: streamed and resident cost the same
+        self.weightless = [k.kind == "attention" and not k.weights() for k in self.all_kernels]
+
+    def _cost(self, j: int, chip: ChipletKind, groups: list[RequestGroup], tp: int) -> tuple:
+        """Kernel j's (streamed, resident) cost for one micro-batch on one chiplet kind."""
+        kernel, db = self.all_kernels[j], self.model.dtype_bytes
+        streamed = kernel.cost(chip, groups, db, tp, False)
+        return streamed, streamed if self.weightless[j] else kernel.cost(chip, groups, db, tp, True)
+
+    def build(self, workload: Workload, memo: dict | None = None, plans: bool = True) -> CostTable:
+        """The cost table of `workload` (see `build_cost_table`)."""
+        model, target, tp_options, mode = self.model, self.target, self.tp_options, self.mode
+        all_kernels = self.all_kernels
+        mbs = request_groups(workload)
+        B, J, K, T = len(mbs), len(all_kernels), len(target.kinds), len(tp_options)
+        db = model.dtype_bytes
+        rows = []  # (time_stream, time_resident, dram_stream, dram_resident, macs, sram)
+        for groups in mbs:
+            keys = _memo_keys(self.depends, groups) if memo is not None else None
+            for tp in tp_options:
+                for k, chip in enumerate(target.kinds):
+                    for j in range(J):
+                        if keys is None:
+                            s, r = self._cost(j, chip, groups, tp)
+                        else:
+                            key = (j, k, tp, mode, keys[j])
+                            got = memo.get(key)
+                            if got is None:
+                                got = memo[key] = self._cost(j, chip, groups, tp)
+                            s, r = got
+                        rows.append(
+                            (s.time_s, r.time_s, s.dram_bytes, r.dram_bytes, s.macs, s.sram_bytes)
+                        )
+        per_kernel = np.array(rows, dtype=float).T.reshape(6, B, T, K, J).transpose(0, 1, 3, 2, 4)
+        # per layer position: the sum of the kernels it runs, [6, B, 3, K, T]
+        arrays = np.moveaxis(per_kernel @ self.position_sum.T, -1, 2)
+        per_kernel = np.moveaxis(per_kernel, -1, 2)  # [6, B, J, K, T]
+        kv, act = _workload_bytes(model, mbs)
+        return CostTable(
+            tp_options=tuple(tp_options),
+            time_stream=arrays[0],
+            time_resident=arrays[1],
+            dram_stream=arrays[2],
+            dram_resident=arrays[3],
+            macs=arrays[4],
+            sram_bytes=arrays[5],
+            weight_bytes=self.weight,
+            fits_sram=self.fits,
+            act_bytes=act,
+            kv_bytes=kv,
+            allreduce_bytes=act.copy(),
+            allreduces=self.allreduces,
+            tokens=act / (model.hidden * db),
+            mode=mode,
+            kernels=all_kernels,
+            positions=self.positions,
+            kernel_time=per_kernel[0],
+            kernel_time_resident=per_kernel[1],
+            kernel_dram=per_kernel[2],
+            kernel_dram_resident=per_kernel[3],
+            kernel_macs=per_kernel[4],
+            kernel_sram=per_kernel[5],
+            pairs=np.array(
+                [float(sum(g.q * (g.ctx + g.q) * g.count for g in groups)) for groups in mbs]
+            ),
+            kernel_weight_bytes=self.kernel_weight,
+            kernel_fits_sram=self.kernel_fits,
+            kernel_plans=tuple(
+                tuple(
+                    tuple(kern.plan(chip, groups, db) for kern in all_kernels)
+                    for chip in target.kinds
+                )
+                for groups in mbs
+            )
+            if plans
+            else (),
+        )

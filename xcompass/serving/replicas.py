@@ -23,7 +23,7 @@ from xcompass.engine.schedule_jit import evaluate_fast
 from xcompass.errors import XcompassError
 from xcompass.hardware.targets import Target
 from xcompass.layer.kernels import Kernel
-from xcompass.layer.layercost import build_cost_table, memory_table
+from xcompass.layer.layercost import CostTableBuilder, memory_table
 from xcompass.model.models import ModelConfig
 from xcompass.model.workload import MicroBatch, Request, RequestKind, Workload
 
@@ -148,6 +148,8 @@ class ReplicaEngine:
     other_idle_w: float  # power the engine charges for chiplets outside the replica
     calls: int = field(default=0, init=False)
     memo: dict = field(default_factory=dict, init=False)  # kernel costs (build_cost_table)
+    _builder: CostTableBuilder | None = field(default=None, init=False, repr=False)
+    _context: EvalContext | None = field(default=None, init=False, repr=False)
 
     def cost(self, microbatches: list[list[tuple[int, int, int, str]]]) -> tuple[float, float]:
         mbs = [mb for mb in microbatches if mb]
@@ -162,18 +164,18 @@ class ReplicaEngine:
             requests += reqs
             batches.append(MicroBatch(f"mb{b}", tuple(r.name for r in reqs)))
         wl = Workload(tuple(requests), tuple(batches))
-        table = build_cost_table(
-            self.model,
-            wl,
-            self.target,
-            self.groups.tp_options,
-            whole_model=True,
-            mode=self.mode,
-            kernels=self.kernels,
-            memo=self.memo,
-            plans=False,
-        )
-        ctx = EvalContext(table, self.groups, self.target, self.model.layers)
+        if self._builder is None or self._builder.target is not self.target:
+            self._context = None
+            self._builder = CostTableBuilder(
+                self.model, self.target, self.groups.tp_options, None, True, self.mode,
+                self.kernels,
+            )  # fmt: skip
+        table = self._builder.build(wl, self.memo, plans=False)
+        if self._context is None:
+            self._context = EvalContext(table, self.groups, self.target, self.model.layers)
+            ctx = self._context
+        else:
+            ctx = self._context.with_table(table)
         res = evaluate_fast(ctx, self.boundaries[None], self.place[None, : len(mbs)])
         self.calls += 1
         latency = float(res.latency_s[0])

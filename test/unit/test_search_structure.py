@@ -14,7 +14,7 @@ from xcompass.hardware.targetfile import preset as target_preset
 from xcompass.model.models import ModelConfig
 from xcompass.model.workload import build_workload, parse_spec
 from xcompass.search import SearchProblem, build_problem
-from xcompass.search.local import ALL_MOVES, neighbours
+from xcompass.search.local import ALL_MOVES, local_search, neighbours
 from xcompass.search.operators import random_genomes
 from xcompass.search.population import evaluate
 from xcompass.search.structure import MOVES, Structure, structured_seeds, unit_pipeline
@@ -130,3 +130,16 @@ def test_neighbours_are_one_move_away_and_fit():
     bits, place, which = neighbours(p, Structure(p), np.random.default_rng(4), start, 64, ALL_MOVES)
     assert len(place) > 0 and p.fits(place).all() and p.placeable(place).all()
     assert set(which) <= set(range(len(ALL_MOVES)))
+
+
+def test_local_search_without_a_screen_recosts_every_neighbour_and_never_gets_worse():
+    p = problem("tile")
+    seed = structured_seeds(p)[0].mapping
+    start, _ = evaluate(p, "edp", seed.boundaries[None], seed.place[None])
+    best, rep = local_search(p, "edp", start, 24, seed=1, width=4, recost=4)
+    assert rep.screened == 0 and rep.taus == [] and rep.evaluations <= 24
+    assert best.score[0] <= start.score[0]
+    again, _ = evaluate(p, "edp", best.bits, best.place)  # the engine's own figure
+    assert again.score[0] == best.score[0]
+    assert [e for _, e, _ in rep.trace] == sorted(e for _, e, _ in rep.trace)
+    assert all(b < a for (_, _, a), (_, _, b) in zip(rep.trace, rep.trace[1:], strict=False))

@@ -33,6 +33,7 @@ class LocalReport:
     rounds: int = 0
     wins: dict[str, int] = field(default_factory=dict)
     taus: list[float] = field(default_factory=list)
+    trace: list[tuple[float, int, float]] = field(default_factory=list)  # (CPU s, evals, best)
 
 
 def neighbours(
@@ -75,8 +76,14 @@ def local_search(
     structure: Structure | None = None,
     screen=None,  # noqa: ANN001
     patience: int = 40,
+    widen: int = 4,
+    cpu_limit_s: float | None = None,
 ) -> tuple[Scored, LocalReport]:
-    """Improve `start` (exactly scored) spending at most `budget` exact evaluations."""
+    """Improve `start` (exactly scored) spending at most `budget` exact evaluations (and,
+    for benchmarks that compare at equal time, at most `cpu_limit_s` of this process's CPU
+    time). With `recost >= width` nothing is screened: every neighbour is re-costed."""
+    import time
+
     from xcompass.search.screen import Screen
 
     structure = structure or Structure(problem)
@@ -84,23 +91,31 @@ def local_search(
     rng = np.random.default_rng([seed, 7])
     best = start.take([int(np.argmin(start.score))])
     report = LocalReport(wins=dict.fromkeys(moves, 0))
-    stale, fails, widest = 0, 0, 4 * width
+    stale, fails, widest = 0, 0, widen * width
+    t0 = time.process_time()
     while report.evaluations + recost <= budget and fails < 1000:
+        if cpu_limit_s is not None and time.process_time() - t0 > cpu_limit_s:
+            break
         bits, place, which = neighbours(problem, structure, rng, best, width, moves)
         if not len(place):
             fails += 1
             continue
-        screened = score(objective, screen(bits, place), problem.tokens)
-        pick = np.argsort(screened, kind="stable")[:recost]
+        if recost < len(place):
+            screened = score(objective, screen(bits, place), problem.tokens)
+            pick = np.argsort(screened, kind="stable")[:recost]
+            report.screened += len(place)
+        else:
+            pick = np.arange(len(place))
         cand, spent = evaluate(problem, objective, bits[pick], place[pick])
         report.evaluations += spent
-        report.screened += len(place)
         report.rounds += 1
-        report.taus.append(kendall_tau(screened[pick], cand.score))
+        if recost < len(place):
+            report.taus.append(kendall_tau(screened[pick], cand.score))
         i = int(np.argmin(cand.score))
         if cand.score[i] < best.score[0]:
             best = cand.take([i])
             report.wins[moves[int(which[pick[i]])]] += 1
+            report.trace.append((time.process_time() - t0, report.evaluations, best.score[0]))
             stale = 0
         else:
             stale += 1

@@ -37,6 +37,7 @@ from xcompass.layer.lowering import Pipeline, lower
 from xcompass.model.models import preset as model_preset
 
 DATA = Path(__file__).resolve().parent / "data" / "h100_attention.csv"
+DECODE = DATA.with_name("h100_attn_decode.csv")
 VARLEN = (
     "attention_varlen_efficiency",
     "attention_varlen_lone",
@@ -53,6 +54,10 @@ UNFUSED = (
     "attention_softmax_per_doubling",
     "attention_bmm_thin_us",
     "attention_bmm_thin_gbs",
+    "attention_bmm_thin_tbs",
+    "attention_bmm_thin_pv_us",
+    "attention_bmm_thin_pv_gbs",
+    "attention_bmm_thin_pv_tbs",
 )
 FIXED = {  # FlashAttention-2's own constants (flash_fwd_launch_template.h, flash_api.cpp)
     "attention_varlen_ctas": 2.0,  # 128-thread CTAs, two per SM (its split heuristic's 2 x SMs)
@@ -64,8 +69,21 @@ FIXED = {  # FlashAttention-2's own constants (flash_fwd_launch_template.h, flas
 
 
 def rows() -> list[dict[str, str]]:
+    """The CSV's rows; where benchmarks/data/h100_attn_decode.csv exists (measure_kernel_picks.py:
+    every decode case's K/V off L2, more batches and contexts), its staged (`sdpa`) and
+    `unfused` decode rows replace this file's, whose smallest cases kept K/V partly in L2."""
     with DATA.open() as f:
-        return list(csv.DictReader(line for line in f if not line.startswith("#")))
+        out = list(csv.DictReader(line for line in f if not line.startswith("#")))
+    if not DECODE.is_file():
+        return out
+    out = [r for r in out if r["section"] not in ("sdpa", "unfused") or r["shape"][0] != "d"]
+    with DECODE.open() as f:
+        for r in csv.DictReader(line for line in f if not line.startswith("#")):
+            section = "sdpa" if r["variant"] == "staged" else "unfused"
+            out.append({"section": section, "heads": r["heads"], "kv_heads": "8",
+                        "shape": f"d{r['batch']}x{r['ctx']}", "median_us": r["median_us"],
+                        "kernels": r["kernels"], "n_splits": "", "src": DECODE.stem})  # fmt: skip
+    return out
 
 
 def groups_of(shape: str) -> list[RequestGroup]:
@@ -186,16 +204,22 @@ def fit_unfused(base, fit: list[dict[str, str]]):  # noqa: ANN001, ANN201
     start = dataclasses.replace(
         base, attention_softmax_efficiency=0.6, attention_softmax_wide_row=1024.0,
         attention_softmax_per_doubling=0.3, attention_bmm_thin_us=5.0,
-        attention_bmm_thin_gbs=10.0, attention_scores_cached=1.0,
+        attention_bmm_thin_gbs=10.0, attention_scores_cached=1.0, attention_bmm_thin_tbs=1.0,
+        attention_bmm_thin_pv_us=5.0, attention_bmm_thin_pv_gbs=10.0,
+        attention_bmm_thin_pv_tbs=1.0,
     )  # fmt: skip
     space = {
         "attention_softmax_efficiency": grid(0.3, 1.0, 0.01),
         "attention_softmax_wide_row": [512.0, 1024.0, 2048.0],
         "attention_softmax_per_doubling": grid(0.0, 1.0, 0.01),
         "attention_bmm_thin_us": grid(0.0, 12.0, 0.2),
-        "attention_bmm_thin_gbs": grid(2.0, 30.0, 0.5),
+        "attention_bmm_thin_gbs": grid(2.0, 40.0, 0.5),
+        "attention_bmm_thin_tbs": grid(0.1, 3.0, 0.05),
+        "attention_bmm_thin_pv_us": grid(0.0, 12.0, 0.2),
+        "attention_bmm_thin_pv_gbs": grid(2.0, 40.0, 0.5),
+        "attention_bmm_thin_pv_tbs": grid(0.1, 3.0, 0.05),
     }
-    return descend(start, fit, unfused_us, space)
+    return descend(start, fit, unfused_us, space, rounds=8)
 
 
 def ratio_table(chip, rs: list[dict[str, str]]) -> dict[str, list[float]]:  # noqa: ANN001

@@ -178,6 +178,20 @@ def test_thin_batched_gemms_pay_latency_and_per_unit_streaming():
     assert thin_bmm_time(c, [(1000.0, 6)]) == pytest.approx(6e-6, rel=1e-12)
 
 
+def test_thin_batched_gemms_with_a_streaming_cap():
+    c = chip(attention_bmm_thin_us=2.0, attention_bmm_thin_gbs=1.0, attention_bmm_thin_tbs=1e-6)
+    # the latency once; the busiest unit walks 2 tiles of 1,000 B at 1 GB/s = 2 us; all 6,000 B
+    # at 1e-6 TB/s (1 MB/s) = 6 ms: the cap wins
+    assert thin_bmm_time(c, [(1000.0, 6)]) == pytest.approx(2e-6 + 6e-3, rel=1e-12)
+    wide = chip(attention_bmm_thin_us=2.0, attention_bmm_thin_gbs=1.0, attention_bmm_thin_tbs=1.0)
+    assert thin_bmm_time(wide, [(1000.0, 6)]) == pytest.approx(4e-6, rel=1e-12)  # 2 + 2 us
+    # the PV's own figures where set: 1 tile of 3,000 B at 3 GB/s = 1 us, plus 0.5 us
+    pv = chip(attention_bmm_thin_us=2.0, attention_bmm_thin_gbs=1.0, attention_bmm_thin_pv_us=0.5,
+              attention_bmm_thin_pv_gbs=3.0, attention_bmm_thin_pv_tbs=1.0)  # fmt: skip
+    assert thin_bmm_time(pv, [(3000.0, 1)], pv=True) == pytest.approx(1.5e-6, rel=1e-12)
+    assert thin_bmm_time(pv, [(3000.0, 1)]) == pytest.approx(5e-6, rel=1e-12)  # QK^T's, no cap
+
+
 def test_dense_decode_with_few_tiles_adds_a_reduction():
     c = chip(attention_varlen=0, attention_reduce_us=1.5)
     # 3 decodes x 2 heads = 6 query tiles < 2 x 4 units: split keys and reduce (+1.5 us)
@@ -229,6 +243,7 @@ def test_serving_runs_every_call_on_the_varlen_kernel():
         ("attention_softmax_per_doubling", 101, "must be 0 to 100"),
         ("attention_bmm_thin_us", -1, "must be 0 to 10000"),
         ("attention_bmm_thin_gbs", -10, "must be 0 to 1e+06"),
+        ("attention_bmm_thin_pv_tbs", 2e4, "must be 0 to 10000"),
         ("attention_scores_cached", 2, "must be a whole number 0 to 1"),
         ("attention_reduce_us", -1, "must be 0 to 10000"),
     ],

@@ -351,11 +351,27 @@ def thin_bmm(chip: ChipletKind, rows: int) -> bool:
     return chip.attention_bmm_thin_gbs > 0 and rows < chip.hw_tile_m
 
 
-def thin_bmm_time(chip: ChipletKind, tiles: list[tuple[float, int]]) -> float:
-    """Seconds of thin batched GEMMs: each output tile (`tile_n` columns of one GEMM) is one
-    unit's, costing `attention_bmm_thin_us` plus its operand bytes at `attention_bmm_thin_gbs`
-    per unit (`tiles`: (operand bytes, count)); measured on the lent H100: decode QK^T and PV
-    with 4 rows per (request, KV head) stream K and V at 0.4-1.3 TB/s, 4-5x slower than the
-    fused kernel (benchmarks/data/h100_attention.csv)."""
-    lat, rate = chip.attention_bmm_thin_us * 1e-6, chip.attention_bmm_thin_gbs * 1e9
-    return busiest_unit([(lat + b / rate, n) for b, n in tiles], chip.units)
+def thin_bmm_time(chip: ChipletKind, tiles: list[tuple[float, int]], pv: bool = False) -> float:
+    """Seconds of thin batched GEMMs (`tiles`: (operand bytes, count); a tile is `tile_n`
+    columns of one GEMM). Without `attention_bmm_thin_tbs`: each tile is one unit's, costing
+    `attention_bmm_thin_us` plus its bytes at `attention_bmm_thin_gbs` per unit, dealt
+    round-robin (the first fit, benchmarks/data/h100_attention.csv). With it: the latency once,
+    plus the larger of the busiest unit's tiles at `..._gbs` each (a GEMV-class tile walks its
+    operand alone) and all the bytes at `..._tbs` (the kernel's whole streaming: many small
+    CTAs per SM, none near the DRAM rate). Measured on the lent H100 with K/V off L2
+    (benchmarks/data/h100_attn_decode.csv): decode QK^T (cuBLAS's magma/gemmSN_TN kernels, 4-8
+    rows) streams K at ~0.45 TB/s once there are many tiles, 4 us with few; PV (gemmSN_NN, one
+    tile per request and KV head walking every key) at ~8 GB/s per tile, ~1.3 TB/s in all
+    with many. `pv`: the PV's GEMM, with `attention_bmm_thin_pv_*` where set."""
+    lat, gbs, tbs = (
+        chip.attention_bmm_thin_us,
+        chip.attention_bmm_thin_gbs,
+        chip.attention_bmm_thin_tbs,
+    )
+    if pv and chip.attention_bmm_thin_pv_gbs > 0:
+        lat, gbs = chip.attention_bmm_thin_pv_us, chip.attention_bmm_thin_pv_gbs
+        tbs = chip.attention_bmm_thin_pv_tbs
+    if tbs <= 0:
+        return busiest_unit([(lat * 1e-6 + b / (gbs * 1e9), n) for b, n in tiles], chip.units)
+    walk = busiest_unit([(b / (gbs * 1e9), n) for b, n in tiles], chip.units)
+    return lat * 1e-6 + max(walk, sum(b * n for b, n in tiles) / (tbs * 1e12))

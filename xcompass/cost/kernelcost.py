@@ -115,9 +115,9 @@ def kernel_cost(
                 continue
             kv, rows = g.ctx + g.q, g.q * group
             n, k = (kv, att.head_dim) if kind == "attention_qk" else (att.head_dim, kv)
-            if thin_bmm(chip, rows):
-                thin.append((min(n, chip.tile_n) * k * dtype_bytes,
-                             -(-n // chip.tile_n) * kv_heads * g.count))  # fmt: skip
+            if thin_bmm(chip, rows):  # tiles of tile_n columns; a short last one shares out
+                n_tiles = -(-n // chip.tile_n)
+                thin.append((n * k * dtype_bytes / n_tiles, n_tiles * kv_heads * g.count))
             else:
                 tensor_core = True
                 cover = hardware_cover(chip, rows)
@@ -130,7 +130,7 @@ def kernel_cost(
         if scores_on_chip(chip, scores):  # written or read through the shared level
             io, on_chip = io - scores, on_chip + scores
         if thin:  # GEMV-class kernels: their tiles' latency; alone, an element-wise floor
-            compute += thin_bmm_time(chip, thin)
+            compute += thin_bmm_time(chip, thin, pv=kind == "attention_pv")
             floor = floor if tensor_core else chip.eltwise_floor_us
         bandwidth = chip.bandwidth * dram_share(chip, active)
         time = floor * 1e-6 + max(compute, io / bandwidth)

@@ -139,6 +139,10 @@ _ATTENTION_VARIANTS = {  # field: (lowest, highest, what it is), absent = 0 (mec
     "attention_softmax_per_doubling": (0.0, 100.0, "a slowdown per doubling of width"),
     "attention_bmm_thin_us": (0.0, 10_000.0, "us per tile"),
     "attention_bmm_thin_gbs": (0.0, 1e6, "GB/s per unit"),
+    "attention_bmm_thin_tbs": (0.0, 1e4, "TB/s"),
+    "attention_bmm_thin_pv_us": (0.0, 10_000.0, "us"),
+    "attention_bmm_thin_pv_gbs": (0.0, 1e6, "GB/s per tile"),
+    "attention_bmm_thin_pv_tbs": (0.0, 1e4, "TB/s"),
     "attention_scores_cached": (0.0, 1.0, "0 or 1 (scores that fit on chip stay there)"),
     "attention_reduce_us": (0.0, 10_000.0, "us"),
 }

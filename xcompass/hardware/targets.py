@@ -72,6 +72,10 @@ class ChipletKind:
     attention_softmax_per_doubling: float = 0.0  # slowdown per doubling of width beyond it
     attention_bmm_thin_us: float = 0.0  # unfused QK^T/PV of < mma_m rows: latency per tile
     attention_bmm_thin_gbs: float = 0.0  # and its operand's streaming per unit (0: off)
+    attention_bmm_thin_tbs: float = 0.0  # thin QK^T: the kernel's whole streaming (0: no cap)
+    attention_bmm_thin_pv_us: float = 0.0  # the PV's own thin kernel: latency, ...
+    attention_bmm_thin_pv_gbs: float = 0.0  # ... one tile's streaming (0: the QK^T figures)
+    attention_bmm_thin_pv_tbs: float = 0.0  # ... and the kernel's whole streaming
     attention_scores_cached: float = 0.0  # 1: unfused scores that fit the shared level stay
     attention_reduce_us: float = 0.0  # dense decode of < 2 x units tiles: split + reduction
     dram_saturation_units: float = 0.0  # units whose loads in flight saturate DRAM

@@ -278,8 +278,9 @@ def simulate(
         transfer_s=transfer,
         max_context=max_context,
         seed=seed,
-        sample_every=1,
-        sample_cap=0 if exact else check,
+        sample_every=0 if exact or not check else 1,
+        sample_cap=check,
+        feature_costs=None if exact else [c.cost_features for c in caches],
     )
     started = time.perf_counter()
     outcome = sim.run(progress)

@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import heapq
 import math
+from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from xcompass.serving.cost_cache import Features
+from xcompass.serving.decodegroup import DecodeGroup
 from xcompass.serving.policies import DISAGGREGATED, PolicyOptions, blocks
 from xcompass.serving.replicas import Item, Replica
 
 CostFn = Callable[[list[list[Item]]], tuple[float, float]]
+FeatureCostFn = Callable[[Features], tuple[float, float]]
+GROUPED = ("orca", "sarathi")
+"""Policies whose decoding requests all emit a token every iteration (`decodegroup`)."""
 
 
 @dataclass
@@ -36,6 +42,9 @@ class ReplicaRun:
     outstanding: int = 0  # tokens still to process for requests routed here (router)
     busy_s: float = 0.0
     energy_j: float = 0.0
+    group: DecodeGroup | None = None  # its decoding requests, advanced together (decodegroup)
+    feature_cost: FeatureCostFn | None = None  # the cost of a step from its features
+    prefilling: list[int] = field(default_factory=list)  # with a group: running, not decoding
 
     @property
     def kv_free(self) -> int:
@@ -58,6 +67,9 @@ class Composer:
     rep: list[int]
     preempt: list[int]
     buffered: list[int]
+    last: list[float]
+    gaps: array
+    gap_req: array
     admitted: list[float]
     handoff: list[tuple[float, int, int]]
     buffer_used: int
@@ -112,34 +124,63 @@ class Composer:
         prefilling = []
         done, need, prompt, gen = self.done, self.need, self.prompt, self.gen
         verify = p.name == "xy-serve"
-        for rid in rep.running:
-            if done[rid] >= need[rid]:
-                if budget <= 0:
-                    continue
-                if verify:
+        running = rep.running
+        group = rep.group
+        if group is not None and len(group) > budget:
+            self._dissolve(rep)  # the budget cuts the decodes: one by one from here on
+            group = None
+        if group is not None:  # the decodes are the group's; budget for what they leave
+            budget -= len(group)
+            prefilling = rep.prefilling
+        elif verify:
+            for rid in running:
+                if done[rid] >= need[rid]:
+                    if budget <= 0:
+                        continue
                     item = self._decode_item(rep, rid)
                     items.append(item)
                     budget -= item[1]
                 else:
-                    items.append((rid, 1, prompt[rid] + gen[rid] - 1, "d"))
-                    budget -= 1
-            else:
-                prefilling.append(rid)
+                    prefilling.append(rid)
+        else:  # one token each, in order, while the budget lasts
+            ready = [rid for rid in running if done[rid] >= need[rid]]
+            if len(ready) < len(running):
+                prefilling = [rid for rid in running if done[rid] < need[rid]]
+            if budget > 0:
+                items = [(rid, 1, prompt[rid] + gen[rid] - 1, "d") for rid in ready[:budget]]
+                budget -= len(items)
         for rid in prefilling:
             if budget <= 0:
                 break
             budget -= self._chunk(items, rid, budget, chunked)
         while rep.waiting and budget > 0 and len(rep.running) < p.max_running:
             rid = rep.waiting[0]
-            if not chunked and self.need[rid] > budget and items:
+            if not chunked and self.need[rid] > budget and (items or group):
                 break  # Orca: a whole prompt waits for a batch it fits in
             kv = self._capacity_for(rid)
             if kv > rep.kv_free:
                 break
             rep.waiting.popleft()
             self._admit(rep, rid, now, kv)
+            if group is not None:
+                prefilling.append(rid)
             budget -= self._chunk(items, rid, budget, chunked)
         return items
+
+    def _dissolve(self, rep: ReplicaRun) -> None:
+        """Every member of the replica's group back to one-by-one decoding."""
+        group = rep.group
+        assert group is not None
+        j = len(group.ends) - 1  # the last iteration they decoded in
+        for rid in list(group.offset):
+            self._leave_group(rep, rid, j)
+        rep.group = None
+
+    def _leave_group(self, rep: ReplicaRun, rid: int, j: int) -> None:
+        assert rep.group is not None
+        self.gen[rid], self.last[rid], gaps = rep.group.leave(rid, j)
+        self.gaps.frombytes(gaps.tobytes())
+        self.gap_req.extend([rid] * len(gaps))
 
     def _chunk(self, items: list[Item], rid: int, budget: int, chunked: bool) -> int:
         left = self.need[rid] - self.done[rid]

@@ -24,6 +24,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from itertools import product
+from typing import NamedTuple
 
 import numpy as np
 
@@ -42,22 +43,16 @@ EXACT_COUNT = 16
 COUNT_STEP = 8
 
 
-def _grid_down(x: float) -> int:
-    """The largest history grid point <= x (x >= 1)."""
-    i = math.floor(math.log(x, GRID_RATIO) + 1e-9)
-    return max(1, round(GRID_RATIO**i))
-
-
-def _grid_up(x: float) -> int:
-    i = math.ceil(math.log(x, GRID_RATIO) - 1e-9)
-    return max(1, round(GRID_RATIO**i))
+_GRID = [max(1, round(GRID_RATIO**i)) for i in range(400)]  # history grid points (2^100)
 
 
 def _axis_history(x: float) -> list[tuple[int, float]]:
-    """Grid points around a history value and their interpolation weights."""
+    """Grid points around a history value (the largest point <= x, the smallest >= x) and
+    their interpolation weights."""
     if x <= 0:
         return [(0, 1.0)]
-    lo, hi = _grid_down(x), _grid_up(x)
+    at = math.log(x, GRID_RATIO)
+    lo, hi = _GRID[max(0, math.floor(at + 1e-9))], _GRID[max(0, math.ceil(at - 1e-9))]
     if hi <= lo:
         return [(lo, 1.0)]
     w = (x - lo) / (hi - lo)
@@ -104,8 +99,7 @@ def _snap(axis: list[tuple[int, float]]) -> int:
     return max(axis, key=lambda p: p[1])[0]
 
 
-@dataclass(frozen=True)
-class Features:
+class Features(NamedTuple):
     """What the engine's cost of one micro-batch depends on."""
 
     decodes: int
@@ -126,10 +120,12 @@ class Features:
             if kind == "d":
                 nd += 1
                 sd += ctx
-                md = max(md, ctx)
+                if ctx > md:
+                    md = ctx
             elif kind == "v":
                 nv += 1
-                qv = max(qv, q)
+                if q > qv:
+                    qv = q
                 sv += ctx
             else:
                 nc += 1
@@ -245,7 +241,10 @@ class CachedCost:
         if len(feats) > 1:  # several micro-batches: nearest grid point of every feature
             key = tuple(tuple(_snap(a) for a in self._axes(f)) for f in feats)
             return self._corner(key)
-        f = feats[0]
+        return self.cost_features(feats[0])
+
+    def cost_features(self, f: Features) -> tuple[float, float]:
+        """The cost of a one-micro-batch step from its features (`Features.of` its items)."""
         if not (self.additive and f.chunks and f.chunk_ctx > 0 and (f.decodes or f.verifies)):
             return self._interpolate(self._axes(f))
         # the chunks' history separately: the step with the chunks from their start, plus
@@ -275,14 +274,21 @@ class CachedCost:
         )
 
     def _interpolate(self, axes: list[list[tuple[int, float]]]) -> tuple[float, float]:
+        """The weighted sum of the engine's costs at the corners around a point (the axes
+        with two grid points span the corners; the others are fixed)."""
         corners = self.corners
+        key = [axis[0][0] for axis in axes]
+        spans = [(i, axis) for i, axis in enumerate(axes) if len(axis) > 1]
+        if not spans:  # on a grid point
+            k = (tuple(key),)
+            got = corners.get(k)
+            return got if got is not None else self._corner(k)
         lat = energy = 0.0
-        for corner in product(*axes):
+        for corner in product(*(axis for _, axis in spans)):
             w = 1.0
-            key = []
-            for value, weight in corner:
+            for (i, _), (value, weight) in zip(spans, corner, strict=True):
                 w *= weight
-                key.append(value)
+                key[i] = value
             if w == 0.0:
                 continue
             k = (tuple(key),)

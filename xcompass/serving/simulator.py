@@ -20,11 +20,15 @@ import numpy as np
 
 from xcompass.errors import XcompassError
 from xcompass.serving.arrivals import RequestStream
-from xcompass.serving.compose import Composer, CostFn, ReplicaRun
+from xcompass.serving.compose import GROUPED, Composer, CostFn, FeatureCostFn, ReplicaRun
+from xcompass.serving.cost_cache import Features
+from xcompass.serving.decodegroup import DecodeGroup
 from xcompass.serving.policies import DISAGGREGATED, PolicyOptions, blocks
 from xcompass.serving.replicas import Item, Replica
 
 ROUTERS = ("round-robin", "least-tokens")
+ITERATION_FIELDS = ("replica", "start", "end", "energy", "decodes", "prompt_tokens", "batch",
+                    "kv_used", "waiting", "buffer")  # fmt: skip
 
 
 @dataclass
@@ -68,6 +72,7 @@ class Simulation(Composer):
         sample_every: int = 0,
         sample_cap: int = 0,
         microbatch_split: bool = True,
+        feature_costs: list[FeatureCostFn] | None = None,
     ) -> None:
         if router not in ROUTERS:
             raise XcompassError(f"--router '{router}': unknown (valid: {', '.join(ROUTERS)})")
@@ -79,6 +84,10 @@ class Simulation(Composer):
         self.sample_every = sample_every
         self.sample_cap = sample_cap  # keep between cap and 2 x cap evenly spaced steps
         self.reps = [ReplicaRun(r, c) for r, c in zip(replicas, costs, strict=True)]
+        if feature_costs is not None and policy.name in GROUPED:
+            for rep, fc in zip(self.reps, feature_costs, strict=True):
+                if rep.spec.microbatches == 1:  # several: the split needs every request
+                    rep.group, rep.feature_cost = DecodeGroup(), fc
         self.stream = stream
         n = len(stream)
         self.arrival = stream.arrival_s.tolist()
@@ -93,16 +102,13 @@ class Simulation(Composer):
         self.first = [math.nan] * n
         self.finish = [math.nan] * n
         self.last = [0.0] * n
-        self.ngaps = [0] * n
         self.preempt = [0] * n
         self.buffered = [0] * n  # pbd: buffer tokens held; disagg: prefill-side KV held
         self.rejected: dict[int, str] = {}
         self.gaps = array("d")
         self.gap_req = array("l")
         self.max_context = max_context
-        self.it = {k: array("d") for k in ("replica", "start", "end", "energy", "decodes",
-                                           "prompt_tokens", "batch", "kv_used", "waiting",
-                                           "buffer")}  # fmt: skip
+        self.it: list[tuple] = []  # per iteration: ITERATION_FIELDS
         self.sampled: list[tuple[int, list[list[Item]]]] = []
         self.rr = 0
         self.split = microbatch_split
@@ -183,13 +189,11 @@ class Simulation(Composer):
             gap = now - self.last[rid]
             self.gaps.append(gap)
             self.gap_req.append(rid)
-            self.ngaps[rid] += 1
             self.gen[rid] += 1
             count -= 1
         for _ in range(count):  # a verify step's further tokens arrive together
             self.gaps.append(0.0)
             self.gap_req.append(rid)
-            self.ngaps[rid] += 1
             self.gen[rid] += 1
         self.last[rid] = now
         return self.gen[rid] >= self.output[rid]
@@ -200,22 +204,36 @@ class Simulation(Composer):
         self.kv[rid] = 0
 
     def _apply(self, rep: ReplicaRun, now: float) -> None:
-        p = self.policy
-        keep: list[int] = []
+        items = rep.items
+        gen, out, last = self.gen, self.output, self.last
+        group = rep.group
         finished: set[int] = set()
-        handed: set[int] = set()
-        gen, out, last, ngaps = self.gen, self.output, self.last, self.ngaps
-        gap_append, req_append = self.gaps.append, self.gap_req.append
-        for rid, q, _, kind in rep.items:
-            if kind == "d":  # the common case, inline: one token after the first
-                gap_append(now - last[rid])
-                req_append(rid)
-                ngaps[rid] += 1
+        if group is not None:  # its members each emitted a token; some emitted their last
+            j = len(group.ends) - 1
+            rep.outstanding -= len(group)
+            for rid in group.finishing.pop(j, ()):
+                self._leave_group(rep, rid, j)
+                finished.add(rid)
+        # the decodes the policies list first: one token each after the first, in bulk
+        d = 0
+        while d < len(items) and items[d][3] == "d":
+            d += 1
+        if d:
+            rids = [item[0] for item in items[:d]]
+            self.gaps.extend([now - last[rid] for rid in rids])
+            self.gap_req.extend(rids)
+            for rid in rids:
                 last[rid] = now
                 g = gen[rid] = gen[rid] + 1
-                rep.outstanding -= 1
                 if g >= out[rid]:
                     finished.add(rid)
+            rep.outstanding -= d
+        handed: set[int] = set()
+        for rid, q, _, kind in items[d:]:
+            if kind == "d":  # a decode listed after other work (no policy does today)
+                if self._emit(rid, now, 1):
+                    finished.add(rid)
+                rep.outstanding -= 1
                 continue
             if kind in "pc":
                 self.done[rid] += q
@@ -225,12 +243,19 @@ class Simulation(Composer):
                 emitted = 1
             else:
                 emitted = rep.emits.pop(rid, 1)
-            before = self.gen[rid]
+            before = gen[rid]
             if self._emit(rid, now, emitted):
                 finished.add(rid)
-            rep.outstanding -= self.gen[rid] - before
+            rep.outstanding -= gen[rid] - before
+            if group is not None and kind in "pc":  # past its prompt: decodes with the group
+                rep.prefilling.remove(rid)
+                if rid not in finished:
+                    group.join(rid, j + 1, self._history(rid), gen[rid], out[rid], now)
             if rep.spec.role == "prefill" and rid not in finished:
                 handed.add(rid)
+        if not finished and not handed:
+            return
+        keep: list[int] = []
         for rid in rep.running:
             if rid in finished:
                 self._finish(rep, rid, now)
@@ -241,7 +266,6 @@ class Simulation(Composer):
             else:
                 keep.append(rid)
         rep.running = keep
-        del p
 
     def _release_prefill_only(self, rid: int) -> None:
         """A request done at its prefill (one output token) frees what it held for decode."""
@@ -274,34 +298,42 @@ class Simulation(Composer):
 
     def _start(self, rep: ReplicaRun, now: float, index: int) -> bool:
         items = self._compose(rep, now)
-        if not items:
+        group = rep.group
+        grouped = len(group) if group is not None else 0
+        if not items and not grouped:
             return False
         rep.items = items
-        step = self._split(rep, items)
-        latency, energy = rep.cost(step)
-        if self.host is not None:
-            latency = self.host(items[-1][3] in "pc", latency)  # prompts are listed last
+        sample = self.sample_every and index % self.sample_every == 0
+        if group is not None:  # the decodes implicit: the step's features from the group
+            j = len(group.ends)
+            step = [group.items(j) + items] if sample else []
+            f = Features.of(items)
+            if grouped:
+                total = group.total + grouped * j
+                f = f._replace(decodes=grouped, decode_ctx=total / grouped,
+                               decode_max=group.longest(j))  # fmt: skip
+            latency, energy = rep.feature_cost(f)
+        else:
+            step = self._split(rep, items)
+            latency, energy = rep.cost(step)
+        if self.host is not None:  # prompts are listed last
+            latency = self.host(bool(items) and items[-1][3] in "pc", latency)
         rep.busy, rep.start = True, now
         end = now + latency
+        if group is not None:
+            group.ends.append(end)
         rep.busy_s += latency
         rep.energy_j += energy
         heapq.heappush(self.ends, (end, rep.spec.index))
-        it = self.it
-        it["replica"].append(rep.spec.index)
-        it["start"].append(now)
-        it["end"].append(end)
-        it["energy"].append(energy)
         k, tokens = len(items), 0  # policies list decodes and verifies first, prompts last
         while k and items[k - 1][3] in "pc":
             k -= 1
             tokens += items[k][1]
-        it["decodes"].append(k)
-        it["prompt_tokens"].append(tokens)
-        it["batch"].append(len(items))
-        it["kv_used"].append(rep.kv_used)
-        it["waiting"].append(len(rep.waiting))
-        it["buffer"].append(self.buffer_used)
-        if self.sample_every and index % self.sample_every == 0:
+        self.it.append(
+            (rep.spec.index, now, end, energy, k + grouped, tokens, len(items) + grouped,
+             rep.kv_used, len(rep.waiting), self.buffer_used)
+        )  # fmt: skip
+        if sample:
             self.sampled.append((index, step))
             if self.sample_cap and len(self.sampled) >= 2 * self.sample_cap:
                 self.sampled = self.sampled[::2]  # evenly spaced, stride doubled
@@ -357,6 +389,9 @@ class Simulation(Composer):
                     iterations += 1
             if progress is not None and iterations % 2048 == 0:
                 progress(t)
+        for rep in self.reps:  # nothing is left in flight, but flush any group all the same
+            if rep.group is not None:
+                self._dissolve(rep)
         return self._outcome()
 
     def _deliver(self, now: float) -> None:
@@ -369,8 +404,9 @@ class Simulation(Composer):
         self._direct = keep
 
     def _outcome(self) -> Outcome:
-        it = {k: np.frombuffer(v, dtype=float).copy() if len(v) else np.zeros(0)
-              for k, v in self.it.items()}  # fmt: skip
+        gap_request = np.asarray(self.gap_req, dtype=np.int64)
+        table = np.array(self.it, dtype=float).reshape(-1, len(ITERATION_FIELDS))
+        it = {name: table[:, i].copy() for i, name in enumerate(ITERATION_FIELDS)}
         return Outcome(
             arrival_s=np.asarray(self.arrival),
             prompt=np.asarray(self.prompt),
@@ -380,8 +416,8 @@ class Simulation(Composer):
             finish_s=np.asarray(self.finish),
             replica=np.asarray(self.rep),
             gaps_s=np.frombuffer(self.gaps, dtype=float).copy() if len(self.gaps) else np.zeros(0),
-            gap_request=np.asarray(self.gap_req, dtype=np.int64),
-            gap_count=np.asarray(self.ngaps),
+            gap_request=gap_request,
+            gap_count=np.bincount(gap_request, minlength=len(self.arrival)),
             preemptions=np.asarray(self.preempt),
             rejected=dict(self.rejected),
             iterations=it,

@@ -194,10 +194,12 @@ def h100() -> None:
           + ", ".join(f"{k} {statistics.mean(abs(e) for e in v):.1%}"
                       for k, v in ratio_errors.items()))  # fmt: skip
     if single:
-        print("  (decode measured per call in CUDA graphs of calls on K/V off L2, "
-              "benchmarks/data/h100_attn_decode.csv; against h100_lowering.csv's single-call "
-              f"replays, which add 3.5-8 us of replay, events and the flush's write-back to "
-              f"both variants: {statistics.mean(abs(e) for e in single):.1%})")  # fmt: skip
+        print(
+            "  (decode measured per call in CUDA graphs of calls on K/V off L2, "
+            "benchmarks/data/h100_attn_decode.csv; against h100_lowering.csv's single-call "
+            "replays, which add 3.5-8 us (staged) and 4-19 us (unfused) of replay, events "
+            f"and the flush's write-back: {statistics.mean(abs(e) for e in single):.1%})"
+        )
     _attention_csv()
     print(
         "== H100: physical (64-row padded buffer) vs virtual padding, GEMM [M, 4096] x [4096, N] =="

@@ -285,8 +285,8 @@ class CostTableBuilder:
             model, _layer(model, self.ops, self.kernels), self.whole_model
         )
         kernel_weight = _kernel_weights(model, self.all_kernels)
-        self.position_sum = _position_sum(self.positions, len(self.all_kernels))
-        per_position = self.position_sum @ kernel_weight
+        per_position = _position_sum(self.positions, len(self.all_kernels)) @ kernel_weight
+        self.runs = [slice(p[0], p[-1] + 1) if p else slice(0, 0) for p in self.positions]
         self.weight = np.repeat(per_position[:, None], len(tp_options), axis=1)  # [3, T]
         tp = np.array(tp_options, dtype=float)
         sram = np.array([c.sram_mb for c in target.kinds]) * 2**20 * 0.5
@@ -330,8 +330,8 @@ class CostTableBuilder:
                             (s.time_s, r.time_s, s.dram_bytes, r.dram_bytes, s.macs, s.sram_bytes)
                         )
         per_kernel = np.array(rows, dtype=float).T.reshape(6, B, T, K, J).transpose(0, 1, 3, 2, 4)
-        # per layer position: the sum of the kernels it runs, [6, B, 3, K, T]
-        arrays = np.moveaxis(per_kernel @ self.position_sum.T, -1, 2)
+        # per layer position: the sum of the kernels it runs (a contiguous run), [6, B, 3, K, T]
+        arrays = np.stack([per_kernel[..., run].sum(axis=-1) for run in self.runs], axis=2)
         per_kernel = np.moveaxis(per_kernel, -1, 2)  # [6, B, J, K, T]
         kv, act = _workload_bytes(model, mbs)
         return CostTable(

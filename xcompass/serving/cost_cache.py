@@ -277,13 +277,29 @@ class CachedCost:
         """The weighted sum of the engine's costs at the corners around a point (the axes
         with two grid points span the corners; the others are fixed)."""
         corners = self.corners
-        key = [axis[0][0] for axis in axes]
-        spans = [(i, axis) for i, axis in enumerate(axes) if len(axis) > 1]
+        key = []
+        spans = []
+        for i, axis in enumerate(axes):
+            key.append(axis[0][0])
+            if len(axis) > 1:
+                spans.append((i, axis))
         if not spans:  # on a grid point
             k = (tuple(key),)
             got = corners.get(k)
             return got if got is not None else self._corner(k)
         lat = energy = 0.0
+        if len(spans) == 1:  # the common case: one axis between two grid points
+            i, axis = spans[0]
+            for value, w in axis:
+                if w == 0.0:
+                    continue
+                key[i] = value
+                k = (tuple(key),)
+                got = corners.get(k)
+                t, e = got if got is not None else self._corner(k)
+                lat += w * t
+                energy += w * e
+            return lat, energy
         for corner in product(*(axis for _, axis in spans)):
             w = 1.0
             for (i, _), (value, weight) in zip(spans, corner, strict=True):

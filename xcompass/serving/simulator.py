@@ -189,11 +189,15 @@ class Simulation(Composer, Accounting):
         if group is not None:  # the decodes implicit: the step's features from the group
             j = len(group.ends)
             step = [group.items(j) + items] if sample else []
-            f = Features.of(items)
-            if grouped:
+            if not items:  # decodes only
                 total = group.total + grouped * j
-                f = f._replace(decodes=grouped, decode_ctx=total / grouped,
-                               decode_max=group.longest(j))  # fmt: skip
+                f = Features(grouped, total / grouped, group.longest(j), 0, 0, 0.0, 0, 0, 0.0)
+            else:
+                f = Features.of(items)
+                if grouped:
+                    total = group.total + grouped * j
+                    f = f._replace(decodes=grouped, decode_ctx=total / grouped,
+                                   decode_max=group.longest(j))  # fmt: skip
             latency, energy = rep.feature_cost(f)
         else:
             step = self._split(rep, items)

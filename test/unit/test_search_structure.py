@@ -17,7 +17,13 @@ from xcompass.search import SearchProblem, build_problem
 from xcompass.search.local import ALL_MOVES, local_search, neighbours
 from xcompass.search.operators import random_genomes
 from xcompass.search.population import evaluate
-from xcompass.search.structure import MOVES, Structure, structured_seeds, unit_pipeline
+from xcompass.search.structure import (
+    MOVES,
+    Structure,
+    striped_pipeline,
+    structured_seeds,
+    unit_pipeline,
+)
 
 TINY = ModelConfig("tiny", hidden=512, layers=2, heads=4, kv_heads=2, head_dim=128, ffn=1024,
                    vocab=1000)  # fmt: skip
@@ -143,3 +149,28 @@ def test_local_search_without_a_screen_recosts_every_neighbour_and_never_gets_wo
     assert again.score[0] == best.score[0]
     assert [e for _, e, _ in rep.trace] == sorted(e for _, e, _ in rep.trace)
     assert all(b < a for (_, _, a), (_, _, b) in zip(rep.trace, rep.trace[1:], strict=False))
+
+
+@pytest.mark.parametrize("snake", [False, True])
+def test_a_striped_pipeline_puts_each_segment_s_units_on_distinct_chiplets(snake):
+    p = problem("tile")
+    B, U = p.shape
+    m = striped_pipeline(p, 4, replicas=2, snake=snake)
+    assert m is not None and (p.groups.tp[m.place] == 1).all()
+    seg = np.r_[0, np.cumsum(m.boundaries)]
+    assert np.array_equal(seg, np.arange(U) // 4)  # segments of 4 consecutive units
+    for s in range(seg.max() + 1):
+        units = np.flatnonzero(seg == s)
+        assert len(set(m.place[0, units])) == len(units)  # one unit per chiplet a segment
+    assert np.array_equal(m.place[0, :4], m.place[0, 4:8])  # the i-th unit on the i-th chiplet
+    assert set(m.place[1]).isdisjoint(set(m.place[0]))  # the second replica's chiplets
+    assert np.array_equal(m.place[2], m.place[0])
+    if snake:  # consecutive stages are mesh neighbours
+        lead = p.groups.members[m.place[0, :4], 0]
+        cols = p.target.network.dims[0]
+        steps = np.abs(np.diff(lead % cols)) + np.abs(np.diff(lead // cols))
+        assert (steps == 1).all()
+    assert striped_pipeline(p, 37) is None
+    names = [s.name for s in structured_seeds(p)]
+    assert any(n.startswith("striped k=") for n in names)
+    assert any(n.startswith("striped snake") for n in names)

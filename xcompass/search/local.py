@@ -34,6 +34,7 @@ class LocalReport:
     wins: dict[str, int] = field(default_factory=dict)
     taus: list[float] = field(default_factory=list)
     trace: list[tuple[float, int, float]] = field(default_factory=list)  # (CPU s, evals, best)
+    kicks: int = 0  # iterated local search: jumps out of a local optimum
 
 
 def neighbours(
@@ -49,6 +50,13 @@ def neighbours(
     which = rng.integers(0, len(moves), n)
     bits = np.repeat(current.bits[:1], n, axis=0)
     place = np.repeat(current.place[:1], n, axis=0)
+    bits, place = _apply(problem, structure, rng, bits, place, which, moves)
+    ok = problem.fits(place)
+    return bits[ok], place[ok], which[ok]
+
+
+def _apply(problem, structure, rng, bits, place, which, moves):  # noqa: ANN001, ANN202
+    """Genome i moved by `moves[which[i]]` (in place of the copies given)."""
     for k, name in enumerate(moves):
         idx = np.flatnonzero(which == k)
         if not len(idx):
@@ -60,8 +68,24 @@ def neighbours(
             b, p = mutate(rng, bits[idx], place[idx], problem.group_ids, 0.0, rates, probs)
             problem.legalize(p)
         bits[idx], place[idx] = b, p
-    ok = problem.fits(place)
-    return bits[ok], place[ok], which[ok]
+    return bits, place
+
+
+def kicked(
+    problem: SearchProblem,
+    structure: Structure,
+    rng: np.random.Generator,
+    best: Scored,
+    moves: tuple[str, ...],
+    steps: int,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """`best` after `steps` random moves in a row (a jump out of a local optimum), or None
+    when it does not fit in memory."""
+    bits, place = best.bits[:1].copy(), best.place[:1].copy()
+    for _ in range(steps):
+        bits, place = _apply(problem, structure, rng, bits, place,
+                             rng.integers(0, len(moves), 1), moves)  # fmt: skip
+    return (bits, place) if problem.fits(place)[0] else None
 
 
 def local_search(
@@ -78,10 +102,15 @@ def local_search(
     patience: int = 40,
     widen: int = 4,
     cpu_limit_s: float | None = None,
+    kick: int = 0,
 ) -> tuple[Scored, LocalReport]:
     """Improve `start` (exactly scored) spending at most `budget` exact evaluations (and,
     for benchmarks that compare at equal time, at most `cpu_limit_s` of this process's CPU
-    time). With `recost >= width` nothing is screened: every neighbour is re-costed."""
+    time). With `recost >= width` nothing is screened: every neighbour is re-costed.
+
+    `kick` > 0 makes it an iterated local search: once the widest round has gone `patience`
+    rounds without a gain, the search jumps to the best found after `kick` random moves
+    and climbs again from there (the best is kept; it only ever decides the result)."""
     import time
 
     from xcompass.search.screen import Screen
@@ -90,13 +119,14 @@ def local_search(
     screen = screen or Screen(problem.train)
     rng = np.random.default_rng([seed, 7])
     best = start.take([int(np.argmin(start.score))])
+    current = best
     report = LocalReport(wins=dict.fromkeys(moves, 0))
-    stale, fails, widest = 0, 0, widen * width
+    stale, fails, narrow, widest = 0, 0, width, widen * width
     t0 = time.process_time()
     while report.evaluations + recost <= budget and fails < 1000:
         if cpu_limit_s is not None and time.process_time() - t0 > cpu_limit_s:
             break
-        bits, place, which = neighbours(problem, structure, rng, best, width, moves)
+        bits, place, which = neighbours(problem, structure, rng, current, width, moves)
         if not len(place):
             fails += 1
             continue
@@ -112,13 +142,22 @@ def local_search(
         if recost < len(place):
             report.taus.append(kendall_tau(screened[pick], cand.score))
         i = int(np.argmin(cand.score))
-        if cand.score[i] < best.score[0]:
-            best = cand.take([i])
+        if cand.score[i] < current.score[0]:
+            current = cand.take([i])
             report.wins[moves[int(which[pick[i]])]] += 1
-            report.trace.append((time.process_time() - t0, report.evaluations, best.score[0]))
             stale = 0
+            if current.score[0] < best.score[0]:
+                best = current
+                report.trace.append((time.process_time() - t0, report.evaluations, best.score[0]))
         else:
             stale += 1
-            if stale >= patience:  # a local optimum for this width: look wider (up to 4x)
+            if stale >= patience and kick and width >= widest:  # stuck: jump and climb again
+                jump = kicked(problem, structure, rng, best, moves, kick)
+                if jump is not None and report.evaluations + 1 <= budget:
+                    current, spent = evaluate(problem, objective, *jump)
+                    report.evaluations += spent
+                    report.kicks += 1
+                width, stale = narrow, 0
+            elif stale >= patience:  # a local optimum for this width: look wider
                 width, stale = min(2 * width, widest), 0
     return best, report

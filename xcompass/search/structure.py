@@ -16,7 +16,13 @@ only memory can make a result infeasible and `feasible_offspring` handles that):
 `unit_pipeline` seeds: every unit on one chiplet, the units in order cut into k contiguous runs
 of balanced work (k chiplets), every boundary a segment, so each chiplet keeps its units'
 weights resident across all micro-batches (what no layer-granularity strategy can express when
-a layer is one unit).
+a layer is one unit). But a chiplet then runs its units one after another for all micro-batches,
+so the next chiplet waits for nearly all of it: the stages run almost in series.
+`striped_pipeline` seeds keep the residency and pipeline for real: segments of k consecutive
+units, the i-th unit of each on the i-th chiplet, so within a segment micro-batch m + 1 enters
+chiplet i while micro-batch m is on chiplet i + 1, and each chiplet holds one unit per segment.
+On Compass's tile scenario the best striped seed (k=9, 4 replicas) costs 0.01512 J*s against
+0.01957 for the best plain one.
 """
 
 from __future__ import annotations
@@ -165,16 +171,53 @@ def unit_pipeline(problem: SearchProblem, chiplets: int, replicas: int = 1) -> M
     return Mapping(np.ones(max(U - 1, 0), dtype=bool), problem.legalize(place[None])[0])
 
 
+def striped_pipeline(
+    problem: SearchProblem, chiplets: int, replicas: int = 1, snake: bool = False
+) -> Mapping | None:
+    """Segments of `chiplets` consecutive units, the i-th unit of every segment on the i-th
+    chiplet: within a segment the micro-batches flow through the chiplets as through a
+    pipeline, and each chiplet runs one unit per segment, so its weights stay resident across
+    the micro-batches (the engine keeps a chiplet's last unit's weights); `replicas` as in
+    `unit_pipeline`. `snake` orders the chiplets boustrophedon over the mesh (consecutive
+    stages are mesh neighbours) instead of by id. None where the target has too few
+    one-chiplet groups."""
+    B, U = problem.shape
+    g = problem.groups
+    singles = np.flatnonzero(g.tp == 1)
+    if chiplets * replicas > len(singles) or chiplets < 1:
+        return None
+    if snake:
+        net = problem.target.network
+        cols = net.dims[0] if net.topology == "mesh" else len(singles)
+        lead = g.members[singles, 0]
+        row, col = lead // cols, lead % cols
+        singles = singles[np.lexsort((np.where(row % 2 == 0, col, -col), row))]
+    stage = np.arange(U) % chiplets
+    bits = (np.arange(1, U) % chiplets) == 0  # a boundary before every chiplets-th unit
+    place = np.empty((B, U), dtype=np.int64)
+    for b in range(B):
+        place[b] = singles[(b % replicas) * chiplets + stage]
+    return Mapping(bits, problem.legalize(place[None])[0])
+
+
 def structured_seeds(problem: SearchProblem) -> list[Seed]:
-    """Unit pipelines over every chiplet count that divides into the one-chiplet groups, one
-    to four replicas; those that do not fit are dropped."""
+    """Unit pipelines, plain and striped (by chiplet id and along a mesh snake), over every
+    chiplet count that divides into the one-chiplet groups, one to four replicas; those that
+    do not fit are dropped."""
     if problem.unit_graph is None:
         return []
     singles = int((problem.groups.tp == 1).sum())
     out = []
     for replicas in (1, 2, 3, 4):
         for k in sorted({singles // replicas, singles // (2 * replicas), 8, 16}):
-            m = unit_pipeline(problem, k, replicas) if k >= 1 else None
-            if m is not None and problem.fits(m.place[None])[0]:
-                out.append(Seed(f"unit-pipeline k={k} r={replicas}", m))
+            if k < 1:
+                continue
+            made = [
+                (f"unit-pipeline k={k} r={replicas}", unit_pipeline(problem, k, replicas)),
+                (f"striped k={k} r={replicas}", striped_pipeline(problem, k, replicas)),
+                (f"striped snake k={k} r={replicas}", striped_pipeline(problem, k, replicas, True)),
+            ]
+            for name, m in made:
+                if m is not None and problem.fits(m.place[None])[0]:
+                    out.append(Seed(name, m))
     return out

@@ -287,29 +287,25 @@ class CachedCost:
             k = (tuple(key),)
             got = corners.get(k)
             return got if got is not None else self._corner(k)
-        lat = energy = 0.0
+        points = []  # (weight, corner key), in product order
         if len(spans) == 1:  # the common case: one axis between two grid points
             i, axis = spans[0]
             for value, w in axis:
-                if w == 0.0:
-                    continue
                 key[i] = value
-                k = (tuple(key),)
-                got = corners.get(k)
-                t, e = got if got is not None else self._corner(k)
-                lat += w * t
-                energy += w * e
-            return lat, energy
-        for corner in product(*(axis for _, axis in spans)):
-            w = 1.0
-            for (i, _), (value, weight) in zip(spans, corner, strict=True):
-                w *= weight
-                key[i] = value
+                points.append((w, tuple(key)))
+        else:
+            for corner in product(*(axis for _, axis in spans)):
+                w = 1.0
+                for (i, _), (value, weight) in zip(spans, corner, strict=True):
+                    w *= weight
+                    key[i] = value
+                points.append((w, tuple(key)))
+        lat = energy = 0.0
+        for w, point in points:
             if w == 0.0:
                 continue
-            k = (tuple(key),)
-            got = corners.get(k)
-            t, e = got if got is not None else self._corner(k)
+            got = corners.get((point,))
+            t, e = got if got is not None else self._corner((point,))
             lat += w * t
             energy += w * e
         return lat, energy

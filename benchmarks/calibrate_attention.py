@@ -282,6 +282,11 @@ def report() -> None:
     print(f"    MAPE without it {mape(errors(base, dense, _dense_us)):.1f}% ({len(dense)} rows); "
           f"with it fit {mape(errors(dchip, dfit, _dense_us)):.1f}% ({len(dfit)}), check "
           f"{mape(errors(dchip, dcheck, _dense_us)):.1f}% ({len(dcheck)})")  # fmt: skip
+    flat = dataclasses.replace(dchip, attention_gqa_pack=1.0 - dchip.attention_gqa_pack)
+    print(f"    attention_gqa_pack {dchip.attention_gqa_pack:g} (a decode tile holds a KV head's "
+          f"query heads); with {flat.attention_gqa_pack:g}: fit "
+          f"{mape(errors(flat, dfit, _dense_us)):.1f}%, check "
+          f"{mape(errors(flat, dcheck, _dense_us)):.1f}%")  # fmt: skip
     # unfused (the staged kernel beside it costed with the fitted reduction)
     unf = [r for r in all_rows if r["section"] == "unfused"]
     ufit, ucheck = split(unf)

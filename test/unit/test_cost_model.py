@@ -110,6 +110,18 @@ def test_short_requests_run_short_tiles():
     assert attention_tiles(op, [RequestGroup(130, 0)], 1, 0.0) == [(1.0, 1), (2.0, 1)]
 
 
+def test_gqa_packing_puts_a_kv_heads_queries_in_one_tile():
+    op = OpSpec("attention", heads=8, kv_heads=1, head_dim=16, causal=True)
+    # attention_gqa_pack: the 8 query heads of the one KV head are 8 rows of one 16-row tile
+    # per request (scale 16/128, 8 key blocks -> 1 step + 0.125 overhead): 4 tiles, not 32
+    assert attention_tiles(op, [RequestGroup(1, 1023, 4)], 8, 1.0, group=8) == [(1.125, 4)]
+    assert attention_tiles(op, [RequestGroup(1, 1023, 4)], 8, 1.0) == [(1.125, 32)]
+    # 3 new tokens x 8 heads = 24 rows: one 32-row tile per KV head (scale 1/4) over 8 blocks
+    assert attention_tiles(op, [RequestGroup(3, 1021, 1)], 8, 0.0, group=8) == [(2.0, 1)]
+    # a prompt's rows do not fit one tile: one tile set per query head as before
+    assert attention_tiles(op, [RequestGroup(130, 0)], 8, 0.0, group=8) == [(1.0, 8), (2.0, 8)]
+
+
 def test_decode_attention_reads_each_requests_kv(mesh2x2):
     # 100 TFLOP/s, so that decode is memory-bound: 8 tiles (4 requests x 2 heads) of 1 block
     # step each (test_short_requests_run_short_tiles) = 8 * 1048576 flop / 1e14 = 83.9 ns

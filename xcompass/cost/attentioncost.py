@@ -55,6 +55,7 @@ def attention_tiles(
     overhead: float,
     stages: list[Stage] | None = None,
     whole: list[bool] | None = None,
+    group: int = 1,
 ) -> list[tuple[float, int]]:
     """(work, count) of each kind of query tile, work in `ATTN_BLOCK x ATTN_BLOCK` block steps.
 
@@ -63,7 +64,8 @@ def attention_tiles(
     the key block `bc` are its stage's (default `ATTN_BLOCK`). A tile visits every key block
     that any of its rows sees: a causal diagonal block costs a whole block. `overhead` block
     steps per tile: loading Q, the first K/V blocks before the pipeline overlaps, the softmax
-    rescale and the O store.
+    rescale and the O store. `group` > 1 (`attention_gqa_pack`): a request whose new tokens of
+    all `group` query heads of a KV head fit one short tile runs them as one tile's rows.
     """
     B = ATTN_BLOCK
     tiles: list[tuple[float, int]] = []
@@ -71,8 +73,11 @@ def attention_tiles(
         if g.q <= 0 or g.count <= 0:
             continue
         br, bc = (stages[j].br, stages[j].bc) if stages else (B, B)
-        short = min(br, -(-g.q // MMA_ROWS) * MMA_ROWS)
-        rows = br if g.q >= br or (whole and whole[j]) else short
+        per, q_rows = heads, g.q
+        if group > 1 and g.q * group <= br and not (whole and whole[j]):
+            per, q_rows = heads // group, g.q * group  # one tile per KV head, heads as rows
+        short = min(br, -(-q_rows // MMA_ROWS) * MMA_ROWS)
+        rows = br if q_rows >= br or (whole and whole[j]) else short
         scale = rows / B
         for i in range(-(-g.q // br)):
             first = g.ctx + i * br  # positions of the tile's first and last rows (0-based)
@@ -82,7 +87,7 @@ def attention_tiles(
             if op.window:
                 lo = max(0, first - op.window + 1) if op.causal else max(0, hi - op.window)
             blocks = -(-(hi - lo) // bc) * bc / B
-            tiles.append((scale * (blocks + overhead), g.count * heads))
+            tiles.append((scale * (blocks + overhead), g.count * per))
     return tiles
 
 
@@ -136,8 +141,9 @@ def attention_compute(
     block = 4.0 * ATTN_BLOCK * ATTN_BLOCK * op.head_dim  # flops of one block step (QK^T, PV)
     if varlen_call(chip, groups):
         return varlen_compute(chip, op, groups, tp, block), macs
+    pack = max(1, heads // max(1, op.kv_heads // tp)) if chip.attention_gqa_pack else 1
     tiles = attention_tiles(
-        op, groups, heads, chip.attention_tile_overhead, stages, unpacked(chip, groups)
+        op, groups, heads, chip.attention_tile_overhead, stages, unpacked(chip, groups), pack
     )
     per_unit = chip.peak_tflops * 1e12 * chip.attention_efficiency / chip.units
     return busiest_unit(tiles, chip.units) * block / per_unit, macs

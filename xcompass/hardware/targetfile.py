@@ -145,10 +145,11 @@ _ATTENTION_VARIANTS = {  # field: (lowest, highest, what it is), absent = 0 (mec
     "attention_bmm_thin_pv_tbs": (0.0, 1e4, "TB/s"),
     "attention_scores_cached": (0.0, 1.0, "0 or 1 (scores that fit on chip stay there)"),
     "attention_reduce_us": (0.0, 10_000.0, "us"),
+    "attention_gqa_pack": (0.0, 1.0, "0 or 1 (a decode tile holds a KV head's query heads)"),
 }
 _WHOLE = ("attention_varlen", "attention_varlen_rows", "attention_varlen_keys",
           "attention_varlen_split", "attention_varlen_throttle",
-          "attention_scores_cached")  # fmt: skip
+          "attention_scores_cached", "attention_gqa_pack")  # fmt: skip
 
 
 def _check_attention_variants(

@@ -78,6 +78,7 @@ class ChipletKind:
     attention_bmm_thin_pv_tbs: float = 0.0  # ... and the kernel's whole streaming
     attention_scores_cached: float = 0.0  # 1: unfused scores that fit the shared level stay
     attention_reduce_us: float = 0.0  # dense decode of < 2 x units tiles: split + reduction
+    attention_gqa_pack: float = 0.0  # 1: a decode tile holds a KV head's query heads as rows
     dram_saturation_units: float = 0.0  # units whose loads in flight saturate DRAM
     throttle_after_us: float = 0.0  # compute sustained this long runs at throttled_clock
     throttled_clock: float = 0.0  # fraction of the boost clock under the power cap (0: never)

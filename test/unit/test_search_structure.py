@@ -174,3 +174,22 @@ def test_a_striped_pipeline_puts_each_segment_s_units_on_distinct_chiplets(snake
     names = [s.name for s in structured_seeds(p)]
     assert any(n.startswith("striped k=") for n in names)
     assert any(n.startswith("striped snake") for n in names)
+
+
+def test_a_critical_kick_moves_critical_path_nodes_and_keeps_the_genome_valid():
+    from xcompass.engine.mapping import Mapping
+    from xcompass.engine.schedule import evaluate_mapping
+
+    p = problem("tile")
+    s = Structure(p)
+    m = striped_pipeline(p, 4, replicas=2)
+    path = s.critical_path(m.boundaries, m.place)
+    r = evaluate_mapping(p.train[0], Mapping(m.boundaries, m.place))
+    assert path[0] == int(np.argmax(r.end[0].ravel()))  # it starts at the last node to end
+    assert len(set(path.tolist())) == len(path)
+    ends = r.end[0].ravel()[path]
+    assert (np.diff(ends) <= 0).all()  # walking back in time
+    bits, place = s.critical_kick(np.random.default_rng(0), m.boundaries[None], m.place[None], 3)
+    assert np.array_equal(bits[0], m.boundaries) and p.placeable(place).all()
+    changed = np.flatnonzero((place[0] != m.place).ravel())
+    assert 0 < len(changed) <= 3 and set(changed) <= set(path.tolist())

@@ -103,6 +103,7 @@ def local_search(
     widen: int = 4,
     cpu_limit_s: float | None = None,
     kick: int = 0,
+    critical: bool = False,
 ) -> tuple[Scored, LocalReport]:
     """Improve `start` (exactly scored) spending at most `budget` exact evaluations (and,
     for benchmarks that compare at equal time, at most `cpu_limit_s` of this process's CPU
@@ -152,7 +153,11 @@ def local_search(
         else:
             stale += 1
             if stale >= patience and kick and width >= widest:  # stuck: jump and climb again
-                jump = kicked(problem, structure, rng, best, moves, kick)
+                if critical:  # aimed at the engine's critical path
+                    jb, jp = structure.critical_kick(rng, best.bits[:1], best.place[:1], kick)
+                    jump = (jb, jp) if problem.fits(jp)[0] else None
+                else:
+                    jump = kicked(problem, structure, rng, best, moves, kick)
                 if jump is not None and report.evaluations + 1 <= budget:
                     current, spent = evaluate(problem, objective, *jump)
                     report.evaluations += spent

@@ -144,6 +144,54 @@ class Structure:
             place[i, b, u] = self.single[to]
         return bits.copy(), self.problem.legalize(place)
 
+    def critical_path(self, bits: np.ndarray, place: np.ndarray) -> np.ndarray:
+        """The flat node ids (b * U + u) on the engine's critical path of one genome, last
+        first: each node's start was set by its latest input or by the chiplet it waited
+        for (the detailed engine, ~1 s for a tile mapping: for kicks, not for every move)."""
+        from xcompass.engine.schedule import evaluate_mapping
+
+        r = evaluate_mapping(self.problem.train[0], Mapping(bits, place))
+        end = r.end[0].ravel()
+        blame, prev, crit = r.blame[0].ravel(), r.prev_on_chip[0].ravel(), r.crit_pred[0].ravel()
+        path, node = [], int(np.argmax(end)) if end.size else -1
+        while node >= 0 and len(path) < end.size:
+            path.append(node)
+            node = (
+                int(crit[node])
+                if blame[node] == 0
+                else (int(prev[node]) if blame[node] > 0 else -1)
+            )
+        return np.array(path, dtype=np.int64)
+
+    def critical_kick(
+        self, rng: np.random.Generator, bits: np.ndarray, place: np.ndarray, steps: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`steps` nodes of the critical path (drawn by their own run time) each move to the
+        least loaded mesh neighbour of their chiplet: the relieve move aimed by the engine's
+        critical path instead of the busiest chiplet."""
+        bits, place = bits.copy(), place.copy()
+        B, U = place.shape[1:]
+        path = self.critical_path(bits[0], place[0])
+        if not len(path):
+            return bits, place
+        b, u = path // U, path % U
+        t = self.node_time[b, u, place[0, b, u]]
+        pick = rng.choice(len(path), min(steps, len(path)), replace=False, p=t / t.sum())
+        g = self.problem.groups
+        load = np.zeros(len(self.single))
+        tt = np.take_along_axis(self.node_time, place[0][:, :, None], axis=2)[:, :, 0]
+        for grp in np.unique(place[0]):
+            m = g.members[grp]
+            load[m[m >= 0]] += tt[place[0] == grp].sum()
+        for i in pick:
+            chip = int(g.members[place[0, b[i], u[i]], 0])
+            near = [c for c in self.neighbours[chip] if self.single[c] >= 0]
+            if near:
+                to = min(near, key=lambda c: (load[c], rng.random()))
+                place[0, b[i], u[i]] = self.single[to]
+                load[to] += t[i]
+        return bits, self.problem.legalize(place)
+
     def apply(self, name: str, rng: np.random.Generator, bits: np.ndarray, place: np.ndarray):  # noqa: ANN201
         """Move `name` on copies of the genomes."""
         return getattr(self, f"{name}_move")(rng, bits, place)

@@ -152,7 +152,8 @@ def same(a, b) -> bool:  # noqa: ANN001
 def main(argv: list[str]) -> None:
     from tile_long_run import COMMAND, problem
 
-    from xcompass.explore.backends import DaskCluster, ProcessPool, _Sliced
+    from xcompass.explore.backends import ProcessPool, Sliced
+    from xcompass.explore.dask_backend import DaskCluster
 
     out = Path(argv[0])
     out.mkdir(parents=True, exist_ok=True)
@@ -226,7 +227,7 @@ def main(argv: list[str]) -> None:
             p = replace(p, evaluator=_Equal(p.evaluator))
         if backend == "processes-remote":  # n children score, this process only deals
             b.per_individual_s = one["seconds"] / generations / POPULATION
-            p = replace(p, evaluator=_Sliced(b, p.evaluator.local, n, here=False))
+            p = replace(p, evaluator=Sliced(b, p.evaluator.local, n, here=False))
         fig, state = timed_ga(p, generations)
         b.close()
         row(backend, n, fig, state, b)

@@ -14,14 +14,8 @@ import pytest
 from explore_cases import SETTINGS, assert_same_outcome, small_problem
 
 from xcompass.errors import XcompassError
-from xcompass.explore.backends import (
-    MIN_SLICE,
-    ProcessPool,
-    _Sliced,
-    chunks,
-    connect_dask,
-    slices,
-)
+from xcompass.explore.backends import MIN_SLICE, ProcessPool, Sliced, chunks, slices
+from xcompass.explore.dask_backend import connect_dask
 from xcompass.explore.study import Study
 
 
@@ -86,7 +80,7 @@ def test_a_dask_cluster_gives_the_in_process_result_even_losing_a_worker(referen
     distributed = pytest.importorskip(
         "distributed", reason="Dask is an optional extra: pip install 'xcompass[dask]'"
     )
-    from xcompass.explore.backends import DaskCluster
+    from xcompass.explore.dask_backend import DaskCluster
 
     with (
         distributed.LocalCluster(
@@ -115,7 +109,7 @@ def test_a_dask_cluster_gives_the_in_process_result_even_losing_a_worker(referen
 
 
 class _Timed:
-    """A backend stand-in for `_Sliced.count`: a task's round trip and the time per
+    """A backend stand-in for `Sliced.count`: a task's round trip and the time per
     individual."""
 
     def __init__(self, overhead_s: float, per_individual_s: float) -> None:
@@ -125,14 +119,14 @@ class _Timed:
 def test_a_slice_is_sent_only_when_it_takes_longer_than_a_round_trip():
     local = None
     ten_ms = _Timed(0.010, 0.001)  # 10 individuals' scoring pays for one task
-    assert _Sliced(ten_ms, local, 3, here=True).count(100) == 3  # capped by the slots
-    assert _Sliced(ten_ms, local, 3, here=True).count(25) == 2
-    assert _Sliced(ten_ms, local, 3, here=True).count(15) == 1  # below: all here
+    assert Sliced(ten_ms, local, 3, here=True).count(100) == 3  # capped by the slots
+    assert Sliced(ten_ms, local, 3, here=True).count(25) == 2
+    assert Sliced(ten_ms, local, 3, here=True).count(15) == 1  # below: all here
     unmeasured = _Timed(0.010, 0.0)
-    assert _Sliced(unmeasured, local, 3, here=True).count(1000) == 1  # measure first
+    assert Sliced(unmeasured, local, 3, here=True).count(1000) == 1  # measure first
     pool = _Timed(0.0, 0.0)  # a process pool: MIN_SLICE alone decides
-    assert _Sliced(pool, local, 3, here=True).count(100) == 3
-    assert _Sliced(pool, local, 3, here=True).count(MIN_SLICE) == 1
+    assert Sliced(pool, local, 3, here=True).count(100) == 3
+    assert Sliced(pool, local, 3, here=True).count(MIN_SLICE) == 1
 
 
 def test_the_dask_plugin_relaxes_and_restores_the_nanny_s_malloc_settings():

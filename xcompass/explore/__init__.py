@@ -51,7 +51,7 @@ _WHERE = {
     "backend_for": "inputs",
     "Backend": "backends",
     "ProcessPool": "backends",
-    "DaskCluster": "backends",
+    "DaskCluster": "dask_backend",
     "default_workload": "workloads",
     "results_table": "table",
     "write_outputs": "outputs",
@@ -86,7 +86,8 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     from xcompass.explore.api import Exploration, Explorer, explore
-    from xcompass.explore.backends import Backend, DaskCluster, ProcessPool
+    from xcompass.explore.backends import Backend, ProcessPool
+    from xcompass.explore.dask_backend import DaskCluster
     from xcompass.explore.inputs import backend_for, problem_spec
     from xcompass.explore.outputs import write_outputs
     from xcompass.explore.serving_options import ServingOptions

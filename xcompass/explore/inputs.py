@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from xcompass.errors import XcompassError
-from xcompass.explore.backends import Backend, DaskCluster, ProcessPool
+from xcompass.explore.backends import Backend, ProcessPool
+from xcompass.explore.dask_backend import DaskCluster
 from xcompass.explore.spec import ProblemSpec
 from xcompass.explore.workloads import DEFAULT_MICROBATCHES, default_distribution
 from xcompass.hardware.targetfile import load_target

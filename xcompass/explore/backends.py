@@ -1,9 +1,8 @@
 """Where a study's evaluations run: in this process, over local worker processes
 (`--workers N`), or over a Dask cluster (`--scheduler ADDRESS`, `explore/dask_backend.py`). The
-three give identical
-results for a seed: every random choice is made here, a population is cut into contiguous
-slices that workers score independently (an individual's score never depends on its batch),
-and the slices are put back in order.
+three give identical results for a seed: every random choice is made here, a population is cut
+into contiguous slices that workers score independently (an individual's score never depends on
+its batch), and the slices are put back in order.
 
 Two kinds of work go out:
 - a population slice (`evaluate`), for the GA, NSGA-II, random search and the seed pool;

@@ -4,10 +4,11 @@ default tile search and a 3-seed spread, Compass's own tile scenario against its
 bound's gap at every granularity.
 
 The default tile search (`SearchSettings` at granularity tile): generation 0 holds the standard
-strategies, unit pipelines and the bests of fast GAs at layer then group granularity expanded to
-tiles; a multi-fidelity GA (fidelity 0.25: the screen ranks 4x the children, the engine re-costs
-the best quarter) spends a quarter of the exact budget, a screened memetic local search (16
-neighbours a round, the screen's best re-costed) the rest.
+strategies, unit pipelines (plain and striped) and the bests of fast GAs at layer then group
+granularity expanded to tiles; a multi-fidelity GA (fidelity 0.25: the screen ranks 4x the
+children, the engine re-costs the best quarter) spends a quarter of the exact budget, a
+screened iterated local search (16 neighbours a round, the screen's best re-costed, a jump of 6
+random moves after 40 rounds without a gain) the rest.
 SA and random search get the study's standard pool and the same number of exact evaluations.
 """
 

@@ -1,6 +1,6 @@
 """Turning what a caller names (a model preset or config.json, a SPEC or a trace, a target, a
 lowering pipeline, workers or a scheduler) into a `ProblemSpec` and a `Backend`, IR-free.
-`xcompass explore` checks every option first (tools/explore_cmd.py); these functions raise
+`xcompass explore` checks every option first (tools/explore_checks.py); these functions raise
 `XcompassError` with a one-line diagnostic for a Python caller too."""
 
 from __future__ import annotations

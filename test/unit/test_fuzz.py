@@ -562,7 +562,7 @@ def test_report_reader(edits):
     """A saved report, edited anywhere: read and printed and traced, or refused with one
     line; nothing else (the schema stands between the file and every table and picture)."""
     from xcompass.explore.reading import pictures_problem, read_report, summary_text
-    from xcompass.viz.layout import chiplet_work, hand_offs, kind_times
+    from xcompass.viz.chipwork import chiplet_work, hand_offs, kind_times
     from xcompass.viz.perfetto import chrome_trace
 
     report = _valid_report()

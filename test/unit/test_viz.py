@@ -22,8 +22,9 @@ from matplotlib.transforms import Bbox
 
 from xcompass.explore import SearchSettings, explore
 from xcompass.explore.outputs import draw_pictures
+from xcompass.viz.chipwork import hand_offs
 from xcompass.viz.gantt import gantt_figure
-from xcompass.viz.layout import hand_offs, layout_figure
+from xcompass.viz.layout import layout_figure
 from xcompass.viz.plots import convergence_figure, pareto_figure
 
 TINY = SearchSettings(population=8, generations=2, seed=0)

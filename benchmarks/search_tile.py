@@ -98,7 +98,9 @@ def compass_table(
               "spread)")  # fmt: skip
 
 
-def target_row(budgets: tuple[int, ...] = (450, 1000, 1500), seeds: tuple[int, ...] = (0, 1, 2)) -> None:
+def target_row(
+    budgets: tuple[int, ...] = (450, 1000, 1500), seeds: tuple[int, ...] = (0, 1, 2)
+) -> None:
     """The default tile search on Compass's scenario against the best known, CPU seconds
     (process time, one core; the problem's build and the kernels' compilation excluded)."""
     p = target_problem()

@@ -10,7 +10,9 @@ core, each spending `budget` exact engine evaluations; the best of them is the b
 written to OUT_DIR/tile_best_known.json with its mapping, seed and settings, and re-costed once
 more by the engine on its own before it is written. Screens are not counted as evaluations.
 
-Scaling (OUT_DIR/tile_scaling.json): Compass's exact GA (population 120, fidelity 1) on the same
+Scaling (OUT_DIR/tile_scaling.json, only with `--scaling 2,4,...`; `benchmarks/search_scaling.py`
+is the measurement the README reports, with a warm-up, the Dask backend and a bit-identity
+check): Compass's exact GA (population 120, fidelity 1) on the same
 problem, its generations timed (wall) after generation 0 with `--workers` 1 (in-process) and
 each count in `--scaling` (the CLI's process pool); efficiency = T1 / (workers x Tn).
 Columns of the scaling rows: workers, generations, seconds (wall, generations only), seconds
@@ -171,7 +173,7 @@ def main(argv: list[str]) -> None:
         return argv[argv.index(name) + 1] if name in argv else default
 
     islands, budget = int(opt("--islands", "16")), int(opt("--budget", "7500"))
-    counts = [int(x) for x in opt("--scaling", "2,4,8,16").split(",") if x]
+    counts = [int(x) for x in opt("--scaling", "").split(",") if x]
     t0 = time.perf_counter()
     island((0, 60))  # compile every kernel once: the islands load them from numba's cache
     print(f"warm-up {time.perf_counter() - t0:.0f} s", flush=True)

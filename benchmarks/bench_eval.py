@@ -29,8 +29,9 @@ import numpy as np
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
+from xcompass.engine.context import EvalContext
 from xcompass.engine.mapping import make_groups  # noqa: E402
-from xcompass.engine.schedule import EvalContext, evaluate  # noqa: E402
+from xcompass.engine.schedule import evaluate
 from xcompass.engine.schedule_dag import evaluate_dag  # noqa: E402
 from xcompass.engine.schedule_jit import evaluate_fast  # noqa: E402
 from xcompass.engine.tiles import tile_spec  # noqa: E402

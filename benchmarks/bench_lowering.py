@@ -23,8 +23,9 @@ import statistics
 from pathlib import Path
 
 from xcompass.cost.opcost import Cover, RequestGroup
+from xcompass.engine.context import EvalContext
 from xcompass.engine.mapping import make_groups, partition
-from xcompass.engine.schedule import EvalContext, evaluate_mapping
+from xcompass.engine.schedule import evaluate_mapping
 from xcompass.hardware.targetfile import parse_target, target_data
 from xcompass.hardware.targetfile import preset as target_preset
 from xcompass.hardware.targets import Target

@@ -39,7 +39,8 @@ from xcompass.tools.importer import build_module  # noqa: E402
 from xcompass.tools.universe import XCOMPASS_UNIVERSE  # noqa: E402
 from xdsl.passes import PassPipeline  # noqa: E402
 
-from xcompass.engine.schedule import EvalContext, evaluate_mapping  # noqa: E402
+from xcompass.engine.context import EvalContext  # noqa: E402
+from xcompass.engine.schedule import evaluate_mapping  # noqa: E402
 from xcompass.layer.kernels import layer_kernels  # noqa: E402
 from xcompass.layer.layercost import build_cost_table  # noqa: E402
 from xcompass.model.models import preset  # noqa: E402

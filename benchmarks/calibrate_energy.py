@@ -275,8 +275,9 @@ def _kind_mape(fit: EnergyFit, rows: list[Counts], time: str, counts: str = "mea
 
 def layer_check(fit: EnergyFit, target_name: str, rows: list[dict[str, str]]) -> None:
     """Whole layers measured on the board, predicted by the engine on one GPU of the target."""
+    from xcompass.engine.context import EvalContext
     from xcompass.engine.mapping import make_groups
-    from xcompass.engine.schedule import EvalContext, evaluate
+    from xcompass.engine.schedule import evaluate
     from xcompass.layer.layercost import build_cost_table, layer_ops
     from xcompass.model.models import preset as model_preset
     from xcompass.model.workload import one_microbatch_per_group, parse_spec

@@ -12,9 +12,10 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
+from xcompass.engine.context import EvalContext
 from xcompass.engine.mapping import collapse, expand
 from xcompass.engine.report import cost_mapping
-from xcompass.engine.schedule import EvalContext, evaluate_mapping
+from xcompass.engine.schedule import evaluate_mapping
 from xcompass.engine.tiles import tile_spec
 from xcompass.engine.units import Units
 from xcompass.errors import XcompassError

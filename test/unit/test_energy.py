@@ -14,8 +14,9 @@ import pytest
 
 from xcompass.cost.kernelcost import op_cost
 from xcompass.cost.opcost import OpSpec, RequestGroup
+from xcompass.engine.context import EvalContext
 from xcompass.engine.mapping import Mapping, make_groups
-from xcompass.engine.schedule import EvalContext, evaluate_mapping
+from xcompass.engine.schedule import evaluate_mapping
 from xcompass.engine.schedule_jit import evaluate_fast
 from xcompass.hardware.targetfile import PRESET_NAMES, parse_target, preset
 from xcompass.layer.layercost import build_cost_table

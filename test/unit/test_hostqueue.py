@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from test_schedule import line_target
 
+from xcompass.engine.context import EvalContext
 from xcompass.engine.hostqueue import _excess
 from xcompass.engine.mapping import make_groups
-from xcompass.engine.schedule import EvalContext, evaluate
+from xcompass.engine.schedule import evaluate
 from xcompass.engine.schedule_dag import evaluate_dag
 from xcompass.engine.schedule_jit import evaluate_fast
 from xcompass.engine.units import Units, UnitTable

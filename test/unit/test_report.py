@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from test_schedule import HOP, both, line_target, table
 
+from xcompass.engine.context import EvalContext
 from xcompass.engine.mapping import Mapping, make_groups
 from xcompass.engine.report import FIELDS, build_report, critical_path
-from xcompass.engine.schedule import EvalContext
 from xcompass.model.workload import build_workload, parse_spec
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xcompass.engine.context import EvalContext
 from xcompass.engine.mapping import Mapping, make_groups, partition
-from xcompass.engine.schedule import EvalContext, Timeline, common_slot, evaluate, evaluate_mapping
+from xcompass.engine.schedule import Timeline, common_slot, evaluate, evaluate_mapping
 from xcompass.engine.schedule_jit import evaluate_fast
 from xcompass.hardware.targetfile import parse_target
 from xcompass.hardware.targetfile import preset as target_preset

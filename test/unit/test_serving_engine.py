@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xcompass.engine.schedule import EvalContext, evaluate_mapping
+from xcompass.engine.context import EvalContext
+from xcompass.engine.schedule import evaluate_mapping
 from xcompass.errors import XcompassError
 from xcompass.layer.layercost import build_cost_table
 from xcompass.model.trace import read_trace

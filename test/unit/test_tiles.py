@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xcompass.engine.context import EvalContext
 from xcompass.engine.granularity import build_units
 from xcompass.engine.mapping import Mapping, make_groups
-from xcompass.engine.schedule import EvalContext, evaluate, evaluate_mapping
+from xcompass.engine.schedule import evaluate, evaluate_mapping
 from xcompass.engine.tiles import check_tiles, check_tp, tile_spec
 from xcompass.errors import XcompassError
 from xcompass.hardware.targetfile import parse_target

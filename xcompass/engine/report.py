@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xcompass.engine.context import EvalContext
 from xcompass.engine.mapping import Groups, Mapping
-from xcompass.engine.schedule import EvalContext, Result, evaluate_mapping
+from xcompass.engine.schedule import Result, evaluate_mapping
 from xcompass.engine.units import Units, UnitTable
 from xcompass.hardware.targets import Target
 from xcompass.layer.layercost import CostTable

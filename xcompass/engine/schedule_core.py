@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 if TYPE_CHECKING:
-    from xcompass.engine.schedule import EvalContext
+    from xcompass.engine.context import EvalContext
 
 SHARE_EPS = 1e-9  # rounding slack when shares of a resource add up to exactly 1
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from xcompass.engine.schedule import EvalContext, Result, order_nodes
+from xcompass.engine.context import EvalContext
+from xcompass.engine.schedule import Result, order_nodes
 from xcompass.engine.schedule_core import (
     crossings,
     dram_energy,

@@ -24,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from xcompass.engine.schedule import EvalContext, Result
+from xcompass.engine.context import EvalContext
+from xcompass.engine.schedule import Result
 from xcompass.engine.schedule_core import (
     crossings,
     dram_energy,

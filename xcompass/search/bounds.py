@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xcompass.engine.schedule import EvalContext
+from xcompass.engine.context import EvalContext
 from xcompass.engine.units import Units
 from xcompass.search.method import Done, Run
 from xcompass.search.problem import SearchProblem

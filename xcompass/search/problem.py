@@ -24,8 +24,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from xcompass.engine.context import EvalContext
 from xcompass.engine.mapping import Groups, make_groups
-from xcompass.engine.schedule import EvalContext, Result
+from xcompass.engine.schedule import Result
 from xcompass.engine.schedule_dag import evaluate_dag
 from xcompass.engine.schedule_jit import evaluate_fast
 from xcompass.engine.units import Units, unit_memory

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from xcompass.engine.schedule import EvalContext
+from xcompass.engine.context import EvalContext
 from xcompass.search.problem import Evaluation
 
 

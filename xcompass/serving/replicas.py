@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
+from xcompass.engine.context import EvalContext
 from xcompass.engine.mapping import Groups, Mapping, make_groups, memory_use
-from xcompass.engine.schedule import EvalContext
 from xcompass.engine.schedule_jit import evaluate_fast
 from xcompass.errors import XcompassError
 from xcompass.hardware.targets import Target

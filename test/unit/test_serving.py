@@ -187,13 +187,15 @@ def test_policy_options_are_checked():
 POLICY_NAMES = ("static", "vllm", "orca", "sarathi", "xy-serve", "pbd", "disagg")
 
 
+REQUESTS = st.lists(
+    st.tuples(st.floats(0, 5), st.integers(1, 60), st.integers(1, 12)), min_size=1, max_size=25
+)
+"""Up to 25 requests as (arrival s, prompt, output): what the property tests serve."""
+
+
 @settings(max_examples=60, deadline=None)
 @given(
-    reqs=st.lists(
-        st.tuples(st.floats(0, 5), st.integers(1, 60), st.integers(1, 12)),
-        min_size=1,
-        max_size=25,
-    ),
+    reqs=REQUESTS,
     policy=st.sampled_from(POLICY_NAMES),
     kv=st.integers(16, 400),
     budget=st.integers(1, 64),

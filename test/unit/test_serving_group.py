@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_serving import REQUESTS
 
 from xcompass.serving.arrivals import RequestStream
 from xcompass.serving.cost_cache import Features
@@ -59,11 +60,7 @@ def test_a_request_that_leaves_before_decoding_has_no_gaps():
 
 @settings(max_examples=60, deadline=None)
 @given(
-    reqs=st.lists(
-        st.tuples(st.floats(0, 5), st.integers(1, 60), st.integers(1, 12)),
-        min_size=1,
-        max_size=25,
-    ),
+    reqs=REQUESTS,
     policy=st.sampled_from(("orca", "sarathi")),
     kv=st.integers(64, 800),
     budget=st.integers(1, 64),

@@ -16,8 +16,8 @@ A scenario is one `Scenario` row.
 Below a layer (`search_tile`, issue 19): the tile rows run the default tile search (multi-fidelity
 GA with coarse-to-fine and unit-pipeline seeds and a memetic local search) against SA and random
 on the same exact evaluations, over 3 seeds; then Compass's scenario against its best-known EDP
-(`benchmarks/data/tile_best_known.json`, from `benchmarks/tile_long_run.py` on the 16-core
-host), the move ablation and the bound's gap at every granularity.
+(`benchmarks/data/tile_best_known.json`, from `benchmarks/tile_long_run.py`: 16 seeded
+islands x 7,500 exact evaluations), the move ablation and the bound's gap at every granularity.
 
 Compass's own scenarios (`TILE_SCENARIOS`): one GPT-3 block (6.7B or 13B) split into tile units
 as Compass does (`granularity=tile`: Q/K/V per head, attention per (head, request), GEMMs in

@@ -164,6 +164,22 @@ def test_coarse_to_fine_never_returns_worse_than_its_coarse_seed():
     assert "local" in ga.stats and ga.stats["local"]["end"] <= ga.stats["local"]["start"]
 
 
+def test_the_memetic_climbs_start_from_distinct_seeds_best_first():
+    from xcompass.search.ga_method import other_starts
+    from xcompass.search.population import SeedPool
+    from xcompass.search.structure import structured_seeds
+
+    p = unit_problem("tile")
+    pool = SeedPool.build(p, "edp", structured_seeds(p))
+    best = pool.scored.take([pool.best_index()])
+    starts = other_starts(pool, best, 3)
+    assert len(starts) == min(3, len(pool) - 1)
+    scores = [float(s.score[0]) for s in starts]
+    assert scores == sorted(scores) and scores[0] >= float(best.score[0])
+    for s in starts:  # none is the best's own genome
+        assert not (np.array_equal(s.bits, best.bits) and np.array_equal(s.place, best.place))
+
+
 def test_a_best_known_record_for_another_problem_is_refused_in_one_line(tmp_path):
     import json
 

@@ -13,6 +13,10 @@ durations of one profiled call, `kernel_us`): the two grouped GEMMs, and the rou
 (softmax/top-k/renormalise without the router GEMM, the permutation, the combine). The other
 token counts are the check. Whole Mixtral layers (RoPE-free, graph mode; prefill 128-4096
 tokens, decode 1-64 requests) are never fitted: the engine's layer (`layer_ops`) against them.
+The same layers in eager mode (never fitted either: the host's `launch_us` is
+benchmarks/calibrate_eager.py's, from Llama layers) go through the real passes
+(import -> PYTORCH_LOWERING -> llm-partition -> the engine's host queue, where the MoE layer
+launches its `moe_route_kernels` routing kernels before its experts).
 
     python benchmarks/calibrate_moe.py
 """
@@ -27,15 +31,28 @@ from pathlib import Path
 
 import numpy as np
 
-from xcompass.cost.kernelcost import op_cost
-from xcompass.cost.moecost import grouped_gemm_time, routing_time
-from xcompass.cost.opcost import RequestGroup
-from xcompass.hardware.targetfile import preset
-from xcompass.hardware.targets import ChipletKind
-from xcompass.layer.layercost import layer_ops
-from xcompass.model.models import preset as model_preset
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_tp import _context  # noqa: E402
+from xcompass.passes import PYTORCH_LOWERING  # noqa: E402
+from xcompass.passes.ir_bridge import read_mapping  # noqa: E402
+from xcompass.tools.importer import build_module  # noqa: E402
+from xcompass.tools.universe import XCOMPASS_UNIVERSE  # noqa: E402
+from xdsl.passes import PassPipeline  # noqa: E402
+
+from xcompass.cost.kernelcost import op_cost  # noqa: E402
+from xcompass.cost.moecost import grouped_gemm_time, routing_time  # noqa: E402
+from xcompass.cost.opcost import RequestGroup  # noqa: E402
+from xcompass.engine.context import EvalContext  # noqa: E402
+from xcompass.engine.schedule import evaluate_mapping  # noqa: E402
+from xcompass.hardware.targetfile import preset  # noqa: E402
+from xcompass.hardware.targets import ChipletKind  # noqa: E402
+from xcompass.layer.kernels import layer_kernels  # noqa: E402
+from xcompass.layer.layercost import build_cost_table, layer_ops  # noqa: E402
+from xcompass.model.models import preset as model_preset  # noqa: E402
+from xcompass.model.workload import build_workload, parse_spec  # noqa: E402
+
 DATA = HERE / "data" / "h100_moe.csv"
 MODEL = "mixtral-8x7b"
 FIELDS = ("grouped_overlap", "moe_route_kernels", "moe_combine_tensors")
@@ -128,6 +145,53 @@ def layer_rows(rows: list[dict[str, str]]) -> list[tuple[str, list[RequestGroup]
     return out
 
 
+def eager_rows(rows: list[dict[str, str]]) -> list[tuple[str, float, float]]:
+    """(workload spec, measured eager seconds, measured CUDA-graph seconds) of the layer rows."""
+    meas: dict[str, dict[str, float]] = {}
+    for r in rows:
+        if r["kind"] == "layer":
+            t = int(r["tokens"])
+            spec = f"prefill:{t}" if r["name"].endswith("prefill") else f"decode:{r['ctx']}x{t}"
+            meas.setdefault(spec, {})[r["mode"]] = float(r["median_us"]) * 1e-6
+    return [(s, m["eager"], m["cudagraph"]) for s, m in meas.items() if len(m) == 2]
+
+
+def predict_eager(spec: str) -> tuple[float, float]:
+    """(eager, graph) seconds of the RoPE-free Mixtral layer through the real passes on the
+    shipped `h100` preset (its host: calibrate_eager.py's `launch_us`)."""
+    model = dataclasses.replace(model_preset(MODEL), rope=False)
+    module = build_module(model, build_workload(parse_spec(spec), None), layers=1, target="h100")
+    PassPipeline.parse_spec(
+        XCOMPASS_UNIVERSE.all_passes, f"{PYTORCH_LOWERING},llm-partition{{strategy=single}}"
+    ).apply(_context(), module)
+    placed = read_mapping(module, "calibrate_moe")
+    p = placed.problem
+    kernels = layer_kernels(p.layer.graph, p.layer.lowering)
+    out = []
+    for mode in ("eager", "graph"):
+        table = build_cost_table(p.model, p.workload, p.target, placed.groups.tp_options,
+                                 mode=mode, kernels=kernels)  # fmt: skip
+        ctx = EvalContext(table, placed.groups, p.target, p.layers)
+        out.append(float(evaluate_mapping(ctx, placed.mapping).latency_s[0]))
+    return out[0], out[1]
+
+
+def print_eager(rows: list[dict[str, str]]) -> None:
+    """The eager layer rows: measured and predicted, eager and graph, and the eager error."""
+    print("  whole Mixtral-8x7B layers, eager (never fitted), the engine's host queue on h100:")
+    print(f"    {'workload':<16}{'eager':>9}{'pred':>9}{'error':>8}{'graph':>9}{'pred':>9}")
+    errs = []
+    for spec, eager, graph in eager_rows(rows):
+        pe, pg = predict_eager(spec)
+        errs.append(pe / eager - 1)
+        print(f"    {spec:<16}{eager * 1e6:>9.1f}{pe * 1e6:>9.1f}{errs[-1]:>+8.1%}"
+              f"{graph * 1e6:>9.1f}{pg * 1e6:>9.1f}")  # fmt: skip
+    phase = [spec.split(":")[0] for spec, _, _ in eager_rows(rows)]
+    by = {ph: [e for e, p in zip(errs, phase, strict=True) if p == ph] for ph in phase}
+    print(f"  eager: MAPE {mape(errs):.1f}% (max {100 * max(map(abs, errs)):.1f}%), "
+          + ", ".join(f"{ph} {mape(e):.1f}%" for ph, e in by.items()))  # fmt: skip
+
+
 def main() -> None:
     rows = load()
     cases = stage_cases(rows)
@@ -164,6 +228,7 @@ def main() -> None:
         sel = [i for i, (label, _, _) in enumerate(layer_rows(rows)) if label.startswith(phase)]
         print(f"  {phase}: MAPE off {mape([errs_off[i] for i in sel]):.1f}%, "
               f"shipped {mape([errs_on[i] for i in sel]):.1f}%")  # fmt: skip
+    print_eager(rows)
     print("  TOML: " + ", ".join(f"{k} = {getattr(fitted, k)}" for k in FIELDS))
 
 

@@ -85,6 +85,17 @@ def grouped_gemm_time(
     return chip.kernel_floor_us * 1e-6 + both, experts * moved, w
 
 
+def moe_launches(chip: ChipletKind | None, op: OpSpec) -> tuple[int, int]:
+    """(routing, expert) kernel launches an eager host issues for a MoE layer, in that order:
+    the routing's `moe_route_kernels` (the very kernels `routing_time` charges a floor each;
+    none without a chip), then the experts' two grouped GEMMs and their activation (two
+    kernels when gated). Measured on the lent H100 (benchmarks/data/h100_moe.csv): 22 routing
+    kernels (7 top-k, 10 permutation, 5 combine; 31 from 4096 tokens, where the sort takes
+    radix passes), 6 expert kernels (each grouped GEMM launches a small set-up kernel too)."""
+    route = round(chip.moe_route_kernels) if chip is not None else 0
+    return route, 2 + (2 if op.gated else 1)
+
+
 def routing_time(
     chip: ChipletKind, routed: int, hidden: int, dtype_bytes: int
 ) -> tuple[float, float]:

@@ -154,7 +154,7 @@ class EvalContext:
             kinds = self.target.kinds
             self.host_issue, self.host_q_stream, self.host_q_resident = host_rows(
                 self.table, u, ut, ar_one, np.array([k.launch_us for k in kinds]) * 1e-6,
-                np.array([k.collective_launch_us for k in kinds]) * 1e-6,
+                np.array([k.collective_launch_us for k in kinds]) * 1e-6, kinds,
             )  # fmt: skip
             self.host_p2p = np.array([k.collective_launch_us for k in kinds]) * 1e-6
         else:

@@ -16,38 +16,64 @@ chiplets (`schedule_core.host_ready`), and then moves each member's host clock o
 (`issue`). A decode layer of short kernels is host-bound (n h), a long prefill kernel hides
 the launches after it, and a chain of layers pays the launches only where the queue runs dry.
 
-Within a row the kernels run in the lowered layer's order; a kernel of m launches (a MoE
-layer's grouped GEMMs) is split into m equal parts, and each of the row's TP all-reduces is a
-launch of its own after the row-parallel GEMM it reduces (any the kernels do not account for
-go last). A row without per-kernel times (a hand-built table) is one launch.
+Within a row the kernels run in the lowered layer's order; a kernel of m launches is split
+into m equal parts, and each of the row's TP all-reduces is a launch of its own after the
+row-parallel GEMM it reduces (any the kernels do not account for go last). A MoE layer is
+launched as PyTorch does: its routing's `moe_route_kernels` small kernels first (their device
+time `routing_time`, the same count the device model charges a floor each), then its grouped
+GEMMs and activation (`moecost.moe_launches`; the combine's few kernels after the experts are
+issued with the routing, a simplification). A row without per-kernel times (a hand-built
+table, or group and tile units) is `kernels_of` equal launches.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from xcompass.cost.moecost import moe_launches
 from xcompass.engine.units import Units, UnitTable
-from xcompass.layer.layercost import CostTable, kernels_of
+from xcompass.hardware.targets import ChipletKind
+from xcompass.layer.layercost import CostTable, kernels_of, moe_spec
+
+Piece = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""(device seconds [B, K, T] of m launches, m [K, 1] (a number per chiplet kind), the host's
+seconds per launch [K, T])."""
 
 
-def _excess(pieces: list[tuple[np.ndarray, int, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+def _excess(pieces: list[Piece] | list[tuple]) -> tuple[np.ndarray, np.ndarray]:
     """(Q, host seconds to issue the row) of a row run as `pieces`, in order: (device time
-    [B, K, T] of m launches, m, the host's seconds per launch [K, T]). Q = M - T = the largest
-    (host time when launch k is issued - device time of the launches before k)."""
+    [B, K, T] of m launches, m (a number, or [K, 1] per chiplet kind), the host's seconds per
+    launch [K, T]). Q = M - T = the largest (host time when launch k is issued - device time
+    of the launches before k); a piece of no launches adds its device time to the one before."""
     host = 0.0  # issued so far [K, T]
     before = 0.0  # device time of the launches before [B, K, T]
     best = np.zeros(())
     for dur, m, hp in pieces:
-        if m == 0:
-            continue
+        m = np.asarray(m, dtype=float)
         dur, hp = np.asarray(dur, dtype=float), np.asarray(hp, dtype=float)
-        # host - device is linear in the launch index within a piece of equal launches
-        first = host + hp - before
-        last = host + m * hp - (before + (m - 1) * (dur / m))
-        best = np.maximum(best, np.maximum(first, last))
+        if m.any():
+            # host - device is linear in the launch index within a piece of equal launches
+            first = host + hp - before
+            last = host + m * hp - (before + (m - 1) * (dur / np.maximum(m, 1.0)))
+            best = np.maximum(best, np.where(m > 0, np.maximum(first, last), -np.inf))
         host = host + m * hp
         before = before + dur
     return best, np.asarray(host)
+
+
+def _kernel_pieces(
+    table: CostTable, j: int, times: np.ndarray, kinds: tuple[ChipletKind, ...], one: np.ndarray
+) -> list[Piece]:
+    """Kernel j of the table as launches: one piece of `kernels_of` equal launches, or a MoE
+    layer's routing launches and then its experts' (`moe_launches` per chiplet kind)."""
+    kernel, dur = table.kernels[j], times[:, j]
+    spec = moe_spec(kernel)
+    if spec is None or table.kernel_route_time is None:
+        per_kind = [kernels_of(kernel, chip) for chip in kinds]
+        return [(dur, np.array(per_kind, dtype=float)[:, None], one)]
+    route, experts = np.array([moe_launches(chip, spec) for chip in kinds], dtype=float).T
+    route_s = np.minimum(table.kernel_route_time[:, j, :, None], dur)  # [B, K, T]
+    return [(route_s, route[:, None], one), (dur - route_s, experts[:, None], one)]
 
 
 def _ar_after(kernel: object) -> int:
@@ -62,12 +88,15 @@ def host_rows(
     ar_one: np.ndarray,
     launch_s: np.ndarray,
     collective_s: np.ndarray,
+    kinds: tuple[ChipletKind, ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(issue [R, K, TP] host seconds per unit, Q with streamed and resident weights [B, R, K,
     TP]) for units of `table`; `ar_one` [B, R, TP] the time of one all-reduce of each row,
     `launch_s` / `collective_s` [K] the host's seconds per kernel launch / per collective of
-    each chiplet kind."""
+    each chiplet kind, `kinds` the chiplet kinds (a MoE layer's routing launches are theirs;
+    None: not counted)."""
     B, R, K, T = ut.time_stream.shape
+    chips: tuple[ChipletKind | None, ...] = tuple(kinds) if kinds is not None else (None,) * K
     issue = np.zeros((R, K, T))
     q = {res: np.zeros((B, R, K, T)) for res in (False, True)}
     kernels = table.kernels
@@ -80,10 +109,10 @@ def host_rows(
         for res in (False, True):
             if units.granularity == "layer" and kernels and table.kernel_time is not None:
                 times = table.kernel_time_resident if res else table.kernel_time
-                pieces: list[tuple[np.ndarray, int, np.ndarray]] = []
+                pieces: list[tuple] = []
                 left = n_ar
                 for j in table.positions[r]:
-                    pieces.append((times[:, j], kernels_of(kernels[j]), one))
+                    pieces += _kernel_pieces(table, j, times, chips, one)
                     for _ in range(min(_ar_after(kernels[j]), left)):
                         pieces.append(ar)
                         left -= 1
@@ -91,7 +120,7 @@ def host_rows(
             else:
                 row = ut.time_resident if res else ut.time_stream
                 j = None if ut.kernel is None else int(ut.kernel[r])
-                m = kernels_of(kernels[j]) if j is not None and kernels else 1
-                pieces = [(row[:, r], m, one)] + [ar] * n_ar
+                m = [kernels_of(kernels[j], c) if j is not None and kernels else 1 for c in chips]
+                pieces = [(row[:, r], np.array(m, dtype=float)[:, None], one)] + [ar] * n_ar
             q[res][:, r], issue[r] = _excess(pieces)
     return issue, q[False], q[True]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xcompass.cost.moecost import moe_launches, routing_time
 from xcompass.cost.opcost import OpSpec, RequestGroup
 from xcompass.hardware.comm import check_mode
 from xcompass.hardware.targets import ChipletKind, Target
@@ -204,16 +205,43 @@ class CostTable:
     kernel_weight_bytes: np.ndarray | None = None  # [J] all shards
     kernel_fits_sram: np.ndarray | None = None  # [kind, J, TP] a kernel's shard fits SRAM
     kernel_plans: tuple[tuple[tuple[str, ...], ...], ...] = ()  # [B][K][J] pass decisions
+    # [B, J, K] seconds of a MoE kernel's routing (0 elsewhere; None: no MoE kernel): eager's
+    # host queue issues the routing's launches before the experts' (xcompass.engine.hostqueue)
+    kernel_route_time: np.ndarray | None = None
     pairs: np.ndarray | None = None  # [B] visible (query, key) pairs: sizes score edges
 
 
-def kernels_of(op: OpSpec | Kernel) -> int:
-    """Kernel launches one op or kernel takes (a MoE layer: two grouped GEMMs and its
-    activation)."""
+def moe_spec(kernel: Kernel) -> OpSpec | None:
+    """The MoE layer a kernel runs, if any."""
+    if kernel.kind in ("op", "moe") and kernel.specs and kernel.specs[0].kind == "moe":
+        return kernel.specs[0]
+    return None
+
+
+def route_times(
+    kernels: tuple[Kernel, ...], kinds: tuple[ChipletKind, ...], tokens: list[int], dtype_bytes: int
+) -> np.ndarray | None:
+    """[B, J, K] seconds of each MoE kernel's routing (`routing_time`, part of its cost) for
+    micro-batches of `tokens`; None when no kernel is a MoE layer."""
+    moe = [(j, spec) for j, k in enumerate(kernels) if (spec := moe_spec(k)) is not None]
+    if not moe:
+        return None
+    out = np.zeros((len(tokens), len(kernels), len(kinds)))
+    for b, t in enumerate(tokens):
+        for j, spec in moe:
+            for k, chip in enumerate(kinds):
+                out[b, j, k] = routing_time(chip, t * spec.top_k, spec.k, dtype_bytes)[0]
+    return out
+
+
+def kernels_of(op: OpSpec | Kernel, chip: ChipletKind | None = None) -> int:
+    """Kernel launches one op or kernel takes on `chip` (a MoE layer: its routing kernels,
+    `moe_launches`, then two grouped GEMMs and its activation; without a chip, the routing's
+    launches are not counted)."""
     if isinstance(op, Kernel):
-        return kernels_of(op.specs[0]) if op.kind in ("op", "moe") else 1
+        return kernels_of(op.specs[0], chip) if op.kind in ("op", "moe") else 1
     if op.kind == "moe":
-        return 2 + (2 if op.gated else 1)
+        return sum(moe_launches(chip, op))
     return op.kernels
 
 
@@ -360,6 +388,9 @@ class CostTableBuilder:
             kernel_sram=per_kernel[5],
             pairs=np.array(
                 [float(sum(g.q * (g.ctx + g.q) * g.count for g in groups)) for groups in mbs]
+            ),
+            kernel_route_time=route_times(
+                all_kernels, target.kinds, [sum(g.q * g.count for g in gs) for gs in mbs], db
             ),
             kernel_weight_bytes=self.kernel_weight,
             kernel_fits_sram=self.kernel_fits,

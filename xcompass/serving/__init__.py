@@ -341,7 +341,8 @@ def _host_fn(
         return None
     from xcompass.layer.layercost import kernels_of
 
-    per_layer = sum(kernels_of(k) for k in setup.kernels) if setup.kernels else 0
+    chip = setup.target.kinds[0]  # a MoE layer's routing launches are the target's
+    per_layer = sum(kernels_of(k, chip) for k in setup.kernels) if setup.kernels else 0
     kernels = per_layer * setup.model.layers + 3  # embedding, final norm, LM head
     rng = np.random.default_rng(seed + 1)
 

@@ -37,7 +37,10 @@ H100 file) are never fitted: they are printed as a check, layers through the eng
 Printed: per row and per kind, the error of the fitted energy with the measured time and with
 the model's predicted time (same counts), and the engine as it runs (predicted time, cold-L2
 counts); then the fitted values, rounded as shipped (xcompass/data/targets/<target>.toml and
-the presets built on the same GPU carry exactly these; test/unit/test_energy.py checks it).
+the presets built on the same GPU carry exactly these; test/unit/test_energy.py checks it), and
+the static and idle power the presets with no board measurement borrow (`ascend-910b`, `mt3000`:
+the H200 fit's shares of its 700 W cap x their full-load power, `BORROWED`;
+test/unit/test_static_power.py checks them).
 """
 
 from __future__ import annotations
@@ -74,6 +77,14 @@ PARAMS = ("static_w", "pj_per_mac", "dram_pj_per_bit", "sram_pj_per_bit")
 DIGITS = {"static_w": 1, "pj_per_mac": 3, "dram_pj_per_bit": 3, "sram_pj_per_bit": 3}
 UNITS = {"static_w": "W", "pj_per_mac": "pJ", "dram_pj_per_bit": "pJ/bit",
          "sram_pj_per_bit": "pJ/bit"}  # fmt: skip
+# Presets with no board measurement borrow the H200 fit's static and idle power as shares of its
+# 700 W cap, times their own full-load power per chiplet (docs/targets.md says why the H200's
+# and not the H100's): (full-load W from their sources, idle: the share or power-gated 1/10)
+POWER_CAP_W = 700.0
+BORROWED = {
+    "ascend-910b": (310.0, "board"),  # Ascend 910 measured at full load, Hot Chips 31 (2019)
+    "mt3000": (11.6e3 / 45.4 / 4, "gated"),  # 11.6 TF fp64 at 45.4 GF/W per chip, 4 clusters
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -362,13 +373,31 @@ def report(csv_path: Path, target: str, other_board: Path | None = None) -> Ener
     return fit
 
 
+def borrowed_power(fit: EnergyFit, full_load_w: float, idle: str) -> tuple[float, float]:
+    """(static_w, idle_w) of a chiplet with no board measurement: `fit`'s static and idle
+    shares of the 700 W cap times its full-load power; a power-gated chiplet (MTCMOS cuts
+    leakage 10-50x, an idle mesh node still routes) keeps 1/10 of its static power."""
+    static = round(fit.static_w / POWER_CAP_W * full_load_w, 1)
+    if idle == "gated":
+        return static, round(static / 10, 2)
+    return static, round(fit.idle_w / POWER_CAP_W * full_load_w, 1)
+
+
+def report_borrowed(fit: EnergyFit) -> None:
+    shares = f"static {fit.static_w / POWER_CAP_W:.1%}, idle {fit.idle_w / POWER_CAP_W:.1%}"
+    print(f"  borrowed ({shares} of the {POWER_CAP_W:g} W cap x full-load power):")
+    for name, (full, idle) in BORROWED.items():
+        static_w, idle_w = borrowed_power(fit, full, idle)
+        print(f"    {name:<12} full load {full:6.1f} W: static_w = {static_w}, idle_w = {idle_w}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--csv", type=Path, help=f"measurements (default {DEFAULT_CSV})")
     parser.add_argument("--target", help="preset whose counts and L2 are used (default h200)")
     args = parser.parse_args([] if argv is None and __name__ != "__main__" else argv)
     if args.csv is None and args.target is None:
-        report(DEFAULT_CSV, "h200")
+        report_borrowed(report(DEFAULT_CSV, "h200"))
         if H100_CSV.is_file():  # `run.py calibrate_energy` prints both GPUs
             print()
             report(H100_CSV, "h100", H100_OTHER_BOARD)

@@ -231,3 +231,24 @@ def test_a_pool_that_never_delivered_is_not_restarted(reference):
         with pytest.raises(XcompassError, match="exited before it started"):
             pool.restart()
         assert pool.executor is None and pool.restarts == 0
+
+
+def test_the_memetic_step_s_climbs_on_workers_give_the_in_process_result():
+    """Below a layer the climbs of each successive-halving round run on the workers: the
+    same mappings, scores, spend and history as in one process."""
+    from explore_cases import problem_spec
+
+    from xcompass.explore.study import SearchSettings
+
+    problem = problem_spec(layers=2, microbatches=2, granularity="group").problem(3)
+    settings = SearchSettings(population=16, generations=10, seed=3, baselines=())
+    alone = Study(problem, settings).run()
+    assert len(alone.results["ga"].stats["local"]["rounds"]) == 2  # 4 climbs, then 2, then 1
+    with ProcessPool(3) as pool:
+        here = pool.attach(problem, "test-climbs")
+        sent, submit = [], pool.submit
+        pool.submit = lambda *a: sent.append(a[1].__name__) or submit(*a)
+        parallel = Study(here, settings, pool).run()
+        assert sent == ["_climb"] * 4  # round 1: 3 of 4 climbs away, round 2: 1 of 2
+    assert_same_outcome(parallel, alone)
+    assert parallel.results["ga"].stats["local"] == alone.results["ga"].stats["local"]

@@ -4,6 +4,7 @@ Dask plugin both import this module; it imports neither."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import signal
 from collections.abc import Callable
@@ -32,7 +33,11 @@ def warm(problem: SearchProblem) -> None:
 
 def pool_init(key: str, payload_file: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    install(key, Path(payload_file).read_bytes())
+    try:
+        payload = Path(payload_file).read_bytes()
+    except FileNotFoundError:  # the pool closed while this worker was still starting
+        os._exit(0)
+    install(key, payload)
 
 
 def _problem(key: str) -> SearchProblem:

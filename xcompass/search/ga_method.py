@@ -93,11 +93,7 @@ class GAMethod:
             if share < 1:
                 break
             ended = []
-            for i, start in enumerate(climbs):
-                best, rep = local_search(
-                    run.problem, run.scalar, start, share, seed=run.config.seed + 1000 * i,
-                    screen=search.screen, **MEMETIC,
-                )  # fmt: skip
+            for best, rep in climbs_of(run, climbs, share, search.screen):
                 spent += rep.evaluations
                 ended.append(best)
             rounds.append([float(b.score[0]) for b in ended])
@@ -120,6 +116,31 @@ class GAMethod:
             "wins": report.wins,
         }
         return best, evaluations, clock.elapsed, history
+
+
+def climbs_of(run: Run, starts: list[Scored], share: int, screen) -> list:  # noqa: ANN001
+    """One round of the successive halving: a climb of `share` exact evaluations from each
+    start (climb i seeded `seed + 1000 i`). With a parallel backend the climbs after the first
+    run on its workers while this process climbs the first; each climb is deterministic, so
+    where they run never changes the result."""
+    from xcompass.search.local import local_search
+
+    seed = run.config.seed
+    args = [(run.scalar, start, share, seed + 1000 * i) for i, start in enumerate(starts)]
+    away = []
+    if run.backend.parallel:
+        away = [run.backend.submit(run.problem, _climb, *a) for a in args[1:]]
+    here = [local_search(run.problem, *a[:3], seed=a[3], screen=screen, **MEMETIC)
+            for a in (args if not away else args[:1])]  # fmt: skip
+    return here + [h.result() for h in away]
+
+
+def _climb(problem, objective: str, start: Scored, share: int, seed: int):  # noqa: ANN001, ANN202
+    """A climb on a worker: the screen is rebuilt there (it is a pure function of the
+    problem's training batches)."""
+    from xcompass.search.local import local_search
+
+    return local_search(problem, objective, start, share, seed=seed, **MEMETIC)
 
 
 def other_starts(pool: SeedPool, best: Scored, count: int) -> list[Scored]:

@@ -1,0 +1,272 @@
+"""The Compass table at granularity=tile at Compass's full budget (issue 19): the four block
+scenarios x seeds 0-2 x {the default tile search, SA, random search}, each method on
+population x generations exact evaluations, one process per job, so the table spreads over a
+many-core host and resumes where a call left off (each finished job is one JSON file).
+
+    .venv/bin/python benchmarks/search_tile_table.py run DIR --workers 15 --deadline 570
+    .venv/bin/python benchmarks/search_tile_table.py table DIR
+    .venv/bin/python benchmarks/search_tile_table.py run DIR --population 24 --generations 10
+
+`run` starts the jobs not yet in DIR, longest first (13B before 7B, random and SA before the
+GA), and stops taking new ones when `--deadline` seconds are near; a job cut off by the caller
+leaves no file and runs again next time. `table` prints the table from DIR: mean (min-max over
+seeds) per method, the bound, CPU seconds per job, and the GA's margin over SA and random.
+SA and random search start from the study's standard pool (as in `bench_search`), on the
+nominal budget (population x generations); the GA's own count of exact evaluations is
+reported beside it. `--trace` points at the Azure conversation trace where
+`../shared/data` is not beside the checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+METHODS = ("random", "sa", "ga")
+ESTIMATE_S = {  # (13B?, method) -> CPU s of one job at 12,000 evaluations, one process, on
+    (False, "random"): 380, (True, "random"): 550,  # the development VM under load (the GA's
+    (False, "sa"): 90, (True, "sa"): 120,  # from seed 0's runs; random and SA extrapolated
+    (False, "ga"): 600, (True, "ga"): 900,  # from 72 evaluations)
+}  # fmt: skip
+SEEDS = (0, 1, 2)
+
+
+def scenarios():  # noqa: ANN201
+    import bench_search
+
+    return bench_search.TILE_SCENARIOS
+
+
+def job_name(scenario: str, seed: int, method: str) -> str:
+    return f"{scenario.replace('/', '_')}__s{seed}__{method}.json"
+
+
+def plan(seeds: tuple[int, ...] = SEEDS) -> list[tuple[int, int, str]]:
+    """Every (scenario index, seed, method), the longest first (by `ESTIMATE_S`)."""
+    jobs = [(i, seed, m) for i in range(len(scenarios())) for seed in seeds for m in METHODS]
+    return sorted(jobs, key=lambda j: (-ESTIMATE_S["13b" in scenarios()[j[0]].model, j[2]], j))
+
+
+def one_job(index: int, seed: int, method: str, population: int, generations: int,
+            trace: str | None, out_dir: str, processes: int = 1) -> str:  # fmt: skip
+    """Run one method on one scenario and seed; write its JSON; return the file name."""
+    import bench_search
+
+    if trace:
+        bench_search.TRACE = Path(trace)
+    from xcompass.search import GAConfig, SearchSettings
+    from xcompass.search import registry as reg
+    from xcompass.search.method import Run, StudyState
+    from xcompass.search.population import SeedPool
+    from xcompass.search.study import Study
+
+    s = scenarios()[index]
+    bench_search.run(Scenario_warm(s), GAConfig(4, 1))  # compile (or load) the kernels first
+    problem = bench_search.problem_of(s)
+    t0, c0 = time.perf_counter(), time.process_time()
+    backend = None
+    if processes > 1:  # the GA's populations and its climbs, random search's batches
+        from xcompass.explore.backends import ProcessPool
+
+        backend = ProcessPool(processes)
+        problem = backend.attach(problem, f"{s.name}-{seed}-{method}")
+    if method == "ga":
+        settings = SearchSettings("edp", population, generations, 0, seed, ("standard",))
+        out = Study(problem, settings, backend).run()
+        best = out.results["ga"]
+        extra = {"standard": float(out.results["standard"].best.score[0]),
+                 "bound": float(out.bound_score()), "stats": _jsonable(best.stats)}  # fmt: skip
+    else:
+        settings = SearchSettings("edp", population, generations, 0, seed, ())
+        config = settings.config(problem.granularity)
+        pool = SeedPool.build(problem, "edp")
+        run = Run(problem, "edp", config, pool, population * generations, state=StudyState())
+        best = reg.REGISTRY[method].load().start(run).result()
+        extra = {}
+    if backend is not None:
+        backend.close()
+    row = {
+        "scenario": s.name,
+        "label": s.label,
+        "seed": seed,
+        "method": method,
+        "population": population,
+        "generations": generations,
+        "edp_js": float(best.best.score[0]),
+        "evaluations": int(best.evaluations),
+        "cpu_s": time.process_time() - c0,
+        "wall_s": time.perf_counter() - t0,
+        "machine": machine(),
+        "processes": processes,
+        **extra,
+    }
+    path = Path(out_dir) / job_name(s.name, seed, method)
+    tmp = path.with_suffix(".part")
+    tmp.write_text(json.dumps(row, indent=1))
+    tmp.replace(path)
+    return path.name
+
+
+def machine() -> str:
+    import platform
+
+    return f"{platform.node()}: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}"
+
+
+def Scenario_warm(s):  # noqa: ANN001, ANN201, N802
+    """A two-micro-batch copy of `s`: the same kernels, compiled in seconds."""
+    from dataclasses import replace
+
+    return replace(s, workload="decode", microbatches=2)
+
+
+def _jsonable(x):  # noqa: ANN001, ANN201
+    return json.loads(json.dumps(x, default=lambda o: getattr(o, "tolist", lambda: str(o))()))
+
+
+def run_jobs(out_dir: Path, workers: int, deadline: float, population: int, generations: int,
+             trace: str | None, margin: float, seeds: tuple[int, ...],
+             random_processes: int, ga_processes: int, speed: float) -> None:  # fmt: skip
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = [s.name for s in scenarios()]
+    todo = [j for j in plan(seeds)
+            if not (out_dir / job_name(names[j[0]], j[1], j[2])).exists()]  # fmt: skip
+    t0 = time.perf_counter()
+    print(f"{len(todo)} jobs to run on {workers} processes, deadline {deadline:.0f} s", flush=True)
+    scale = population * generations / 12_000
+
+    def slots(j: tuple) -> int:
+        return {"random": random_processes, "ga": ga_processes}.get(j[2], 1)
+
+    def fits(j: tuple) -> bool:
+        est = ESTIMATE_S[("13b" in names[j[0]], j[2])] * scale * margin * speed
+        if j[2] == "random":
+            est /= random_processes
+        elif j[2] == "ga":  # the GA's populations and its climbs' rounds spread, not its last climb
+            est *= 0.3 / ga_processes + 0.7 * (0.5 if ga_processes >= 4 else 0.625)
+        return time.perf_counter() - t0 + est < deadline
+
+    with ProcessPoolExecutor(workers) as pool:
+        running = {}
+        while todo or running:
+            busy = sum(slots(j) for j in running.values())
+            for j in [j for j in todo if fits(j)]:
+                if busy + slots(j) > workers:
+                    continue
+                todo.remove(j)
+                busy += slots(j)
+                running[pool.submit(one_job, *j, population, generations, trace,
+                                    str(out_dir), slots(j))] = j  # fmt: skip
+            if not running:
+                print(f"{len(todo)} jobs left: none fits before the deadline", flush=True)
+                break
+            left = deadline - (time.perf_counter() - t0)
+            if left <= 0:
+                print(f"deadline: {len(running)} jobs cut off", flush=True)
+                for p in pool._processes.values():  # noqa: SLF001
+                    p.kill()
+                break
+            done, _ = wait(running, timeout=min(left, 3600.0), return_when=FIRST_COMPLETED)
+            for f in done:
+                j = running.pop(f)
+                try:
+                    name = f.result()
+                    print(f"{time.perf_counter() - t0:7.0f} s  done {name}", flush=True)
+                except Exception as exc:  # noqa: BLE001
+                    print(f"job {j} failed: {exc!r}", flush=True)
+    print(f"run: {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def table(out_dir: Path) -> None:
+    import numpy as np
+
+    rows = [json.loads(p.read_text()) for p in sorted(out_dir.glob("*.json"))]
+    if not rows:
+        sys.exit(f"table: no job files in {out_dir}")
+    pop, gen = rows[0]["population"], rows[0]["generations"]
+    print(f"== granularity=tile at population {pop} x {gen} = {pop * gen:,} exact evaluations "
+          "a method; EDP J*s as mean (min-max over seeds); CPU s per job ==")  # fmt: skip
+    print(f"{'scenario':42} {'standard':>9} {'GA':>28} {'SA':>28} {'random':>28} {'bound':>9} "
+          f"{'GA/LB':>6}  CPU s GA / SA / random")  # fmt: skip
+    for s in scenarios():
+        by = {m: sorted((r for r in rows if r["scenario"] == s.name and r["method"] == m),
+                        key=lambda r: r["seed"]) for m in METHODS}  # fmt: skip
+
+        def cell(m: str, by: dict = by) -> str:
+            v = [r["edp_js"] for r in by[m]]
+            if not v:
+                return "-"
+            return f"{np.mean(v):.4g} ({min(v):.4g}-{max(v):.4g}) n={len(v)}"
+
+        def cpu(m: str, by: dict = by) -> str:
+            return f"{np.mean([r['cpu_s'] for r in by[m]]):.0f}" if by[m] else "-"
+
+        ga = by["ga"]
+        std = f"{ga[0]['standard']:.4g}" if ga else "-"
+        lb = ga[0]["bound"] if ga else float("nan")
+        ratio = np.mean([r["edp_js"] for r in ga]) / lb if ga else float("nan")
+        print(
+            f"{s.label:42} {std:>9} {cell('ga'):>28} {cell('sa'):>28} {cell('random'):>28} "
+            f"{lb:>9.4g} {ratio:>6.1f}  {cpu('ga')} / {cpu('sa')} / {cpu('random')}"
+        )
+        if ga:
+            worst = max(r["edp_js"] for r in ga)
+            evals = ", ".join(str(r["evaluations"]) for r in ga)
+            margins = ", ".join(
+                f"{m} {100 * (min(r['edp_js'] for r in by[m]) / worst - 1):+.1f}%"
+                for m in ("sa", "random") if by[m]
+            )  # fmt: skip
+            print(f"  GA's exact evaluations {evals}; its worst seed vs the best seed of "
+                  f"{margins} (positive: the GA wins beyond the spread)")  # fmt: skip
+
+
+def main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("command", choices=("run", "table"))
+    ap.add_argument("dir", type=Path)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--deadline", type=float, default=float("inf"))
+    ap.add_argument(
+        "--margin",
+        type=float,
+        default=1.3,
+        help="start a job only if its estimate times this ends before the deadline",
+    )
+    ap.add_argument("--random-processes", type=int, default=3)
+    ap.add_argument("--ga-processes", type=int, default=4)
+    ap.add_argument(
+        "--speed", type=float, default=1.0, help="this host's time per job relative to ESTIMATE_S"
+    )
+    ap.add_argument("--population", type=int, default=120)
+    ap.add_argument("--generations", type=int, default=100)
+    ap.add_argument("--trace", default=None)
+    ap.add_argument("--seeds", default="0,1,2")
+    a = ap.parse_args(argv)
+    if a.command == "table":
+        table(a.dir)
+    else:
+        run_jobs(
+            a.dir,
+            a.workers,
+            a.deadline,
+            a.population,
+            a.generations,
+            a.trace,
+            a.margin,
+            tuple(int(x) for x in a.seeds.split(",")),
+            a.random_processes,
+            a.ga_processes,
+            a.speed,
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

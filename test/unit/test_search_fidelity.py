@@ -64,6 +64,54 @@ def test_the_screen_ranks_mutants_of_a_seed_like_the_engine():
     assert tau > 0.5
 
 
+@pytest.mark.parametrize("snapshots", [1, 4, 256])
+def test_the_screen_around_a_mapping_gives_the_full_screen_bit_for_bit(monkeypatch, snapshots):
+    """`Screen.around` resumes each neighbour from the base's last snapshot before the first
+    block it changes: every move of the local search, boundaries flipped, the base itself and
+    mappings unlike it all screen exactly as from scratch."""
+    from xcompass.search import screen as screen_module
+    from xcompass.search.local import ALL_MOVES, neighbours
+    from xcompass.search.structure import Structure, structured_seeds
+
+    monkeypatch.setattr(screen_module, "SNAPSHOTS", snapshots)
+    p = unit_problem("tile")
+    screen, structure = Screen(p.train), Structure(p)
+    rng = np.random.default_rng(1)
+    pool = SeedPool.build(p, "edp", structured_seeds(p)).scored
+    segments = pool.bits.sum(axis=1)
+    bases = [pool.take([int(np.argmax(segments))]), pool.take([int(np.argmin(segments))])]
+    assert segments.max() > 4  # a base of many segments: snapshots inside and across them
+    for base in bases:
+        near = screen.around(base.bits, base.place)
+        whole = screen(base.bits[:1], base.place[:1])
+        assert np.array_equal(near.base.latency_s, whole.latency_s)
+        for _ in range(6):
+            bits, place, _ = neighbours(p, structure, rng, base, 12, ALL_MOVES)
+            other = bases[1] if base is bases[0] else bases[0]
+            bits = np.concatenate([bits, base.bits[:1], other.bits[:1]])
+            place = np.concatenate([place, base.place[:1], other.place[:1]])
+            got, want = near(bits, place), screen(bits, place)
+            assert np.array_equal(got.latency_s, want.latency_s)
+            assert np.array_equal(got.energy_j, want.energy_j)
+        assert near.bases[0].every == max(1, -(-near.bases[0].blocks // snapshots))
+
+
+def test_the_gated_local_search_spends_no_evaluation_on_a_round_the_screen_rejects():
+    """With `gate`, a round whose best screened neighbour screens no better than the current
+    mapping costs no exact evaluation; the result is still the engine's and never worse."""
+    from xcompass.search.local import local_search
+    from xcompass.search.structure import structured_seeds
+
+    p = unit_problem("tile")
+    pool = SeedPool.build(p, "edp", structured_seeds(p)).scored
+    start = pool.take([int(np.argmin(pool.score))])
+    best, report = local_search(p, "edp", start, 40, seed=0, gate=True, kick=6, widen=1)
+    assert report.gated > 0 and report.evaluations <= 40
+    assert report.rounds == report.evaluations - report.kicks  # one exact evaluation a round
+    again = p.evaluator(best.bits, best.place)
+    assert again.latency_s[0, 0] * again.energy_j[0, 0] == best.score[0] <= start.score[0]
+
+
 def test_kendall_tau_by_hand():
     assert kendall_tau([1, 2, 3], [10, 20, 30]) == 1.0
     assert kendall_tau([1, 2, 3], [30, 20, 10]) == -1.0

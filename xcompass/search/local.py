@@ -35,6 +35,7 @@ class LocalReport:
     taus: list[float] = field(default_factory=list)
     trace: list[tuple[float, int, float]] = field(default_factory=list)  # (CPU s, evals, best)
     kicks: int = 0  # iterated local search: jumps out of a local optimum
+    gated: int = 0  # rounds the screen judged no better than the current mapping
 
 
 def neighbours(
@@ -104,6 +105,7 @@ def local_search(
     cpu_limit_s: float | None = None,
     kick: int = 0,
     critical: bool = False,
+    gate: bool = False,
 ) -> tuple[Scored, LocalReport]:
     """Improve `start` (exactly scored) spending at most `budget` exact evaluations (and,
     for benchmarks that compare at equal time, at most `cpu_limit_s` of this process's CPU
@@ -111,7 +113,10 @@ def local_search(
 
     `kick` > 0 makes it an iterated local search: once the widest round has gone `patience`
     rounds without a gain, the search jumps to the best found after `kick` random moves
-    and climbs again from there (the best is kept; it only ever decides the result)."""
+    and climbs again from there (the best is kept; it only ever decides the result).
+
+    With `gate`, a round whose best screened neighbour screens no better than the current
+    mapping spends no exact evaluation: it counts as a round without a gain."""
     import time
 
     from xcompass.search.screen import Screen
@@ -124,6 +129,8 @@ def local_search(
     report = LocalReport(wins=dict.fromkeys(moves, 0))
     stale, fails, narrow, widest = 0, 0, width, widen * width
     t0 = time.process_time()
+    near = None  # the screen around the current mapping (`Screen.around`)
+    in_a_row = 0  # gated rounds since the last exact evaluation: the gate never stalls a search
     while report.evaluations + recost <= budget and fails < 1000:
         if cpu_limit_s is not None and time.process_time() - t0 > cpu_limit_s:
             break
@@ -132,37 +139,66 @@ def local_search(
             fails += 1
             continue
         if recost < len(place):
-            screened = score(objective, screen(bits, place), problem.tokens)
+            if near is None:  # the neighbours of `current` are screened from where they differ
+                near = screen.around(current.bits, current.place)
+            screened = score(objective, near(bits, place), problem.tokens)
             pick = np.argsort(screened, kind="stable")[:recost]
             report.screened += len(place)
+            here = score(objective, near.base, problem.tokens)[0]
+            if gate and screened[pick[0]] >= here and in_a_row < 4 * patience:
+                report.gated += 1
+                in_a_row += 1
+                stale, width, current, jumped = _no_gain(
+                    problem, objective, structure, rng, best, current, moves, report, stale,
+                    patience, kick, width, narrow, widest, critical, budget,
+                )  # fmt: skip
+                if jumped:
+                    near = None
+                continue
         else:
             pick = np.arange(len(place))
         cand, spent = evaluate(problem, objective, bits[pick], place[pick])
         report.evaluations += spent
         report.rounds += 1
+        in_a_row = 0
         if recost < len(place):
             report.taus.append(kendall_tau(screened[pick], cand.score))
         i = int(np.argmin(cand.score))
         if cand.score[i] < current.score[0]:
-            current = cand.take([i])
+            current, near = cand.take([i]), None
             report.wins[moves[int(which[pick[i]])]] += 1
             stale = 0
             if current.score[0] < best.score[0]:
                 best = current
                 report.trace.append((time.process_time() - t0, report.evaluations, best.score[0]))
         else:
-            stale += 1
-            if stale >= patience and kick and width >= widest:  # stuck: jump and climb again
-                if critical:  # aimed at the engine's critical path
-                    jb, jp = structure.critical_kick(rng, best.bits[:1], best.place[:1], kick)
-                    jump = (jb, jp) if problem.fits(jp)[0] else None
-                else:
-                    jump = kicked(problem, structure, rng, best, moves, kick)
-                if jump is not None and report.evaluations + 1 <= budget:
-                    current, spent = evaluate(problem, objective, *jump)
-                    report.evaluations += spent
-                    report.kicks += 1
-                width, stale = narrow, 0
-            elif stale >= patience:  # a local optimum for this width: look wider
-                width, stale = min(2 * width, widest), 0
+            stale, width, current, jumped = _no_gain(
+                problem, objective, structure, rng, best, current, moves, report, stale,
+                patience, kick, width, narrow, widest, critical, budget,
+            )  # fmt: skip
+            if jumped:
+                near = None
     return best, report
+
+
+def _no_gain(problem, objective, structure, rng, best, current, moves, report, stale, patience,
+             kick, width, narrow, widest, critical, budget):  # fmt: skip  # noqa: ANN001, ANN202, PLR0913
+    """A round without a gain: after `patience` of them, widen the round, and once at the
+    widest, jump from the best (`kick` random moves, or along the critical path)."""
+    stale += 1
+    jumped = False
+    if stale >= patience and kick and width >= widest:  # stuck: jump and climb again
+        if critical:  # aimed at the engine's critical path
+            jb, jp = structure.critical_kick(rng, best.bits[:1], best.place[:1], kick)
+            jump = (jb, jp) if problem.fits(jp)[0] else None
+        else:
+            jump = kicked(problem, structure, rng, best, moves, kick)
+        if jump is not None and report.evaluations + 1 <= budget:
+            current, spent = evaluate(problem, objective, *jump)
+            report.evaluations += spent
+            report.kicks += 1
+            jumped = True
+        width, stale = narrow, 0
+    elif stale >= patience:  # a local optimum for this width: look wider
+        width, stale = min(2 * width, widest), 0
+    return stale, width, current, jumped

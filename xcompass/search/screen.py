@@ -34,9 +34,11 @@ def _screen(  # noqa: C901, PLR0913, PLR0912, PLR0915
     routes, hops, n_links, row, pred_start, pred, edge_occupy, edge_hop_j, link_latency,
     hop_s, pj_hop, fits_sram, t_res, t_str, d_res, d_str, ar_time, ar_bits, n_channels,
     inv_bw, macs, sram, pj_mac, sram_pj, C, static_w, idle_w, out_lat, out_e,
+    first, every, snap_f, snap_i, snap_e, base_end, record,
 ):  # fmt: skip  # noqa: ANN001, ANN202
     P, B, U = place.shape
     end = np.empty(B * U)
+    L, H = n_links + 1, n_channels + 1
     chip_free = np.empty(C + 1)
     last_unit = np.empty(C + 1, dtype=np.int64)
     powered = np.empty(C + 1, dtype=np.bool_)
@@ -59,8 +61,30 @@ def _screen(  # noqa: C901, PLR0913, PLR0912, PLR0915
         starts[nseg] = U
         e_dyn = 0.0
         latency = 0.0
-        for s in range(nseg):
-            for b in range(B):
+        begin = 0
+        if first[p] > 0:  # resume from the base mapping's last snapshot before block first[p]
+            k = min(first[p] // every, snap_e.shape[0] - 1)
+            begin = k * every
+            chip_free[:] = snap_f[k, : C + 1]
+            link_busy[:] = snap_f[k, C + 1 : C + 1 + L]
+            chan_busy[:] = snap_f[k, C + 1 + L : C + 1 + L + H]
+            last_unit[:] = snap_i[k, : C + 1]
+            for c in range(C + 1):
+                powered[c] = snap_i[k, C + 1 + c] != 0
+            e_dyn, latency = snap_e[k, 0], snap_e[k, 1]
+            end[:] = base_end
+        for s in range(begin // B, nseg):
+            for b in range(begin % B if s == begin // B else 0, B):
+                blk = s * B + b
+                if record and blk % every == 0 and blk // every < snap_e.shape[0]:
+                    k = blk // every
+                    snap_f[k, : C + 1] = chip_free
+                    snap_f[k, C + 1 : C + 1 + L] = link_busy
+                    snap_f[k, C + 1 + L : C + 1 + L + H] = chan_busy
+                    snap_i[k, : C + 1] = last_unit
+                    for c in range(C + 1):
+                        snap_i[k, C + 1 + c] = 1 if powered[c] else 0
+                    snap_e[k, 0], snap_e[k, 1] = e_dyn, latency
                 for u in range(starts[s], starts[s + 1]):
                     grp = place[p, b, u]
                     t = 0.0
@@ -127,6 +151,8 @@ def _screen(  # noqa: C901, PLR0913, PLR0912, PLR0915
             static += (static_w[c] if powered[c] else idle_w[c]) * latency
         out_lat[p] = latency
         out_e[p] = e_dyn + static
+        if record:
+            base_end[:] = end
 
 
 def group_arrays(ctx: EvalContext) -> tuple[np.ndarray, ...]:
@@ -146,11 +172,25 @@ def group_arrays(ctx: EvalContext) -> tuple[np.ndarray, ...]:
     return gsize, gchips, np.ascontiguousarray(gchan), dram_j, need
 
 
+SNAPSHOTS = 256
+"""At most this many snapshots of a base mapping's screen state (`Screen.around`)."""
+
+_NO_BASE = (
+    np.zeros(1, np.int64), 1, np.zeros((1, 1)), np.zeros((1, 1), np.int64), np.zeros((1, 2)),
+    np.zeros(1), False,
+)  # fmt: skip
+
+
 def screen_context(
-    ctx: EvalContext, bits: np.ndarray, place: np.ndarray, groups: tuple | None = None
+    ctx: EvalContext,
+    bits: np.ndarray,
+    place: np.ndarray,
+    groups: tuple | None = None,
+    resume: tuple | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Screened (latency [P], energy [P]) of P mappings on one request batch (`groups`:
-    `group_arrays(ctx)`, computed here when not given)."""
+    `group_arrays(ctx)`, computed here when not given; `resume`: the kernel's resume or record
+    arguments, `_Base`)."""
     place = np.ascontiguousarray(place, dtype=np.int64)
     bits = np.ascontiguousarray(bits, dtype=np.bool_)
     P = len(place)
@@ -159,6 +199,9 @@ def screen_context(
         return lat, energy
     gsize, gchips, gchan, dram_j, need = groups if groups is not None else group_arrays(ctx)
     g, u, ut = ctx.groups, ctx.units, ctx.ut
+    first, every, snap_f, snap_i, snap_e, base_end, record = resume or _NO_BASE
+    if resume is None:
+        first = np.zeros(P, np.int64)
     _screen(
         bits, place, gsize, gchips, gchan, g.kind, g.tp_index, g.tp.astype(np.float64),
         dram_j, need, ctx.lead, ctx.routes, ctx.hops, ctx.n_links, u.row, u.pred_start,
@@ -167,8 +210,49 @@ def screen_context(
         ut.time_resident, ut.time_stream, ut.dram_resident, ut.dram_stream,
         ctx.unit_ar_time, ctx.unit_ar_bits, ctx.n_channels, ctx.inv_channel_bw, ut.macs,
         ut.sram_bytes, ctx.pj_mac, ctx.sram_pj, ctx.C, ctx.static_w, ctx.idle_w, lat, energy,
+        first, every, snap_f, snap_i, snap_e, base_end, record,
     )  # fmt: skip
     return lat, energy
+
+
+class _Base:
+    """One request batch's screen state at every `every`-th block (segment, micro-batch) of a
+    base mapping, in the screen's order, and the base's node end times: a mapping that first
+    differs from the base at block k resumes from the last snapshot before k."""
+
+    def __init__(self, ctx: EvalContext, groups: tuple, bits: np.ndarray, place: np.ndarray):
+        B, U = place.shape[1:]
+        segment = np.concatenate([[0], np.cumsum(bits[0])]).astype(np.int64)  # unit -> segment
+        self.blocks = int(segment[-1] + 1) * B
+        self.every = max(1, -(-self.blocks // SNAPSHOTS))
+        count = -(-self.blocks // self.every)
+        C, L, H = ctx.C, ctx.n_links + 1, ctx.n_channels + 1
+        self.snap_f = np.zeros((count, C + 1 + L + H))
+        self.snap_i = np.zeros((count, 2 * (C + 1)), np.int64)
+        self.snap_e = np.zeros((count, 2))
+        self.end = np.zeros(B * U)
+        self.block_of = segment[None, :] * B + np.arange(B)[:, None]  # [B, U]
+        self.bits, self.place = bits[0].copy(), place[0].copy()
+        record = self._args(np.zeros(1, np.int64), True)
+        self.base = screen_context(ctx, bits[:1], place[:1], groups, record)
+
+    def _args(self, first: np.ndarray, record: bool) -> tuple:
+        return (first, self.every, self.snap_f, self.snap_i, self.snap_e, self.end, record)
+
+    def first_blocks(self, bits: np.ndarray, place: np.ndarray) -> np.ndarray:
+        """Per mapping, the first block whose screen can differ from the base's."""
+        first = np.where(place != self.place[None], self.block_of[None], self.blocks)
+        first = first.reshape(len(place), -1).min(axis=1)
+        flip = bits != self.bits[None]
+        if flip.shape[1]:
+            at = np.argmax(flip, axis=1)
+            moved = flip[np.arange(len(bits)), at]
+            first = np.where(moved, np.minimum(first, self.block_of[0, at]), first)
+        return first
+
+    def __call__(self, ctx: EvalContext, groups: tuple, bits: np.ndarray, place: np.ndarray):  # noqa: ANN204
+        resume = self._args(self.first_blocks(bits, place), False)
+        return screen_context(ctx, bits, place, groups, resume)
 
 
 class Screen:
@@ -183,4 +267,31 @@ class Screen:
             return Evaluation.empty(len(self.contexts))
         pairs = zip(self.contexts, self.groups, strict=True)
         runs = [screen_context(c, bits, place, g) for c, g in pairs]
+        return Evaluation(np.stack([r[0] for r in runs]), np.stack([r[1] for r in runs]))
+
+    def around(self, bits: np.ndarray, place: np.ndarray) -> Near:
+        """The screen of mappings near `bits[0], place[0]` (a local search's neighbours):
+        the same figures, each mapping screened only from where it first differs."""
+        return Near(self, bits[:1], place[:1])
+
+
+class Near:
+    """`Screen.around`: an `Evaluator` that resumes from a base mapping's snapshots; `base`
+    is the base's own screened evaluation."""
+
+    def __init__(self, screen: Screen, bits: np.ndarray, place: np.ndarray) -> None:
+        self.screen = screen
+        bits = np.ascontiguousarray(bits, dtype=np.bool_)
+        place = np.ascontiguousarray(place, dtype=np.int64)
+        pairs = zip(screen.contexts, screen.groups, strict=True)
+        self.bases = [_Base(c, g, bits, place) for c, g in pairs]
+        runs = [b.base for b in self.bases]
+        self.base = Evaluation(np.stack([r[0] for r in runs]), np.stack([r[1] for r in runs]))
+
+    def __call__(self, bits: np.ndarray, place: np.ndarray) -> Evaluation:
+        if len(place) == 0:
+            return Evaluation.empty(len(self.bases))
+        s = self.screen
+        each = zip(self.bases, s.contexts, s.groups, strict=True)
+        runs = [base(c, g, bits, place) for base, c, g in each]
         return Evaluation(np.stack([r[0] for r in runs]), np.stack([r[1] for r in runs]))

@@ -32,7 +32,10 @@ What the measurement does that the engine's counts do not (modelled honestly her
 The fit uses every other row of each (kind, name) series (GEMM, copy, element-wise) and checks
 on the others, as benchmarks/calibrate.py does for latency. `attention` and `layer` rows (in the
 H100 file) are never fitted: they are printed as a check, layers through the engine
-(`layer_ops` of a RoPE-free layer, as measured, evaluated on one GPU of the target).
+(`layer_ops` of a RoPE-free layer, as measured, evaluated on one GPU of the target; per layer
+group, mean |error| and worst row). A third H100 (`H100_HELD_OUT`, the first board's cases) is
+checked with the shipped values as they are, never fitted, and the boards are compared case by
+case (`energy_boards.py`).
 
 Printed: per row and per kind, the error of the fitted energy with the measured time and with
 the model's predicted time (same counts), and the engine as it runs (predicted time, cold-L2
@@ -57,7 +60,10 @@ import numpy as np
 from xcompass.cost.kernelcost import op_cost
 from xcompass.cost.opcost import OpCost, OpSpec, RequestGroup
 from xcompass.hardware.targetfile import preset
-from xcompass.hardware.targets import ChipletKind, Target
+from xcompass.hardware.targets import ChipletKind
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from energy_boards import compare_boards, layer_check, mean_max  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CSV = HERE.parents[1] / "shared" / "data" / "h200_energy_calibration.csv"
@@ -67,6 +73,9 @@ DEFAULT_CSV = HERE.parents[1] / "shared" / "data" / "h200_energy_calibration.csv
 # 15 kernel rows, mostly compute-bound) is kept as a check of its layers.
 H100_CSV = HERE / "data" / "h100_energy_decode.csv"
 H100_OTHER_BOARD = HERE / "data" / "h100_energy.csv"
+# A third lent H100, measured after the fit by measure_energy.py (the first board's 38 cases):
+# checked with the shipped values as they are, never fitted (a held-out board)
+H100_HELD_OUT = HERE / "data" / "h100_energy_20261207.csv"
 FIT_KINDS = ("gemm", "copy", "read", "write", "eltwise")
 CHECK_KINDS = ("attention", "layer")
 # element-wise kernels of measure_energy.py: (tensors the model moves, kernels, distinct tensors)
@@ -258,17 +267,6 @@ def _mape(values: list[float]) -> str:
     return f"{100 * float(np.mean(np.abs(values))):.1f}%" if values else "-"
 
 
-def with_fit(target: Target, fit: EnergyFit) -> Target:
-    """The target with the fitted energy terms (whatever its TOML says today)."""
-    kinds = tuple(
-        dataclasses.replace(k, pj_per_mac=fit.pj_per_mac, sram_pj_per_bit=fit.sram_pj_per_bit,
-                            static_w=fit.static_w, idle_w=fit.idle_w)
-        for k in target.kinds
-    )  # fmt: skip
-    drams = tuple(dataclasses.replace(d, pj_per_bit=fit.dram_pj_per_bit) for d in target.drams)
-    return dataclasses.replace(target, kinds=kinds, drams=drams)
-
-
 def _row_line(fit: EnergyFit, r: Counts, use: str) -> str:
     """One kernel row: times, measured energy, and the three errors of the fitted energy."""
     errors = "".join(
@@ -282,42 +280,6 @@ def _row_line(fit: EnergyFit, r: Counts, use: str) -> str:
 
 def _kind_mape(fit: EnergyFit, rows: list[Counts], time: str, counts: str = "measured") -> str:
     return _mape([_err(fit.row_j(r, time, counts), r.measured_j) for r in rows])
-
-
-def layer_check(fit: EnergyFit, target_name: str, rows: list[dict[str, str]]) -> None:
-    """Whole layers measured on the board, predicted by the engine on one GPU of the target."""
-    from xcompass.engine.context import EvalContext
-    from xcompass.engine.mapping import make_groups
-    from xcompass.engine.schedule import evaluate
-    from xcompass.layer.layercost import build_cost_table, layer_ops
-    from xcompass.model.models import preset as model_preset
-    from xcompass.model.workload import one_microbatch_per_group, parse_spec
-
-    target = with_fit(preset(target_name), fit)
-    print(f"  whole layers (never fitted; the engine with the fitted values: layer_ops of a "
-          f"RoPE-free layer, as measured, on one GPU of '{target_name}')")  # fmt: skip
-    print(f"  {'layer':<34}{'meas us':>9}{'pred us':>9}{'meas mJ':>10}{'pred mJ':>10}{'err':>8}"
-          f"{'with meas t':>13}{'err':>8}")  # fmt: skip
-    errs, errs_t = [], []
-    for r in rows:
-        model = dataclasses.replace(model_preset(r["name"].rsplit("_", 1)[0]), rope=False)
-        q, kv, batch = int(r["q_len"]), int(r["kv_len"]), int(r["batch"])
-        spec = f"prefill:{q}" if kv == q else f"decode:{kv - q}x{batch}"
-        workload = one_microbatch_per_group(parse_spec(spec))
-        table = build_cost_table(model, workload, target, (1,), ops=layer_ops(model))
-        ctx = EvalContext(table, make_groups(target, (1,)), target, 1)
-        res = evaluate(ctx, np.zeros((1, 0), dtype=bool), np.zeros((1, 1, 1), dtype=np.int64))
-        t_pred, e_pred = float(res.latency_s[0]), float(res.energy_j[0])
-        static = float(res.parts["static"][0]) if res.parts and "static" in res.parts else 0.0
-        e_meas_t = e_pred - static + fit.static_w * float(r["us_per_rep"]) * 1e-6
-        meas = float(r["joules_per_rep"])
-        errs.append(_err(e_pred, meas))
-        errs_t.append(_err(e_meas_t, meas))
-        label = f"{r['name']} {spec}"
-        head = f"  {label:<34}{float(r['us_per_rep']):>9.1f}{t_pred * 1e6:>9.1f}{meas * 1e3:>10.2f}"
-        tail = f"{e_meas_t * 1e3:>13.2f}{errs_t[-1]:>+8.1%}"
-        print(f"{head}{e_pred * 1e3:>10.2f}{errs[-1]:>+8.1%}{tail}")
-    print(f"  layers: MAPE {_mape(errs)} (engine), {_mape(errs_t)} (measured time)")
 
 
 def report(csv_path: Path, target: str, other_board: Path | None = None) -> EnergyFit:
@@ -373,6 +335,36 @@ def report(csv_path: Path, target: str, other_board: Path | None = None) -> Ener
     return fit
 
 
+def held_out_board(fit: EnergyFit, target: str, path: Path) -> None:
+    """A board the fit never saw, checked with the shipped values as they are: every kernel
+    kind and layer group, then the boards compared case by case (how far two lent boards
+    differ is the floor under any energy figure checked on one board)."""
+    rows = load_rows(path)
+    chip = preset(target).kinds[0]
+    idle = float(np.mean([float(r["idle_w"]) for r in rows]))
+    print(f"== {target} held-out board ({path.name}, idle {idle:.1f} W; never fitted: the "
+          f"shipped values above) ==")  # fmt: skip
+    print(f"  {'row':<30}{'use':>6}{'L2':>4}{'meas us':>9}{'pred us':>9}{'meas mJ':>10}"
+          f"{'t meas':>8}{'t pred':>8}{'engine':>8}")  # fmt: skip
+    kinds: dict[str, list[Counts]] = {}
+    for row in rows:
+        if row["kind"] != "layer":
+            kinds.setdefault(row["kind"], []).append(count_row(chip, row))
+            print(_row_line(fit, kinds[row["kind"]][-1], "check"))
+    print(f"  energy error per kind, mean |error| (worst row): {'rows':>5}{'t meas':>16}"
+          f"{'t pred':>18}{'engine':>18}")  # fmt: skip
+    for kind, counted in kinds.items():
+        ways = (("measured", "measured"), ("predicted", "measured"), ("predicted", "engine"))
+        cells = "".join(
+            f"{mean_max([_err(fit.row_j(r, t, n), r.measured_j) for r in counted]):>18}"
+            for t, n in ways
+        )
+        print(f"    {kind:<46}{len(counted):>5}{cells}")
+    layer_check(fit, target, [r for r in rows if r["kind"] == "layer"])
+    boards = (("first", H100_OTHER_BOARD), ("fitting", H100_CSV), ("held-out", path))
+    compare_boards([(name, p, load_rows(p)) for name, p in boards if p.is_file()])
+
+
 def borrowed_power(fit: EnergyFit, full_load_w: float, idle: str) -> tuple[float, float]:
     """(static_w, idle_w) of a chiplet with no board measurement: `fit`'s static and idle
     shares of the 700 W cap times its full-load power; a power-gated chiplet (MTCMOS cuts
@@ -400,7 +392,10 @@ def main(argv: list[str] | None = None) -> None:
         report_borrowed(report(DEFAULT_CSV, "h200"))
         if H100_CSV.is_file():  # `run.py calibrate_energy` prints both GPUs
             print()
-            report(H100_CSV, "h100", H100_OTHER_BOARD)
+            h100 = report(H100_CSV, "h100", H100_OTHER_BOARD)
+            if H100_HELD_OUT.is_file():
+                print()
+                held_out_board(h100, "h100", H100_HELD_OUT)
         return
     report(args.csv or DEFAULT_CSV, args.target or "h200")
 

@@ -99,7 +99,7 @@ def compass_table(
 
 
 def target_row(
-    budgets: tuple[int, ...] = (450, 1000, 1500), seeds: tuple[int, ...] = (0, 1, 2)
+    budgets: tuple[int, ...] = (2100, 1500, 450), seeds: tuple[int, ...] = (0, 1, 2)
 ) -> None:
     """The default tile search on Compass's scenario against the best known, CPU seconds
     (process time, one core; the problem's build and the kernels' compilation excluded)."""

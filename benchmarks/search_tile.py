@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from xcompass.search import SearchProblem, SeedPool, lower_bound
+from xcompass.search.ga_method import MEMETIC
 from xcompass.search.local import ALL_MOVES, COMPASS_MOVES, local_search
 from xcompass.search.structure import MOVES, structured_seeds
 from xcompass.search.study import SearchSettings, Study
@@ -129,8 +130,9 @@ def target_row(
 
 def ablation(budget: int = 600, seeds: tuple[int, ...] = (0, 1, 2)) -> None:
     """Which moves pay: the local search from the same start (the best unit pipeline) on the
-    same exact budget with each move set (48 neighbours a round, the screen's 4 best
-    re-costed); and per move, the rounds it won with all of them."""
+    same exact budget with each move set, as the default's memetic step runs it (16
+    neighbours a round, the screen's best re-costed, the gate, kicks); and per move, the rounds
+    it won with all of them."""
     p = target_problem()
     pool = SeedPool.build(p, "edp", structured_seeds(p))
     start = pool.scored.take([pool.best_index()])
@@ -146,8 +148,7 @@ def ablation(budget: int = 600, seeds: tuple[int, ...] = (0, 1, 2)) -> None:
     for name, moves in sets.items():
         got = []
         for seed in seeds:
-            best, rep = local_search(p, "edp", start, budget, seed=seed, moves=moves, width=48,
-                                     recost=4)  # fmt: skip
+            best, rep = local_search(p, "edp", start, budget, seed=seed, moves=moves, **MEMETIC)
             got.append(float(best.score[0]))
             if name == "all":
                 for k, v in rep.wins.items():

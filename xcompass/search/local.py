@@ -138,6 +138,7 @@ def local_search(
         if not len(place):
             fails += 1
             continue
+        gated = False
         if recost < len(place):
             if near is None:  # the neighbours of `current` are screened from where they differ
                 near = screen.around(current.bits, current.place)
@@ -145,60 +146,43 @@ def local_search(
             pick = np.argsort(screened, kind="stable")[:recost]
             report.screened += len(place)
             here = score(objective, near.base, problem.tokens)[0]
-            if gate and screened[pick[0]] >= here and in_a_row < 4 * patience:
-                report.gated += 1
-                in_a_row += 1
-                stale, width, current, jumped = _no_gain(
-                    problem, objective, structure, rng, best, current, moves, report, stale,
-                    patience, kick, width, narrow, widest, critical, budget,
-                )  # fmt: skip
-                if jumped:
-                    near = None
-                continue
+            gated = gate and screened[pick[0]] >= here and in_a_row < 4 * patience
         else:
             pick = np.arange(len(place))
-        cand, spent = evaluate(problem, objective, bits[pick], place[pick])
-        report.evaluations += spent
-        report.rounds += 1
-        in_a_row = 0
-        if recost < len(place):
-            report.taus.append(kendall_tau(screened[pick], cand.score))
-        i = int(np.argmin(cand.score))
-        if cand.score[i] < current.score[0]:
+        won = False
+        if gated:  # the screen sees no gain: no exact evaluation this round
+            report.gated += 1
+            in_a_row += 1
+        else:
+            cand, spent = evaluate(problem, objective, bits[pick], place[pick])
+            report.evaluations += spent
+            report.rounds += 1
+            in_a_row = 0
+            if recost < len(place):
+                report.taus.append(kendall_tau(screened[pick], cand.score))
+            i = int(np.argmin(cand.score))
+            won = bool(cand.score[i] < current.score[0])
+        if won:
             current, near = cand.take([i]), None
             report.wins[moves[int(which[pick[i]])]] += 1
             stale = 0
             if current.score[0] < best.score[0]:
                 best = current
                 report.trace.append((time.process_time() - t0, report.evaluations, best.score[0]))
-        else:
-            stale, width, current, jumped = _no_gain(
-                problem, objective, structure, rng, best, current, moves, report, stale,
-                patience, kick, width, narrow, widest, critical, budget,
-            )  # fmt: skip
-            if jumped:
+            continue
+        stale += 1
+        if stale >= patience and kick and width >= widest:  # stuck: jump and climb again
+            if critical:  # aimed at the engine's critical path
+                jb, jp = structure.critical_kick(rng, best.bits[:1], best.place[:1], kick)
+                jump = (jb, jp) if problem.fits(jp)[0] else None
+            else:
+                jump = kicked(problem, structure, rng, best, moves, kick)
+            if jump is not None and report.evaluations + 1 <= budget:
+                current, spent = evaluate(problem, objective, *jump)
                 near = None
+                report.evaluations += spent
+                report.kicks += 1
+            width, stale = narrow, 0
+        elif stale >= patience:  # a local optimum for this width: look wider
+            width, stale = min(2 * width, widest), 0
     return best, report
-
-
-def _no_gain(problem, objective, structure, rng, best, current, moves, report, stale, patience,
-             kick, width, narrow, widest, critical, budget):  # fmt: skip  # noqa: ANN001, ANN202, PLR0913
-    """A round without a gain: after `patience` of them, widen the round, and once at the
-    widest, jump from the best (`kick` random moves, or along the critical path)."""
-    stale += 1
-    jumped = False
-    if stale >= patience and kick and width >= widest:  # stuck: jump and climb again
-        if critical:  # aimed at the engine's critical path
-            jb, jp = structure.critical_kick(rng, best.bits[:1], best.place[:1], kick)
-            jump = (jb, jp) if problem.fits(jp)[0] else None
-        else:
-            jump = kicked(problem, structure, rng, best, moves, kick)
-        if jump is not None and report.evaluations + 1 <= budget:
-            current, spent = evaluate(problem, objective, *jump)
-            report.evaluations += spent
-            report.kicks += 1
-            jumped = True
-        width, stale = narrow, 0
-    elif stale >= patience:  # a local optimum for this width: look wider
-        width, stale = min(2 * width, widest), 0
-    return stale, width, current, jumped

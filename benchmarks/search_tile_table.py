@@ -193,9 +193,11 @@ def table(out_dir: Path) -> None:
         sys.exit(f"table: no job files in {out_dir}")
     pop, gen = rows[0]["population"], rows[0]["generations"]
     print(f"== granularity=tile at population {pop} x {gen} = {pop * gen:,} exact evaluations "
-          "a method; EDP J*s as mean (min-max over seeds); CPU s per job ==")  # fmt: skip
+          "a method; EDP J*s as mean (min-max over seeds); wall s a job (x processes) "
+          "==")  # fmt: skip
     print(f"{'scenario':42} {'standard':>9} {'GA':>28} {'SA':>28} {'random':>28} {'bound':>9} "
-          f"{'GA/LB':>6}  CPU s GA / SA / random")  # fmt: skip
+          f"{'GA/LB':>6}  wall s GA / SA / random")  # fmt: skip
+    machines = sorted({r["machine"] for r in rows})
     for s in scenarios():
         by = {m: sorted((r for r in rows if r["scenario"] == s.name and r["method"] == m),
                         key=lambda r: r["seed"]) for m in METHODS}  # fmt: skip
@@ -207,7 +209,11 @@ def table(out_dir: Path) -> None:
             return f"{np.mean(v):.4g} ({min(v):.4g}-{max(v):.4g}) n={len(v)}"
 
         def cpu(m: str, by: dict = by) -> str:
-            return f"{np.mean([r['cpu_s'] for r in by[m]]):.0f}" if by[m] else "-"
+            if not by[m]:
+                return "-"
+            procs = {r.get("processes", 1) for r in by[m]}
+            x = f" x{max(procs)}" if max(procs) > 1 else ""
+            return f"{np.mean([r['wall_s'] for r in by[m]]):.0f}{x}"
 
         ga = by["ga"]
         std = f"{ga[0]['standard']:.4g}" if ga else "-"
@@ -224,8 +230,10 @@ def table(out_dir: Path) -> None:
                 f"{m} {100 * (min(r['edp_js'] for r in by[m]) / worst - 1):+.1f}%"
                 for m in ("sa", "random") if by[m]
             )  # fmt: skip
-            print(f"  GA's exact evaluations {evals}; its worst seed vs the best seed of "
-                  f"{margins} (positive: the GA wins beyond the spread)")  # fmt: skip
+            if margins:
+                print(f"  GA's exact evaluations {evals}; its worst seed vs the best seed of "
+                      f"{margins} (positive: the GA wins beyond the spread)")  # fmt: skip
+    print("machines: " + "; ".join(machines))
 
 
 def main(argv: list[str]) -> None:

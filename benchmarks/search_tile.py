@@ -130,9 +130,9 @@ def target_row(
 
 def ablation(budget: int = 600, seeds: tuple[int, ...] = (0, 1, 2)) -> None:
     """Which moves pay: the local search from the same start (the best unit pipeline) on the
-    same exact budget with each move set, as the default's memetic step runs it (16
-    neighbours a round, the screen's best re-costed, the gate, kicks); and per move, the rounds
-    it won with all of them."""
+    same exact budget with each move set, as the default's memetic step runs it on this
+    scenario (16 neighbours a round, the screen's best re-costed, kicks, and the gate: the
+    screen's tau is above `GATE_TAU` here); and per move, the rounds it won with all of them."""
     p = target_problem()
     pool = SeedPool.build(p, "edp", structured_seeds(p))
     start = pool.scored.take([pool.best_index()])
@@ -148,7 +148,8 @@ def ablation(budget: int = 600, seeds: tuple[int, ...] = (0, 1, 2)) -> None:
     for name, moves in sets.items():
         got = []
         for seed in seeds:
-            best, rep = local_search(p, "edp", start, budget, seed=seed, moves=moves, **MEMETIC)
+            best, rep = local_search(p, "edp", start, budget, seed=seed, moves=moves, gate=True,
+                                     **MEMETIC)  # fmt: skip
             got.append(float(best.score[0]))
             if name == "all":
                 for k, v in rep.wins.items():

@@ -244,3 +244,20 @@ def test_a_best_known_record_for_another_problem_is_refused_in_one_line(tmp_path
     bad.write_text("{}")
     with pytest.raises(XcompassError, match="bad.json: not a best-known record"):
         load_best_known(bad, p)
+
+
+@pytest.mark.parametrize("threshold", [-1.0, 2.0])
+def test_the_memetic_step_gates_its_climbs_only_where_the_screen_ranked_like_the_engine(
+    monkeypatch, threshold
+):
+    """The gate is on when the GA's screen tau reaches `GATE_TAU` (here: always, -1; never, 2)."""
+    from xcompass.search import ga_method
+
+    monkeypatch.setattr(ga_method, "GATE_TAU", threshold)
+    p = unit_problem("tile")
+    settings = SearchSettings("edp", 24, 20, 0, 0, ())
+    stats = Study(p, settings).run().results["ga"].stats
+    local = stats["local"]
+    assert stats["screen"]["kendall_tau"] is not None  # the GA screened: a tau to gate on
+    assert local["gate"] is (threshold < 0)
+    assert (local["gated"] > 0) is (threshold < 0)

@@ -62,6 +62,8 @@ def one_job(index: int, seed: int, method: str, population: int, generations: in
 
     if trace:
         bench_search.TRACE = Path(trace)
+    from search_scaling import machine
+
     from xcompass.search import GAConfig, SearchSettings
     from xcompass.search import registry as reg
     from xcompass.search.method import Run, StudyState
@@ -69,7 +71,7 @@ def one_job(index: int, seed: int, method: str, population: int, generations: in
     from xcompass.search.study import Study
 
     s = scenarios()[index]
-    bench_search.run(Scenario_warm(s), GAConfig(4, 1))  # compile (or load) the kernels first
+    bench_search.run(warm_scenario(s), GAConfig(4, 1))  # compile (or load) the kernels first
     problem = bench_search.problem_of(s)
     t0, c0 = time.perf_counter(), time.process_time()
     backend = None
@@ -115,13 +117,7 @@ def one_job(index: int, seed: int, method: str, population: int, generations: in
     return path.name
 
 
-def machine() -> str:
-    import platform
-
-    return f"{platform.node()}: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}"
-
-
-def Scenario_warm(s):  # noqa: ANN001, ANN201, N802
+def warm_scenario(s):  # noqa: ANN001, ANN201
     """A two-micro-batch copy of `s`: the same kernels, compiled in seconds."""
     from dataclasses import replace
 
@@ -144,14 +140,14 @@ def run_jobs(out_dir: Path, workers: int, deadline: float, population: int, gene
     scale = population * generations / 12_000
 
     def slots(j: tuple) -> int:
-        return {"random": random_processes, "ga": ga_processes}.get(j[2], 1)
+        return min(workers, {"random": random_processes, "ga": ga_processes}.get(j[2], 1))
 
     def fits(j: tuple) -> bool:
         est = ESTIMATE_S[("13b" in names[j[0]], j[2])] * scale * margin * speed
         if j[2] == "random":
-            est /= random_processes
+            est /= slots(j)
         elif j[2] == "ga":  # the GA's populations and its climbs' rounds spread, not its last climb
-            est *= 0.3 / ga_processes + 0.7 * (0.5 if ga_processes >= 4 else 0.625)
+            est *= 0.3 / slots(j) + 0.7 * (0.5 if slots(j) >= 4 else 0.625)
         return time.perf_counter() - t0 + est < deadline
 
     with ProcessPoolExecutor(workers) as pool:
@@ -236,27 +232,52 @@ def table(out_dir: Path) -> None:
     print("machines: " + "; ".join(machines))
 
 
+def _count(text: str) -> int:
+    """An integer >= 1 (argparse turns the ValueError into a one-line usage error)."""
+    n = int(text)
+    if n < 1:
+        raise ValueError(text)
+    return n
+
+
+def _positive(text: str) -> float:
+    x = float(text)
+    if not x > 0:
+        raise ValueError(text)
+    return x
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    seeds = tuple(int(x) for x in text.split(","))
+    if any(x < 0 for x in seeds):
+        raise ValueError(text)
+    return seeds
+
+
+_count.__name__, _positive.__name__, _seeds.__name__ = "integer >= 1", "number > 0", "seed list"
+
+
 def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("command", choices=("run", "table"))
     ap.add_argument("dir", type=Path)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--deadline", type=float, default=float("inf"))
+    ap.add_argument("--workers", type=_count, default=os.cpu_count() or 1)
+    ap.add_argument("--deadline", type=_positive, default=float("inf"))
     ap.add_argument(
         "--margin",
-        type=float,
+        type=_positive,
         default=1.3,
         help="start a job only if its estimate times this ends before the deadline",
     )
-    ap.add_argument("--random-processes", type=int, default=3)
-    ap.add_argument("--ga-processes", type=int, default=4)
+    ap.add_argument("--random-processes", type=_count, default=3)
+    ap.add_argument("--ga-processes", type=_count, default=4)
     ap.add_argument(
-        "--speed", type=float, default=1.0, help="this host's time per job relative to ESTIMATE_S"
+        "--speed", type=_positive, default=1.0, help="time per job here relative to ESTIMATE_S"
     )
-    ap.add_argument("--population", type=int, default=120)
-    ap.add_argument("--generations", type=int, default=100)
+    ap.add_argument("--population", type=_count, default=120)
+    ap.add_argument("--generations", type=_count, default=100)
     ap.add_argument("--trace", default=None)
-    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--seeds", type=_seeds, default=(0, 1, 2))
     a = ap.parse_args(argv)
     if a.command == "table":
         table(a.dir)
@@ -269,7 +290,7 @@ def main(argv: list[str]) -> None:
             a.generations,
             a.trace,
             a.margin,
-            tuple(int(x) for x in a.seeds.split(",")),
+            a.seeds,
             a.random_processes,
             a.ga_processes,
             a.speed,

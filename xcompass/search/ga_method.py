@@ -134,24 +134,23 @@ def climbs_of(run: Run, starts: list[Scored], share: int, screen, gate: bool) ->
     start (climb i seeded `seed + 1000 i`). With a parallel backend the climbs after the first
     run on its workers while this process climbs the first; each climb is deterministic, so
     where they run never changes the result."""
-    from xcompass.search.local import local_search
-
     seed = run.config.seed
     args = [(run.scalar, start, share, seed + 1000 * i, gate) for i, start in enumerate(starts)]
     away = []
     if run.backend.parallel:
         away = [run.backend.submit(run.problem, _climb, *a) for a in args[1:]]
-    here = [local_search(run.problem, *a[:3], seed=a[3], screen=screen, gate=a[4], **MEMETIC)
-            for a in (args if not away else args[:1])]  # fmt: skip
+    here = [_climb(run.problem, *a, screen=screen) for a in (args[:1] if away else args)]
     return here + [h.result() for h in away]
 
 
-def _climb(problem, objective: str, start: Scored, share: int, seed: int, gate: bool):  # noqa: ANN001, ANN202
-    """A climb on a worker: the screen is rebuilt there (it is a pure function of the
-    problem's training batches)."""
+def _climb(problem, objective: str, start: Scored, share: int, seed: int, gate: bool,
+           screen=None):  # fmt: skip  # noqa: ANN001, ANN202
+    """One climb, here or on a worker (there the screen is rebuilt: it is a pure function of
+    the problem's training batches)."""
     from xcompass.search.local import local_search
 
-    return local_search(problem, objective, start, share, seed=seed, gate=gate, **MEMETIC)
+    return local_search(problem, objective, start, share, seed=seed, gate=gate, screen=screen,
+                        **MEMETIC)  # fmt: skip
 
 
 def other_starts(pool: SeedPool, best: Scored, count: int) -> list[Scored]:

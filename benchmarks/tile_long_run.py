@@ -94,9 +94,17 @@ def long_run(out: Path, islands: int, budget: int) -> None:
     from xcompass.search.study import BELOW_LAYER
 
     t0 = time.perf_counter()
-    with mp.get_context("fork").Pool(islands) as pool:
-        runs = pool.map(island, [(s, budget) for s in range(islands)], chunksize=1)
-    wall = time.perf_counter() - t0
+    done = out / "islands"  # one file per finished island: a cut-off run keeps what it found
+    done.mkdir(exist_ok=True)
+    runs = [json.loads(f.read_text()) for f in sorted(done.glob("seed_*.json"))]
+    todo = [(s, budget) for s in range(islands) if s not in {r["seed"] for r in runs}]
+    with mp.get_context("fork").Pool(max(1, min(islands, len(todo)))) as pool:
+        for r in pool.imap_unordered(island, todo, chunksize=1):
+            (done / f"seed_{r['seed']}.json").write_text(json.dumps(r, default=str))
+            print(f"{time.perf_counter() - t0:6.0f} s  island {r['seed']}: {r['edp_js']:.6g}",
+                  flush=True)  # fmt: skip
+            runs.append(r)
+    wall = max(r["wall_s"] for r in runs)
     best = min(runs, key=lambda r: r["edp_js"])
     p = problem()
     ev = p.evaluator(np.array([best["bits"]], dtype=bool), np.array([best["place"]]))
@@ -115,7 +123,7 @@ def long_run(out: Path, islands: int, budget: int) -> None:
             "coarse": "default (layer,group)",
         },  # fmt: skip
         "evaluations": sum(r["evaluations"] for r in runs),
-        "wall_s": wall,
+        "wall_s": wall,  # the slowest island's (they run side by side)
         "cpu_s": sum(r["cpu_s"] for r in runs),
         "islands": [
             {k: r[k] for k in ("seed", "edp_js", "evaluations", "wall_s", "cpu_s")} for r in runs

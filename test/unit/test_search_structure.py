@@ -1,10 +1,13 @@
 """Structure-aware moves keep individuals valid (shape, dtype, group ids a unit allows) and do
 what they say: one kernel of one micro-batch moves together, one micro-batch copies another's
 pattern, one segment shifts one mesh step, the busiest chiplet's slowest node moves to a less
-loaded neighbour; the unit pipeline seeds put every unit on one chiplet, in balanced runs."""
+loaded neighbour; the unit pipeline seeds put every unit on one chiplet, in balanced runs;
+fitting widens exactly the nodes whose weights do not fit, and a fitted climb is scored
+exactly."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 
 import numpy as np
@@ -20,9 +23,11 @@ from xcompass.search.population import evaluate
 from xcompass.search.structure import (
     MOVES,
     Structure,
+    sram_fits,
     striped_pipeline,
     structured_seeds,
     unit_pipeline,
+    wider_groups,
 )
 
 TINY = ModelConfig("tiny", hidden=512, layers=2, heads=4, kv_heads=2, head_dim=128, ffn=1024,
@@ -193,3 +198,68 @@ def test_a_critical_kick_moves_critical_path_nodes_and_keeps_the_genome_valid():
     assert np.array_equal(bits[0], m.boundaries) and p.placeable(place).all()
     changed = np.flatnonzero((place[0] != m.place).ravel())
     assert 0 < len(changed) <= 3 and set(changed) <= set(path.tolist())
+
+
+@cache
+def small_sram() -> SearchProblem:
+    """The tiny model at tile granularity on simba-36 with 0.1 MB of SRAM a chiplet: 64 of
+    its 104 tiles do not fit one chiplet or two, 56 of them fit four, 8 fit nowhere."""
+    t = target_preset("simba-36")
+    small = replace(t, kinds=tuple(replace(k, sram_mb=0.1) for k in t.kinds))
+    return build_problem(TINY, build_workload(parse_spec(SPEC), 3), small, granularity="tile")
+
+
+def test_wider_groups_are_the_narrowest_groups_around_a_group():
+    g = problem("tile").groups
+    chips = [set(int(c) for c in m if c >= 0) for m in g.members]
+    wider = wider_groups(g)
+    for i, w in enumerate(wider):
+        around = [j for j in range(len(chips)) if g.tp[j] > g.tp[i] and chips[i] <= chips[j]]
+        if not around:
+            assert w == -1 or (g.tp[w] > g.tp[i] and g.members[i, 0] in chips[w])
+            continue
+        assert chips[i] <= chips[w] and g.tp[w] == min(g.tp[j] for j in around)
+    one = int(np.flatnonzero((g.tp == 1) & (g.members[:, 0] == 0))[0])
+    assert g.tp[wider[one]] == 2 and 0 in chips[wider[one]]
+    assert wider[int(np.argmax(g.tp))] == -1  # nothing is wider than the widest
+
+
+def test_fitting_widens_exactly_the_nodes_whose_weights_do_not_fit():
+    p = small_sram()
+    s, fits, g = Structure(p), sram_fits(p), p.groups
+    B, U = p.shape
+    g0 = int(np.flatnonzero((g.tp == 1) & (g.members[:, 0] == 0))[0])
+    place = np.full((1, B, U), g0, dtype=np.int64)
+    q = s.fitted(place)[0]
+    stays = fits[:, g0] | ~fits.any(axis=1)  # fits where it is, or fits nowhere: kept
+    assert stays.sum() < U and (~fits.any(axis=1)).any()  # the fixture has both kinds
+    assert (q[:, stays] == g0).all()
+    moved = q[:, ~stays]
+    assert (moved == moved[:1]).all()  # every micro-batch alike
+    for u, grp in zip(np.flatnonzero(~stays), moved[0], strict=True):
+        assert fits[u, grp] and 0 in g.members[grp]
+        narrower = [j for j in np.flatnonzero(fits[u]) if 0 in g.members[j]]
+        assert g.tp[grp] == min(g.tp[j] for j in narrower)  # the narrowest that fits
+    assert np.array_equal(s.fitted(q[None]), q[None])  # fitting a fitted mapping: no change
+    assert not np.shares_memory(q, place)
+
+
+def test_a_fitted_climb_costs_the_fitted_mappings_and_never_ends_worse():
+    p = small_sram()
+    s, g = Structure(p), p.groups
+    B, U = p.shape
+    g0 = int(np.flatnonzero((g.tp == 1) & (g.members[:, 0] == 0))[0])
+    place = np.full((1, B, U), g0, dtype=np.int64)  # everything on chiplet 0, one segment
+    start, _ = evaluate(p, "edp", np.zeros((1, U - 1), dtype=bool), place)
+    fitted, _ = evaluate(p, "edp", start.bits, s.fitted(start.place))
+    assert fitted.score[0] != start.score[0]
+    one, rep = local_search(p, "edp", start, 1, seed=1, width=4, fit=True, structure=s)
+    assert rep.evaluations == 1  # the fitted start: the better of it and the start is kept
+    assert one.score[0] == min(start.score[0], fitted.score[0])
+    best, rep = local_search(p, "edp", start, 24, seed=1, width=4, fit=True, structure=s)
+    assert rep.evaluations <= 24 and best.score[0] <= start.score[0]
+    assert sum(rep.wins.values()) > 0  # it climbed (among fitted mappings)
+    again, _ = evaluate(p, "edp", best.bits, best.place)  # the engine's own figure
+    assert again.score[0] == best.score[0]
+    is_start = np.array_equal(best.place, start.place) and np.array_equal(best.bits, start.bits)
+    assert is_start or np.array_equal(s.fitted(best.place), best.place)

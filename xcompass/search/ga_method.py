@@ -16,7 +16,7 @@ from xcompass.search.population import Clock, Scored, SearchResult, SeedPool
 if TYPE_CHECKING:
     from xcompass.search.method import Done, Run
 
-MEMETIC = {"widen": 1, "kick": 6}
+MEMETIC = {"widen": 1, "kick": 6, "fit": True}
 """The memetic step's knobs (`local.local_search`): an iterated local search that jumps 6
 random moves from the best once 40 rounds of 16 screened neighbours bring nothing, instead of
 widening the round to 64 (on Compass's tile scenario at 50 s CPU from the best unit pipeline:

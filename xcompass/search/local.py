@@ -89,6 +89,11 @@ def kicked(
     return (bits, place) if problem.fits(place)[0] else None
 
 
+def _as(scored: Scored, place: np.ndarray) -> Scored:
+    """`scored` (one individual) with the genome `place` in place of the mapping it costs."""
+    return Scored(scored.bits, place, scored.evaluation, scored.score)
+
+
 def local_search(
     problem: SearchProblem,
     objective: str,
@@ -106,6 +111,7 @@ def local_search(
     kick: int = 0,
     critical: bool = False,
     gate: bool = False,
+    fit: bool = False,
 ) -> tuple[Scored, LocalReport]:
     """Improve `start` (exactly scored) spending at most `budget` exact evaluations (and,
     for benchmarks that compare at equal time, at most `cpu_limit_s` of this process's CPU
@@ -116,17 +122,31 @@ def local_search(
     and climbs again from there (the best is kept; it only ever decides the result).
 
     With `gate`, a round whose best screened neighbour screens no better than the current
-    mapping spends no exact evaluation: it counts as a round without a gain."""
+    mapping spends no exact evaluation: it counts as a round without a gain.
+
+    With `fit`, the moves change a genome but what is screened, costed and returned is the
+    genome `Structure.fitted` (every node whose weights do not fit its group's SRAM widened
+    until they do): the search walks the genomes' neighbourhoods, the figures are the fitted
+    mappings' (the start's own figures stay a candidate)."""
     import time
 
     from xcompass.search.screen import Screen
 
     structure = structure or Structure(problem)
     screen = screen or Screen(problem.train)
+    decode = structure.fitted if fit else None
     rng = np.random.default_rng([seed, 7])
     best = start.take([int(np.argmin(start.score))])
-    current = best
     report = LocalReport(wins=dict.fromkeys(moves, 0))
+    current = genome = best_genome = best  # genome: what the moves change; current: its figures
+    if decode is not None:  # climb from the decoded start; the start itself stays a candidate
+        phen = decode(best.place)
+        if not np.array_equal(phen, best.place) and problem.fits(phen)[0] and budget >= 1:
+            current, spent = evaluate(problem, objective, best.bits, phen)
+            report.evaluations += spent
+            genome = _as(current, best.place)
+            if current.score[0] < best.score[0]:
+                best, best_genome = current, genome
     stale, fails, narrow, widest = 0, 0, width, widen * width
     t0 = time.process_time()
     near = None  # the screen around the current mapping (`Screen.around`)
@@ -134,7 +154,12 @@ def local_search(
     while report.evaluations + recost <= budget and fails < 1000:
         if cpu_limit_s is not None and time.process_time() - t0 > cpu_limit_s:
             break
-        bits, place, which = neighbours(problem, structure, rng, current, width, moves)
+        bits, place, which = neighbours(problem, structure, rng, genome, width, moves)
+        moved = place
+        if decode is not None and len(place):
+            place = decode(place)
+            ok = problem.fits(place)
+            bits, place, moved, which = bits[ok], place[ok], moved[ok], which[ok]
         if not len(place):
             fails += 1
             continue
@@ -164,10 +189,11 @@ def local_search(
             won = bool(cand.score[i] < current.score[0])
         if won:
             current, near = cand.take([i]), None
+            genome = _as(current, moved[pick[i]][None]) if decode is not None else current
             report.wins[moves[int(which[pick[i]])]] += 1
             stale = 0
             if current.score[0] < best.score[0]:
-                best = current
+                best, best_genome = current, genome
                 report.trace.append((time.process_time() - t0, report.evaluations, best.score[0]))
             continue
         stale += 1
@@ -176,9 +202,14 @@ def local_search(
                 jb, jp = structure.critical_kick(rng, best.bits[:1], best.place[:1], kick)
                 jump = (jb, jp) if problem.fits(jp)[0] else None
             else:
-                jump = kicked(problem, structure, rng, best, moves, kick)
+                jump = kicked(problem, structure, rng, best_genome, moves, kick)
+            moved = jump[1] if jump is not None else None
+            if jump is not None and decode is not None:
+                jump = (jump[0], decode(jump[1]))
+                jump = jump if problem.fits(jump[1])[0] else None
             if jump is not None and report.evaluations + 1 <= budget:
                 current, spent = evaluate(problem, objective, *jump)
+                genome = _as(current, moved) if decode is not None else current
                 near = None
                 report.evaluations += spent
                 report.kicks += 1

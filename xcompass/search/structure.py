@@ -13,6 +13,13 @@ only memory can make a result infeasible and `feasible_offspring` handles that):
 - `relieve` (the memetic step): the slowest node on the most loaded chiplet moves to that
   chiplet's least loaded mesh neighbour (load: the nodes' own run times, streamed weights).
 
+`Structure.fitted`: every node whose weights do not fit its group's SRAM moves to the narrowest
+wider group around it where they do (the memetic step's decoder, `local_search(fit=True)`). A
+node whose shard does not fit streams its weights from DRAM for every micro-batch; on Compass's tile
+scenario 32 of the 324 tiles fit at TP 4 but not at TP 1 or 2 (on the 13B block on simba-36,
+360 of 605). Compass's operators and the moves above change one node or one pattern at a time,
+so they rarely widen a unit in every micro-batch at once.
+
 `unit_pipeline` seeds: every unit on one chiplet, the units in order cut into k contiguous runs
 of balanced work (k chiplets), every boundary a segment, so each chiplet keeps its units'
 weights resident across all micro-batches (what no layer-granularity strategy can express when
@@ -29,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xcompass.engine.mapping import Mapping
+from xcompass.engine.mapping import Groups, Mapping
 from xcompass.search.problem import SearchProblem
 from xcompass.search.seeds import Seed
 
@@ -82,6 +89,8 @@ class Structure:
         ]  # fmt: skip
         t = np.minimum(ctx.ut.time_stream, ctx.ut.time_resident)[:, units.row]  # [B, U, K, T]
         kind, ti = g.kind, g.tp_index
+        self.fits = sram_fits(problem)  # [U, G]
+        self.wider = wider_groups(g)
         self.node_time = np.stack(
             [np.where(np.isfinite(x := t[:, :, kind[i], ti[i]]), x, 1e9) for i in range(len(g.tp))],
             axis=-1,
@@ -144,6 +153,10 @@ class Structure:
             place[i, b, u] = self.single[to]
         return bits.copy(), self.problem.legalize(place)
 
+    def fitted(self, place: np.ndarray) -> np.ndarray:
+        """`fit_place` on this problem, legalized: the memetic step's decoder."""
+        return self.problem.legalize(fit_place(self.fits, self.wider, place))
+
     def critical_path(self, bits: np.ndarray, place: np.ndarray) -> np.ndarray:
         """The flat node ids (b * U + u) on the engine's critical path of one genome, last
         first: each node's start was set by its latest input or by the chiplet it waited
@@ -195,6 +208,43 @@ class Structure:
     def apply(self, name: str, rng: np.random.Generator, bits: np.ndarray, place: np.ndarray):  # noqa: ANN201
         """Move `name` on copies of the genomes."""
         return getattr(self, f"{name}_move")(rng, bits, place)
+
+
+def sram_fits(problem: SearchProblem) -> np.ndarray:
+    """[U, G]: whether unit u's weights fit group g's SRAM (the engine's `fits_sram`)."""
+    ctx, g = problem.train[0], problem.groups
+    rows = ctx.units.row[:, None]
+    return np.asarray(ctx.ut.fits_sram[g.kind[None, :], rows, g.tp_index[None, :]], dtype=bool)
+
+
+def wider_groups(groups: Groups) -> np.ndarray:
+    """[G]: the narrowest group of higher TP that holds all of group g's chiplets (else one
+    that holds its first chiplet; -1: none), lowest id on a tie."""
+    sets = [frozenset(int(c) for c in m if c >= 0) for m in groups.members]
+    out = np.full(len(groups.tp), -1, dtype=np.int64)
+    for i, m in enumerate(sets):
+        lead = int(groups.members[i, 0])
+        for need in (m, frozenset((lead,))):
+            wider = [j for j, w in enumerate(sets) if groups.tp[j] > groups.tp[i] and need <= w]
+            if wider:
+                out[i] = min(wider, key=lambda j: (groups.tp[j], j))
+                break
+    return out
+
+
+def fit_place(fits: np.ndarray, wider: np.ndarray, place: np.ndarray) -> np.ndarray:
+    """`place` with every node whose weights do not fit its group's SRAM (`fits` [U, G],
+    `sram_fits`) moved to the narrowest wider group (`wider` [G], `wider_groups`) where they
+    do; kept where none does."""
+    place = np.array(place, dtype=np.int64)
+    cols = np.broadcast_to(np.arange(place.shape[-1]), place.shape)
+    target = place.copy()
+    for _ in range(len(wider)):  # climbs at most one TP degree a pass
+        up = ~fits[cols, target] & (wider[target] >= 0)
+        if not up.any():
+            break
+        target[up] = wider[target[up]]
+    return np.where(fits[cols, target], target, place)
 
 
 def unit_pipeline(problem: SearchProblem, chiplets: int, replicas: int = 1) -> Mapping | None:

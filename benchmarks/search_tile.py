@@ -8,7 +8,8 @@ strategies, unit pipelines (plain and striped) and the bests of fast GAs at laye
 granularity expanded to tiles; a multi-fidelity GA (fidelity 0.25: the screen ranks 4x the
 children, the engine re-costs the best quarter) spends a quarter of the exact budget, a
 screened iterated local search (16 neighbours a round, the screen's best re-costed, a jump of 6
-random moves after 40 rounds without a gain) the rest.
+random moves after 40 rounds without a gain) the rest, among fitted mappings (every node whose
+weights do not fit its group's SRAM widened until they do: `Structure.fitted`).
 SA and random search get the study's standard pool and the same number of exact evaluations.
 """
 
@@ -142,14 +143,16 @@ def ablation(budget: int = 600, seeds: tuple[int, ...] = (0, 1, 2)) -> None:
         "Compass's operators only": COMPASS_MOVES,
         "structure-aware only": MOVES,
         "all": ALL_MOVES,
+        "all, not fitted": ALL_MOVES,
         **{f"all but {m}": tuple(x for x in ALL_MOVES if x != m) for m in MOVES},
     }
     wins = dict.fromkeys(ALL_MOVES, 0)
     for name, moves in sets.items():
         got = []
+        knobs = {**MEMETIC, "fit": MEMETIC["fit"] and name != "all, not fitted"}
         for seed in seeds:
             best, rep = local_search(p, "edp", start, budget, seed=seed, moves=moves, gate=True,
-                                     **MEMETIC)  # fmt: skip
+                                     **knobs)  # fmt: skip
             got.append(float(best.score[0]))
             if name == "all":
                 for k, v in rep.wins.items():

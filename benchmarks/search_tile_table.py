@@ -49,9 +49,11 @@ def job_name(scenario: str, seed: int, method: str) -> str:
     return f"{scenario.replace('/', '_')}__s{seed}__{method}.json"
 
 
-def plan(seeds: tuple[int, ...] = SEEDS) -> list[tuple[int, int, str]]:
+def plan(
+    seeds: tuple[int, ...] = SEEDS, methods: tuple[str, ...] = METHODS
+) -> list[tuple[int, int, str]]:
     """Every (scenario index, seed, method), the longest first (by `ESTIMATE_S`)."""
-    jobs = [(i, seed, m) for i in range(len(scenarios())) for seed in seeds for m in METHODS]
+    jobs = [(i, seed, m) for i in range(len(scenarios())) for seed in seeds for m in methods]
     return sorted(jobs, key=lambda j: (-ESTIMATE_S["13b" in scenarios()[j[0]].model, j[2]], j))
 
 
@@ -130,10 +132,11 @@ def _jsonable(x):  # noqa: ANN001, ANN201
 
 def run_jobs(out_dir: Path, workers: int, deadline: float, population: int, generations: int,
              trace: str | None, margin: float, seeds: tuple[int, ...],
-             random_processes: int, ga_processes: int, speed: float) -> None:  # fmt: skip
+             random_processes: int, ga_processes: int, speed: float,
+             methods: tuple[str, ...] = METHODS) -> None:  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
     names = [s.name for s in scenarios()]
-    todo = [j for j in plan(seeds)
+    todo = [j for j in plan(seeds, methods)
             if not (out_dir / job_name(names[j[0]], j[1], j[2])).exists()]  # fmt: skip
     t0 = time.perf_counter()
     print(f"{len(todo)} jobs to run on {workers} processes, deadline {deadline:.0f} s", flush=True)
@@ -254,7 +257,15 @@ def _seeds(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def _methods(text: str) -> tuple[str, ...]:
+    methods = tuple(text.split(","))
+    if not methods or not set(methods) <= set(METHODS):
+        raise ValueError(text)
+    return methods
+
+
 _count.__name__, _positive.__name__, _seeds.__name__ = "integer >= 1", "number > 0", "seed list"
+_methods.__name__ = f"method list (of {','.join(METHODS)})"
 
 
 def main(argv: list[str]) -> None:
@@ -278,6 +289,7 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--generations", type=_count, default=100)
     ap.add_argument("--trace", default=None)
     ap.add_argument("--seeds", type=_seeds, default=(0, 1, 2))
+    ap.add_argument("--methods", type=_methods, default=METHODS)
     a = ap.parse_args(argv)
     if a.command == "table":
         table(a.dir)
@@ -294,6 +306,7 @@ def main(argv: list[str]) -> None:
             a.random_processes,
             a.ga_processes,
             a.speed,
+            a.methods,
         )
 
 

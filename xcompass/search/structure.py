@@ -91,6 +91,7 @@ class Structure:
         kind, ti = g.kind, g.tp_index
         self.fits = sram_fits(problem)  # [U, G]
         self.wider = wider_groups(g)
+        self.fit_to = fit_table(self.fits, self.wider)  # [U, G]
         self.node_time = np.stack(
             [np.where(np.isfinite(x := t[:, :, kind[i], ti[i]]), x, 1e9) for i in range(len(g.tp))],
             axis=-1,
@@ -154,8 +155,11 @@ class Structure:
         return bits.copy(), self.problem.legalize(place)
 
     def fitted(self, place: np.ndarray) -> np.ndarray:
-        """`fit_place` on this problem, legalized: the memetic step's decoder."""
-        return self.problem.legalize(fit_place(self.fits, self.wider, place))
+        """`place` with every node whose weights do not fit its group's SRAM moved to the
+        narrowest wider group where they do (`fit_table`), legalized: the memetic step's
+        decoder."""
+        place = np.asarray(place, dtype=np.int64)
+        return self.problem.legalize(self.fit_to[np.arange(place.shape[-1]), place])
 
     def critical_path(self, bits: np.ndarray, place: np.ndarray) -> np.ndarray:
         """The flat node ids (b * U + u) on the engine's critical path of one genome, last
@@ -232,19 +236,19 @@ def wider_groups(groups: Groups) -> np.ndarray:
     return out
 
 
-def fit_place(fits: np.ndarray, wider: np.ndarray, place: np.ndarray) -> np.ndarray:
-    """`place` with every node whose weights do not fit its group's SRAM (`fits` [U, G],
-    `sram_fits`) moved to the narrowest wider group (`wider` [G], `wider_groups`) where they
-    do; kept where none does."""
-    place = np.array(place, dtype=np.int64)
-    cols = np.broadcast_to(np.arange(place.shape[-1]), place.shape)
-    target = place.copy()
-    for _ in range(len(wider)):  # climbs at most one TP degree a pass
-        up = ~fits[cols, target] & (wider[target] >= 0)
+def fit_table(fits: np.ndarray, wider: np.ndarray) -> np.ndarray:
+    """[U, G]: where a node of unit u on group g goes when fitted: the narrowest group on g's
+    chain of `wider` groups where u's weights fit (`fits` [U, G], `sram_fits`); g itself where
+    they fit on g or on none of them."""
+    U, G = fits.shape
+    to = np.broadcast_to(np.arange(G), (U, G)).copy()
+    rows = np.arange(U)[:, None]
+    for _ in range(G):  # one step up the chain a pass, only where it does not fit yet
+        up = ~fits[rows, to] & (wider[to] >= 0)
         if not up.any():
             break
-        target[up] = wider[target[up]]
-    return np.where(fits[cols, target], target, place)
+        to[up] = wider[to[up]]
+    return np.where(fits[rows, to], to, np.arange(G)[None, :])
 
 
 def unit_pipeline(problem: SearchProblem, chiplets: int, replicas: int = 1) -> Mapping | None:

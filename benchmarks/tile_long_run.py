@@ -9,6 +9,8 @@ coarse-to-fine seeds, multi-fidelity GA, memetic local search) with seeds 0..isl
 core, each spending `budget` exact engine evaluations; the best of them is the best known,
 written to OUT_DIR/tile_best_known.json with its mapping, seed and settings, and re-costed once
 more by the engine on its own before it is written. Screens are not counted as evaluations.
+Each island writes OUT_DIR/islands/seed_N.json when it ends, and a run started again in the same
+OUT_DIR runs only the islands without one (a run cut off keeps what it finished).
 
 Scaling (OUT_DIR/tile_scaling.json, only with `--scaling 2,4,...`; `benchmarks/search_scaling.py`
 is the measurement the README reports, with a warm-up, the Dask backend and a bit-identity

@@ -134,14 +134,22 @@ def local_search(
 
     structure = structure or Structure(problem)
     screen = screen or Screen(problem.train)
-    decode = structure.fitted if fit else None
     rng = np.random.default_rng([seed, 7])
+
+    def decoded(place: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The mappings genomes `place` stand for, and which of them fit in memory (the
+        genomes themselves, already checked, without `fit`)."""
+        if not fit:
+            return place, np.ones(len(place), dtype=bool)
+        out = structure.fitted(place)
+        return out, problem.fits(out)
+
     best = start.take([int(np.argmin(start.score))])
     report = LocalReport(wins=dict.fromkeys(moves, 0))
     current = genome = best_genome = best  # genome: what the moves change; current: its figures
-    if decode is not None:  # climb from the decoded start; the start itself stays a candidate
-        phen = decode(best.place)
-        if not np.array_equal(phen, best.place) and problem.fits(phen)[0] and budget >= 1:
+    if fit:  # climb from the fitted start; the start itself stays a candidate
+        phen, ok = decoded(best.place)
+        if ok[0] and not np.array_equal(phen, best.place) and budget >= 1:
             current, spent = evaluate(problem, objective, best.bits, phen)
             report.evaluations += spent
             genome = _as(current, best.place)
@@ -155,10 +163,9 @@ def local_search(
         if cpu_limit_s is not None and time.process_time() - t0 > cpu_limit_s:
             break
         bits, place, which = neighbours(problem, structure, rng, genome, width, moves)
-        moved = place
-        if decode is not None and len(place):
-            place = decode(place)
-            ok = problem.fits(place)
+        moved = place  # the genomes; `place`: the mappings they stand for
+        if fit and len(place):
+            place, ok = decoded(place)
             bits, place, moved, which = bits[ok], place[ok], moved[ok], which[ok]
         if not len(place):
             fails += 1
@@ -189,7 +196,7 @@ def local_search(
             won = bool(cand.score[i] < current.score[0])
         if won:
             current, near = cand.take([i]), None
-            genome = _as(current, moved[pick[i]][None]) if decode is not None else current
+            genome = _as(current, moved[pick[i]][None])
             report.wins[moves[int(which[pick[i]])]] += 1
             stale = 0
             if current.score[0] < best.score[0]:
@@ -203,13 +210,12 @@ def local_search(
                 jump = (jb, jp) if problem.fits(jp)[0] else None
             else:
                 jump = kicked(problem, structure, rng, best_genome, moves, kick)
-            moved = jump[1] if jump is not None else None
-            if jump is not None and decode is not None:
-                jump = (jump[0], decode(jump[1]))
-                jump = jump if problem.fits(jump[1])[0] else None
+            if jump is not None:
+                moved, (phen, ok) = jump[1], decoded(jump[1])
+                jump = (jump[0], phen) if ok[0] else None
             if jump is not None and report.evaluations + 1 <= budget:
                 current, spent = evaluate(problem, objective, *jump)
-                genome = _as(current, moved) if decode is not None else current
+                genome = _as(current, moved)
                 near = None
                 report.evaluations += spent
                 report.kicks += 1

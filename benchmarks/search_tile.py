@@ -24,7 +24,7 @@ import numpy as np
 from xcompass.search import SearchProblem, SeedPool, lower_bound
 from xcompass.search.ga_method import MEMETIC
 from xcompass.search.local import ALL_MOVES, COMPASS_MOVES, local_search
-from xcompass.search.structure import MOVES, structured_seeds
+from xcompass.search.structure import MOVES, sram_fits, structured_seeds
 from xcompass.search.study import SearchSettings, Study
 
 BEST_KNOWN = Path(__file__).resolve().parent / "data" / "tile_best_known.json"
@@ -172,6 +172,11 @@ def _breakdown(problem: SearchProblem, mapping: dict) -> None:
     bits = np.array(mapping["boundaries"], dtype=bool)
     r = evaluate(problem.train[0], bits, np.array(mapping["place"], dtype=np.int64))
     parts = ", ".join(f"{k} {float(v[0]):.4g} J" for k, v in r.parts.items())
+    fits, tp = sram_fits(problem), problem.groups.tp
+    narrow = ~fits[:, tp <= 2].any(axis=1)  # fits no group of one or two chiplets
+    print(f"  tiles whose weights fit no group of TP 1 or 2: {int(narrow.sum())} of "
+          f"{problem.units}, of them fitting a TP-4 group: "
+          f"{int((narrow & fits[:, tp == 4].any(axis=1)).sum())}")  # fmt: skip
     print(f"  best known mapping: latency {1e3 * r.latency_s[0]:.2f} ms, energy "
           f"{r.energy_j[0]:.4g} J ({parts})")  # fmt: skip
 

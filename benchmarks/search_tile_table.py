@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 METHODS = ("random", "sa", "ga")
 ESTIMATE_S = {  # (13B?, method) -> CPU s of one job at 12,000 evaluations, one process, on
-    (False, "random"): 380, (True, "random"): 550,  # the development VM under load (the GA's
-    (False, "sa"): 90, (True, "sa"): 120,  # from seed 0's runs; random and SA extrapolated
-    (False, "ga"): 600, (True, "ga"): 900,  # from 72 evaluations)
+    (False, "random"): 330, (True, "random"): 480,  # the development VM: the largest of the
+    (False, "sa"): 300, (True, "sa"): 430,  # VM's one-process jobs in benchmarks/data/
+    (False, "ga"): 580, (True, "ga"): 850,  # tile_table_fit/ (the default tile search)
 }  # fmt: skip
 SEEDS = (0, 1, 2)
 

@@ -15,11 +15,12 @@ study's `local` share):
 - `local 0.9`: the GA gets 10% of the budget instead of 25%;
 - `starts 2` / `starts 8`: the successive halving starts that many climbs instead of 4;
 - `kick 3`: the iterated local search jumps 3 random moves instead of 6;
-- `width 8`: 8 screened neighbours a round instead of 16;
+- `width 8` / `width 32`: 8 or 32 screened neighbours a round instead of 16 (32 costs more
+  CPU a round: compare it at the budget that takes the default's minute, `--budget 1700`);
 - `patience 20`: a climb is stale after 20 rounds without a gain instead of 40.
 
-OUT_DIR/runs/<variant>_<budget>_<seed>.json: one file per finished run (a cut-off sweep keeps them and
-a rerun skips them); OUT_DIR/search_tile_seeds.json: all runs and the best known.
+OUT_DIR/runs/<variant>_<budget>_<seed>.json: one file per finished run (a cut-off sweep keeps
+them and a rerun skips them); OUT_DIR/search_tile_seeds.json: all runs and the best known.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ VARIANTS: dict[str, dict] = {
     "starts 8": {"starts": 8},
     "kick 3": {"memetic": {"kick": 3}},
     "width 8": {"memetic": {"width": 8}},
+    "width 32": {"memetic": {"width": 32}},
     "patience 20": {"memetic": {"patience": 20}},
 }
 

@@ -108,22 +108,34 @@ def main(argv: list[str]) -> None:
     from search_tile import best_known, study, target_problem
 
     def opt(flag: str, default: str) -> str:
-        return argv[argv.index(flag) + 1] if flag in argv else default
+        if flag not in argv:
+            return default
+        if argv.index(flag) + 1 >= len(argv):
+            sys.exit(f"{flag}: needs a value")
+        return argv[argv.index(flag) + 1]
 
-    out = Path(argv[0])
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    budget = int(opt("--budget", "2100"))
-    seeds = seeds_of(opt("--seeds", "0-7"))
+    if not argv or argv[0].startswith("--"):
+        sys.exit("usage: search_tile_seeds.py OUT_DIR [--budget N] [--seeds 0-7] [--only A,B] "
+                 "[--processes N]")  # fmt: skip
+    try:
+        budget = int(opt("--budget", "2100"))
+        seeds = seeds_of(opt("--seeds", "0-7"))
+        processes = int(opt("--processes", str(os.cpu_count() or 1)))
+    except ValueError:
+        sys.exit("--budget, --processes: a whole number; --seeds: '0-7' or '0,3,5'")
+    if budget < 1 or processes < 1 or not seeds or min(seeds) < 0:
+        sys.exit("--budget and --processes: at least 1; --seeds: seeds >= 0")
     only = opt("--only", ",".join(VARIANTS)).split(",")
     unknown = [v for v in only if v not in VARIANTS]
     if unknown:
         sys.exit(f"--only: unknown variant {unknown[0]!r} (valid: {', '.join(VARIANTS)})")
+    out = Path(argv[0])
+    (out / "runs").mkdir(parents=True, exist_ok=True)
     p = target_problem()
     known = best_known(p)["edp_js"]
     study(p, 10, 2, 0, 0, baselines=())  # compile everything once: the children load the cache
     jobs = [(v, s, budget, str(out)) for v in only for s in seeds
             if not run_file(out, v, s, budget).exists()]  # fmt: skip
-    processes = int(opt("--processes", str(os.cpu_count() or 1)))
     t0 = time.time()
     if jobs:
         with mp.get_context("fork").Pool(min(len(jobs), processes), maxtasksperchild=1) as pool:

@@ -98,7 +98,7 @@ class _Equal:
 
     def __call__(self, bits, place):  # noqa: ANN001, ANN204
         from xcompass.explore.backends import slices
-        from xcompass.search.problem import Evaluation
+        from xcompass.search.evaluation import Evaluation
 
         s, b = self.sliced, self.sliced.backend
         parts = slices(len(place), s.count(len(place)))

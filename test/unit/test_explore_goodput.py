@@ -78,7 +78,7 @@ def test_goodput_ranks_mappings_in_the_order_served_goodput_says(trace):
     bits = np.stack([m.boundaries.astype(bool) for m in picked])
     place = np.stack([m.place for m in picked])
     ev = problem.evaluator(bits, place)
-    from xcompass.search.problem import score
+    from xcompass.search.evaluation import score
 
     scores = score("goodput", ev, problem.tokens)
     served = [direct_goodput(spec, problem, m, (0.0, 10.0), 6.0)["goodput_req_s"] for m in picked]

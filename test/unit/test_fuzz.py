@@ -586,8 +586,8 @@ def _checkpoint_bytes() -> bytes:
     import numpy as np
 
     from xcompass.explore import checkpoint as ckpt
+    from xcompass.search.evaluation import Evaluation
     from xcompass.search.population import Scored, SeedPool
-    from xcompass.search.problem import Evaluation
 
     n = 3
     scored = Scored(np.zeros((n, 1), bool), np.zeros((n, 2, 2), np.int64),

@@ -23,8 +23,8 @@ from xcompass.search import (
     random_search,
     standard_seeds,
 )
+from xcompass.search.evaluation import score
 from xcompass.search.pareto import pareto_search
-from xcompass.search.problem import score
 
 SMALL = GAConfig(population=12, generations=6, seed=3)
 

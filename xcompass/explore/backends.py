@@ -42,8 +42,9 @@ import numpy as np
 
 from xcompass.errors import XcompassError
 from xcompass.explore.worker import pool_init, run_task, score_slice, warm
+from xcompass.search.evaluation import Evaluation, Evaluator
 from xcompass.search.method import Done, Handle  # noqa: F401 (the handles the study waits on)
-from xcompass.search.problem import Evaluation, Evaluator, SearchProblem
+from xcompass.search.problem import SearchProblem
 
 MIN_SLICE = 8
 """Fewest individuals worth sending to a worker (below, IPC costs more than it saves)."""

@@ -26,9 +26,9 @@ from xcompass.errors import XcompassError, shown
 from xcompass.explore.checkpoint_schema import HEADER, check_arrays, scored_keys
 from xcompass.explore.schema import SchemaError, check
 from xcompass.fileio import check_writable
+from xcompass.search.evaluation import Evaluation
 from xcompass.search.ga import GAState
 from xcompass.search.population import Scored, SearchResult, SeedPool
-from xcompass.search.problem import Evaluation
 
 FORMAT = "xcompass-explore-checkpoint"
 VERSION = 1

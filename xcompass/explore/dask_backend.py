@@ -18,8 +18,9 @@ import numpy as np
 from xcompass.errors import XcompassError, shown
 from xcompass.explore.backends import Backend, Sliced, compact, local_problem
 from xcompass.explore.worker import ping, run_task, score_slice
+from xcompass.search.evaluation import Evaluation
 from xcompass.search.method import Handle
-from xcompass.search.problem import Evaluation, SearchProblem
+from xcompass.search.problem import SearchProblem
 
 
 def connect_dask(address: str, timeout_s: float = 5.0) -> Any:

@@ -65,8 +65,8 @@ from xcompass.explore.serving_options import DEFAULT_QPS, ServingOptions, is_ser
 from xcompass.hardware.targets import Target
 from xcompass.layer.kernels import Kernel
 from xcompass.model.models import ModelConfig
+from xcompass.search.evaluation import Evaluation
 from xcompass.search.objectives import SERVING_OBJECTIVES
-from xcompass.search.problem import Evaluation
 from xcompass.serving import ServingRun, ServingSetup, simulate
 from xcompass.serving.arrivals import RequestStream
 from xcompass.serving.capacity import find_capacity

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from xcompass.search.problem import Evaluation, SearchProblem
+from xcompass.search.evaluation import Evaluation
+from xcompass.search.problem import SearchProblem
 
 _PROBLEMS: dict[str, SearchProblem] = {}
 

@@ -49,9 +49,9 @@ _WHERE = {
     "Scored": "population",
     "SearchResult": "population",
     "SeedPool": "population",
-    "Evaluation": "problem",
-    "Evaluator": "problem",
-    "LocalEvaluator": "problem",
+    "Evaluation": "evaluation",
+    "Evaluator": "evaluation",
+    "LocalEvaluator": "evaluation",
     "SearchProblem": "problem",
     "build_problem": "problem",
     "SpecDistribution": "samples",
@@ -111,18 +111,13 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:
     from xcompass.search.baselines import anneal, best_standard, random_search
     from xcompass.search.bounds import LowerBound, lower_bound
+    from xcompass.search.evaluation import Evaluation, Evaluator, LocalEvaluator
     from xcompass.search.ga import GAConfig, GAState, GeneticSearch
     from xcompass.search.method import StudyState
     from xcompass.search.objectives import OBJECTIVES, check_objective
     from xcompass.search.operators import MutationRates
     from xcompass.search.population import Progress, Scored, SearchResult, SeedPool
-    from xcompass.search.problem import (
-        Evaluation,
-        Evaluator,
-        LocalEvaluator,
-        SearchProblem,
-        build_problem,
-    )
+    from xcompass.search.problem import SearchProblem, build_problem
     from xcompass.search.registry import REGISTRY, register
     from xcompass.search.samples import (
         SpecDistribution,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from xcompass.errors import XcompassError
+from xcompass.search.evaluation import score
 from xcompass.search.fidelity import ScreenStats, bred, check_fidelity, kendall_tau
 from xcompass.search.operators import (
     MutationRates,
@@ -38,7 +39,7 @@ from xcompass.search.population import (
     SeedPool,
     evaluate,
 )
-from xcompass.search.problem import SearchProblem, score
+from xcompass.search.problem import SearchProblem
 
 if TYPE_CHECKING:
     pass

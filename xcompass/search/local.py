@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from xcompass.search.evaluation import score
 from xcompass.search.fidelity import kendall_tau
 from xcompass.search.operators import PLACEMENT_MUTATIONS, mutate, only
 from xcompass.search.population import Scored, evaluate
-from xcompass.search.problem import SearchProblem, score
+from xcompass.search.problem import SearchProblem
 from xcompass.search.structure import MOVES, Structure
 
 COMPASS_MOVES = ("bit_flip", "boundary_shift", *PLACEMENT_MUTATIONS)

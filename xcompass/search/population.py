@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from xcompass.engine.mapping import Mapping
-from xcompass.search.problem import Evaluation, SearchProblem, score
+from xcompass.search.evaluation import Evaluation, score
+from xcompass.search.problem import SearchProblem
 from xcompass.search.seeds import Seed, standard_seeds
 
 

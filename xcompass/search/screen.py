@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from xcompass.engine.context import EvalContext
-from xcompass.search.problem import Evaluation
+from xcompass.search.evaluation import Evaluation
 
 
 @njit(cache=True, nogil=True)

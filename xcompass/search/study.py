@@ -31,11 +31,12 @@ from xcompass.errors import XcompassError
 from xcompass.search import registry
 from xcompass.search.archive import merge_fronts
 from xcompass.search.bounds import LowerBound
+from xcompass.search.evaluation import Evaluation, score
 from xcompass.search.ga import GAConfig
 from xcompass.search.method import Backend, Done, Handle, InProcess, Run, StudyState
 from xcompass.search.objectives import SERVING_OBJECTIVES, better, check_objective
 from xcompass.search.population import Progress, ProgressCallback, Scored, SearchResult, SeedPool
-from xcompass.search.problem import Evaluation, SearchProblem, score
+from xcompass.search.problem import SearchProblem
 from xcompass.search.seeds import Seed
 from xcompass.search.settings import (  # noqa: F401 (their home; re-exported here)
     BASELINES,

@@ -80,11 +80,26 @@ def one(args: tuple) -> dict:
 
 
 def seeds_of(text: str) -> list[int]:
-    """'0-7' or '0,3,5'."""
+    """'0-7' or '0,3,5' (an argparse type: a ValueError becomes a one-line usage error)."""
     if "-" in text:
         lo, hi = (int(x) for x in text.split("-"))
-        return list(range(lo, hi + 1))
-    return [int(x) for x in text.split(",")]
+        seeds = list(range(lo, hi + 1))
+    else:
+        seeds = [int(x) for x in text.split(",")]
+    if not seeds or min(seeds) < 0:
+        raise ValueError(text)
+    return seeds
+
+
+def variants_of(text: str) -> list[str]:
+    names = text.split(",")
+    if not set(names) <= set(VARIANTS):
+        raise ValueError(text)
+    return names
+
+
+seeds_of.__name__ = "seeds ('0-7' or '0,3,5')"
+variants_of.__name__ = f"variant list (of {','.join(VARIANTS)})"
 
 
 def summary(runs: list[dict], known: float) -> None:
@@ -105,31 +120,20 @@ def summary(runs: list[dict], known: float) -> None:
 
 
 def main(argv: list[str]) -> None:
+    import argparse
+
+    from search_scaling import machine
     from search_tile import best_known, study, target_problem
+    from search_tile_table import _count
 
-    def opt(flag: str, default: str) -> str:
-        if flag not in argv:
-            return default
-        if argv.index(flag) + 1 >= len(argv):
-            sys.exit(f"{flag}: needs a value")
-        return argv[argv.index(flag) + 1]
-
-    if not argv or argv[0].startswith("--"):
-        sys.exit("usage: search_tile_seeds.py OUT_DIR [--budget N] [--seeds 0-7] [--only A,B] "
-                 "[--processes N]")  # fmt: skip
-    try:
-        budget = int(opt("--budget", "2100"))
-        seeds = seeds_of(opt("--seeds", "0-7"))
-        processes = int(opt("--processes", str(os.cpu_count() or 1)))
-    except ValueError:
-        sys.exit("--budget, --processes: a whole number; --seeds: '0-7' or '0,3,5'")
-    if budget < 1 or processes < 1 or not seeds or min(seeds) < 0:
-        sys.exit("--budget and --processes: at least 1; --seeds: seeds >= 0")
-    only = opt("--only", ",".join(VARIANTS)).split(",")
-    unknown = [v for v in only if v not in VARIANTS]
-    if unknown:
-        sys.exit(f"--only: unknown variant {unknown[0]!r} (valid: {', '.join(VARIANTS)})")
-    out = Path(argv[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--budget", type=_count, default=2100)
+    ap.add_argument("--seeds", type=seeds_of, default=list(range(8)))
+    ap.add_argument("--only", type=variants_of, default=list(VARIANTS))
+    ap.add_argument("--processes", type=_count, default=os.cpu_count() or 1)
+    args = ap.parse_args(argv)
+    out, budget, seeds, only = args.out, args.budget, args.seeds, args.only
     (out / "runs").mkdir(parents=True, exist_ok=True)
     p = target_problem()
     known = best_known(p)["edp_js"]
@@ -138,17 +142,17 @@ def main(argv: list[str]) -> None:
             if not run_file(out, v, s, budget).exists()]  # fmt: skip
     t0 = time.time()
     if jobs:
-        with mp.get_context("fork").Pool(min(len(jobs), processes), maxtasksperchild=1) as pool:
+        with mp.get_context("fork").Pool(min(len(jobs), args.processes),
+                                         maxtasksperchild=1) as pool:  # fmt: skip
             pool.map(one, jobs, chunksize=1)
     runs = [json.loads(f.read_text()) for f in sorted((out / "runs").glob("*.json"))]
     runs = [r for r in runs
             if r["budget"] == budget and r["variant"] in only and r["seed"] in seeds]  # fmt: skip
-    print(f"{len(jobs)} runs in {time.time() - t0:.0f} s wall on {processes} processes "
+    print(f"{len(jobs)} runs in {time.time() - t0:.0f} s wall on {args.processes} processes "
           f"({os.cpu_count()} CPUs); budget {budget} exact evaluations a run")  # fmt: skip
     summary(runs, known)
     (out / "search_tile_seeds.json").write_text(json.dumps(
-        {"best_known": known, "budget": budget, "runs": runs,
-         "machine": f"{os.cpu_count()} CPUs"}))  # fmt: skip
+        {"best_known": known, "budget": budget, "runs": runs, "machine": machine()}))  # fmt: skip
 
 
 if __name__ == "__main__":

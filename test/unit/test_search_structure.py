@@ -1,9 +1,9 @@
 """Structure-aware moves keep individuals valid (shape, dtype, group ids a unit allows) and do
 what they say: one kernel of one micro-batch moves together, one micro-batch copies another's
-pattern, one segment shifts one mesh step, the busiest chiplet's slowest node moves to a less
-loaded neighbour; the unit pipeline seeds put every unit on one chiplet, in balanced runs;
-fitting widens exactly the nodes whose weights do not fit, and a fitted climb is scored
-exactly."""
+pattern, one segment shifts one mesh step, two neighbouring chiplets trade their work, the
+busiest chiplet's slowest node moves to a less loaded neighbour; the unit pipeline seeds put
+every unit on one chiplet, in balanced runs; fitting widens exactly the nodes whose weights do
+not fit, and a fitted climb is scored exactly."""
 
 from __future__ import annotations
 
@@ -103,6 +103,40 @@ def test_a_shift_moves_one_segment_one_mesh_step():
         a, z = lead[place[i, b, u]], lead[q[i, b, u]]
         steps = np.abs(a % s.cols - z % s.cols) + np.abs(a // s.cols - z // s.cols)
         assert (steps == 1).all()
+
+
+def _single_load(s: Structure, place: np.ndarray) -> np.ndarray:
+    """Seconds of node work on each chiplet of one genome, of the nodes on one chiplet."""
+    t = np.take_along_axis(s.node_time, place[:, :, None], axis=2)[:, :, 0]
+    on = s.problem.groups.tp[place] == 1
+    lead = s.problem.groups.members[place, 0]
+    return np.bincount(lead[on], weights=t[on], minlength=len(s.single))
+
+
+def test_a_swap_trades_two_neighbouring_chiplets_work_in_every_microbatch():
+    p = problem("tile")
+    s = Structure(p)
+    rng, bits, place = _genomes(p, 4)
+    _, q = s.apply("swap_chiplets", rng, bits, place)
+    members = [frozenset(int(c) for c in m if c >= 0) for m in p.groups.members]
+    swaps = 0
+    for i in range(len(place)):
+        b, u = np.nonzero(q[i] != place[i])
+        if not len(b):
+            continue
+        swaps += 1
+        moved = {members[place[i, x, y]] ^ members[q[i, x, y]] for x, y in zip(b, u, strict=True)}
+        assert len(moved) == 1  # the same two chiplets traded places at every changed node
+        (pair,) = moved
+        a, z = sorted(pair)
+        assert z in s.neighbours[a]
+        for c, other in ((a, z), (z, a)):  # every node alone on one of them moves to the other
+            alone = place[i] == s.single[c]
+            assert (q[i][alone] == s.single[other]).all()
+        load, after = _single_load(s, place[i]), _single_load(s, q[i])
+        load[[a, z]] = load[[z, a]]
+        assert np.allclose(after, load)  # the work is relabelled, never changed
+    assert swaps > len(place) // 2
 
 
 def test_relieve_moves_the_busiest_chiplet_s_slowest_node_to_a_neighbour():

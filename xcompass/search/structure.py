@@ -11,7 +11,13 @@ only memory can make a result infeasible and `feasible_offspring` handles that):
 - `shift`: every node of one segment moves one step along the mesh (east, west, north or
   south; a group whose shifted chiplets form no group stays);
 - `relieve` (the memetic step): the slowest node on the most loaded chiplet moves to that
-  chiplet's least loaded mesh neighbour (load: the nodes' own run times, streamed weights).
+  chiplet's least loaded mesh neighbour (load: the nodes' own run times, streamed weights);
+- `swap_chiplets`: two neighbouring chiplets trade their whole work, in every micro-batch
+  (each group becomes the group of its members with the two exchanged; one whose image is no
+  group stays). The two chiplets' own work is relabelled, not changed, and keeps its
+  residency: what moves is the NoP distance to everything they exchange data with, where a
+  climb's last per cent mostly lies (NoP energy), and which single-node moves reach one node at
+  a time.
 
 `Structure.fitted`: every node whose weights do not fit its group's SRAM moves to the narrowest
 wider group around it where they do (the memetic step's decoder, `local_search(fit=True)`). A
@@ -40,7 +46,7 @@ from xcompass.engine.mapping import Groups, Mapping
 from xcompass.search.problem import SearchProblem
 from xcompass.search.seeds import Seed
 
-MOVES = ("kernel", "copy", "shift", "relieve")
+MOVES = ("kernel", "copy", "shift", "relieve", "swap_chiplets")
 
 
 class Structure:
@@ -87,6 +93,14 @@ class Structure:
             ]
             for c in range(C)
         ]  # fmt: skip
+        # swap_chiplets: per pair of neighbouring chiplets, each group's image when they trade
+        pairs = [(a, b) for a in range(C) for b in self.neighbours[a] if a < b]
+        self.swapped = np.tile(np.arange(len(g.tp), dtype=np.int64), (max(len(pairs), 1), 1))
+        for k, (a, b) in enumerate(pairs):
+            trade = {a: b, b: a}
+            for i, m in enumerate(g.members):
+                image = tuple(sorted(trade.get(int(c), int(c)) for c in m if c >= 0))
+                self.swapped[k, i] = key.get(image, i)
         t = np.minimum(ctx.ut.time_stream, ctx.ut.time_resident)[:, units.row]  # [B, U, K, T]
         kind, ti = g.kind, g.tp_index
         self.fits = sram_fits(problem)  # [U, G]
@@ -208,6 +222,12 @@ class Structure:
                 place[0, b[i], u[i]] = self.single[to]
                 load[to] += t[i]
         return bits, self.problem.legalize(place)
+
+    def swap_chiplets_move(self, rng: np.random.Generator, bits: np.ndarray, place: np.ndarray):  # noqa: ANN201
+        place = place.copy()
+        for i in range(len(place)):
+            place[i] = self.swapped[int(rng.integers(len(self.swapped)))][place[i]]
+        return bits.copy(), self.problem.legalize(place)
 
     def apply(self, name: str, rng: np.random.Generator, bits: np.ndarray, place: np.ndarray):  # noqa: ANN201
         """Move `name` on copies of the genomes."""

@@ -17,10 +17,12 @@ study's `local` share):
 - `kick 3`: the iterated local search jumps 3 random moves instead of 6;
 - `width 8` / `width 32`: 8 or 32 screened neighbours a round instead of 16 (32 costs more
   CPU a round: compare it at the budget that takes the default's minute, `--budget 1700`);
-- `patience 20`: a climb is stale after 20 rounds without a gain instead of 40.
+- `patience 20`: a climb is stale after 20 rounds without a gain instead of 40;
+- `no swap`: the climbs without the `swap_chiplets` move (the default before it).
 
-OUT_DIR/runs/<variant>_<budget>_<seed>.json: one file per finished run (a cut-off sweep keeps
-them and a rerun skips them); OUT_DIR/search_tile_seeds.json: all runs and the best known.
+OUT_DIR/runs/<variant>_<budget>_<seed>.json: one file per finished run, with the machine it ran
+on (a cut-off sweep keeps them and a rerun skips them); OUT_DIR/search_tile_seeds.json: all
+runs, each run's gap against the best known of today, and the machines.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ VARIANTS: dict[str, dict] = {
     "width 8": {"memetic": {"width": 8}},
     "width 32": {"memetic": {"width": 32}},
     "patience 20": {"memetic": {"patience": 20}},
+    "no swap": {"drop": "swap_chiplets"},
 }
 
 
@@ -59,9 +62,12 @@ def one(args: tuple) -> dict:
     from search_tile import best_known, study, target_problem
 
     from xcompass.search import ga_method
+    from xcompass.search.local import ALL_MOVES
 
     knobs = VARIANTS[variant]
     ga_method.MEMETIC = {**ga_method.MEMETIC, **knobs.get("memetic", {})}
+    if "drop" in knobs:
+        ga_method.MEMETIC["moves"] = tuple(m for m in ALL_MOVES if m != knobs["drop"])
     ga_method.STARTS = knobs.get("starts", ga_method.STARTS)
     settings = {"local": knobs["local"]} if "local" in knobs else {}
     p = target_problem()
@@ -71,7 +77,8 @@ def one(args: tuple) -> dict:
     local = ga.stats.get("local", {})
     run = {"variant": variant, "seed": seed, "budget": budget, "edp_js": edp,
            "gap": edp / best_known(p)["edp_js"] - 1, "cpu_s": cpu,
-           "evaluations": int(ga.evaluations), "rounds": local.get("rounds")}  # fmt: skip
+           "evaluations": int(ga.evaluations), "rounds": local.get("rounds"),
+           "machine": os.environ.get("SEEDS_MACHINE", "")}  # fmt: skip
     path = run_file(Path(out), variant, seed, budget)
     path.write_text(json.dumps(run))
     print(f"  {variant:12} seed {seed}: {edp:.6g} ({100 * run['gap']:+.2f}%) in {cpu:.1f} s CPU",
@@ -137,6 +144,7 @@ def main(argv: list[str]) -> None:
     (out / "runs").mkdir(parents=True, exist_ok=True)
     p = target_problem()
     known = best_known(p)["edp_js"]
+    os.environ["SEEDS_MACHINE"] = f"{machine()}; {args.processes} runs at a time"
     study(p, 10, 2, 0, 0, baselines=())  # compile everything once: the children load the cache
     jobs = [(v, s, budget, str(out)) for v in only for s in seeds
             if not run_file(out, v, s, budget).exists()]  # fmt: skip
@@ -146,13 +154,14 @@ def main(argv: list[str]) -> None:
                                          maxtasksperchild=1) as pool:  # fmt: skip
             pool.map(one, jobs, chunksize=1)
     runs = [json.loads(f.read_text()) for f in sorted((out / "runs").glob("*.json"))]
-    runs = [r for r in runs
+    runs = [{**r, "gap": r["edp_js"] / known - 1} for r in runs  # against today's best known
             if r["budget"] == budget and r["variant"] in only and r["seed"] in seeds]  # fmt: skip
     print(f"{len(jobs)} runs in {time.time() - t0:.0f} s wall on {args.processes} processes "
           f"({os.cpu_count()} CPUs); budget {budget} exact evaluations a run")  # fmt: skip
     summary(runs, known)
+    where = sorted({r.get("machine") or "unrecorded" for r in runs})
     (out / "search_tile_seeds.json").write_text(json.dumps(
-        {"best_known": known, "budget": budget, "runs": runs, "machine": machine()}))  # fmt: skip
+        {"best_known": known, "budget": budget, "runs": runs, "machine": where}))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -9,11 +9,11 @@ its bottom shows where in the model its work sits, so pipeline stages read at a 
 chiplets are hatched grey. Tensor-parallel groups are dashed outlines, one colour per group,
 with a tag in every member. Arrows are activations handed from one task group to the next,
 thicker when more micro-batches take them; the figure's limits are computed from the arrows'
-curves, so none leaves the picture."""
+curves, so none leaves the picture. Where things go (positions, arrows, TP nesting and
+colours) is `xcompass.viz.layout_geometry`; this module draws."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from matplotlib import colormaps
@@ -29,7 +29,6 @@ from matplotlib.patheffects import withStroke
 from xcompass.viz.chipwork import (
     chiplet_text,
     chiplet_work,
-    hand_offs,
     kind_times,
     microbatch_names,
     ranges,
@@ -37,116 +36,13 @@ from xcompass.viz.chipwork import (
     tp_groups,
     unit_key,
 )
+from xcompass.viz.layout_geometry import SIZE, Arrow, arrows, group_colors, nesting, positions
 from xcompass.viz.style import ink, save
 
 KIND_EDGES = ("#222222", "#c0392b", "#2471a3", "#7d3c98")
-GROUP_COLORS = ("#1b5e20", "#6a1b9a", "#b71c1c", "#0d47a1", "#e65100", "#004d40", "#880e4f")
 ARROW_COLOR = "#d35400"
-MAX_ARROWS = 12  # the busiest hand-offs; more only hide the chiplets
 CMAP = "YlGnBu"
-SIZE = 0.86  # a chiplet's square, in pitches
 SCALE = 1.2  # inches per pitch
-
-
-@dataclass
-class Arrow:
-    start: tuple[float, float]
-    end: tuple[float, float]
-    rad: float
-    count: int
-
-    def bulge(self) -> tuple[float, float]:
-        """The curve's farthest point: matplotlib's arc3 puts the control point at the
-        midpoint + rad x (dy, -dx), and a quadratic Bezier reaches halfway to it."""
-        (x1, y1), (x2, y2) = self.start, self.end
-        dx, dy = x2 - x1, y2 - y1
-        return (x1 + x2) / 2 + self.rad * dy / 2, (y1 + y2) / 2 - self.rad * dx / 2
-
-
-def _positions(layout: dict[str, Any], n: int) -> dict[int, tuple[float, float]]:
-    if layout.get("topology") == "mesh" and len(layout.get("dims") or []) == 2:
-        cols, rows = layout["dims"]
-        if cols * rows >= n:
-            return {c: (c % cols, rows - 1 - c // cols) for c in range(n)}
-    per_row = n if n <= 8 else (n + 1) // 2
-    rows = (n + per_row - 1) // per_row
-    return {c: (c % per_row, rows - 1 - c // per_row) for c in range(n)}
-
-
-def _centre(pos: dict[int, tuple[float, float]], chips: tuple[int, ...]) -> tuple[float, float]:
-    return (
-        sum(pos[c][0] for c in chips) / len(chips),
-        sum(pos[c][1] for c in chips) / len(chips),
-    )
-
-
-def _anchor(
-    pos: dict[int, tuple[float, float]], chips: tuple[int, ...], towards: tuple[float, float]
-) -> tuple[float, float]:
-    """Where an arrow meets a group: the centre of the group's piece in one mesh row nearest
-    to `towards` (a group over two rows has its centre between them, on other chiplets)."""
-    rows: dict[float, list[int]] = {}
-    for c in chips:
-        rows.setdefault(pos[c][1], []).append(c)
-    centres = [_centre(pos, tuple(piece)) for piece in rows.values()]
-    return min(centres, key=lambda p: (p[0] - towards[0]) ** 2 + (p[1] - towards[1]) ** 2)
-
-
-def _arrows(report: dict[str, Any], pos: dict[int, tuple[float, float]], switch: bool):
-    """The busiest hand-offs as arrows between group centres, and how many there were."""
-    flows = hand_offs(report)
-    arrows = []
-    for (a, b), count in flows.most_common():
-        if len(arrows) == MAX_ARROWS:
-            break
-        start = _anchor(pos, a, _centre(pos, b))
-        end = _anchor(pos, b, start)
-        start = _anchor(pos, a, end)
-        dist = ((end[0] - start[0]) ** 2 + (end[1] - start[1]) ** 2) ** 0.5
-        if dist < 0.2:  # the same place (a group and its own sub-group): no arrow to draw
-            continue
-        if switch:
-            # every GPU is one hop from every other: arcs leave the row, rightwards above it
-            # and leftwards below it (arc3's side turns with the direction), longer ones
-            # higher so they nest instead of crossing the squares
-            side = 1 if end[0] > start[0] else -1
-            start = (start[0], start[1] + side * (SIZE / 2 + 0.02))
-            end = (end[0], end[1] + side * (SIZE / 2 + 0.02))
-            rad = -2 * (0.15 + 0.07 * dist) / dist
-        else:
-            rad = 0.15
-        arrows.append(Arrow(start, end, rad, count))
-    return arrows, len(flows)
-
-
-def _nesting(groups: list[tuple[int, ...]]) -> dict[tuple[int, ...], int]:
-    """0 for a group that contains no other group's chiplets, else 1 + the deepest such."""
-    level: dict[tuple[int, ...], int] = {}
-    for g in sorted(groups, key=len):
-        inner = [level[h] for h in level if len(h) < len(g) and set(h) & set(g)]
-        level[g] = 1 + max(inner) if inner else 0
-    return level
-
-
-def group_colors(
-    groups: list[tuple[int, ...]], pos: dict[int, tuple[float, float]]
-) -> dict[tuple[int, ...], str]:
-    """A colour per TP group, greedily different from every group it overlaps or touches
-    (a member within one pitch), so neighbouring outlines never share a colour."""
-    out: dict[tuple[int, ...], str] = {}
-    for g in sorted(groups, key=len, reverse=True):
-        near = {
-            out[h]
-            for h in out
-            if any(
-                abs(pos[a][0] - pos[b][0]) <= 1.01 and abs(pos[a][1] - pos[b][1]) <= 1.01
-                for a in g
-                for b in h
-            )
-        }
-        free = [c for c in GROUP_COLORS if c not in near]
-        out[g] = free[0] if free else GROUP_COLORS[len(out) % len(GROUP_COLORS)]
-    return out
 
 
 def layout_figure(report: dict[str, Any]) -> Figure:
@@ -154,7 +50,7 @@ def layout_figure(report: dict[str, Any]) -> Figure:
     n = len(report["per_chiplet"])
     layout = report.get("layout") or {}
     switch = layout.get("topology") != "mesh"
-    pos = _positions(layout, n)
+    pos = positions(layout, n)
     kinds = list(dict.fromkeys(c.get("kind", "?") for c in report["per_chiplet"]))
     key = unit_key(report)
     units = total_units(report, key)
@@ -164,8 +60,8 @@ def layout_figure(report: dict[str, Any]) -> Figure:
     mb_names = microbatch_names(report)
     latency = float(report.get("latency_s") or 0.0)
     groups = tp_groups(report)
-    nest = _nesting(groups)
-    arrows, flows = _arrows(report, pos, switch)
+    nest = nesting(groups)
+    drawn, flows = arrows(report, pos, switch)
 
     # the data limits: every square, every arrow's curve, the switch under everything
     half = SIZE / 2
@@ -173,7 +69,7 @@ def layout_figure(report: dict[str, Any]) -> Figure:
     ys = [p[1] for p in pos.values()]
     xlo, xhi = min(xs) - half - 0.14, max(xs) + half + 0.14
     ylo, yhi = min(ys) - half - 0.14, max(ys) + half + 0.14
-    for a in arrows:
+    for a in drawn:
         bx, by = a.bulge()
         xlo, xhi = min(xlo, bx - 0.2), max(xhi, bx + 0.2)
         ylo, yhi = min(ylo, by - 0.2), max(yhi, by + 0.2)
@@ -245,8 +141,8 @@ def layout_figure(report: dict[str, Any]) -> Figure:
         )
         _coverage(ax, x, y, w["units" if key == "units" else "layers"], units)
     _tp_outlines(ax, fig, pos, groups, nest)
-    most = max((a.count for a in arrows), default=1)
-    for a in arrows:
+    most = max((a.count for a in drawn), default=1)
+    for a in drawn:
         ax.add_patch(
             FancyArrowPatch(
                 a.start,
@@ -280,7 +176,7 @@ def layout_figure(report: dict[str, Any]) -> Figure:
         )  # fmt: skip
         for c in range(n):
             ax.plot([pos[c][0]] * 2, [switch_top, pos[c][1] - half], color="0.7", lw=0.8, zorder=0)
-    _key(fig, ax, report, layout, kinds, key, arrows, flows, bool(groups), len(work) < n)
+    _key(fig, ax, report, layout, kinds, key, drawn, flows, bool(groups), len(work) < n)
     cax = fig.add_axes(
         (
             (left + width_in + 0.3) / fig_w,
@@ -380,7 +276,7 @@ def _key(
     layout: dict[str, Any],
     kinds: list[str],
     key: str,
-    arrows: list[Arrow],
+    drawn: list[Arrow],
     flows: int,
     tp: bool,
     idle: bool,
@@ -411,8 +307,8 @@ def _key(
         )  # fmt: skip
     strip = "units" if key == "units" else "layers"
     handles.append(Patch(facecolor="0.15", edgecolor="0.3", label=f"bottom strip: {strip} run"))
-    if arrows:
-        shown = f"{len(arrows)} busiest of {flows}" if flows > len(arrows) else "all"
+    if drawn:
+        shown = f"{len(drawn)} busiest of {flows}" if flows > len(drawn) else "all"
         handles.append(
             Line2D(
                 [], [], color=ARROW_COLOR, lw=2,

@@ -16,7 +16,7 @@ from xcompass.search.population import Clock, Scored, SearchResult, SeedPool
 if TYPE_CHECKING:
     from xcompass.search.method import Done, Run
 
-MEMETIC = {"widen": 1, "kick": 6, "fit": True}
+MEMETIC = {"widen": 1, "kick": 6, "fit": True, "adapt": True}
 """The memetic step's knobs (`local.local_search`): an iterated local search that jumps 6
 random moves from the best once 40 rounds of 16 screened neighbours bring nothing, instead of
 widening the round to 64 (on Compass's tile scenario at 50 s CPU from the best unit pipeline:
@@ -24,7 +24,9 @@ widening the round to 64 (on Compass's tile scenario at 50 s CPU from the best u
 `benchmarks/search_tile_sweep.py`), among fitted mappings (`fit`: what it costs is the genome
 with every node whose weights do not fit its group's SRAM widened until they do; on the same
 scenario at 2,100 evaluations 0.00401-0.00414 J*s over 3 seeds against 0.0132-0.0135 unfitted;
-`Structure.fitted`)."""
+`Structure.fitted`), drawing its moves in proportion to their success so far (`adapt`: on the
+same scenario at 2,100 evaluations over 16 seeds +2.99% above the best known on the mean
+against +4.66% for uniform draws)."""
 
 
 GATE_TAU = 0.3

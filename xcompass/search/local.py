@@ -46,10 +46,15 @@ def neighbours(
     current: Scored,
     n: int,
     moves: tuple[str, ...],
+    odds: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """n neighbours of the first genome of `current` that fit in memory, each one move away;
-    returns bits, place and the index of the move that made each."""
-    which = rng.integers(0, len(moves), n)
+    """n neighbours of the first genome of `current` that fit in memory, each one move away
+    (drawn uniformly, or in proportion to `odds`); returns bits, place and the index of the
+    move that made each."""
+    if odds is None:
+        which = rng.integers(0, len(moves), n)
+    else:
+        which = rng.choice(len(moves), n, p=odds / odds.sum())
     bits = np.repeat(current.bits[:1], n, axis=0)
     place = np.repeat(current.place[:1], n, axis=0)
     bits, place = _apply(problem, structure, rng, bits, place, which, moves)
@@ -113,6 +118,7 @@ def local_search(
     critical: bool = False,
     gate: bool = False,
     fit: bool = False,
+    adapt: bool = False,
 ) -> tuple[Scored, LocalReport]:
     """Improve `start` (exactly scored) spending at most `budget` exact evaluations (and,
     for benchmarks that compare at equal time, at most `cpu_limit_s` of this process's CPU
@@ -128,7 +134,10 @@ def local_search(
     With `fit`, the moves change a genome but what is screened, costed and returned is the
     genome `Structure.fitted` (every node whose weights do not fit its group's SRAM widened
     until they do): the search walks the genomes' neighbourhoods, the figures are the fitted
-    mappings' (the start's own figures stay a candidate)."""
+    mappings' (the start's own figures stay a candidate).
+
+    With `adapt`, moves are drawn in proportion to their success so far, (wins + 1) /
+    (neighbours made + len(moves)), instead of uniformly (adaptive operator selection)."""
     import time
 
     from xcompass.search.screen import Screen
@@ -160,10 +169,17 @@ def local_search(
     t0 = time.process_time()
     near = None  # the screen around the current mapping (`Screen.around`)
     in_a_row = 0  # gated rounds since the last exact evaluation: the gate never stalls a search
+    tries = np.zeros(len(moves))
     while report.evaluations + recost <= budget and fails < 1000:
         if cpu_limit_s is not None and time.process_time() - t0 > cpu_limit_s:
             break
-        bits, place, which = neighbours(problem, structure, rng, genome, width, moves)
+        odds = None
+        if adapt:
+            won_by = np.array([report.wins[m] for m in moves], dtype=float)
+            odds = (won_by + 1.0) / (tries + len(moves))
+        bits, place, which = neighbours(problem, structure, rng, genome, width, moves, odds)
+        if adapt:
+            tries += np.bincount(which, minlength=len(moves))
         moved = place  # the genomes; `place`: the mappings they stand for
         if fit and len(place):
             place, ok = decoded(place)

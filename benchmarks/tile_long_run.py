@@ -1,6 +1,7 @@
 """Compass's tile scenario, searched long: the best-known EDP, and `--workers` scaling.
 
-    python benchmarks/tile_long_run.py OUT_DIR [--islands 16] [--budget 7500] [--scaling 2,4,8,16]
+    python benchmarks/tile_long_run.py OUT_DIR [--islands 16] [--budget 7500] [--only A-B]
+                                       [--scaling 2,4,8,16]
 
 The scenario is exactly `xcompass explore --model gpt3-7b --layers 1 --workload
 prefill:32x18,decode:433x46 --microbatches 32 --target simba-36 --granularity tile` (objective
@@ -10,7 +11,9 @@ core, each spending `budget` exact engine evaluations; the best of them is the b
 written to OUT_DIR/tile_best_known.json with its mapping, seed and settings, and re-costed once
 more by the engine on its own before it is written. Screens are not counted as evaluations.
 Each island writes OUT_DIR/islands/seed_N.json when it ends, and a run started again in the same
-OUT_DIR runs only the islands without one (a run cut off keeps what it finished).
+OUT_DIR runs only the islands without one (a run cut off keeps what it finished). `--only 8-15`
+runs just those seeds: one long run split over machines or calls, its island files copied into
+one OUT_DIR/islands; the record is written once every island has a file.
 
 Scaling (OUT_DIR/tile_scaling.json, only with `--scaling 2,4,...`; `benchmarks/search_scaling.py`
 is the measurement the README reports, with a warm-up, the Dask backend and a bit-identity
@@ -90,7 +93,9 @@ def island(args: tuple[int, int]) -> dict:
     }
 
 
-def long_run(out: Path, islands: int, budget: int) -> None:
+def long_run(out: Path, islands: int, budget: int, only: set[int] | None = None) -> None:
+    """The islands of seeds 0..islands-1 not yet in OUT/islands (of them, those in `only`),
+    then the record, once every island has ended."""
     import numpy as np
 
     from xcompass.search.study import BELOW_LAYER
@@ -99,13 +104,18 @@ def long_run(out: Path, islands: int, budget: int) -> None:
     done = out / "islands"  # one file per finished island: a cut-off run keeps what it found
     done.mkdir(exist_ok=True)
     runs = [json.loads(f.read_text()) for f in sorted(done.glob("seed_*.json"))]
-    todo = [(s, budget) for s in range(islands) if s not in {r["seed"] for r in runs}]
+    todo = [(s, budget) for s in range(islands) if s not in {r["seed"] for r in runs}
+            and (only is None or s in only)]  # fmt: skip
     with mp.get_context("fork").Pool(max(1, min(islands, len(todo)))) as pool:
         for r in pool.imap_unordered(island, todo, chunksize=1):
             (done / f"seed_{r['seed']}.json").write_text(json.dumps(r, default=str))
             print(f"{time.perf_counter() - t0:6.0f} s  island {r['seed']}: {r['edp_js']:.6g}",
                   flush=True)  # fmt: skip
             runs.append(r)
+    missing = sorted(set(range(islands)) - {r["seed"] for r in runs})
+    if missing:  # the rest run elsewhere: copy their files into OUT/islands and run again
+        print(f"islands still to run: {missing}; no record written yet", flush=True)
+        return
     wall = max(r["wall_s"] for r in runs)
     best = min(runs, key=lambda r: r["edp_js"])
     p = problem()
@@ -184,11 +194,15 @@ def main(argv: list[str]) -> None:
 
     islands, budget = int(opt("--islands", "16")), int(opt("--budget", "7500"))
     counts = [int(x) for x in opt("--scaling", "").split(",") if x]
+    only = None
+    if "--only" in argv:  # a-b: the islands of seeds a..b only (a long run over several calls)
+        lo, _, hi = opt("--only", "").partition("-")
+        only = set(range(int(lo), int(hi or lo) + 1))
     t0 = time.perf_counter()
     island((0, 60))  # compile every kernel once: the islands load them from numba's cache
     print(f"warm-up {time.perf_counter() - t0:.0f} s", flush=True)
     if "--no-long" not in argv:
-        long_run(out, islands, budget)
+        long_run(out, islands, budget, only)
     if counts:
         scaling(out, counts)
 

@@ -18,7 +18,9 @@ study's `local` share):
 - `width 8` / `width 32`: 8 or 32 screened neighbours a round instead of 16 (32 costs more
   CPU a round: compare it at the budget that takes the default's minute, `--budget 1700`);
 - `patience 20`: a climb is stale after 20 rounds without a gain instead of 40;
-- `no swap`: the climbs without the `swap_chiplets` move (the default before it).
+- `no swap`: the climbs without the `swap_chiplets` move;
+- `uniform moves`: the climbs draw their moves uniformly instead of by their success so far
+  (the default before adaptive move selection).
 
 OUT_DIR/runs/<variant>_<budget>_<seed>.json: one file per finished run, with the machine it ran
 on (a cut-off sweep keeps them and a rerun skips them); OUT_DIR/search_tile_seeds.json: all
@@ -48,6 +50,7 @@ VARIANTS: dict[str, dict] = {
     "width 32": {"memetic": {"width": 32}},
     "patience 20": {"memetic": {"patience": 20}},
     "no swap": {"drop": "swap_chiplets"},
+    "uniform moves": {"memetic": {"adapt": False}},
 }
 
 

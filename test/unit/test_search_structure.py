@@ -177,6 +177,47 @@ def test_neighbours_are_one_move_away_and_fit():
     assert set(which) <= set(range(len(ALL_MOVES)))
 
 
+def test_neighbours_follow_the_odds_given():
+    p = problem("tile")
+    seeds = structured_seeds(p)
+    start, _ = evaluate(p, "edp", seeds[0].mapping.boundaries[None], seeds[0].mapping.place[None])
+    odds = np.zeros(len(ALL_MOVES))
+    odds[ALL_MOVES.index("swap_chiplets")] = 0.5  # need not sum to one
+    _, _, which = neighbours(p, Structure(p), np.random.default_rng(4), start, 32, ALL_MOVES, odds)
+    assert len(which) > 0 and (which == ALL_MOVES.index("swap_chiplets")).all()
+
+
+def test_an_adaptive_climb_draws_each_move_by_its_wins_over_the_neighbours_it_made(monkeypatch):
+    """Each round's odds are (wins so far + 1) / (neighbours made so far + moves): uniform at
+    first, and a move that has won is drawn more often than one with as many tries that has not."""
+    from xcompass.search import local
+
+    p = problem("tile")
+    seed = structured_seeds(p)[0].mapping
+    start, _ = evaluate(p, "edp", seed.boundaries[None], seed.place[None])
+    calls = []
+    real = local.neighbours
+
+    def spy(problem, structure, rng, current, n, moves, odds=None):  # noqa: ANN001, ANN202
+        out = real(problem, structure, rng, current, n, moves, odds)
+        calls.append((odds.copy(), out[2].copy()))
+        return out
+
+    monkeypatch.setattr(local, "neighbours", spy)
+    best, rep = local.local_search(p, "edp", start, 30, seed=1, width=4, recost=4, adapt=True)
+    M = len(ALL_MOVES)
+    assert np.array_equal(calls[0][0], np.full(M, 1 / M))
+    tries = np.zeros(M)
+    for odds, which in calls:
+        wins = odds * (tries + M) - 1  # what the odds imply each move has won so far
+        np.testing.assert_allclose(wins, np.round(wins), atol=1e-9)
+        assert (np.round(wins) >= 0).all()
+        tries += np.bincount(which, minlength=M)
+    final = np.array([rep.wins[m] for m in ALL_MOVES])
+    assert final.sum() > 0 and (np.round(wins) <= final).all()
+    assert best.score[0] < start.score[0]
+
+
 def test_local_search_without_a_screen_recosts_every_neighbour_and_never_gets_worse():
     p = problem("tile")
     seed = structured_seeds(p)[0].mapping

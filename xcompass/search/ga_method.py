@@ -25,8 +25,8 @@ widening the round to 64 (on Compass's tile scenario at 50 s CPU from the best u
 with every node whose weights do not fit its group's SRAM widened until they do; on the same
 scenario at 2,100 evaluations 0.00401-0.00414 J*s over 3 seeds against 0.0132-0.0135 unfitted;
 `Structure.fitted`), drawing its moves in proportion to their success so far (`adapt`: on the
-same scenario at 2,100 evaluations over 16 seeds +2.99% above the best known on the mean
-against +4.66% for uniform draws)."""
+same scenario at 2,100 evaluations over 16 seeds +3.48% above the best known on the mean
+against +5.15% for uniform draws, `benchmarks/search_tile_seeds.py`)."""
 
 
 GATE_TAU = 0.3

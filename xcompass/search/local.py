@@ -5,7 +5,8 @@ move of `xcompass.search.structure` or one of Compass's operators alone), screen
 the exact engine re-costs the `recost` best by the screen; the best exact neighbour replaces the
 current mapping when it is better. Every figure that decides is the engine's, so the result is
 never worse than the start. It counts, per move, the rounds it won, so an ablation can say which
-moves pay.
+moves pay, and (`adapt`) so the climb can draw the moves that have paid more often: on Compass's
+tile scenario a few moves win most rounds and several almost none.
 """
 
 from __future__ import annotations

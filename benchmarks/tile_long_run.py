@@ -187,7 +187,6 @@ def scaling(out: Path, counts: list[int], generations: int = 4) -> None:
 
 def main(argv: list[str]) -> None:
     out = Path(argv[0])
-    out.mkdir(parents=True, exist_ok=True)
 
     def opt(name: str, default: str) -> str:
         return argv[argv.index(name) + 1] if name in argv else default
@@ -197,7 +196,11 @@ def main(argv: list[str]) -> None:
     only = None
     if "--only" in argv:  # a-b: the islands of seeds a..b only (a long run over several calls)
         lo, _, hi = opt("--only", "").partition("-")
+        if not (lo.isdigit() and (hi or lo).isdigit() and int(lo) <= int(hi or lo) < islands):
+            sys.exit(f"tile_long_run: --only {opt('--only', '')!r}: expected A-B (or A), "
+                     f"0 <= A <= B < --islands ({islands})")  # fmt: skip
         only = set(range(int(lo), int(hi or lo) + 1))
+    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     island((0, 60))  # compile every kernel once: the islands load them from numba's cache
     print(f"warm-up {time.perf_counter() - t0:.0f} s", flush=True)

@@ -195,11 +195,13 @@ def main(argv: list[str]) -> None:
     counts = [int(x) for x in opt("--scaling", "").split(",") if x]
     only = None
     if "--only" in argv:  # a-b: the islands of seeds a..b only (a long run over several calls)
-        lo, _, hi = opt("--only", "").partition("-")
-        if not (lo.isdigit() and (hi or lo).isdigit() and int(lo) <= int(hi or lo) < islands):
-            sys.exit(f"tile_long_run: --only {opt('--only', '')!r}: expected A-B (or A), "
+        text = opt("--only", "")
+        lo, _, hi = text.partition("-")
+        hi = hi or lo
+        if not (lo.isdigit() and hi.isdigit() and int(lo) <= int(hi) < islands):
+            sys.exit(f"tile_long_run: --only {text!r}: expected A-B (or A), "
                      f"0 <= A <= B < --islands ({islands})")  # fmt: skip
-        only = set(range(int(lo), int(hi or lo) + 1))
+        only = set(range(int(lo), int(hi) + 1))
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     island((0, 60))  # compile every kernel once: the islands load them from numba's cache
